@@ -1,0 +1,339 @@
+/* The LMDB environment: open/close, transactions as callbacks, map growth, error translation. */
+#include "storage/internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_MAP_SIZE ((size_t)64 << 20)
+#define DEFAULT_MAP_SIZE_MAX ((size_t)64 << 30)
+/* Another process may grow the map again between our adopting its size and our next begin. */
+#define RESIZED_RETRIES 8
+
+/* Set while this thread runs a callback. A nested store_read()/store_write() would wait for the
+ * resize lock (writer-preferring) or LMDB's writer mutex while holding them: refuse it instead. */
+static __thread int in_callback;
+
+const char *store_strerror(int rc)
+{
+    switch (rc) {
+    case STORE_OK:
+        return "ok";
+    case STORE_NOTFOUND:
+        return "not found";
+    case STORE_EXISTS:
+        return "already exists";
+    case STORE_EINVAL:
+        return "invalid argument";
+    case STORE_ENOMEM:
+        return "out of memory";
+    case STORE_EIO:
+        return "storage I/O error";
+    case STORE_ECORRUPT:
+        return "stored record is corrupt";
+    case STORE_EVERSION:
+        return "data folder written by a newer version";
+    case STORE_EMAPFULL:
+        return "map full";
+    }
+    return "unknown storage error";
+}
+
+int store_mdb_err(struct store_txn *txn, int mrc, const char *what)
+{
+    switch (mrc) {
+    case MDB_SUCCESS:
+        return STORE_OK;
+    case MDB_NOTFOUND:
+        return STORE_NOTFOUND;
+    case MDB_KEYEXIST:
+        return STORE_EXISTS;
+    case MDB_MAP_FULL:
+        if (txn)
+            txn->map_full = 1;
+        return STORE_EMAPFULL;
+    case ENOMEM:
+        return STORE_ENOMEM;
+    }
+    fprintf(stderr, "storage: %s: %s\n", what, mdb_strerror(mrc));
+    return STORE_EIO;
+}
+
+int store_corrupt(enum store_db db, const void *key, size_t key_len)
+{
+    /* Keys are ids, kids and jtis: printable, and none of them a secret. */
+    if (key_len > 128)
+        key_len = 128;
+    fprintf(stderr, "storage: corrupt record in %s: %.*s\n", store_db_names[db], (int)key_len,
+            (const char *)key);
+    return STORE_ECORRUPT;
+}
+
+int store_txn_writable(const struct store_txn *txn)
+{
+    return txn && txn->write ? STORE_OK : STORE_EINVAL;
+}
+
+static int lock_shared(struct store *st)
+{
+    int err = pthread_rwlock_rdlock(&st->resize_lock);
+    if (err) {
+        fprintf(stderr, "storage: resize lock: %s\n", strerror(err));
+        return STORE_EIO;
+    }
+    return STORE_OK;
+}
+
+/* Sets this process's map size. Caller holds resize_lock for writing (or is store_open()). */
+static int set_map_size(struct store *st, size_t size)
+{
+    MDB_envinfo info;
+    int mrc = mdb_env_set_mapsize(st->env, size);
+    if (mrc)
+        return store_mdb_err(NULL, mrc, "mdb_env_set_mapsize");
+    /* LMDB rounds up to the data already used (and size 0 means the size in the file). */
+    mrc = mdb_env_info(st->env, &info);
+    if (mrc)
+        return store_mdb_err(NULL, mrc, "mdb_env_info");
+    st->map_size = info.me_mapsize;
+    return STORE_OK;
+}
+
+/* Takes the map size recorded in the data file when it is larger than ours: another process has
+ * grown the map. LMDB has no call that only reads it, so set it and go back when smaller.
+ * Caller holds resize_lock for writing (or is store_open()). */
+static int adopt_file_map_size(struct store *st)
+{
+    size_t ours = st->map_size;
+    int rc = set_map_size(st, 0);
+    if (rc == STORE_OK && st->map_size < ours)
+        rc = set_map_size(st, ours);
+    return rc;
+}
+
+static int adopt_file_map_size_locked(struct store *st)
+{
+    int rc, err = pthread_rwlock_wrlock(&st->resize_lock);
+    if (err) {
+        fprintf(stderr, "storage: resize lock: %s\n", strerror(err));
+        return STORE_EIO;
+    }
+    rc = adopt_file_map_size(st);
+    pthread_rwlock_unlock(&st->resize_lock);
+    return rc;
+}
+
+/* Doubles the map (up to map_size_max) after a transaction that began with a map of seen bytes
+ * ran out of room. Does nothing when another thread or process grew it meanwhile. */
+static int grow_map(struct store *st, size_t seen)
+{
+    int rc = STORE_OK, err = pthread_rwlock_wrlock(&st->resize_lock);
+    if (err) {
+        fprintf(stderr, "storage: resize lock: %s\n", strerror(err));
+        return STORE_EIO;
+    }
+    if (st->map_size != seen)
+        goto out; /* another thread of this process grew it */
+    rc = adopt_file_map_size(st);
+    if (rc || st->map_size > seen)
+        goto out; /* another process grew it */
+    if (seen >= st->map_size_max) {
+        fprintf(stderr, "storage: map full at its maximum of %zu bytes\n", st->map_size_max);
+        rc = STORE_EIO;
+        goto out;
+    }
+    rc = set_map_size(st, seen > st->map_size_max / 2 ? st->map_size_max : seen * 2);
+out:
+    pthread_rwlock_unlock(&st->resize_lock);
+    return rc;
+}
+
+/* Begins a transaction holding resize_lock for reading; *seen receives the map size it runs
+ * with. On success the caller ends the transaction and then unlocks. */
+static int txn_begin(struct store *st, unsigned flags, MDB_txn **txn, size_t *seen)
+{
+    int rc = STORE_OK;
+    for (int attempt = 0;; attempt++) {
+        rc = lock_shared(st);
+        if (rc)
+            break;
+        int mrc = mdb_txn_begin(st->env, NULL, flags, txn);
+        if (mrc == MDB_SUCCESS) {
+            *seen = st->map_size;
+            break;
+        }
+        pthread_rwlock_unlock(&st->resize_lock);
+        /* MDB_MAP_RESIZED: another process grew the map past ours; take its size and retry. */
+        if (mrc != MDB_MAP_RESIZED || attempt == RESIZED_RETRIES) {
+            rc = store_mdb_err(NULL, mrc, "mdb_txn_begin");
+            break;
+        }
+        rc = adopt_file_map_size_locked(st);
+        if (rc)
+            break;
+    }
+    return rc;
+}
+
+int store_read(struct store *st, int (*fn)(struct store_txn *txn, void *arg), void *arg)
+{
+    struct store_txn txn = {.st = st};
+    size_t seen;
+    int rc;
+
+    if (!st || !fn || in_callback)
+        return STORE_EINVAL;
+    rc = txn_begin(st, MDB_RDONLY, &txn.txn, &seen);
+    if (rc)
+        return rc;
+    in_callback = 1;
+    rc = fn(&txn, arg);
+    in_callback = 0;
+    mdb_txn_abort(txn.txn);
+    pthread_rwlock_unlock(&st->resize_lock);
+    return rc;
+}
+
+int store_write(struct store *st, int (*fn)(struct store_txn *txn, void *arg), void *arg)
+{
+    int rc;
+
+    if (!st || !fn || in_callback)
+        return STORE_EINVAL;
+    for (;;) {
+        struct store_txn txn = {.st = st, .write = 1};
+        size_t seen;
+        rc = txn_begin(st, 0, &txn.txn, &seen);
+        if (rc)
+            break;
+        in_callback = 1;
+        rc = fn(&txn, arg);
+        in_callback = 0;
+        if (rc == STORE_OK && !txn.map_full) {
+            int mrc = mdb_txn_commit(txn.txn); /* frees the txn even when it fails */
+            rc = store_mdb_err(&txn, mrc, "mdb_txn_commit");
+        } else {
+            mdb_txn_abort(txn.txn);
+        }
+        pthread_rwlock_unlock(&st->resize_lock);
+        if (!txn.map_full && rc != STORE_EMAPFULL)
+            break;
+        rc = grow_map(st, seen);
+        if (rc)
+            break;
+    }
+    return rc;
+}
+
+size_t store_map_size(struct store *st)
+{
+    size_t size;
+    if (!st)
+        return 0;
+    if (in_callback)
+        return st->map_size; /* this thread already holds resize_lock */
+    if (lock_shared(st))
+        return 0;
+    size = st->map_size;
+    pthread_rwlock_unlock(&st->resize_lock);
+    return size;
+}
+
+static int open_cb(struct store_txn *txn, void *arg)
+{
+    (void)arg;
+    return store_schema_open(txn);
+}
+
+static size_t round_up(size_t n, size_t to)
+{
+    return (n + to - 1) / to * to;
+}
+
+int store_open(const char *dir, const struct store_options *opts, struct store **out)
+{
+    struct store *st = NULL;
+    pthread_rwlockattr_t attr;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t map_size = opts && opts->map_size ? opts->map_size : DEFAULT_MAP_SIZE;
+    size_t map_size_max = opts && opts->map_size_max ? opts->map_size_max : DEFAULT_MAP_SIZE_MAX;
+    int rc, mrc, lock_ready = 0;
+
+    if (!dir || !out)
+        return STORE_EINVAL;
+    *out = NULL;
+    map_size = round_up(map_size, page);
+    map_size_max = map_size_max / page * page;
+    if (map_size > map_size_max)
+        return STORE_EINVAL;
+
+    st = calloc(1, sizeof *st);
+    if (!st)
+        return STORE_ENOMEM;
+    st->map_size_max = map_size_max;
+    if (pthread_rwlockattr_init(&attr)) {
+        rc = STORE_ENOMEM;
+        goto out;
+    }
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    lock_ready = pthread_rwlock_init(&st->resize_lock, &attr) == 0;
+    pthread_rwlockattr_destroy(&attr);
+    if (!lock_ready) {
+        rc = STORE_ENOMEM;
+        goto out;
+    }
+
+    mrc = mdb_env_create(&st->env);
+    if (mrc) {
+        rc = store_mdb_err(NULL, mrc, "mdb_env_create");
+        goto out;
+    }
+    mrc = mdb_env_set_maxdbs(st->env, STORE_MAX_DBS);
+    if (!mrc)
+        mrc = mdb_env_set_mapsize(st->env, map_size);
+    if (mrc) {
+        rc = store_mdb_err(NULL, mrc, "mdb_env_set_mapsize");
+        goto out;
+    }
+    /* MDB_NOTLS: read transactions belong to the callback, not to a thread's reader slot. */
+    mrc = mdb_env_open(st->env, dir, MDB_NOTLS, 0600);
+    if (mrc) {
+        fprintf(stderr, "storage: cannot open %s: %s\n", dir, mdb_strerror(mrc));
+        rc = mrc == ENOMEM ? STORE_ENOMEM : STORE_EIO;
+        goto out;
+    }
+    st->map_size = map_size;
+    /* A process that died inside a read transaction leaves its reader slot behind, which pins
+     * old pages and makes the file grow; clear such slots once here. */
+    mdb_reader_check(st->env, NULL);
+    /* LMDB opens with the size we configured (rounded up to the data); a file grown earlier, by
+     * us or another process, records a larger size, which we keep. */
+    rc = adopt_file_map_size(st);
+    if (rc)
+        goto out;
+    rc = store_write(st, open_cb, NULL);
+    if (rc)
+        goto out;
+    *out = st;
+    st = NULL;
+out:
+    if (st) {
+        if (st->env)
+            mdb_env_close(st->env);
+        if (lock_ready)
+            pthread_rwlock_destroy(&st->resize_lock);
+        free(st);
+    }
+    return rc;
+}
+
+void store_close(struct store *st)
+{
+    if (!st)
+        return;
+    mdb_env_close(st->env);
+    pthread_rwlock_destroy(&st->resize_lock);
+    free(st);
+}

@@ -1,0 +1,112 @@
+/* storage/internal.h — what the storage files share; never included outside storage/.
+ *
+ * LMDB and jansson types appear only here and in the .c files of storage/. */
+#ifndef IDPD_STORAGE_INTERNAL_H
+#define IDPD_STORAGE_INTERNAL_H
+
+#include "storage/storage.h"
+
+#include <jansson.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdint.h>
+
+/* Named databases, opened once by store_open(). The environment allows STORE_MAX_DBS so later
+ * records (users, identities, sessions, teams, applications, audit events) need no new limit. */
+enum store_db {
+    DB_META,             /* name -> 8-byte big-endian uint64 */
+    DB_SERVICE_ACCOUNTS, /* id -> JSON record */
+    DB_SECRETS,          /* "<sa_id>/<sec_id>" -> JSON record: an account's secrets are a range */
+    DB_DENYLIST,         /* jti -> 8-byte big-endian exp */
+    DB_DENYLIST_BY_EXP,  /* 8-byte big-endian exp || jti -> empty: the sweep walks only expired */
+    DB_SIGNING_KEYS,     /* kid -> JSON record */
+    DB_COUNT
+};
+
+#define STORE_MAX_DBS 32
+#define STORE_JTI_MAX 64       /* bytes, excluding NUL */
+#define STORE_META_NAME_MAX 64 /* bytes, excluding NUL */
+#define STORE_SEALED_MAX 65536 /* sealed signing key bytes; an RSA-4096 PKCS#8 is ~2.4 KB */
+#define STORE_SECRET_KEY_MAX (2 * STORE_ID_MAX) /* "<sa_id>/<sec_id>" incl. NUL */
+
+extern const char *const store_db_names[DB_COUNT];
+
+struct store {
+    MDB_env *env;
+    MDB_dbi dbi[DB_COUNT];
+    size_t map_size;     /* this process's current map size; guarded by resize_lock */
+    size_t map_size_max; /* growth stops here */
+    /* Every transaction holds this for reading; only a map resize takes it for writing, because
+     * mdb_env_set_mapsize() requires that no transaction of this process is open. Writers are
+     * preferred so a steady stream of readers cannot starve a resize. */
+    pthread_rwlock_t resize_lock;
+};
+
+struct store_txn {
+    struct store *st;
+    MDB_txn *txn;
+    int write;    /* 1 inside store_write() */
+    int map_full; /* LMDB said MDB_MAP_FULL: the transaction is dead, store_write() grows the map
+                   * and runs the callback again whatever the callback returned */
+};
+
+/* Translates an LMDB result: MDB_NOTFOUND -> STORE_NOTFOUND, MDB_KEYEXIST -> STORE_EXISTS,
+ * MDB_MAP_FULL -> STORE_EMAPFULL (and marks txn, which may be NULL), ENOMEM -> STORE_ENOMEM,
+ * anything else -> STORE_EIO after one "storage: what: reason" line on stderr. */
+int store_mdb_err(struct store_txn *txn, int mrc, const char *what);
+
+/* Logs which record failed to decode and returns STORE_ECORRUPT. */
+int store_corrupt(enum store_db db, const void *key, size_t key_len);
+
+/* STORE_EINVAL unless txn is a write transaction. */
+int store_txn_writable(const struct store_txn *txn);
+
+/* Opens the named databases and brings the schema to STORE_SCHEMA_VERSION; runs inside the
+ * write transaction of store_open(). STORE_EVERSION when the data is newer. (schema.c) */
+int store_schema_open(struct store_txn *txn);
+
+/* Deletes every secret of sa_id. (secrets.c) */
+int store_secrets_delete_all(struct store_txn *txn, const char *sa_id);
+
+/* ---- codec.c: argument checks, byte order, JSON records, base64 ---- */
+
+/* 1 when s is non-NULL and NUL-terminated within cap bytes (so at most cap - 1 bytes long). */
+int str_fits(const char *s, size_t cap);
+/* str_fits() and not empty. */
+int str_fits_nonempty(const char *s, size_t cap);
+/* An id usable as a key and as a key prefix: 1..STORE_ID_MAX-1 bytes, no '/'. */
+int id_valid(const char *id);
+
+void be64_put(uint8_t out[8], uint64_t v);
+uint64_t be64_get(const uint8_t in[8]);
+
+/* Serialises obj as compact JSON into a malloc'd buffer (*len bytes, not NUL-terminated
+ * for LMDB's purposes; free() it). STORE_ENOMEM on failure. */
+int codec_dump(const json_t *obj, char **out, size_t *len);
+/* Parses a stored record; STORE_ECORRUPT unless it is one JSON object. *out is a new
+ * reference the caller json_decref()s. */
+int codec_load(const void *data, size_t len, json_t **out);
+
+/* Setters return STORE_EINVAL when the value cannot be encoded (a string that is not UTF-8),
+ * STORE_ENOMEM when jansson fails to allocate. */
+int codec_set_str(json_t *obj, const char *key, const char *s);
+int codec_set_int(json_t *obj, const char *key, int64_t v);
+int codec_set_bool(json_t *obj, const char *key, int v);
+int codec_set_b64(json_t *obj, const char *key, const uint8_t *data, size_t len);
+
+/* Getters: STORE_ECORRUPT when the field is missing, has the wrong type, does not fit or holds
+ * a NUL byte. codec_get_b64 malloc()s *data (free() it) and refuses more than max bytes. */
+int codec_get_str(const json_t *obj, const char *key, char *dst, size_t cap);
+int codec_get_int(const json_t *obj, const char *key, int64_t *v);
+int codec_get_bool(const json_t *obj, const char *key, int *v);
+int codec_get_b64(const json_t *obj, const char *key, size_t max, uint8_t **data, size_t *len);
+
+/* Standard base64 with padding. b64_encode writes b64_encoded_len(len) + 1 bytes (NUL-
+ * terminated). b64_decode is strict (no whitespace, canonical padding) and returns -1 on bad
+ * input; out must hold b64_decoded_max(len) bytes. */
+size_t b64_encoded_len(size_t len);
+void b64_encode(const uint8_t *in, size_t len, char *out);
+size_t b64_decoded_max(size_t len);
+int b64_decode(const char *in, size_t len, uint8_t *out, size_t *out_len);
+
+#endif

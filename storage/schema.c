@@ -1,0 +1,88 @@
+/* Named databases and the schema version: created or checked once, in store_open()'s write
+ * transaction, so a failed upgrade changes nothing. */
+#include "storage/internal.h"
+
+#include <stdio.h>
+
+#define SCHEMA_KEY "schema_version"
+
+const char *const store_db_names[DB_COUNT] = {
+    [DB_META] = "meta",
+    [DB_SERVICE_ACCOUNTS] = "service_accounts",
+    [DB_SECRETS] = "secrets",
+    [DB_DENYLIST] = "denylist",
+    [DB_DENYLIST_BY_EXP] = "denylist_by_exp",
+    [DB_SIGNING_KEYS] = "signing_keys",
+};
+
+static int create_db(struct store_txn *txn, enum store_db db)
+{
+    MDB_dbi dbi;
+    int mrc = mdb_dbi_open(txn->txn, store_db_names[db], MDB_CREATE, &dbi);
+    return store_mdb_err(txn, mrc, store_db_names[db]);
+}
+
+/* 0 -> 1: the databases of service accounts, secrets, the denylist and signing keys. */
+static int upgrade_to_1(struct store_txn *txn)
+{
+    static const enum store_db dbs[] = {DB_SERVICE_ACCOUNTS, DB_SECRETS, DB_DENYLIST,
+                                        DB_DENYLIST_BY_EXP, DB_SIGNING_KEYS};
+    int rc = STORE_OK;
+    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0] && rc == STORE_OK; i++)
+        rc = create_db(txn, dbs[i]);
+    return rc;
+}
+
+/* upgrades[v] brings a data folder from version v to v + 1. Steps only move forward: a binary
+ * never opens data newer than STORE_SCHEMA_VERSION. A step that adds a database also adds it to
+ * enum store_db, which store_schema_open() then opens. */
+static int (*const upgrades[STORE_SCHEMA_VERSION])(struct store_txn *txn) = {
+    upgrade_to_1,
+};
+
+int store_schema_open(struct store_txn *txn)
+{
+    struct store *st = txn->st;
+    uint64_t version = 0, from;
+    int rc, mrc;
+
+    mrc = mdb_dbi_open(txn->txn, store_db_names[DB_META], MDB_CREATE, &st->dbi[DB_META]);
+    rc = store_mdb_err(txn, mrc, "open meta");
+    if (rc)
+        goto out;
+    rc = store_meta_get(txn, SCHEMA_KEY, &version);
+    if (rc == STORE_NOTFOUND) /* a new environment */
+        rc = STORE_OK;
+    if (rc)
+        goto out;
+    if (version > STORE_SCHEMA_VERSION) {
+        fprintf(stderr, "storage: data folder has schema version %llu, this binary knows %d\n",
+                (unsigned long long)version, STORE_SCHEMA_VERSION);
+        rc = STORE_EVERSION;
+        goto out;
+    }
+    for (from = version; version < STORE_SCHEMA_VERSION; version++) {
+        rc = upgrades[version](txn);
+        if (rc)
+            goto out;
+    }
+    if (version != from) {
+        rc = store_meta_put(txn, SCHEMA_KEY, version);
+        if (rc)
+            goto out;
+    }
+    for (int db = DB_META + 1; db < DB_COUNT; db++) {
+        mrc = mdb_dbi_open(txn->txn, store_db_names[db], 0, &st->dbi[db]);
+        if (mrc == MDB_NOTFOUND) {
+            fprintf(stderr, "storage: database %s is missing at schema version %llu\n",
+                    store_db_names[db], (unsigned long long)version);
+            rc = STORE_ECORRUPT;
+            goto out;
+        }
+        rc = store_mdb_err(txn, mrc, store_db_names[db]);
+        if (rc)
+            goto out;
+    }
+out:
+    return rc;
+}

@@ -1,0 +1,307 @@
+/* Service-account secrets: "<sa_id>/<sec_id>" -> {"phc","hint","masked","created_at",
+ * "expires_at","last_used_at"}. Ids hold no '/', so one account's secrets are exactly the keys
+ * that start with "<sa_id>/". */
+#include "storage/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct secret_key {
+    char buf[STORE_SECRET_KEY_MAX];
+    MDB_val val;
+};
+
+static int secret_key(const char *sa_id, const char *sec_id, struct secret_key *k)
+{
+    int n;
+    if (!id_valid(sa_id) || (sec_id && !id_valid(sec_id)))
+        return STORE_EINVAL;
+    /* sec_id NULL: the prefix of all the account's secrets */
+    n = snprintf(k->buf, sizeof k->buf, "%s/%s", sa_id, sec_id ? sec_id : "");
+    k->val.mv_data = k->buf;
+    k->val.mv_size = (size_t)n;
+    return STORE_OK;
+}
+
+static int has_prefix(const MDB_val *key, const struct secret_key *prefix)
+{
+    return key->mv_size > prefix->val.mv_size &&
+           memcmp(key->mv_data, prefix->val.mv_data, prefix->val.mv_size) == 0;
+}
+
+static int secret_valid(const struct store_secret *sec)
+{
+    return sec && id_valid(sec->id) && id_valid(sec->sa_id) &&
+           str_fits_nonempty(sec->phc, sizeof sec->phc) && str_fits(sec->hint, sizeof sec->hint) &&
+           str_fits(sec->masked, sizeof sec->masked);
+}
+
+static int secret_encode(const struct store_secret *sec, char **buf, size_t *len)
+{
+    json_t *obj = json_object();
+    int rc = obj ? STORE_OK : STORE_ENOMEM;
+
+    if (!rc)
+        rc = codec_set_str(obj, "phc", sec->phc);
+    if (!rc)
+        rc = codec_set_str(obj, "hint", sec->hint);
+    if (!rc)
+        rc = codec_set_str(obj, "masked", sec->masked);
+    if (!rc)
+        rc = codec_set_int(obj, "created_at", sec->created_at);
+    if (!rc)
+        rc = codec_set_int(obj, "expires_at", sec->expires_at);
+    if (!rc)
+        rc = codec_set_int(obj, "last_used_at", sec->last_used_at);
+    if (!rc)
+        rc = codec_dump(obj, buf, len);
+    json_decref(obj);
+    return rc;
+}
+
+/* prefix_len: length of "<sa_id>/" at the start of the key. */
+static int secret_decode(const MDB_val *key, size_t prefix_len, const MDB_val *data,
+                         struct store_secret *out)
+{
+    struct store_secret sec = {0};
+    json_t *obj = NULL;
+    int rc = STORE_ECORRUPT;
+
+    if (prefix_len < 2 || prefix_len - 1 >= STORE_ID_MAX || key->mv_size <= prefix_len ||
+        key->mv_size - prefix_len >= STORE_ID_MAX)
+        goto out;
+    memcpy(sec.sa_id, key->mv_data, prefix_len - 1);
+    memcpy(sec.id, (const char *)key->mv_data + prefix_len, key->mv_size - prefix_len);
+    rc = codec_load(data->mv_data, data->mv_size, &obj);
+    if (!rc)
+        rc = codec_get_str(obj, "phc", sec.phc, sizeof sec.phc);
+    if (!rc)
+        rc = codec_get_str(obj, "hint", sec.hint, sizeof sec.hint);
+    if (!rc)
+        rc = codec_get_str(obj, "masked", sec.masked, sizeof sec.masked);
+    if (!rc)
+        rc = codec_get_int(obj, "created_at", &sec.created_at);
+    if (!rc)
+        rc = codec_get_int(obj, "expires_at", &sec.expires_at);
+    if (!rc)
+        rc = codec_get_int(obj, "last_used_at", &sec.last_used_at);
+    if (!rc)
+        *out = sec;
+out:
+    json_decref(obj);
+    if (rc == STORE_ECORRUPT)
+        store_corrupt(DB_SECRETS, key->mv_data, key->mv_size);
+    return rc;
+}
+
+static int secret_put(struct store_txn *txn, const struct store_secret *sec,
+                      const struct secret_key *k, unsigned flags)
+{
+    MDB_val key = k->val, data;
+    char *buf = NULL;
+    int rc = secret_encode(sec, &buf, &data.mv_size);
+
+    if (rc)
+        goto out;
+    data.mv_data = buf;
+    rc = store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[DB_SECRETS], &key, &data, flags),
+                       "put secret");
+out:
+    free(buf);
+    return rc;
+}
+
+/* How many secrets sa_id holds. */
+static int secrets_count(struct store_txn *txn, const char *sa_id, size_t *n)
+{
+    struct secret_key prefix;
+    MDB_cursor *cur = NULL;
+    MDB_val key, data;
+    int rc, mrc;
+
+    *n = 0;
+    rc = secret_key(sa_id, NULL, &prefix);
+    if (rc)
+        return rc;
+    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_SECRETS], &cur),
+                       "cursor secrets");
+    if (rc)
+        return rc;
+    key = prefix.val;
+    mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
+    while (mrc == MDB_SUCCESS && has_prefix(&key, &prefix)) {
+        (*n)++;
+        mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
+    }
+    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        rc = store_mdb_err(txn, mrc, "count secrets");
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+int store_secret_insert(struct store_txn *txn, const struct store_secret *sec)
+{
+    struct secret_key k;
+    MDB_val key, data;
+    size_t n;
+    int rc = store_txn_writable(txn);
+
+    if (rc)
+        return rc;
+    if (!secret_valid(sec))
+        return STORE_EINVAL;
+    rc = secret_key(sec->sa_id, sec->id, &k);
+    if (rc)
+        return rc;
+    key.mv_data = (void *)sec->sa_id;
+    key.mv_size = strlen(sec->sa_id);
+    rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_SERVICE_ACCOUNTS], &key, &data),
+                       "get service account");
+    if (rc)
+        return rc;
+    key = k.val;
+    rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_SECRETS], &key, &data), "get secret");
+    if (rc == STORE_OK)
+        return STORE_EXISTS;
+    if (rc != STORE_NOTFOUND)
+        return rc;
+    rc = secrets_count(txn, sec->sa_id, &n);
+    if (rc)
+        return rc;
+    if (n >= STORE_SECRETS_MAX)
+        return STORE_EINVAL;
+    return secret_put(txn, sec, &k, MDB_NOOVERWRITE);
+}
+
+static int secret_older(const void *a, const void *b)
+{
+    const struct store_secret *x = a, *y = b;
+    if (x->created_at != y->created_at)
+        return x->created_at < y->created_at ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+int store_secret_list(struct store_txn *txn, const char *sa_id, struct store_secret *out,
+                      size_t cap, size_t *n)
+{
+    struct store_secret *all = NULL;
+    struct secret_key prefix;
+    MDB_cursor *cur = NULL;
+    MDB_val key, data;
+    size_t count = 0, alloc = 0;
+    int rc, mrc;
+
+    if (!n)
+        return STORE_EINVAL;
+    *n = 0;
+    if (!txn || (cap && !out))
+        return STORE_EINVAL;
+    rc = secret_key(sa_id, NULL, &prefix);
+    if (rc)
+        return rc;
+    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_SECRETS], &cur),
+                       "cursor secrets");
+    if (rc)
+        goto out;
+    /* Collect all, then sort: "oldest first" is by created_at, which key order only
+     * approximates. An account holds at most STORE_SECRETS_MAX. */
+    key = prefix.val;
+    mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
+    while (mrc == MDB_SUCCESS && has_prefix(&key, &prefix)) {
+        if (count == alloc) {
+            size_t grown = alloc ? alloc * 2 : STORE_SECRETS_MAX;
+            struct store_secret *p = realloc(all, grown * sizeof *all);
+            if (!p) {
+                rc = STORE_ENOMEM;
+                goto out;
+            }
+            all = p;
+            alloc = grown;
+        }
+        rc = secret_decode(&key, prefix.val.mv_size, &data, &all[count]);
+        if (rc)
+            goto out;
+        count++;
+        mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
+    }
+    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND) {
+        rc = store_mdb_err(txn, mrc, "list secrets");
+        goto out;
+    }
+    if (count > 1)
+        qsort(all, count, sizeof *all, secret_older);
+    *n = count < cap ? count : cap;
+    if (*n)
+        memcpy(out, all, *n * sizeof *all);
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    free(all);
+    return rc;
+}
+
+int store_secret_delete(struct store_txn *txn, const char *sa_id, const char *secret_id)
+{
+    struct secret_key k;
+    int rc = store_txn_writable(txn);
+
+    if (!rc)
+        rc = secret_id ? secret_key(sa_id, secret_id, &k) : STORE_EINVAL;
+    if (rc)
+        return rc;
+    return store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[DB_SECRETS], &k.val, NULL),
+                         "delete secret");
+}
+
+int store_secret_touch(struct store_txn *txn, const char *sa_id, const char *secret_id,
+                       int64_t when)
+{
+    struct store_secret sec;
+    struct secret_key k;
+    MDB_val key, data;
+    int rc = store_txn_writable(txn);
+
+    if (!rc)
+        rc = secret_id ? secret_key(sa_id, secret_id, &k) : STORE_EINVAL;
+    if (rc)
+        return rc;
+    key = k.val;
+    rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_SECRETS], &key, &data), "get secret");
+    if (!rc)
+        rc = secret_decode(&key, strlen(sa_id) + 1, &data, &sec);
+    if (rc)
+        return rc;
+    sec.last_used_at = when;
+    return secret_put(txn, &sec, &k, 0);
+}
+
+int store_secrets_delete_all(struct store_txn *txn, const char *sa_id)
+{
+    struct secret_key prefix;
+    MDB_cursor *cur = NULL;
+    MDB_val key, data;
+    int rc, mrc;
+
+    rc = secret_key(sa_id, NULL, &prefix);
+    if (rc)
+        return rc;
+    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_SECRETS], &cur),
+                       "cursor secrets");
+    if (rc)
+        return rc;
+    /* Seek afresh after each delete rather than rely on where a cursor lands after one. */
+    for (;;) {
+        key = prefix.val;
+        mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
+        if (mrc != MDB_SUCCESS || !has_prefix(&key, &prefix))
+            break;
+        mrc = mdb_cursor_del(cur, 0);
+        if (mrc)
+            break;
+    }
+    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        rc = store_mdb_err(txn, mrc, "delete secrets");
+    mdb_cursor_close(cur);
+    return rc;
+}

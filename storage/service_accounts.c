@@ -1,0 +1,277 @@
+/* Service accounts: id -> {"name","description","disabled","created_at","updated_at","roles"}.
+ * The id is the key only, so a record cannot disagree with its key. */
+#include "storage/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void store_service_account_clear(struct store_service_account *sa)
+{
+    if (!sa)
+        return;
+    free(sa->roles);
+    memset(sa, 0, sizeof *sa);
+}
+
+static int sa_valid(const struct store_service_account *sa)
+{
+    if (!sa || !id_valid(sa->id) || !str_fits(sa->name, STORE_NAME_MAX) ||
+        !str_fits(sa->description, STORE_TEXT_MAX) || (sa->disabled != 0 && sa->disabled != 1) ||
+        sa->nroles > STORE_ROLES_MAX || (sa->nroles && !sa->roles))
+        return 0;
+    for (size_t i = 0; i < sa->nroles; i++)
+        if (!str_fits_nonempty(sa->roles[i], STORE_ROLE_MAX))
+            return 0;
+    return 1;
+}
+
+static int sa_encode(const struct store_service_account *sa, char **buf, size_t *len)
+{
+    json_t *obj = json_object(), *roles = json_array();
+    int rc = STORE_ENOMEM;
+
+    if (!obj || !roles)
+        goto out;
+    for (size_t i = 0; i < sa->nroles; i++) {
+        json_t *role = json_string(sa->roles[i]);
+        if (!role) {
+            rc = STORE_EINVAL; /* not UTF-8 */
+            goto out;
+        }
+        if (json_array_append_new(roles, role))
+            goto out;
+    }
+    rc = codec_set_str(obj, "name", sa->name);
+    if (!rc)
+        rc = codec_set_str(obj, "description", sa->description);
+    if (!rc)
+        rc = codec_set_bool(obj, "disabled", sa->disabled);
+    if (!rc)
+        rc = codec_set_int(obj, "created_at", sa->created_at);
+    if (!rc)
+        rc = codec_set_int(obj, "updated_at", sa->updated_at);
+    if (rc)
+        goto out;
+    rc = json_object_set_new(obj, "roles", roles) ? STORE_ENOMEM : STORE_OK;
+    roles = NULL; /* set_new took it, even on failure */
+    if (!rc)
+        rc = codec_dump(obj, buf, len);
+out:
+    json_decref(roles);
+    json_decref(obj);
+    return rc;
+}
+
+static int sa_decode(const MDB_val *key, const MDB_val *data, struct store_service_account *out)
+{
+    struct store_service_account sa = {0};
+    json_t *obj = NULL, *roles;
+    int rc = STORE_ECORRUPT;
+
+    if (key->mv_size == 0 || key->mv_size >= STORE_ID_MAX)
+        goto out;
+    memcpy(sa.id, key->mv_data, key->mv_size);
+    rc = codec_load(data->mv_data, data->mv_size, &obj);
+    if (!rc)
+        rc = codec_get_str(obj, "name", sa.name, sizeof sa.name);
+    if (!rc)
+        rc = codec_get_str(obj, "description", sa.description, sizeof sa.description);
+    if (!rc)
+        rc = codec_get_bool(obj, "disabled", &sa.disabled);
+    if (!rc)
+        rc = codec_get_int(obj, "created_at", &sa.created_at);
+    if (!rc)
+        rc = codec_get_int(obj, "updated_at", &sa.updated_at);
+    if (rc)
+        goto out;
+    rc = STORE_ECORRUPT;
+    roles = json_object_get(obj, "roles");
+    if (!json_is_array(roles) || json_array_size(roles) > STORE_ROLES_MAX)
+        goto out;
+    sa.nroles = json_array_size(roles);
+    if (sa.nroles) {
+        sa.roles = calloc(sa.nroles, sizeof *sa.roles);
+        if (!sa.roles) {
+            rc = STORE_ENOMEM;
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < sa.nroles; i++) {
+        json_t *role = json_array_get(roles, i);
+        /* codec_get_str() wants an object; roles are bare strings in an array */
+        if (!json_is_string(role) || json_string_length(role) == 0 ||
+            json_string_length(role) >= STORE_ROLE_MAX ||
+            strlen(json_string_value(role)) != json_string_length(role))
+            goto out;
+        memcpy(sa.roles[i], json_string_value(role), json_string_length(role) + 1);
+    }
+    *out = sa;
+    sa.roles = NULL;
+    rc = STORE_OK;
+out:
+    json_decref(obj);
+    free(sa.roles);
+    if (rc == STORE_ECORRUPT)
+        store_corrupt(DB_SERVICE_ACCOUNTS, key->mv_data, key->mv_size);
+    return rc;
+}
+
+static void sa_key(const char *id, MDB_val *key)
+{
+    key->mv_data = (void *)id;
+    key->mv_size = strlen(id);
+}
+
+/* Writes sa under its id: insert (MDB_NOOVERWRITE) or replace (0). */
+static int sa_put(struct store_txn *txn, const struct store_service_account *sa, unsigned flags)
+{
+    MDB_val key, data;
+    char *buf = NULL;
+    int rc;
+
+    rc = sa_encode(sa, &buf, &data.mv_size);
+    if (rc)
+        goto out;
+    data.mv_data = buf;
+    sa_key(sa->id, &key);
+    rc =
+        store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[DB_SERVICE_ACCOUNTS], &key, &data, flags),
+                      "put service account");
+out:
+    free(buf);
+    return rc;
+}
+
+int store_sa_insert(struct store_txn *txn, const struct store_service_account *sa)
+{
+    int rc = store_txn_writable(txn);
+    if (rc)
+        return rc;
+    if (!sa_valid(sa))
+        return STORE_EINVAL;
+    return sa_put(txn, sa, MDB_NOOVERWRITE);
+}
+
+int store_sa_update(struct store_txn *txn, const struct store_service_account *sa)
+{
+    MDB_val key, data;
+    int rc = store_txn_writable(txn);
+
+    if (rc)
+        return rc;
+    if (!sa_valid(sa))
+        return STORE_EINVAL;
+    sa_key(sa->id, &key);
+    rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_SERVICE_ACCOUNTS], &key, &data),
+                       "get service account");
+    if (rc)
+        return rc;
+    return sa_put(txn, sa, 0);
+}
+
+int store_sa_get(struct store_txn *txn, const char *id, struct store_service_account *out)
+{
+    MDB_val key, data;
+    int rc;
+
+    if (!out)
+        return STORE_EINVAL;
+    memset(out, 0, sizeof *out);
+    if (!txn || !id_valid(id))
+        return STORE_EINVAL;
+    sa_key(id, &key);
+    rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_SERVICE_ACCOUNTS], &key, &data),
+                       "get service account");
+    if (rc)
+        return rc;
+    return sa_decode(&key, &data, out);
+}
+
+int store_sa_delete(struct store_txn *txn, const char *id)
+{
+    MDB_val key;
+    int rc = store_txn_writable(txn);
+
+    if (rc)
+        return rc;
+    if (!id_valid(id))
+        return STORE_EINVAL;
+    sa_key(id, &key);
+    rc = store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[DB_SERVICE_ACCOUNTS], &key, NULL),
+                       "delete service account");
+    if (rc)
+        return rc;
+    return store_secrets_delete_all(txn, id);
+}
+
+int store_sa_list(struct store_txn *txn, const char *after, size_t limit,
+                  struct store_service_account **items, size_t *n)
+{
+    struct store_service_account *list = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val key, data;
+    MDB_stat stat;
+    size_t count = 0, cap;
+    int rc, mrc;
+
+    if (!items || !n)
+        return STORE_EINVAL;
+    *items = NULL;
+    *n = 0;
+    if (!txn || (after && !str_fits(after, STORE_ID_MAX)))
+        return STORE_EINVAL;
+    rc = store_mdb_err(txn, mdb_stat(txn->txn, txn->st->dbi[DB_SERVICE_ACCOUNTS], &stat),
+                       "stat service accounts");
+    if (rc)
+        goto out;
+    /* Allocate no more than there are records, whatever limit the caller asked for. */
+    cap = limit < stat.ms_entries ? limit : stat.ms_entries;
+    if (cap == 0)
+        goto out;
+    list = calloc(cap, sizeof *list);
+    if (!list) {
+        rc = STORE_ENOMEM;
+        goto out;
+    }
+    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_SERVICE_ACCOUNTS], &cur),
+                       "cursor service accounts");
+    if (rc)
+        goto out;
+    if (after && after[0]) {
+        sa_key(after, &key);
+        mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
+        if (mrc == MDB_SUCCESS && key.mv_size == strlen(after) &&
+            memcmp(key.mv_data, after, key.mv_size) == 0)
+            mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
+    } else {
+        mrc = mdb_cursor_get(cur, &key, &data, MDB_FIRST);
+    }
+    while (mrc == MDB_SUCCESS && count < cap) {
+        rc = sa_decode(&key, &data, &list[count]);
+        if (rc)
+            goto out;
+        count++;
+        mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
+    }
+    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        rc = store_mdb_err(txn, mrc, "list service accounts");
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    if (rc) {
+        store_sa_list_free(list, count);
+    } else {
+        *items = list;
+        *n = count;
+    }
+    return rc;
+}
+
+void store_sa_list_free(struct store_service_account *items, size_t n)
+{
+    if (!items)
+        return;
+    for (size_t i = 0; i < n; i++)
+        store_service_account_clear(&items[i]);
+    free(items);
+}

@@ -1,0 +1,168 @@
+/* storage — idpd's records in one LMDB environment.
+ *
+ * This header is the module's whole API; it depends on no other idpd module and exposes no
+ * LMDB type. Records are plain value structs; every getter copies the record out of the memory
+ * map into the caller's struct, so nothing returned here points into LMDB.
+ *
+ * Transactions are callbacks: store_read() and store_write() run a function inside one LMDB
+ * transaction. store_write() commits only when the function returns 0, so every state change is
+ * all or nothing, and it grows the map and runs the function again when LMDB reports
+ * MDB_MAP_FULL. A callback must therefore have no effects outside the transaction, and must pass
+ * any STORE_* error it receives up unchanged. A transaction never outlives its callback and never
+ * crosses threads.
+ *
+ * Errors: enum store_err, 0 = STORE_OK. Functions are safe to call from several threads; LMDB
+ * also lets several processes (the server and the CLI) share one data folder. */
+#ifndef IDPD_STORAGE_H
+#define IDPD_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum store_err {
+    STORE_OK = 0,
+    STORE_NOTFOUND, /* no such record */
+    STORE_EXISTS,   /* insert of an id or unique key that is taken */
+    STORE_EINVAL,   /* bad argument: NULL, string too long, too many roles */
+    STORE_ENOMEM,
+    STORE_EIO,      /* LMDB or the file system failed; details are logged once by storage */
+    STORE_ECORRUPT, /* a stored record cannot be decoded */
+    STORE_EVERSION, /* the data folder was written by a newer schema than this binary knows */
+    STORE_EMAPFULL, /* internal: store_write() grows the map and retries; never returned */
+};
+
+const char *store_strerror(int rc);
+
+/* Schema version this binary writes; kept in the meta database. Upgrades are forward-only. */
+#define STORE_SCHEMA_VERSION 1
+
+#define STORE_ID_MAX 48     /* ids: "sa_01h…", incl. NUL (= CRYPTO_ID_MAX) */
+#define STORE_NAME_MAX 257  /* names: at most 256 bytes of UTF-8, incl. NUL */
+#define STORE_TEXT_MAX 1025 /* descriptions: at most 1024 bytes, incl. NUL */
+#define STORE_ROLE_MAX 129  /* one role string, at most 128 bytes, incl. NUL */
+#define STORE_ROLES_MAX 100 /* role grants per principal */
+#define STORE_PHC_MAX 128   /* Argon2id PHC string, incl. NUL (= CRYPTO_PHC_MAX) */
+#define STORE_KID_MAX 64    /* RFC 7638 thumbprint in base64url is 43 chars */
+
+struct store;     /* one open environment; opaque */
+struct store_txn; /* one transaction, valid only inside its callback; opaque */
+
+struct store_options {
+    size_t map_size;     /* initial map size in bytes; 0 = 64 MiB */
+    size_t map_size_max; /* growth stops here (STORE_EIO after); 0 = 64 GiB */
+};
+
+/* Opens (creating when absent) the environment in the existing directory dir, creates the named
+ * databases and writes or checks the schema version. opts may be NULL for the defaults.
+ * STORE_EVERSION when the data is newer than this binary; STORE_EIO when dir is missing or not
+ * writable. The caller closes *out with store_close(). */
+int store_open(const char *dir, const struct store_options *opts, struct store **out);
+void store_close(struct store *st);
+
+/* Runs fn(txn, arg) in a read-only transaction and returns what fn returns. */
+int store_read(struct store *st, int (*fn)(struct store_txn *txn, void *arg), void *arg);
+
+/* Runs fn(txn, arg) in one write transaction. fn returns 0 to commit; any other value aborts
+ * the transaction and is returned unchanged. On MDB_MAP_FULL the map is grown (doubled, up to
+ * map_size_max) and fn runs again from the start, so fn must be re-runnable. */
+int store_write(struct store *st, int (*fn)(struct store_txn *txn, void *arg), void *arg);
+
+/* Current map size in bytes (for tests and /readyz). */
+size_t store_map_size(struct store *st);
+
+/* Removes denylist entries whose expiry is <= now (unix seconds), in one write transaction.
+ * *removed (may be NULL) receives how many went. */
+int store_sweep(struct store *st, int64_t now, size_t *removed);
+
+/* ---- meta: small named counters (schema version, key-ring epoch) ---- */
+
+int store_meta_get(struct store_txn *txn, const char *name, uint64_t *value); /* STORE_NOTFOUND */
+int store_meta_put(struct store_txn *txn, const char *name, uint64_t value);
+
+/* ---- service accounts ---- */
+
+struct store_service_account {
+    char id[STORE_ID_MAX]; /* "sa_…", also the OAuth client_id */
+    char name[STORE_NAME_MAX];
+    char description[STORE_TEXT_MAX];
+    int disabled;       /* 0 or 1 */
+    int64_t created_at; /* unix seconds */
+    int64_t updated_at;
+    size_t nroles;                 /* direct role grants, at most STORE_ROLES_MAX */
+    char (*roles)[STORE_ROLE_MAX]; /* owned; freed by store_service_account_clear() */
+};
+
+/* Frees what a getter put into sa and zeroes it. Safe on a zeroed struct. */
+void store_service_account_clear(struct store_service_account *sa);
+
+/* Stores a new account (roles copied). STORE_EXISTS when the id is taken. */
+int store_sa_insert(struct store_txn *txn, const struct store_service_account *sa);
+/* Replaces an existing account. STORE_NOTFOUND when absent. */
+int store_sa_update(struct store_txn *txn, const struct store_service_account *sa);
+/* Copies the account into *out (clear it with store_service_account_clear()). */
+int store_sa_get(struct store_txn *txn, const char *id, struct store_service_account *out);
+/* Deletes the account and all its secrets. STORE_NOTFOUND when absent. */
+int store_sa_delete(struct store_txn *txn, const char *id);
+/* Up to limit accounts with id > after (after may be NULL or ""), in id (= creation) order.
+ * *items is an array of *n accounts the caller frees with store_sa_list_free(). */
+int store_sa_list(struct store_txn *txn, const char *after, size_t limit,
+                  struct store_service_account **items, size_t *n);
+void store_sa_list_free(struct store_service_account *items, size_t n);
+
+/* ---- service-account secrets ---- */
+
+#define STORE_SECRETS_MAX 16 /* secrets one account may hold, live or expired */
+
+struct store_secret {
+    char id[STORE_ID_MAX];    /* "sec_…" */
+    char sa_id[STORE_ID_MAX]; /* owning account */
+    char phc[STORE_PHC_MAX];  /* Argon2id of the secret; the secret itself is never stored */
+    char hint[9];             /* 8 hex chars of SHA-256(secret): picks the record to verify */
+    char masked[24];          /* "idpsec_…abcd", shown in listings */
+    int64_t created_at;
+    int64_t expires_at;
+    int64_t last_used_at; /* 0 = never */
+};
+
+/* STORE_EXISTS when the id is taken; STORE_NOTFOUND when the account does not exist;
+ * STORE_EINVAL when the account already holds STORE_SECRETS_MAX secrets. */
+int store_secret_insert(struct store_txn *txn, const struct store_secret *sec);
+/* Copies the account's secrets, oldest first, into out[0..cap); *n receives how many. */
+int store_secret_list(struct store_txn *txn, const char *sa_id, struct store_secret *out,
+                      size_t cap, size_t *n);
+/* STORE_NOTFOUND when the account holds no such secret. */
+int store_secret_delete(struct store_txn *txn, const char *sa_id, const char *secret_id);
+/* Rewrites last_used_at of one secret. STORE_NOTFOUND when absent. */
+int store_secret_touch(struct store_txn *txn, const char *sa_id, const char *secret_id,
+                       int64_t when);
+
+/* ---- access-token denylist (revoked jti until the token expires) ---- */
+
+/* Adds (or keeps) jti, to be forgotten after exp. jti is at most 64 bytes. */
+int store_deny_add(struct store_txn *txn, const char *jti, int64_t exp);
+/* *denied = 1 when jti is on the list. */
+int store_deny_has(struct store_txn *txn, const char *jti, int *denied);
+
+/* ---- signing keys (keys/ owns their meaning; storage keeps the sealed bytes) ---- */
+
+enum store_key_state { STORE_KEY_NEXT = 0, STORE_KEY_ACTIVE = 1, STORE_KEY_RETIRED = 2 };
+
+struct store_signing_key {
+    char kid[STORE_KID_MAX];
+    char alg[16]; /* "ES256", "RS256", "EdDSA" */
+    int state;    /* enum store_key_state */
+    int64_t created_at;
+    int64_t activated_at; /* 0 until active */
+    int64_t retire_after; /* 0 unless retired: drop from the JWKS after this time */
+    uint8_t *sealed;      /* AES-256-GCM sealed private key (PKCS#8 DER); owned */
+    size_t sealed_len;
+};
+
+/* Inserts or replaces the key with this kid. */
+int store_key_put(struct store_txn *txn, const struct store_signing_key *key);
+/* All stored keys, oldest first; free with store_key_list_free(). */
+int store_key_list(struct store_txn *txn, struct store_signing_key **items, size_t *n);
+void store_key_list_free(struct store_signing_key *items, size_t n);
+int store_key_delete(struct store_txn *txn, const char *kid);
+
+#endif
