@@ -1,0 +1,41 @@
+/* The idpd command line: dispatch to the commands of DESIGN.md §9. */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "server/internal.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: idpd <command> [options]\n"
+                 "  serve                       run the HTTP server\n"
+                 "  service-account create      create a service account and its first secret\n"
+                 "  version                     print the version\n"
+                 "Run idpd <command> --help for a command's options.\n");
+}
+
+int srv_main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return SRV_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "serve") == 0)
+        return srv_cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "service-account") == 0)
+        return srv_cmd_service_account(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("idpd %s (OpenSSL %s, libmicrohttpd %s)\n", IDPD_VERSION,
+               OpenSSL_version(OPENSSL_VERSION_STRING), srv_http_version());
+        return SRV_EXIT_OK;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return SRV_EXIT_OK;
+    }
+    fprintf(stderr, "idpd: unknown command \"%s\"\n", cmd);
+    usage(stderr);
+    return SRV_EXIT_USAGE;
+}

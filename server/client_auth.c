@@ -1,0 +1,253 @@
+/* Client authentication of service accounts at the OAuth endpoints (RFC 6749 §2.3.1).
+ *
+ * A secret is checked by Argon2id on a worker thread while the connection is suspended. Which of
+ * the account's (at most two) live secrets to check is picked by an 8-hex-digit SHA-256 hint, so
+ * one request costs one Argon2 run whatever the account holds; an unknown client, a disabled
+ * account or no matching secret costs the same run against a dummy hash, so timing does not tell
+ * which client ids exist. A pair verified in the last secret_cache_ttl seconds skips Argon2. */
+#define LOG_MODULE "oauth"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server/internal.h"
+
+void srv_secret_hint(const char *secret, size_t len, char hint[9])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t d[CRYPTO_SHA256_LEN];
+    crypto_sha256(secret, len, d);
+    for (int i = 0; i < 4; i++) {
+        hint[2 * i] = hex[d[i] >> 4];
+        hint[2 * i + 1] = hex[d[i] & 15];
+    }
+    hint[8] = '\0';
+}
+
+static void call_free(void *state)
+{
+    struct srv_oauth_call *call = state;
+    if (!call)
+        return;
+    srv_form_free(&call->form);
+    if (call->client.secret) {
+        crypto_wipe(call->client.secret, call->client.secret_len);
+        free(call->client.secret);
+    }
+    store_service_account_clear(&call->client.sa);
+    free(call);
+}
+
+struct srv_oauth_call *srv_oauth_call_begin_or_error(struct srv_request *rq)
+{
+    struct srv_oauth_call *call = calloc(1, sizeof *call);
+    if (!call) {
+        srv_reply_oauth_error(rq, 500, "server_error", "out of memory");
+        return NULL;
+    }
+    srv_rq_set_state(rq, call, call_free);
+    if (srv_form_parse_or_error(rq, &call->form) != SRV_OK)
+        return NULL;
+    return call;
+}
+
+/* Standard base64 (RFC 4648 §4, padded) as the Basic scheme uses it, decoded by rewriting it to
+ * base64url so the one strict decoder in crypto/ does the work. */
+static char *decode_basic(const char *b64, size_t *outlen)
+{
+    size_t len = strlen(b64), i;
+    char *url = NULL, *out = NULL;
+    if (len == 0 || len % 4 != 0 || len > 2048)
+        return NULL;
+    while (len && b64[len - 1] == '=' && strlen(b64) - len < 2)
+        len--;
+    url = malloc(len + 1);
+    out = malloc(len + 1);
+    if (!url || !out)
+        goto fail;
+    for (i = 0; i < len; i++) {
+        char c = b64[i];
+        if (c == '-' || c == '_')
+            goto fail; /* not in the standard alphabet */
+        url[i] = c == '+' ? '-' : c == '/' ? '_' : c;
+    }
+    if (crypto_b64url_decode(url, len, out, len + 1, outlen) != CRYPTO_OK)
+        goto fail;
+    out[*outlen] = '\0';
+    crypto_wipe(url, len);
+    free(url);
+    return out;
+fail:
+    if (url)
+        crypto_wipe(url, len);
+    free(url);
+    free(out);
+    return NULL;
+}
+
+/* Reads the client's id and secret from the Authorization header or the form. */
+static int extract_credentials_or_error(struct srv_request *rq, struct srv_oauth_call *call)
+{
+    const char *auth = srv_rq_header(rq, "Authorization");
+    const char *form_id = srv_form_get(&call->form, "client_id");
+    const char *form_secret = srv_form_get(&call->form, "client_secret");
+    struct srv_client *c = &call->client;
+    char *decoded = NULL, *id = NULL;
+    size_t dlen = 0, idlen = 0;
+    int rc = SRV_ERESPONDED;
+
+    if (auth) {
+        if (strncasecmp(auth, "Basic ", 6) != 0) {
+            srv_reply_oauth_error(rq, 401, "invalid_client",
+                                  "client authentication must use the Basic scheme");
+            goto out;
+        }
+        if (form_secret) {
+            srv_reply_oauth_error(rq, 400, "invalid_request",
+                                  "use one client authentication method, not Basic and "
+                                  "client_secret together");
+            goto out;
+        }
+        const char *b = auth + 6;
+        while (*b == ' ')
+            b++;
+        decoded = decode_basic(b, &dlen);
+        char *colon = decoded ? memchr(decoded, ':', dlen) : NULL;
+        if (!colon) {
+            srv_reply_oauth_error(rq, 401, "invalid_client", "malformed Basic credentials");
+            goto out;
+        }
+        /* RFC 6749 §2.3.1: id and secret are form-encoded before base64. */
+        id = srv_urldecode(decoded, (size_t)(colon - decoded), &idlen);
+        c->secret = srv_urldecode(colon + 1, dlen - (size_t)(colon - decoded) - 1, &c->secret_len);
+        if (!id || !c->secret || !srv_utf8_valid(id, idlen)) {
+            srv_reply_oauth_error(rq, 401, "invalid_client", "malformed Basic credentials");
+            goto out;
+        }
+        if (form_id && strcmp(form_id, id) != 0) {
+            srv_reply_oauth_error(rq, 400, "invalid_request",
+                                  "client_id differs from the Basic credentials");
+            goto out;
+        }
+    } else {
+        if (!form_id) {
+            srv_reply_oauth_error(rq, 401, "invalid_client", "client authentication is required");
+            goto out;
+        }
+        id = strdup(form_id);
+        idlen = strlen(form_id);
+        if (form_secret) {
+            c->secret = strdup(form_secret);
+            c->secret_len = strlen(form_secret);
+        }
+        if (!id || (form_secret && !c->secret)) {
+            srv_reply_oauth_error(rq, 500, "server_error", "out of memory");
+            goto out;
+        }
+    }
+    /* The id is not secret: it names the log line even when authentication fails. */
+    snprintf(c->id, sizeof c->id, "%.*s", (int)(idlen < sizeof c->id ? idlen : 0), id);
+    srv_rq_log_client(rq, c->id);
+    if (!c->secret || c->secret_len == 0) {
+        srv_reply_oauth_error(rq, 401, "invalid_client", "a client secret is required");
+        goto out;
+    }
+    rc = SRV_OK;
+out:
+    if (decoded) {
+        crypto_wipe(decoded, dlen);
+        free(decoded);
+    }
+    free(id);
+    return rc;
+}
+
+struct lookup {
+    struct srv_client *c;
+    int64_t now;
+};
+
+/* Picks the live secret whose hint matches; fills c->sa when the account exists. */
+static int lookup_txn(struct store_txn *txn, void *arg)
+{
+    struct lookup *l = arg;
+    struct srv_client *c = l->c;
+    struct store_secret secs[STORE_SECRETS_MAX];
+    size_t n = 0;
+    char hint[9];
+    store_service_account_clear(&c->sa);
+    c->secret_id[0] = '\0';
+    int rc = store_sa_get(txn, c->id, &c->sa);
+    if (rc != STORE_OK)
+        return rc;
+    rc = store_secret_list(txn, c->id, secs, STORE_SECRETS_MAX, &n);
+    if (rc != STORE_OK)
+        return rc;
+    srv_secret_hint(c->secret, c->secret_len, hint);
+    for (size_t i = 0; i < n; i++) {
+        if (secs[i].expires_at > l->now && strcmp(secs[i].hint, hint) == 0) {
+            memcpy(c->secret_id, secs[i].id, sizeof c->secret_id);
+            memcpy(c->phc, secs[i].phc, sizeof c->phc);
+            break;
+        }
+    }
+    crypto_wipe(secs, sizeof secs);
+    return STORE_OK;
+}
+
+/* 1 when the account exists, is enabled and holds a live secret matching the hint. Reads the
+ * store each time, so a secret deleted or an account disabled by another process (the CLI) takes
+ * effect at once, cache or not. */
+static int find_candidate(struct srv_request *rq, struct srv_client *c)
+{
+    struct lookup l = {c, srv_now()};
+    if (strlen(c->id) == 0 || c->secret_len > SRV_SECRET_MAX)
+        return 0;
+    int rc = store_read(srv_rq_ctx(rq)->store, lookup_txn, &l);
+    if (rc != STORE_OK && rc != STORE_NOTFOUND)
+        LOG(SRV_LOG_ERROR, "client lookup failed: %s", store_strerror(rc));
+    return rc == STORE_OK && !c->sa.disabled && c->secret_id[0];
+}
+
+static void verify_work(struct srv_request *rq)
+{
+    struct srv_oauth_call *call = srv_rq_state(rq);
+    struct srv_client *c = &call->client;
+    const char *phc = c->secret_id[0] ? c->phc : srv_rq_ctx(rq)->dummy_phc;
+    size_t len = c->secret_len > SRV_SECRET_MAX ? SRV_SECRET_MAX : c->secret_len;
+    c->verified = crypto_password_verify(phc, c->secret, len) == CRYPTO_OK && c->secret_id[0];
+}
+
+static void after_verify(struct srv_request *rq)
+{
+    struct srv_oauth_call *call = srv_rq_state(rq);
+    struct srv_client *c = &call->client;
+    struct srv_ctx *ctx = srv_rq_ctx(rq);
+    char verified_id[STORE_ID_MAX];
+    memcpy(verified_id, c->secret_id, sizeof verified_id);
+    /* Look again: the account or secret may have gone while Argon2 ran. */
+    if (!c->verified || !find_candidate(rq, c) || strcmp(verified_id, c->secret_id) != 0) {
+        srv_reply_oauth_error(rq, 401, "invalid_client", "client authentication failed");
+        return;
+    }
+    srv_secret_cache_put(ctx->secret_cache, c->id, c->secret, c->secret_len, c->secret_id,
+                         srv_now());
+    call->next(rq);
+}
+
+void srv_client_authenticate(struct srv_request *rq, srv_handler next)
+{
+    struct srv_oauth_call *call = srv_rq_state(rq);
+    struct srv_client *c = &call->client;
+    struct srv_ctx *ctx = srv_rq_ctx(rq);
+    if (extract_credentials_or_error(rq, call) != SRV_OK)
+        return;
+    call->next = next;
+    if (find_candidate(rq, c) && srv_secret_cache_check(ctx->secret_cache, c->id, c->secret,
+                                                        c->secret_len, c->secret_id, srv_now())) {
+        next(rq);
+        return;
+    }
+    srv_defer(rq, verify_work, after_verify);
+}

@@ -1,0 +1,57 @@
+/* OAuth 2.0 Authorization Server Metadata (RFC 8414) and OpenID Connect Discovery, one document
+ * for both paths, and the JWKS. Both are rendered once and answered from shared bytes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/internal.h"
+
+char *srv_discovery_render(const char *issuer, const char *alg, size_t *len)
+{
+    char url[1200];
+    json_t *doc = json_object();
+    char *text = NULL;
+    if (!doc)
+        return NULL;
+#define ENDPOINT(key, path)                                                                        \
+    snprintf(url, sizeof url, "%s%s", issuer, path);                                               \
+    json_object_set_new(doc, key, json_string(url))
+    json_object_set_new(doc, "issuer", json_string(issuer));
+    ENDPOINT("token_endpoint", "/oauth/token");
+    ENDPOINT("introspection_endpoint", "/oauth/introspect");
+    ENDPOINT("revocation_endpoint", "/oauth/revoke");
+    ENDPOINT("jwks_uri", "/jwks");
+#undef ENDPOINT
+    json_object_set_new(doc, "grant_types_supported", json_pack("[s]", "client_credentials"));
+    json_object_set_new(doc, "response_types_supported", json_array());
+    json_object_set_new(doc, "token_endpoint_auth_methods_supported",
+                        json_pack("[s,s]", "client_secret_basic", "client_secret_post"));
+    json_object_set_new(doc, "introspection_endpoint_auth_methods_supported",
+                        json_pack("[s,s]", "client_secret_basic", "client_secret_post"));
+    json_object_set_new(doc, "revocation_endpoint_auth_methods_supported",
+                        json_pack("[s,s]", "client_secret_basic", "client_secret_post"));
+    json_object_set_new(doc, "token_endpoint_auth_signing_alg_values_supported",
+                        json_pack("[s]", alg));
+    json_object_set_new(doc, "id_token_signing_alg_values_supported", json_pack("[s]", alg));
+    json_object_set_new(doc, "access_token_signing_alg_values_supported", json_pack("[s]", alg));
+    json_object_set_new(doc, "subject_types_supported", json_pack("[s]", "public"));
+    json_object_set_new(doc, "scopes_supported", json_array());
+    json_object_set_new(doc, "claims_supported",
+                        json_pack("[s,s,s,s,s,s,s,s,s]", "iss", "sub", "aud", "iat", "exp", "jti",
+                                  "client_id", "principal_type", "roles"));
+    text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(doc);
+    if (text)
+        *len = strlen(text);
+    return text;
+}
+
+void srv_handle_discovery(struct srv_request *rq)
+{
+    srv_reply_cached(rq, SRV_CACHED_DISCOVERY);
+}
+
+void srv_handle_jwks(struct srv_request *rq)
+{
+    srv_reply_cached(rq, SRV_CACHED_JWKS);
+}

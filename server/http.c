@@ -1,0 +1,556 @@
+/* The only file that knows libmicrohttpd: the listener and its thread pool, request bodies
+ * collected under a cap, suspend/resume around work deferred to the worker pool, responses, the
+ * shared pre-rendered documents and the access log line. */
+#define LOG_MODULE "http"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "server/internal.h"
+
+/* A body above the limit whose announced size is no larger than this is read and thrown away so
+ * the client gets its 413 on a connection that stays usable; beyond it the connection closes. */
+#define DISCARD_MAX (1024 * 1024)
+
+enum phase { PH_RECEIVING, PH_DISPATCHED, PH_SUSPENDED, PH_RESUMED };
+
+struct srv_request {
+    struct MHD_Connection *conn;
+    struct srv_http *http;
+    const struct srv_route *route;
+    const char *method; /* owned by MHD for the request's life */
+    const char *path;
+    double start_ms;
+    char *body;
+    size_t body_len;
+    size_t body_cap;
+    size_t discarded;
+    int too_big;
+    enum phase phase;
+    void (*work)(struct srv_request *rq);
+    srv_handler cont;
+    unsigned status;
+    char client_id[STORE_ID_MAX];
+    char client_ip[INET6_ADDRSTRLEN];
+    void *state;
+    void (*state_free)(void *state);
+};
+
+struct srv_http {
+    struct srv_ctx *ctx;
+    struct MHD_Daemon *daemon;
+    int listen_fd;
+    unsigned port;
+    pthread_mutex_t lock; /* guards the jwks pointer */
+    struct MHD_Response *discovery;
+    struct MHD_Response *jwks;
+};
+
+/* ---- accessors ---- */
+
+struct srv_ctx *srv_rq_ctx(struct srv_request *rq)
+{
+    return rq->http->ctx;
+}
+
+const char *srv_rq_method(struct srv_request *rq)
+{
+    return rq->method;
+}
+
+const char *srv_rq_path(struct srv_request *rq)
+{
+    return rq->path;
+}
+
+const char *srv_rq_header(struct srv_request *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+}
+
+const char *srv_rq_client_ip(struct srv_request *rq)
+{
+    if (rq->client_ip[0])
+        return rq->client_ip;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, rq->client_ip,
+                  sizeof rq->client_ip);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, rq->client_ip,
+                  sizeof rq->client_ip);
+    return rq->client_ip;
+}
+
+const char *srv_rq_body(struct srv_request *rq, size_t *len)
+{
+    *len = rq->body_len;
+    return rq->body ? rq->body : "";
+}
+
+void srv_rq_log_client(struct srv_request *rq, const char *client_id)
+{
+    snprintf(rq->client_id, sizeof rq->client_id, "%s", client_id ? client_id : "");
+}
+
+void *srv_rq_state(struct srv_request *rq)
+{
+    return rq->state;
+}
+
+void srv_rq_set_state(struct srv_request *rq, void *state, void (*free_fn)(void *state))
+{
+    rq->state = state;
+    rq->state_free = free_fn;
+}
+
+int srv_rq_oauth(struct srv_request *rq)
+{
+    return strncmp(rq->path, "/oauth/", 7) == 0;
+}
+
+/* ---- responses ---- */
+
+static void add_common_headers(struct MHD_Response *resp)
+{
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+}
+
+static void queue(struct srv_request *rq, unsigned status, struct MHD_Response *resp)
+{
+    rq->status = status;
+    if (MHD_queue_response(rq->conn, status, resp) != MHD_YES)
+        LOG(SRV_LOG_ERROR, "could not queue a %u response for %s", status, rq->path);
+}
+
+void srv_reply(struct srv_request *rq, unsigned status, const char *content_type, const char *body,
+               size_t len, const char *const *extra_headers)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!resp) {
+        LOG(SRV_LOG_ERROR, "out of memory creating a response");
+        return;
+    }
+    if (content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    add_common_headers(resp);
+    for (size_t i = 0; extra_headers && extra_headers[i]; i += 2)
+        MHD_add_response_header(resp, extra_headers[i], extra_headers[i + 1]);
+    queue(rq, status, resp);
+    MHD_destroy_response(resp);
+}
+
+void srv_reply_json(struct srv_request *rq, unsigned status, json_t *body,
+                    const char *const *extra_headers)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) {
+        srv_reply(rq, 500, "application/problem+json",
+                  "{\"type\":\"about:blank\",\"title\":\"Internal Server Error\",\"status\":500}",
+                  66, NULL);
+        return;
+    }
+    srv_reply(rq, status, "application/json", text, strlen(text), extra_headers);
+    free(text);
+}
+
+static const char *reason(unsigned status)
+{
+    const char *r = MHD_get_reason_phrase_for(status);
+    return r && *r ? r : "Error";
+}
+
+void srv_reply_problem(struct srv_request *rq, unsigned status, const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    json_t *body = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title", reason(status),
+                             "status", (int)status, "detail", detail);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    char methods[64];
+    const char *retry[] = {"Retry-After", "1", NULL};
+    const char *allow[] = {"Allow", methods, NULL};
+    const char *const *extra = NULL;
+    if (status == 503)
+        extra = retry;
+    if (status == 405) {
+        srv_route_allow(rq->path, methods, sizeof methods);
+        extra = allow;
+    }
+    srv_reply(rq, status, "application/problem+json", text ? text : "{}", text ? strlen(text) : 2,
+              extra);
+    free(text);
+}
+
+void srv_reply_oauth_error(struct srv_request *rq, unsigned status, const char *error,
+                           const char *fmt, ...)
+{
+    char desc[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(desc, sizeof desc, fmt, ap);
+    va_end(ap);
+    json_t *body = json_pack("{s:s, s:s}", "error", error, "error_description", desc);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    const char *basic[] = {"Cache-Control",
+                           "no-store",
+                           "Pragma",
+                           "no-cache",
+                           "WWW-Authenticate",
+                           "Basic realm=\"idpd\", charset=\"UTF-8\"",
+                           NULL};
+    const char *plain[] = {"Cache-Control", "no-store", "Pragma", "no-cache", NULL};
+    const char *retry[] = {"Cache-Control", "no-store", "Retry-After", "1", NULL};
+    const char *const *extra = status == 401 ? basic : status == 503 ? retry : plain;
+    srv_reply(rq, status, "application/json", text ? text : "{}", text ? strlen(text) : 2, extra);
+    free(text);
+}
+
+static struct MHD_Response *cached_new(const char *body, size_t len, const char *cache_control)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return NULL;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache_control);
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    add_common_headers(r);
+    return r;
+}
+
+void srv_reply_cached(struct srv_request *rq, enum srv_cached which)
+{
+    struct srv_http *h = rq->http;
+    /* The lock keeps the response alive until MHD has taken its own reference. */
+    pthread_mutex_lock(&h->lock);
+    queue(rq, 200, which == SRV_CACHED_JWKS ? h->jwks : h->discovery);
+    pthread_mutex_unlock(&h->lock);
+}
+
+int srv_http_refresh_jwks(struct srv_http *h)
+{
+    char *jwks = NULL, cc[64];
+    size_t len = 0;
+    if (keys_jwks_dup(h->ctx->keys, &jwks, &len) != KEYS_OK)
+        return SRV_ERUNTIME;
+    snprintf(cc, sizeof cc, "public, max-age=%lld", (long long)h->ctx->cfg->jwks_max_age);
+    struct MHD_Response *fresh = cached_new(jwks, len, cc);
+    free(jwks);
+    if (!fresh)
+        return SRV_ERUNTIME;
+    pthread_mutex_lock(&h->lock);
+    struct MHD_Response *old = h->jwks;
+    h->jwks = fresh;
+    pthread_mutex_unlock(&h->lock);
+    if (old)
+        MHD_destroy_response(old); /* connections still sending it hold their own reference */
+    return SRV_OK;
+}
+
+/* ---- deferred work ---- */
+
+static void run_deferred(void *arg)
+{
+    struct srv_request *rq = arg;
+    rq->work(rq);
+    rq->phase = PH_RESUMED;
+    MHD_resume_connection(rq->conn);
+}
+
+void srv_defer(struct srv_request *rq, void (*work)(struct srv_request *rq), srv_handler cont)
+{
+    if (!srv_workers_reserve(rq->http->ctx->workers)) {
+        if (srv_rq_oauth(rq))
+            srv_reply_oauth_error(rq, 503, "temporarily_unavailable",
+                                  "the server is busy; retry shortly");
+        else
+            srv_reply_problem(rq, 503, "the server is busy; retry shortly");
+        return;
+    }
+    rq->work = work;
+    rq->cont = cont;
+    rq->phase = PH_SUSPENDED;
+    MHD_suspend_connection(rq->conn);
+    srv_workers_submit(rq->http->ctx->workers, run_deferred, rq);
+}
+
+/* ---- the request cycle ---- */
+
+static void dispatch(struct srv_request *rq)
+{
+    int path_known = 0;
+    if (rq->too_big) {
+        srv_reply_problem(rq, 413, "the request body exceeds %zu bytes",
+                          rq->http->ctx->cfg->body_limit);
+        return;
+    }
+    rq->route = srv_route_find(rq->method, rq->path, &path_known);
+    if (!rq->route) {
+        if (path_known)
+            srv_reply_problem(rq, 405, "%s is not allowed on %s", rq->method, rq->path);
+        else
+            srv_reply_problem(rq, 404, "no such resource: %s", rq->path);
+        return;
+    }
+    rq->route->handler(rq);
+}
+
+static int append_body(struct srv_request *rq, const char *data, size_t len)
+{
+    size_t limit = rq->http->ctx->cfg->body_limit;
+    if (rq->too_big || rq->body_len + len > limit) {
+        rq->too_big = 1;
+        free(rq->body);
+        rq->body = NULL;
+        rq->body_len = rq->body_cap = 0;
+        rq->discarded += len;
+        return rq->discarded <= DISCARD_MAX;
+    }
+    if (rq->body_len + len + 1 > rq->body_cap) {
+        size_t cap = rq->body_cap ? rq->body_cap : 1024;
+        while (cap < rq->body_len + len + 1)
+            cap *= 2;
+        char *nb = realloc(rq->body, cap);
+        if (!nb)
+            return 0;
+        rq->body = nb;
+        rq->body_cap = cap;
+    }
+    memcpy(rq->body + rq->body_len, data, len);
+    rq->body_len += len;
+    rq->body[rq->body_len] = '\0';
+    return 1;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct srv_request *rq = *con_cls;
+    if (!rq) {
+        rq = calloc(1, sizeof *rq);
+        if (!rq)
+            return MHD_NO;
+        rq->conn = conn;
+        rq->http = cls;
+        rq->method = method;
+        rq->path = url;
+        rq->start_ms = srv_now_ms();
+        *con_cls = rq;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl) {
+            char *end = NULL;
+            errno = 0;
+            unsigned long long n = strtoull(cl, &end, 10);
+            if (errno == 0 && end != cl && *end == '\0' && n > rq->http->ctx->cfg->body_limit) {
+                rq->too_big = 1;
+                if (n > DISCARD_MAX) { /* answer now; MHD closes the connection after it */
+                    rq->phase = PH_DISPATCHED;
+                    dispatch(rq);
+                }
+            }
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        int keep = append_body(rq, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return keep ? MHD_YES : MHD_NO;
+    }
+    switch (rq->phase) {
+    case PH_RECEIVING:
+        rq->phase = PH_DISPATCHED;
+        dispatch(rq);
+        break;
+    case PH_RESUMED: {
+        srv_handler cont = rq->cont;
+        rq->phase = PH_DISPATCHED;
+        rq->cont = NULL;
+        cont(rq);
+        break;
+    }
+    default:
+        break;
+    }
+    if (rq->phase == PH_DISPATCHED && rq->status == 0) {
+        LOG(SRV_LOG_ERROR, "handler for %s %s answered nothing", rq->method, rq->path);
+        srv_reply_problem(rq, 500, "internal error");
+    }
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct srv_request *rq = *con_cls;
+    if (!rq)
+        return;
+    if (SRV_LOG_INFO >= srv_log_min) {
+        json_t *f =
+            json_pack("{s:s, s:s, s:i, s:f}", "method", rq->method, "path", rq->path, "status",
+                      (int)rq->status, "duration_ms", srv_now_ms() - rq->start_ms);
+        if (f && rq->client_id[0])
+            json_object_set_new(f, "client_id", json_string(rq->client_id));
+        if (f && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+            json_object_set_new(f, "terminated", json_integer(toe));
+        srv_log_json(SRV_LOG_INFO, LOG_MODULE, "request", f);
+        json_decref(f);
+    }
+    if (rq->state_free)
+        rq->state_free(rq->state);
+    free(rq->body);
+    free(rq);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    LOG(SRV_LOG_WARN, "libmicrohttpd: %s", msg);
+}
+
+/* Binds the listening socket ourselves: getaddrinfo() resolves names and IPv6 literals, and
+ * getsockname() tells the port when 0 was asked for. */
+static int bind_listener(const char *host, unsigned port, int *fd_out, unsigned *port_out)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res = NULL;
+    char portstr[16];
+    int fd = -1, rc = SRV_ERUNTIME, one = 1, gai;
+    snprintf(portstr, sizeof portstr, "%u", port);
+    if ((gai = getaddrinfo(host, portstr, &hints, &res)) != 0) {
+        fprintf(stderr, "idpd: cannot resolve listen address %s: %s\n", host, gai_strerror(gai));
+        goto out;
+    }
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    if (fd < 0) {
+        fprintf(stderr, "idpd: cannot listen on %s:%u: %s\n", host, port, strerror(errno));
+        goto out;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *port_out = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                               : ((struct sockaddr_in *)&ss)->sin_port);
+    *fd_out = fd;
+    rc = SRV_OK;
+out:
+    if (res)
+        freeaddrinfo(res);
+    return rc;
+}
+
+int srv_http_start(struct srv_ctx *ctx, struct srv_http **out)
+{
+    const struct srv_config *cfg = ctx->cfg;
+    struct srv_http *h = calloc(1, sizeof *h);
+    char *disc = NULL;
+    size_t disc_len = 0;
+    int rc = SRV_ERUNTIME;
+    if (!h)
+        goto out;
+    h->ctx = ctx;
+    h->listen_fd = -1;
+    pthread_mutex_init(&h->lock, NULL);
+    ctx->http = h;
+    if (bind_listener(cfg->listen_host, cfg->listen_port, &h->listen_fd, &h->port) != SRV_OK)
+        goto out;
+    if (cfg->issuer[0])
+        snprintf(ctx->issuer, sizeof ctx->issuer, "%s", cfg->issuer);
+    else
+        snprintf(ctx->issuer, sizeof ctx->issuer,
+                 strchr(cfg->listen_host, ':') ? "http://[%s]:%u" : "http://%s:%u",
+                 cfg->listen_host, h->port);
+    disc = srv_discovery_render(ctx->issuer, keys_active_alg(ctx->keys), &disc_len);
+    if (!disc || !(h->discovery = cached_new(disc, disc_len, "public, max-age=3600")))
+        goto out;
+    if (srv_http_refresh_jwks(h) != SRV_OK)
+        goto out;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    /* The logger goes first so MHD routes every message of its own start-up through it. */
+    h->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_LISTEN_SOCKET, h->listen_fd, MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+        MHD_OPTION_CONNECTION_LIMIT, 4096u, MHD_OPTION_END);
+    if (!h->daemon) {
+        fprintf(stderr, "idpd: cannot start the HTTP listener on %s:%u\n", cfg->listen_host,
+                h->port);
+        goto out;
+    }
+    *out = h;
+    h = NULL;
+    rc = SRV_OK;
+out:
+    free(disc);
+    if (h) {
+        ctx->http = NULL;
+        srv_http_stop(h);
+    }
+    return rc;
+}
+
+const char *srv_http_version(void)
+{
+    return MHD_get_version();
+}
+
+unsigned srv_http_port(struct srv_http *h)
+{
+    return h->port;
+}
+
+void srv_http_stop(struct srv_http *h)
+{
+    if (!h)
+        return;
+    if (h->daemon) {
+        int fd = MHD_quiesce_daemon(h->daemon); /* no new connections */
+        /* Deferred work resumes its connections; MHD refuses to stop while any is suspended. */
+        srv_workers_stop(h->ctx->workers);
+        h->ctx->workers = NULL;
+        MHD_stop_daemon(h->daemon);
+        if (fd >= 0)
+            close(fd);
+    } else if (h->listen_fd >= 0) {
+        close(h->listen_fd);
+    }
+    if (h->discovery)
+        MHD_destroy_response(h->discovery);
+    if (h->jwks)
+        MHD_destroy_response(h->jwks);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}

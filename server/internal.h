@@ -1,0 +1,325 @@
+/* server/ private definitions shared by its files. Never included outside server/.
+ * Only http.c includes microhttpd.h; everything else sees struct srv_request through the
+ * accessors declared here. */
+#ifndef IDPD_SERVER_INTERNAL_H
+#define IDPD_SERVER_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "crypto/crypto.h"
+#include "keys/keys.h"
+#include "server/server.h"
+#include "storage/storage.h"
+
+enum srv_err {
+    SRV_OK = 0,
+    SRV_EUSAGE,    /* bad command line or configuration */
+    SRV_ERUNTIME,  /* could not open the data folder, bind, … */
+    SRV_ERESPONDED /* an _or_error helper answered the client already; the caller stops */
+};
+
+/* ---- configuration (config.c): one declarative table, read once ---- */
+
+struct srv_config {
+    char listen_host[256];
+    unsigned listen_port;
+    char data_dir[4096];
+    char issuer[1024];
+    char audience[1024]; /* comma-separated allowed audiences; the first is the default */
+    char signing_alg[16];
+    char log_level[16];
+    char master_key[128]; /* IDPD_MASTER_KEY only; never a flag (ps would show it) */
+    int64_t access_token_ttl;
+    struct crypto_argon2_params argon2;
+    size_t body_limit;
+    unsigned http_threads;
+    unsigned workers;
+    unsigned worker_queue;
+    int64_t secret_cache_ttl;
+    int64_t jwks_max_age;
+    int64_t sweep_interval;
+    int64_t keys_refresh_interval;
+};
+
+/* Which settings a command accepts as flags. */
+enum srv_config_scope { SRV_CFG_SERVE = 1, SRV_CFG_DATA = 2 };
+
+/* Fills cfg from defaults, then --config FILE (JSON), then IDPD_* variables, then the flags in
+ * argv (getopt_long; consumed flags are removed and the remaining arguments left in argv).
+ * Prints a message and returns SRV_EUSAGE on any bad value. */
+int srv_config_load(struct srv_config *cfg, int scope, int *argc, char **argv);
+void srv_config_usage(FILE *out, int scope);
+
+/* ---- logging (log.c): one JSON object per line on stderr ---- */
+
+/* NOTICE marks lifecycle lines (listening, stopped) and is written whatever the level, since
+ * tools read the port from the listening line. */
+enum srv_log_level { SRV_LOG_DEBUG, SRV_LOG_INFO, SRV_LOG_WARN, SRV_LOG_ERROR, SRV_LOG_NOTICE };
+extern enum srv_log_level srv_log_min;
+int srv_log_set_level(const char *name);
+/* Writes {"ts","level","module","msg", …fields}. fields (may be NULL) is borrowed. */
+void srv_log_json(enum srv_log_level lvl, const char *module, const char *msg, json_t *fields);
+void srv_log_fmt(enum srv_log_level lvl, const char *module, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* LOG checks the level before evaluating its arguments. */
+#define LOG(lvl, ...)                                                                              \
+    do {                                                                                           \
+        if ((lvl) >= srv_log_min)                                                                  \
+            srv_log_fmt((lvl), LOG_MODULE, __VA_ARGS__);                                           \
+    } while (0)
+
+/* ---- worker pool (workers.c): Argon2 off the HTTP threads ---- */
+
+struct srv_workers;
+int srv_workers_start(unsigned threads, unsigned queue_cap, struct srv_workers **out);
+void srv_workers_stop(struct srv_workers *w);
+/* Reserves a queue slot: 1 when reserved, 0 when the queue is full (answer 503). */
+int srv_workers_reserve(struct srv_workers *w);
+/* Runs fn(arg) on a worker; needs a slot from srv_workers_reserve(), so it cannot fail. */
+void srv_workers_submit(struct srv_workers *w, void (*fn)(void *arg), void *arg);
+
+/* ---- verified-secret cache (secret_cache.c) ---- */
+
+struct srv_secret_cache;
+int srv_secret_cache_new(int64_t ttl, struct srv_secret_cache **out);
+void srv_secret_cache_free(struct srv_secret_cache *c);
+/* 1 when (client_id, secret) was verified against secret_id less than ttl seconds ago. */
+int srv_secret_cache_check(struct srv_secret_cache *c, const char *client_id, const char *secret,
+                           size_t secret_len, const char *secret_id, int64_t now);
+void srv_secret_cache_put(struct srv_secret_cache *c, const char *client_id, const char *secret,
+                          size_t secret_len, const char *secret_id, int64_t now);
+/* Forgets every entry of one account (disable, delete, secret removal). */
+void srv_secret_cache_forget(struct srv_secret_cache *c, const char *client_id);
+
+/* ---- the running service (context.c) ---- */
+
+struct srv_ctx {
+    const struct srv_config *cfg;
+    struct store *store;
+    struct keys *keys;
+    struct srv_workers *workers;
+    struct srv_secret_cache *secret_cache;
+    char dummy_phc[CRYPTO_PHC_MAX]; /* verified against when the client is unknown */
+    char issuer[1024];              /* cfg->issuer, or http://HOST:PORT once the port is bound */
+    struct srv_http *http;
+};
+
+/* Opens (creating when absent) the data folder: store, master key, signing keys. Used by serve
+ * and by every CLI command that takes --data. Prints a clear message and returns SRV_ERUNTIME
+ * when the folder cannot be used. */
+int srv_ctx_open(struct srv_ctx *ctx, const struct srv_config *cfg);
+/* Adds what only the server needs: workers, cache, dummy hash, pre-rendered documents. */
+int srv_ctx_start_serving(struct srv_ctx *ctx);
+void srv_ctx_close(struct srv_ctx *ctx);
+
+int64_t srv_now(void);   /* unix seconds */
+double srv_now_ms(void); /* monotonic milliseconds, for durations */
+
+/* ---- HTTP requests (http.c owns libmicrohttpd) ---- */
+
+struct srv_request;
+typedef void (*srv_handler)(struct srv_request *rq);
+
+enum srv_auth { SRV_AUTH_NONE, SRV_AUTH_CLIENT, SRV_AUTH_BEARER };
+
+struct srv_route {
+    const char *method;
+    const char *path; /* "/jwks"; "{x}" segments match one path segment */
+    enum srv_auth auth;
+    srv_handler handler;
+};
+
+/* The static route table (router.c). */
+extern const struct srv_route srv_route_table[];
+extern const size_t srv_route_count;
+/* Finds the route for method and path. *path_known = 1 when some other method matches. */
+const struct srv_route *srv_route_find(const char *method, const char *path, int *path_known);
+/* Writes the methods routed for path, "GET, POST", into buf (for the Allow header). */
+void srv_route_allow(const char *path, char *buf, size_t cap);
+
+struct srv_ctx *srv_rq_ctx(struct srv_request *rq);
+const char *srv_rq_method(struct srv_request *rq);
+const char *srv_rq_path(struct srv_request *rq);
+const char *srv_rq_header(struct srv_request *rq, const char *name); /* borrowed; NULL if absent */
+const char *srv_rq_client_ip(struct srv_request *rq);
+/* The collected body (NUL-terminated; may contain NULs) and its length. */
+const char *srv_rq_body(struct srv_request *rq, size_t *len);
+/* Names the client in the request's log line (copied). Never pass a secret. */
+void srv_rq_log_client(struct srv_request *rq, const char *client_id);
+/* Per-request state of the handler, released with free_fn when the request ends. */
+void *srv_rq_state(struct srv_request *rq);
+void srv_rq_set_state(struct srv_request *rq, void *state, void (*free_fn)(void *state));
+/* 1 when errors of this route are RFC 6749 ({"error":…}), 0 for problem+json. */
+int srv_rq_oauth(struct srv_request *rq);
+
+/* Answers the request. body is copied. extra_headers: NULL-terminated name, value pairs. */
+void srv_reply(struct srv_request *rq, unsigned status, const char *content_type, const char *body,
+               size_t len, const char *const *extra_headers);
+/* Answers JSON (takes a reference to body and releases it). */
+void srv_reply_json(struct srv_request *rq, unsigned status, json_t *body,
+                    const char *const *extra_headers);
+/* RFC 9457 problem+json: {"type":"about:blank","title":<reason>,"status":…,"detail":…}. */
+void srv_reply_problem(struct srv_request *rq, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* RFC 6749 §5.2 error: {"error":…,"error_description":…}, Cache-Control: no-store.
+ * invalid_client answers 401 with WWW-Authenticate. */
+void srv_reply_oauth_error(struct srv_request *rq, unsigned status, const char *error,
+                           const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Answers one of the shared pre-rendered documents (built once, answered many times). */
+enum srv_cached { SRV_CACHED_DISCOVERY, SRV_CACHED_JWKS };
+void srv_reply_cached(struct srv_request *rq, enum srv_cached which);
+
+/* Runs work(rq) on a worker thread with the connection suspended, then cont(rq) back on an HTTP
+ * thread. Answers 503 + Retry-After itself when the worker queue is full. */
+void srv_defer(struct srv_request *rq, void (*work)(struct srv_request *rq), srv_handler cont);
+
+/* The listener. */
+struct srv_http;
+/* Binds cfg->listen_host:port and starts the thread pool. Prints why on failure. */
+int srv_http_start(struct srv_ctx *ctx, struct srv_http **out);
+/* The port actually bound (useful with --listen 127.0.0.1:0). */
+unsigned srv_http_port(struct srv_http *h);
+/* Stops accepting, lets deferred work finish, then stops the threads. */
+void srv_http_stop(struct srv_http *h);
+/* libmicrohttpd's version string. */
+const char *srv_http_version(void);
+/* Re-renders the JWKS response from the key ring (after a rotation). */
+int srv_http_refresh_jwks(struct srv_http *h);
+
+/* ---- request parsing (form.c, client_auth.c) ---- */
+
+#define SRV_FORM_MAX_PARAMS 32
+
+struct srv_form {
+    size_t n;
+    char *names[SRV_FORM_MAX_PARAMS];
+    char *values[SRV_FORM_MAX_PARAMS]; /* NUL-terminated, valid UTF-8 */
+};
+
+/* Parses an application/x-www-form-urlencoded body. Answers invalid_request itself on a wrong
+ * content type, a bad escape, invalid UTF-8, a repeated parameter or too many parameters. */
+int srv_form_parse_or_error(struct srv_request *rq, struct srv_form *form);
+void srv_form_free(struct srv_form *form);
+/* The value of name, or NULL when absent or empty (RFC 6749 §3.1: empty = omitted). */
+const char *srv_form_get(const struct srv_form *form, const char *name);
+
+/* Percent-decodes s[0..len) ('+' is a space) into a new string; NULL on a bad escape. */
+char *srv_urldecode(const char *s, size_t len, size_t *outlen);
+/* 1 when s[0..len) is valid UTF-8 without NUL bytes. */
+int srv_utf8_valid(const char *s, size_t len);
+
+/* ---- OAuth client authentication (client_auth.c) ---- */
+
+#define SRV_SECRET_PREFIX "idpsec_"
+#define SRV_SECRET_MAX 256 /* longest client secret looked at */
+
+struct srv_client {
+    char id[STORE_ID_MAX];
+    char *secret; /* owned, wiped when the call ends */
+    size_t secret_len;
+    char secret_id[STORE_ID_MAX];    /* the record the secret is checked against, "" if none */
+    char phc[STORE_PHC_MAX];         /* its hash, or the dummy hash */
+    int verified;                    /* Argon2 said yes */
+    struct store_service_account sa; /* the authenticated account */
+};
+
+/* One call to an OAuth endpoint: its form and client, kept across the Argon2 suspension. */
+struct srv_oauth_call {
+    struct srv_form form;
+    struct srv_client client;
+    srv_handler next;
+};
+
+/* Parses the form body into a call owned by rq (srv_rq_state). NULL when it answered an error. */
+struct srv_oauth_call *srv_oauth_call_begin_or_error(struct srv_request *rq);
+/* Authenticates the calling service account (client_secret_basic or client_secret_post), then
+ * calls next(rq) with call->client.sa filled. Answers invalid_client (401) or invalid_request
+ * itself. An unknown client costs the same Argon2 run as a wrong secret. */
+void srv_client_authenticate(struct srv_request *rq, srv_handler next);
+
+/* The SHA-256 hint stored beside a secret's hash: 8 hex chars of SHA-256(secret). */
+void srv_secret_hint(const char *secret, size_t len, char hint[9]);
+
+/* ---- service-account secrets (secrets.c) ---- */
+
+/* "idpsec_" + base64url of 256 random bits, NUL included. */
+#define SRV_SECRET_LEN (sizeof SRV_SECRET_PREFIX - 1 + 43 + 1)
+#define SRV_SECRET_HOURS_DEFAULT 2160
+#define SRV_SECRET_HOURS_MIN 8
+#define SRV_SECRET_HOURS_MAX 8760
+
+/* Makes a new secret for account sa_id: the plain value into secret (shown once, then wiped by
+ * the caller) and its record (id, Argon2id hash, hint, mask, times) into rec. Runs Argon2. */
+int srv_secret_new(const struct crypto_argon2_params *params, const char *sa_id,
+                   int64_t expires_in_hours, struct store_secret *rec, char secret[SRV_SECRET_LEN]);
+
+/* ---- tokens (tokens.c, token_verify.c) ---- */
+
+struct srv_principal {
+    const char *sub;            /* user or service-account id */
+    const char *principal_type; /* "user" | "service_account" */
+    const char *client_id;
+    const char *scope; /* NULL when none */
+    const char *audience;
+    char (*roles)[STORE_ROLE_MAX];
+    size_t nroles;
+};
+
+struct srv_issued_token {
+    char *access_token; /* malloc'd */
+    char jti[64];
+    int64_t iat;
+    int64_t exp;
+};
+
+/* Mints and signs an RFC 9068 access token. */
+int srv_token_issue(struct srv_ctx *ctx, const struct srv_principal *p,
+                    struct srv_issued_token *out);
+
+enum srv_token_state {
+    SRV_TOKEN_ACTIVE = 0,
+    SRV_TOKEN_INVALID, /* not ours: bad format, alg, kid, signature, typ, issuer */
+    SRV_TOKEN_EXPIRED,
+    SRV_TOKEN_REVOKED,     /* jti on the denylist */
+    SRV_TOKEN_NO_PRINCIPAL /* principal deleted or disabled */
+};
+
+/* Verifies an access token idpd issued and checks it is still good: signature and alg by keys/,
+ * typ at+jwt, iss, exp, denylist, and that its principal still exists and is enabled.
+ * On SRV_TOKEN_ACTIVE and SRV_TOKEN_REVOKED/EXPIRED *claims (may be NULL) receives the claims
+ * (json_decref). */
+enum srv_token_state srv_token_check(struct srv_ctx *ctx, const char *token, size_t len,
+                                     json_t **claims);
+
+/* Role strings: NAME or NAME@scope, printable ASCII, no spaces, 1..128 bytes. */
+int srv_role_valid(const char *role);
+
+/* ---- route handlers ---- */
+
+void srv_handle_healthz(struct srv_request *rq);
+void srv_handle_readyz(struct srv_request *rq);
+void srv_handle_discovery(struct srv_request *rq);
+void srv_handle_jwks(struct srv_request *rq);
+void srv_handle_token(struct srv_request *rq);
+void srv_handle_introspect(struct srv_request *rq);
+void srv_handle_revoke(struct srv_request *rq);
+
+/* Renders the OpenID/OAuth metadata document (discovery.c). */
+char *srv_discovery_render(const char *issuer, const char *alg, size_t *len);
+
+/* ---- CLI (cli_*.c) ---- */
+
+int srv_cmd_serve(int argc, char **argv);
+int srv_cmd_service_account(int argc, char **argv);
+
+/* Exit codes of every command (DESIGN.md §9). */
+enum srv_exit { SRV_EXIT_OK = 0, SRV_EXIT_RUNTIME = 1, SRV_EXIT_USAGE = 2 };
+
+/* 1 when name is 1..256 bytes of UTF-8 without control characters. */
+int srv_name_valid(const char *name);
+
+#endif

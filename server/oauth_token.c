@@ -1,0 +1,131 @@
+/* POST /oauth/token (RFC 6749 §4.4 client credentials; RFC 9068 access tokens). */
+#define LOG_MODULE "oauth"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/internal.h"
+
+static const char *const no_store[] = {"Cache-Control", "no-store", "Pragma", "no-cache", NULL};
+
+/* The requested audience (resource or audience parameter) must be one of the configured ones;
+ * without one the token names the first. Writes it into aud. */
+static int pick_audience_or_error(struct srv_request *rq, const struct srv_form *form, char *aud,
+                                  size_t cap)
+{
+    struct srv_ctx *ctx = srv_rq_ctx(rq);
+    const char *list = ctx->cfg->audience[0] ? ctx->cfg->audience : ctx->issuer;
+    const char *want = srv_form_get(form, "resource");
+    const char *alt = srv_form_get(form, "audience");
+    if (want && alt && strcmp(want, alt) != 0) {
+        srv_reply_oauth_error(rq, 400, "invalid_target", "resource and audience differ");
+        return SRV_ERESPONDED;
+    }
+    if (!want)
+        want = alt;
+    for (const char *p = list; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len > 0 && len < cap && (!want || (strlen(want) == len && !strncmp(want, p, len)))) {
+            memcpy(aud, p, len);
+            aud[len] = '\0';
+            return SRV_OK;
+        }
+        p += len + (comma ? 1 : 0);
+    }
+    srv_reply_oauth_error(rq, 400, "invalid_target", "the requested audience is not served");
+    return SRV_ERESPONDED;
+}
+
+/* A scope narrows the token: every requested value must be a role the account holds, and the
+ * token then carries only those roles (least privilege for the caller that asks). */
+static int narrow_roles_or_error(struct srv_request *rq, const char *scope,
+                                 const struct store_service_account *sa,
+                                 char (**roles)[STORE_ROLE_MAX], size_t *nroles)
+{
+    *roles = NULL;
+    *nroles = 0;
+    if (!scope)
+        return SRV_OK;
+    size_t cap = STORE_ROLES_MAX;
+    *roles = calloc(cap, sizeof **roles);
+    if (!*roles) {
+        srv_reply_oauth_error(rq, 500, "server_error", "out of memory");
+        return SRV_ERESPONDED;
+    }
+    for (const char *p = scope; *p;) {
+        while (*p == ' ')
+            p++;
+        size_t len = strcspn(p, " ");
+        size_t i = 0;
+        if (len == 0)
+            break;
+        for (; i < sa->nroles; i++)
+            if (strlen(sa->roles[i]) == len && strncmp(sa->roles[i], p, len) == 0)
+                break;
+        if (i == sa->nroles || *nroles == cap) {
+            srv_reply_oauth_error(rq, 400, "invalid_scope", "scope %.*s is not granted",
+                                  (int)(len > 128 ? 128 : len), p);
+            free(*roles);
+            *roles = NULL;
+            return SRV_ERESPONDED;
+        }
+        memcpy((*roles)[(*nroles)++], sa->roles[i], STORE_ROLE_MAX);
+        p += len;
+    }
+    return SRV_OK;
+}
+
+static void issue_client_credentials(struct srv_request *rq)
+{
+    struct srv_oauth_call *call = srv_rq_state(rq);
+    struct srv_ctx *ctx = srv_rq_ctx(rq);
+    const struct store_service_account *sa = &call->client.sa;
+    const char *scope = srv_form_get(&call->form, "scope");
+    char aud[1024];
+    char(*narrowed)[STORE_ROLE_MAX] = NULL;
+    size_t nnarrowed = 0;
+    struct srv_issued_token tok = {0};
+    if (pick_audience_or_error(rq, &call->form, aud, sizeof aud) != SRV_OK ||
+        narrow_roles_or_error(rq, scope, sa, &narrowed, &nnarrowed) != SRV_OK)
+        goto out;
+    struct srv_principal p = {
+        .sub = sa->id,
+        .principal_type = "service_account",
+        .client_id = sa->id,
+        .scope = scope,
+        .audience = aud,
+        .roles = scope ? narrowed : sa->roles,
+        .nroles = scope ? nnarrowed : sa->nroles,
+    };
+    if (srv_token_issue(ctx, &p, &tok) != SRV_OK) {
+        srv_reply_oauth_error(rq, 500, "server_error", "the token could not be signed");
+        goto out;
+    }
+    json_t *body = json_pack("{s:s, s:s, s:I}", "access_token", tok.access_token, "token_type",
+                             "Bearer", "expires_in", (json_int_t)(tok.exp - tok.iat));
+    if (body && scope)
+        json_object_set_new(body, "scope", json_string(scope));
+    srv_reply_json(rq, 200, body, no_store);
+out:
+    free(narrowed);
+    free(tok.access_token);
+}
+
+void srv_handle_token(struct srv_request *rq)
+{
+    struct srv_oauth_call *call = srv_oauth_call_begin_or_error(rq);
+    if (!call)
+        return;
+    const char *grant = srv_form_get(&call->form, "grant_type");
+    if (!grant) {
+        srv_reply_oauth_error(rq, 400, "invalid_request", "grant_type is required");
+        return;
+    }
+    if (strcmp(grant, "client_credentials") != 0) {
+        srv_reply_oauth_error(rq, 400, "unsupported_grant_type",
+                              "grant_type %.64s is not supported", grant);
+        return;
+    }
+    srv_client_authenticate(rq, issue_client_credentials);
+}

@@ -1,0 +1,21 @@
+/* Role strings (DESIGN.md §4): NAME or NAME@scope. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/internal.h"
+
+int srv_role_valid(const char *role)
+{
+    size_t len = strlen(role), at = 0;
+    const char *sep = NULL;
+    if (len == 0 || len >= STORE_ROLE_MAX)
+        return 0;
+    for (const char *p = role; *p; p++) {
+        if (*p <= 0x20 || *p >= 0x7f) /* printable ASCII, no spaces */
+            return 0;
+        if (*p == '@')
+            at++, sep = p;
+    }
+    /* at most one '@', with a name before it and a scope after it */
+    return at == 0 || (at == 1 && sep != role && sep[1] != '\0');
+}

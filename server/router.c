@@ -1,0 +1,72 @@
+/* The static route table. tests/unit/test_server.c checks it against openapi/openapi.yaml. */
+#include <string.h>
+
+#include "server/internal.h"
+
+const struct srv_route srv_route_table[] = {
+    {"GET", "/.well-known/openid-configuration", SRV_AUTH_NONE, srv_handle_discovery},
+    {"GET", "/.well-known/oauth-authorization-server", SRV_AUTH_NONE, srv_handle_discovery},
+    {"GET", "/jwks", SRV_AUTH_NONE, srv_handle_jwks},
+    {"GET", "/healthz", SRV_AUTH_NONE, srv_handle_healthz},
+    {"GET", "/readyz", SRV_AUTH_NONE, srv_handle_readyz},
+    {"POST", "/oauth/token", SRV_AUTH_CLIENT, srv_handle_token},
+    {"POST", "/oauth/introspect", SRV_AUTH_CLIENT, srv_handle_introspect},
+    {"POST", "/oauth/revoke", SRV_AUTH_CLIENT, srv_handle_revoke},
+};
+const size_t srv_route_count = sizeof srv_route_table / sizeof srv_route_table[0];
+
+/* A "{name}" segment of the pattern matches one non-empty path segment. */
+static int path_matches(const char *pattern, const char *path)
+{
+    while (*pattern && *path) {
+        if (*pattern == '{') {
+            const char *close = strchr(pattern, '}');
+            if (!close || *path == '/')
+                return 0;
+            while (*path && *path != '/')
+                path++;
+            pattern = close + 1;
+            continue;
+        }
+        if (*pattern++ != *path++)
+            return 0;
+    }
+    return *pattern == '\0' && *path == '\0';
+}
+
+const struct srv_route *srv_route_find(const char *method, const char *path, int *path_known)
+{
+    *path_known = 0;
+    for (size_t i = 0; i < srv_route_count; i++) {
+        if (!path_matches(srv_route_table[i].path, path))
+            continue;
+        if (strcmp(srv_route_table[i].method, method) == 0)
+            return &srv_route_table[i];
+        *path_known = 1;
+    }
+    return NULL;
+}
+
+void srv_route_allow(const char *path, char *buf, size_t cap)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < srv_route_count; i++) {
+        if (!path_matches(srv_route_table[i].path, path))
+            continue;
+        int n =
+            snprintf(buf + used, cap - used, "%s%s", used ? ", " : "", srv_route_table[i].method);
+        if (n < 0 || (size_t)n >= cap - used)
+            break;
+        used += (size_t)n;
+    }
+}
+
+int srv_route_at(size_t i, const char **method, const char **path)
+{
+    if (i >= srv_route_count)
+        return 0;
+    *method = srv_route_table[i].method;
+    *path = srv_route_table[i].path;
+    return 1;
+}

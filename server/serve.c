@@ -1,0 +1,92 @@
+/* idpd serve: opens the data folder, starts the listener, and on the main thread waits for
+ * SIGINT/SIGTERM while doing the periodic chores: the expiry sweep and picking up keys rotated by
+ * another process. */
+#define LOG_MODULE "server"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/internal.h"
+
+static void serve_usage(FILE *out)
+{
+    fprintf(out, "usage: idpd serve [options]\n");
+    srv_config_usage(out, SRV_CFG_SERVE);
+}
+
+static void chores(struct srv_ctx *ctx, int64_t now, int64_t *next_sweep, int64_t *next_keys)
+{
+    if (now >= *next_sweep) {
+        size_t removed = 0;
+        int rc = store_sweep(ctx->store, now, &removed);
+        if (rc != STORE_OK)
+            LOG(SRV_LOG_ERROR, "expiry sweep failed: %s", store_strerror(rc));
+        else if (removed)
+            LOG(SRV_LOG_INFO, "expiry sweep removed %zu records", removed);
+        *next_sweep = now + ctx->cfg->sweep_interval;
+    }
+    if (now >= *next_keys) {
+        int changed = 0;
+        if (keys_refresh(ctx->keys, &changed) == KEYS_OK && changed) {
+            srv_http_refresh_jwks(ctx->http);
+            LOG(SRV_LOG_INFO, "signing keys changed on disk; JWKS reloaded");
+        }
+        *next_keys = now + ctx->cfg->keys_refresh_interval;
+    }
+}
+
+int srv_cmd_serve(int argc, char **argv)
+{
+    struct srv_config cfg;
+    struct srv_ctx ctx = {0};
+    sigset_t stop;
+    int rc = SRV_EXIT_RUNTIME;
+    if (srv_config_load(&cfg, SRV_CFG_SERVE, &argc, argv) != SRV_OK)
+        return SRV_EXIT_USAGE;
+    if (argc > 1) {
+        if (strcmp(argv[1], "--help") == 0) {
+            serve_usage(stdout);
+            return SRV_EXIT_OK;
+        }
+        fprintf(stderr, "idpd serve: unexpected argument \"%s\"\n", argv[1]);
+        serve_usage(stderr);
+        return SRV_EXIT_USAGE;
+    }
+    /* Block the stop signals before any thread starts, so only sigtimedwait() below sees them. */
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (srv_ctx_open(&ctx, &cfg) != SRV_OK || srv_ctx_start_serving(&ctx) != SRV_OK ||
+        srv_http_start(&ctx, &ctx.http) != SRV_OK)
+        goto out;
+    json_t *f = json_pack("{s:s, s:i, s:s, s:s, s:s}", "address", cfg.listen_host, "port",
+                          (int)srv_http_port(ctx.http), "issuer", ctx.issuer, "data", cfg.data_dir,
+                          "signing_alg", keys_active_alg(ctx.keys));
+    srv_log_json(SRV_LOG_NOTICE, LOG_MODULE, "listening", f);
+    json_decref(f);
+
+    int64_t next_sweep = 0, next_keys = srv_now() + cfg.keys_refresh_interval;
+    for (;;) {
+        struct timespec tick = {1, 0};
+        int sig = sigtimedwait(&stop, NULL, &tick);
+        if (sig == SIGINT || sig == SIGTERM) {
+            LOG(SRV_LOG_INFO, "signal %d: stopping", sig);
+            break;
+        }
+        chores(&ctx, srv_now(), &next_sweep, &next_keys);
+    }
+    rc = SRV_EXIT_OK;
+out:
+    srv_http_stop(ctx.http);
+    ctx.http = NULL;
+    srv_ctx_close(&ctx);
+    if (rc == SRV_EXIT_OK)
+        LOG(SRV_LOG_NOTICE, "stopped");
+    return rc;
+}
