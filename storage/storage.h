@@ -70,8 +70,9 @@ int store_write(struct store *st, int (*fn)(struct store_txn *txn, void *arg), v
 /* Current map size in bytes (for tests and /readyz). */
 size_t store_map_size(struct store *st);
 
-/* Removes denylist entries whose expiry is <= now (unix seconds), in one write transaction.
- * *removed (may be NULL) receives how many went. */
+/* Removes denylist entries whose expiry is <= now (unix seconds) and sessions whose idle or
+ * absolute expiry is <= now (with their refresh hashes), in one write transaction.
+ * *removed (may be NULL) receives how many records went. */
 int store_sweep(struct store *st, int64_t now, size_t *removed);
 
 /* ---- meta: small named counters (schema version, key-ring epoch) ---- */
@@ -164,5 +165,177 @@ int store_key_put(struct store_txn *txn, const struct store_signing_key *key);
 int store_key_list(struct store_txn *txn, struct store_signing_key **items, size_t *n);
 void store_key_list_free(struct store_signing_key *items, size_t n);
 int store_key_delete(struct store_txn *txn, const char *kid);
+
+/* ---- applications: OAuth clients of SDKs and apps ---- */
+
+#define STORE_GRANTS_MAX 8 /* grant types one application may use */
+#define STORE_GRANT_MAX 64 /* "urn:idpd:grant-type:anonymous", incl. NUL */
+#define STORE_URIS_MAX 16  /* redirect URIs, allowed origins */
+#define STORE_URI_MAX 1025 /* one URI, at most 1024 bytes, incl. NUL */
+
+enum store_app_type { STORE_APP_PUBLIC = 0, STORE_APP_CONFIDENTIAL = 1 };
+
+struct store_application {
+    char id[STORE_ID_MAX]; /* "app_…", also the OAuth client_id */
+    char name[STORE_NAME_MAX];
+    int type;                /* enum store_app_type */
+    char phc[STORE_PHC_MAX]; /* confidential: Argon2id of its secret; "" when public */
+    char hint[9];            /* confidential: SHA-256 hint of its secret (see secrets) */
+    size_t ngrants;
+    char grants[STORE_GRANTS_MAX][STORE_GRANT_MAX];
+    size_t nredirect_uris;
+    char redirect_uris[STORE_URIS_MAX][STORE_URI_MAX];
+    size_t norigins;
+    char origins[STORE_URIS_MAX][STORE_URI_MAX];
+    int64_t created_at;
+    int64_t updated_at;
+};
+
+/* STORE_EXISTS when the id is taken. */
+int store_app_insert(struct store_txn *txn, const struct store_application *app);
+/* STORE_NOTFOUND when absent. */
+int store_app_update(struct store_txn *txn, const struct store_application *app);
+int store_app_get(struct store_txn *txn, const char *id, struct store_application *out);
+/* Deletes the application. Its sessions stay until they expire but can no longer refresh,
+ * since refreshing checks the application. */
+int store_app_delete(struct store_txn *txn, const char *id);
+/* Like store_sa_list(); free with free(). */
+int store_app_list(struct store_txn *txn, const char *after, size_t limit,
+                   struct store_application **items, size_t *n);
+
+/* ---- users ---- */
+
+#define STORE_EMAIL_MAX 321      /* at most 320 bytes, incl. NUL */
+#define STORE_METADATA_MAX 16384 /* custom metadata: JSON object text, at most this many bytes */
+
+enum store_user_status { STORE_USER_ACTIVE = 0, STORE_USER_DISABLED = 1 };
+
+struct store_user {
+    char id[STORE_ID_MAX];       /* "usr_…" */
+    char email[STORE_EMAIL_MAX]; /* "" for an anonymous user; unique ignoring ASCII case */
+    char name[STORE_NAME_MAX];
+    int status;    /* enum store_user_status */
+    int anonymous; /* 1 while the user's only identities are anon-user */
+    int64_t created_at;
+    int64_t updated_at;
+    char *metadata;                /* JSON object text, owned; NULL means {} */
+    size_t nroles;                 /* direct role grants */
+    char (*roles)[STORE_ROLE_MAX]; /* owned */
+};
+
+/* Frees what a getter put into u and zeroes it. Safe on a zeroed struct. */
+void store_user_clear(struct store_user *u);
+
+/* Stores a new user and its email index entry. STORE_EXISTS when the id or (ignoring ASCII
+ * case) the email is taken. */
+int store_user_insert(struct store_txn *txn, const struct store_user *u);
+/* Replaces a user and moves its email index entry when the email changed. STORE_NOTFOUND when
+ * absent; STORE_EXISTS when the new email belongs to another user. */
+int store_user_update(struct store_txn *txn, const struct store_user *u);
+int store_user_get(struct store_txn *txn, const char *id, struct store_user *out);
+/* The id of the user holding email (ignoring ASCII case). STORE_NOTFOUND when none. */
+int store_user_find_email(struct store_txn *txn, const char *email, char user_id[STORE_ID_MAX]);
+/* Deletes the user with its email index entry, identities and sessions (all in txn). */
+int store_user_delete(struct store_txn *txn, const char *id);
+/* Like store_sa_list(); free with store_user_list_free(). */
+int store_user_list(struct store_txn *txn, const char *after, size_t limit,
+                    struct store_user **items, size_t *n);
+void store_user_list_free(struct store_user *items, size_t n);
+
+/* ---- identities: how a user signs in ---- */
+
+#define STORE_IDENTITIES_MAX 16 /* per user */
+#define STORE_PROVIDER_MAX 32
+
+struct store_identity {
+    char id[STORE_ID_MAX]; /* "idn_…" */
+    char user_id[STORE_ID_MAX];
+    char provider[STORE_PROVIDER_MAX]; /* "local-userpass", "anon-user" */
+    char provider_id[STORE_EMAIL_MAX]; /* lower-cased email, or a random id (anon-user) */
+    char phc[STORE_PHC_MAX];           /* local-userpass: Argon2id of the password */
+    int64_t created_at;
+};
+
+/* Stores an identity with its indexes. STORE_NOTFOUND when the user does not exist;
+ * STORE_EXISTS when (provider, provider_id) or the id is taken; STORE_EINVAL when the user holds
+ * STORE_IDENTITIES_MAX identities. */
+int store_identity_insert(struct store_txn *txn, const struct store_identity *idn);
+/* Replaces the identity's phc (password change, re-hash). STORE_NOTFOUND when absent. */
+int store_identity_update(struct store_txn *txn, const struct store_identity *idn);
+/* The identity of (provider, provider_id). STORE_NOTFOUND when none. */
+int store_identity_find(struct store_txn *txn, const char *provider, const char *provider_id,
+                        struct store_identity *out);
+/* The user's identities, oldest first, into out[0..cap). */
+int store_identity_list(struct store_txn *txn, const char *user_id, struct store_identity *out,
+                        size_t cap, size_t *n);
+/* STORE_NOTFOUND when the user holds no such identity. */
+int store_identity_delete(struct store_txn *txn, const char *user_id, const char *id);
+
+/* ---- sessions and their refresh tokens ---- */
+
+#define STORE_IP_MAX 46  /* textual IPv6, incl. NUL */
+#define STORE_UA_MAX 257 /* user agent, truncated by the caller to 256 bytes */
+#define STORE_REFRESH_HASH_LEN 32
+
+struct store_session {
+    char id[STORE_ID_MAX]; /* "ses_…", the sid claim */
+    char user_id[STORE_ID_MAX];
+    char client_id[STORE_ID_MAX]; /* the application that logged in */
+    char amr[16];                 /* "pwd", "anon" */
+    int64_t created_at;           /* = auth_time */
+    int64_t last_used_at;
+    int64_t idle_expires_at;     /* last refresh + idle lifetime */
+    int64_t absolute_expires_at; /* created + absolute lifetime */
+    char client_ip[STORE_IP_MAX];
+    char user_agent[STORE_UA_MAX];
+    uint8_t refresh_hash[STORE_REFRESH_HASH_LEN]; /* SHA-256 of the current refresh token */
+};
+
+/* Stores a new session and indexes its refresh hash and its user. STORE_EXISTS when the id or
+ * the hash is taken; STORE_NOTFOUND when the user does not exist. */
+int store_session_insert(struct store_txn *txn, const struct store_session *s);
+int store_session_get(struct store_txn *txn, const char *id, struct store_session *out);
+/* The user's sessions, oldest first; free with free(). */
+int store_session_list(struct store_txn *txn, const char *user_id, struct store_session **items,
+                       size_t *n);
+/* Rotation: new_hash becomes the session's refresh hash, the old one is kept as superseded (so
+ * presenting it again is recognised as reuse) until the session ends; last_used_at = now and the
+ * idle expiry are rewritten. STORE_NOTFOUND when the session is gone. */
+int store_session_rotate(struct store_txn *txn, const char *id,
+                         const uint8_t new_hash[STORE_REFRESH_HASH_LEN], int64_t now,
+                         int64_t idle_expires_at);
+/* Which session a refresh hash belongs to, and whether it was superseded. STORE_NOTFOUND when
+ * it belongs to none (never issued, or its session ended). */
+int store_session_find_refresh(struct store_txn *txn, const uint8_t hash[STORE_REFRESH_HASH_LEN],
+                               char session_id[STORE_ID_MAX], int *superseded);
+/* Ends a session: the record, its refresh hashes (current and superseded) and index entries.
+ * STORE_NOTFOUND when absent. */
+int store_session_delete(struct store_txn *txn, const char *id);
+/* Ends every session of the user, except keep (may be NULL). *n (may be NULL) = how many. */
+int store_session_delete_user(struct store_txn *txn, const char *user_id, const char *keep,
+                              size_t *n);
+
+/* ---- audit events ---- */
+
+#define STORE_EVENT_TYPE_MAX 64
+#define STORE_DETAIL_MAX 257
+
+struct store_audit_event {
+    char id[STORE_ID_MAX];           /* "evt_…": time-sortable, so ids order events */
+    int64_t time;                    /* unix seconds */
+    char type[STORE_EVENT_TYPE_MAX]; /* "user.login", "session.refresh_reuse", … */
+    char actor[STORE_ID_MAX];        /* who acted: usr_, sa_, app_ id, or "" */
+    char target[STORE_ID_MAX];       /* what it acted on, or "" */
+    char client_ip[STORE_IP_MAX];
+    char result[16];               /* "success" or "failure" */
+    char detail[STORE_DETAIL_MAX]; /* free text; never a secret, password or token */
+};
+
+/* Appends an event. STORE_EXISTS when the id is taken. */
+int store_audit_append(struct store_txn *txn, const struct store_audit_event *ev);
+/* Up to limit events with id < before (NULL = newest first from the end), newest first;
+ * free with free(). Filtering arrives with the admin API. */
+int store_audit_list(struct store_txn *txn, const char *before, size_t limit,
+                     struct store_audit_event **items, size_t *n);
 
 #endif
