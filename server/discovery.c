@@ -30,10 +30,8 @@ char *srv_discovery_render(const char *issuer, const char *alg, size_t *len)
                         json_pack("[s,s]", "client_secret_basic", "client_secret_post"));
     json_object_set_new(doc, "revocation_endpoint_auth_methods_supported",
                         json_pack("[s,s]", "client_secret_basic", "client_secret_post"));
-    json_object_set_new(doc, "token_endpoint_auth_signing_alg_values_supported",
-                        json_pack("[s]", alg));
+    /* Required by OIDC Discovery; ID tokens are signed with the same keys as access tokens. */
     json_object_set_new(doc, "id_token_signing_alg_values_supported", json_pack("[s]", alg));
-    json_object_set_new(doc, "access_token_signing_alg_values_supported", json_pack("[s]", alg));
     json_object_set_new(doc, "subject_types_supported", json_pack("[s]", "public"));
     json_object_set_new(doc, "scopes_supported", json_array());
     json_object_set_new(doc, "claims_supported",

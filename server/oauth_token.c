@@ -38,42 +38,60 @@ static int pick_audience_or_error(struct srv_request *rq, const struct srv_form 
 }
 
 /* A scope narrows the token: every requested value must be a role the account holds, and the
- * token then carries only those roles (least privilege for the caller that asks). */
+ * token then carries only those roles (least privilege for the caller that asks). The scope is
+ * normalised: values de-duplicated, in request order, single spaces. */
 static int narrow_roles_or_error(struct srv_request *rq, const char *scope,
                                  const struct store_service_account *sa,
-                                 char (**roles)[STORE_ROLE_MAX], size_t *nroles)
+                                 char (**roles)[STORE_ROLE_MAX], size_t *nroles, char **normalised)
 {
     *roles = NULL;
     *nroles = 0;
+    *normalised = NULL;
     if (!scope)
         return SRV_OK;
-    size_t cap = STORE_ROLES_MAX;
-    *roles = calloc(cap, sizeof **roles);
-    if (!*roles) {
+    *roles = calloc(STORE_ROLES_MAX, sizeof **roles);
+    *normalised = calloc(1, strlen(scope) + 1);
+    if (!*roles || !*normalised) {
         srv_reply_oauth_error(rq, 500, "server_error", "out of memory");
-        return SRV_ERESPONDED;
+        goto fail;
     }
     for (const char *p = scope; *p;) {
-        while (*p == ' ')
-            p++;
-        size_t len = strcspn(p, " ");
-        size_t i = 0;
+        p += strspn(p, " ");
+        size_t len = strcspn(p, " "), i = 0, k = 0;
         if (len == 0)
             break;
         for (; i < sa->nroles; i++)
             if (strlen(sa->roles[i]) == len && strncmp(sa->roles[i], p, len) == 0)
                 break;
-        if (i == sa->nroles || *nroles == cap) {
+        if (i == sa->nroles) {
             srv_reply_oauth_error(rq, 400, "invalid_scope", "scope %.*s is not granted",
                                   (int)(len > 128 ? 128 : len), p);
-            free(*roles);
-            *roles = NULL;
-            return SRV_ERESPONDED;
+            goto fail;
         }
-        memcpy((*roles)[(*nroles)++], sa->roles[i], STORE_ROLE_MAX);
+        for (; k < *nroles; k++)
+            if (strcmp((*roles)[k], sa->roles[i]) == 0)
+                break;
+        if (k == *nroles) { /* distinct granted roles: at most STORE_ROLES_MAX */
+            memcpy((*roles)[(*nroles)++], sa->roles[i], STORE_ROLE_MAX);
+            if (**normalised)
+                strncat(*normalised, " ", strlen(scope) - strlen(*normalised));
+            strncat(*normalised, sa->roles[i], strlen(scope) - strlen(*normalised));
+        }
         p += len;
     }
+    if (*nroles == 0) { /* only spaces: as if omitted */
+        free(*roles);
+        free(*normalised);
+        *roles = NULL;
+        *normalised = NULL;
+    }
     return SRV_OK;
+fail:
+    free(*roles);
+    free(*normalised);
+    *roles = NULL;
+    *normalised = NULL;
+    return SRV_ERESPONDED;
 }
 
 static void issue_client_credentials(struct srv_request *rq)
@@ -81,13 +99,13 @@ static void issue_client_credentials(struct srv_request *rq)
     struct srv_oauth_call *call = srv_rq_state(rq);
     struct srv_ctx *ctx = srv_rq_ctx(rq);
     const struct store_service_account *sa = &call->client.sa;
-    const char *scope = srv_form_get(&call->form, "scope");
-    char aud[1024];
+    char aud[1024], *scope = NULL;
     char(*narrowed)[STORE_ROLE_MAX] = NULL;
     size_t nnarrowed = 0;
     struct srv_issued_token tok = {0};
     if (pick_audience_or_error(rq, &call->form, aud, sizeof aud) != SRV_OK ||
-        narrow_roles_or_error(rq, scope, sa, &narrowed, &nnarrowed) != SRV_OK)
+        narrow_roles_or_error(rq, srv_form_get(&call->form, "scope"), sa, &narrowed, &nnarrowed,
+                              &scope) != SRV_OK)
         goto out;
     struct srv_principal p = {
         .sub = sa->id,
@@ -108,6 +126,7 @@ static void issue_client_credentials(struct srv_request *rq)
         json_object_set_new(body, "scope", json_string(scope));
     srv_reply_json(rq, 200, body, no_store);
 out:
+    free(scope);
     free(narrowed);
     free(tok.access_token);
 }
