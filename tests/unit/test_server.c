@@ -1,0 +1,603 @@
+/* Unit tests for server/: the route table against openapi/openapi.yaml (both directions), then
+ * the pure helpers of server/internal.h (routing, form decoding, UTF-8, role and name rules). */
+#include "server/server.h"
+#include "server/internal.h"
+#include "harness.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the OpenAPI scanner ---- */
+
+#define MAX_OPS 256
+
+struct op {
+    char method[8]; /* "GET" */
+    char path[256];
+};
+
+struct spec {
+    size_t n;
+    struct op ops[MAX_OPS];
+    int paths_seen; /* a "paths:" line was found */
+    char error[256];
+};
+
+/* The repository root, from this file's path as the compiler saw it: CMake passes an absolute
+ * source path, so ".../tests/unit/test_server.c" minus its tail is the checkout. */
+static void spec_path(char *out, size_t cap)
+{
+    static const char tail[] = "tests/unit/test_server.c";
+    const char *file = __FILE__;
+    size_t len = strlen(file), tl = sizeof tail - 1;
+    size_t root = len >= tl && strcmp(file + len - tl, tail) == 0 ? len - tl : 0;
+    snprintf(out, cap, "%.*sopenapi/openapi.yaml", (int)root, file);
+}
+
+static int is_http_method(const char *m)
+{
+    static const char *const methods[] = {"get",     "put",  "post",  "delete",
+                                          "options", "head", "patch", "trace"};
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        if (strcmp(m, methods[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Leading spaces of a line; -1 when it holds a tab in its indentation (YAML forbids them). */
+static int indent_of(const char *line)
+{
+    int n = 0;
+    while (line[n] == ' ')
+        n++;
+    return line[n] == '\t' ? -1 : n;
+}
+
+/* Copies the mapping key of s (after the indentation) into key: plain or quoted, up to the ':'
+ * that ends it. Returns 0 when the line is not "key:" followed by nothing, a space or a comment. */
+static int mapping_key(const char *s, char *key, size_t cap)
+{
+    size_t n = 0;
+    const char *end;
+    if (*s == '\'' || *s == '"') {
+        char q = *s++;
+        end = strchr(s, q);
+        if (!end || end[1] != ':')
+            return 0;
+        n = (size_t)(end - s);
+        end++;
+    } else {
+        end = strchr(s, ':');
+        if (!end)
+            return 0;
+        n = (size_t)(end - s);
+    }
+    if (end[1] != '\0' && end[1] != ' ' && end[1] != '\n' && end[1] != '\r')
+        return 0;
+    if (n == 0 || n >= cap)
+        return 0;
+    memcpy(key, s, n);
+    key[n] = '\0';
+    return 1;
+}
+
+/* A line-based reading of the "paths:" section: path keys at 2-space indentation, operations at
+ * 4-space indentation under them. Everything else (descriptions, schemas, block scalars) is at a
+ * deeper indentation or in another top-level section. Returns 0 on success. */
+static int spec_scan(FILE *f, struct spec *sp)
+{
+    char line[4096], key[256], current[256] = "";
+    int in_paths = 0;
+    memset(sp, 0, sizeof *sp);
+    while (fgets(line, sizeof line, f)) {
+        size_t len = strlen(line);
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        int ind = indent_of(line);
+        const char *s = line + (ind > 0 ? ind : 0);
+        if (*s == '\0' || *s == '#')
+            continue;
+        if (ind < 0) {
+            snprintf(sp->error, sizeof sp->error, "tab in indentation: %.200s", line);
+            return -1;
+        }
+        if (ind == 0) {
+            in_paths = strncmp(line, "paths:", 6) == 0 && (line[6] == '\0' || line[6] == ' ');
+            sp->paths_seen |= in_paths;
+            current[0] = '\0';
+            continue;
+        }
+        if (!in_paths)
+            continue;
+        if (ind == 2) {
+            if (!mapping_key(s, key, sizeof key) || key[0] != '/') {
+                snprintf(sp->error, sizeof sp->error, "not a path key under paths: %.200s", line);
+                return -1;
+            }
+            snprintf(current, sizeof current, "%s", key);
+        } else if (ind == 4 && mapping_key(s, key, sizeof key) && is_http_method(key)) {
+            if (!current[0] || sp->n == MAX_OPS) {
+                snprintf(sp->error, sizeof sp->error, "operation outside a path: %.200s", line);
+                return -1;
+            }
+            struct op *o = &sp->ops[sp->n++];
+            for (size_t i = 0; key[i] && i + 1 < sizeof o->method; i++) {
+                o->method[i] = (char)toupper((unsigned char)key[i]);
+                o->method[i + 1] = '\0';
+            }
+            snprintf(o->path, sizeof o->path, "%s", current);
+        }
+    }
+    if (!sp->paths_seen) {
+        snprintf(sp->error, sizeof sp->error, "no top-level paths: section");
+        return -1;
+    }
+    return 0;
+}
+
+static int spec_scan_text(const char *text, struct spec *sp)
+{
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    if (!f)
+        return -1;
+    int rc = spec_scan(f, sp);
+    fclose(f);
+    return rc;
+}
+
+static int spec_has(const struct spec *sp, const char *method, const char *path)
+{
+    for (size_t i = 0; i < sp->n; i++)
+        if (strcmp(sp->ops[i].method, method) == 0 && strcmp(sp->ops[i].path, path) == 0)
+            return 1;
+    return 0;
+}
+
+static int table_has(const char *method, const char *path)
+{
+    const char *m, *p;
+    for (size_t i = 0; srv_route_at(i, &m, &p); i++)
+        if (strcmp(m, method) == 0 && strcmp(p, path) == 0)
+            return 1;
+    return 0;
+}
+
+/* ---- route table <-> openapi/openapi.yaml ---- */
+
+TEST(test_scanner_reads_paths_and_methods)
+{
+    static const char text[] = "openapi: 3.1.0\n"
+                               "info:\n"
+                               "  title: x\n"
+                               "  description: |\n"
+                               "    get: not an operation\n"
+                               "paths:\n"
+                               "  /a:\n"
+                               "    summary: shared\n"
+                               "    get:\n"
+                               "      description: |\n"
+                               "        post: inside a block scalar\n"
+                               "    post:\n"
+                               "      responses: {}\n"
+                               "\n"
+                               "  # a comment\n"
+                               "  '/b/{id}':\n"
+                               "    delete: {}\n"
+                               "  \"/c\":\n"
+                               "    put:\n"
+                               "components:\n"
+                               "  /d:\n"
+                               "    get: {}\n";
+    struct spec sp;
+    CHECK_MSG(spec_scan_text(text, &sp) == 0, "%s", sp.error);
+    CHECK_INT(sp.n, 4);
+    CHECK(spec_has(&sp, "GET", "/a"));
+    CHECK(spec_has(&sp, "POST", "/a"));
+    CHECK(spec_has(&sp, "DELETE", "/b/{id}"));
+    CHECK(spec_has(&sp, "PUT", "/c"));
+    CHECK(!spec_has(&sp, "GET", "/d"));
+}
+
+TEST(test_scanner_refuses_what_it_cannot_read)
+{
+    struct spec sp;
+    CHECK(spec_scan_text("openapi: 3.1.0\ninfo:\n  title: x\n", &sp) != 0); /* no paths */
+    CHECK(spec_scan_text("paths:\n  a:\n    get: {}\n", &sp) != 0);         /* key not a path */
+    CHECK(spec_scan_text("paths:\n\t/a:\n", &sp) != 0);                     /* tab indentation */
+    CHECK(spec_scan_text("paths:\n    get: {}\n", &sp) != 0);               /* no path above */
+    CHECK(spec_scan_text("paths: {}\n", &sp) == 0);
+    CHECK_INT(sp.n, 0);
+}
+
+TEST(test_route_table_matches_openapi)
+{
+    char path[4096];
+    struct spec *sp = calloc(1, sizeof *sp);
+    const char *m, *p;
+    size_t routes = 0, missing = 0, extra = 0;
+    CHECK(sp);
+    spec_path(path, sizeof path);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        free(sp);
+    CHECK_MSG(f, "cannot open %s", path);
+    int rc = spec_scan(f, sp);
+    fclose(f);
+    if (rc != 0)
+        fprintf(stderr, "  %s: %s\n", path, sp->error);
+    for (size_t i = 0; rc == 0 && srv_route_at(i, &m, &p); i++, routes++) {
+        if (!spec_has(sp, m, p)) {
+            fprintf(stderr, "  route %s %s (server/router.c) is missing from %s\n", m, p, path);
+            missing++;
+        }
+        for (size_t k = 0; k < i; k++) {
+            const char *m2, *p2;
+            srv_route_at(k, &m2, &p2);
+            if (strcmp(m, m2) == 0 && strcmp(p, p2) == 0) {
+                fprintf(stderr, "  route %s %s appears twice in server/router.c\n", m, p);
+                missing++;
+            }
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < sp->n; i++) {
+        if (!table_has(sp->ops[i].method, sp->ops[i].path)) {
+            fprintf(stderr, "  %s %s in %s is not routed by server/router.c\n", sp->ops[i].method,
+                    sp->ops[i].path, path);
+            extra++;
+        }
+    }
+    size_t nspec = sp->n;
+    free(sp);
+    CHECK_INT(rc, 0);
+    CHECK(routes > 0);
+    CHECK_INT(missing, 0);
+    CHECK_INT(extra, 0);
+    CHECK_INT(nspec, routes);
+}
+
+TEST(test_route_at_bounds)
+{
+    const char *m = "unchanged", *p = "unchanged";
+    CHECK_INT(srv_route_at(srv_route_count, &m, &p), 0);
+    CHECK_INT(srv_route_at((size_t)-1, &m, &p), 0);
+    CHECK_STR(m, "unchanged");
+    CHECK_INT(srv_route_at(0, &m, &p), 1);
+    CHECK_STR(m, srv_route_table[0].method);
+    CHECK_STR(p, srv_route_table[0].path);
+}
+
+/* ---- routing ---- */
+
+/* A concrete path for a pattern: every "{x}" segment replaced by seg. */
+static void instantiate(const char *pattern, const char *seg, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (const char *p = pattern; *p && o + 1 < cap;) {
+        if (*p == '{') {
+            const char *close = strchr(p, '}');
+            for (const char *s = seg; *s && o + 1 < cap; s++)
+                out[o++] = *s;
+            p = close ? close + 1 : p + strlen(p);
+        } else {
+            out[o++] = *p++;
+        }
+    }
+    out[o] = '\0';
+}
+
+TEST(test_route_find_every_route)
+{
+    for (size_t i = 0; i < srv_route_count; i++) {
+        const struct srv_route *r = &srv_route_table[i];
+        char concrete[512];
+        int known = -1;
+        CHECK(r->handler != NULL);
+        instantiate(r->path, "abc_123", concrete, sizeof concrete);
+        CHECK_MSG(srv_route_find(r->method, concrete, &known) == r, "%s %s", r->method, concrete);
+        CHECK_INT(known, 0);
+        if (strchr(r->path, '{')) {
+            /* a parameter matches exactly one non-empty segment */
+            instantiate(r->path, "", concrete, sizeof concrete);
+            CHECK_MSG(srv_route_find(r->method, concrete, &known) != r, "%s", concrete);
+            instantiate(r->path, "a/b", concrete, sizeof concrete);
+            CHECK_MSG(srv_route_find(r->method, concrete, &known) != r, "%s", concrete);
+        }
+        /* OAuth endpoints authenticate clients; the public documents need nothing */
+        if (strncmp(r->path, "/oauth/", 7) == 0)
+            CHECK_INT(r->auth, SRV_AUTH_CLIENT);
+        else
+            CHECK_INT(r->auth, SRV_AUTH_NONE);
+    }
+}
+
+TEST(test_route_find_known_paths)
+{
+    int known = -1;
+    const struct srv_route *r = srv_route_find("GET", "/jwks", &known);
+    CHECK(r && r->handler == srv_handle_jwks);
+    CHECK_INT(known, 0);
+    r = srv_route_find("GET", "/.well-known/openid-configuration", &known);
+    CHECK(r && r->handler == srv_handle_discovery);
+    r = srv_route_find("GET", "/.well-known/oauth-authorization-server", &known);
+    CHECK(r && r->handler == srv_handle_discovery);
+    r = srv_route_find("POST", "/oauth/token", &known);
+    CHECK(r && r->handler == srv_handle_token);
+    r = srv_route_find("POST", "/oauth/introspect", &known);
+    CHECK(r && r->handler == srv_handle_introspect);
+    r = srv_route_find("POST", "/oauth/revoke", &known);
+    CHECK(r && r->handler == srv_handle_revoke);
+    r = srv_route_find("GET", "/healthz", &known);
+    CHECK(r && r->handler == srv_handle_healthz);
+    r = srv_route_find("GET", "/readyz", &known);
+    CHECK(r && r->handler == srv_handle_readyz);
+}
+
+TEST(test_route_find_405_and_404)
+{
+    int known = -1;
+    /* known path, other method: 405 */
+    CHECK(srv_route_find("POST", "/jwks", &known) == NULL);
+    CHECK_INT(known, 1);
+    known = -1;
+    CHECK(srv_route_find("GET", "/oauth/token", &known) == NULL);
+    CHECK_INT(known, 1);
+    known = -1;
+    CHECK(srv_route_find("DELETE", "/healthz", &known) == NULL);
+    CHECK_INT(known, 1);
+    /* methods are case-sensitive (RFC 9110 §9.1) */
+    known = -1;
+    CHECK(srv_route_find("get", "/jwks", &known) == NULL);
+    CHECK_INT(known, 1);
+    /* unknown paths: 404 */
+    static const char *const unknown[] = {
+        "/nope",  "/jwks/", "/jwk",   "/jwksx",         "",           "/",
+        "//jwks", "/JWKS",  "/oauth", "/oauth/token/x", "/oauth/tok", "/readyz?x"};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        known = -1;
+        CHECK_MSG(srv_route_find("GET", unknown[i], &known) == NULL, "%s", unknown[i]);
+        CHECK_MSG(known == 0, "%s: path_known = %d", unknown[i], known);
+        known = -1;
+        CHECK_MSG(srv_route_find("POST", unknown[i], &known) == NULL, "%s", unknown[i]);
+        CHECK_MSG(known == 0, "%s: path_known = %d", unknown[i], known);
+    }
+}
+
+TEST(test_route_allow)
+{
+    char buf[64];
+    srv_route_allow("/jwks", buf, sizeof buf);
+    CHECK_STR(buf, "GET");
+    srv_route_allow("/oauth/token", buf, sizeof buf);
+    CHECK_STR(buf, "POST");
+    srv_route_allow("/.well-known/openid-configuration", buf, sizeof buf);
+    CHECK_STR(buf, "GET");
+    snprintf(buf, sizeof buf, "%s", "garbage");
+    srv_route_allow("/nope", buf, sizeof buf);
+    CHECK_STR(buf, "");
+    /* every routed path lists its own method, and the list holds only routed methods */
+    for (size_t i = 0; i < srv_route_count; i++) {
+        const struct srv_route *r = &srv_route_table[i];
+        char concrete[512], list[256];
+        instantiate(r->path, "x", concrete, sizeof concrete);
+        srv_route_allow(concrete, list, sizeof list);
+        CHECK_MSG(strstr(list, r->method) != NULL, "%s: Allow %s", concrete, list);
+        char *save = NULL;
+        for (char *tok = strtok_r(list, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+            int known = 0;
+            CHECK_MSG(srv_route_find(tok, concrete, &known) != NULL, "%s %s", tok, concrete);
+        }
+    }
+    /* a small buffer is never overrun and stays terminated */
+    char tiny[3] = {'x', 'x', 'x'};
+    srv_route_allow("/jwks", tiny, sizeof tiny);
+    CHECK(memchr(tiny, '\0', sizeof tiny) != NULL);
+}
+
+/* ---- form decoding ---- */
+
+static int decodes_to(const char *in, const char *want, size_t want_len)
+{
+    size_t outlen = (size_t)-1;
+    char *out = srv_urldecode(in, strlen(in), &outlen);
+    int ok = out && outlen == want_len && memcmp(out, want, want_len) == 0 && out[outlen] == '\0';
+    if (!ok)
+        fprintf(stderr, "  srv_urldecode(\"%s\") = \"%s\" (%zu)\n", in, out ? out : "(null)",
+                out ? outlen : 0);
+    free(out);
+    return ok;
+}
+
+static int refused(const char *in)
+{
+    size_t outlen = 0;
+    char *out = srv_urldecode(in, strlen(in), &outlen);
+    free(out);
+    return out == NULL;
+}
+
+TEST(test_urldecode)
+{
+    CHECK(decodes_to("", "", 0));
+    CHECK(decodes_to("abc", "abc", 3));
+    CHECK(decodes_to("a+b", "a b", 3));
+    CHECK(decodes_to("+++", "   ", 3));
+    CHECK(decodes_to("%41", "A", 1));
+    CHECK(decodes_to("%4a%4A", "JJ", 2));
+    CHECK(decodes_to("%2B", "+", 1));
+    CHECK(decodes_to("100%25", "100%", 4));
+    CHECK(decodes_to("%2541", "%41", 3)); /* decoded once, never twice */
+    CHECK(decodes_to("%C3%A9", "\xc3\xa9", 2));
+    CHECK(decodes_to("a%00b", "a\0b", 3)); /* NUL decodes; srv_utf8_valid refuses it later */
+    CHECK(decodes_to("client_id%3Asecret", "client_id:secret", 16));
+    CHECK(refused("%"));
+    CHECK(refused("%4"));
+    CHECK(refused("abc%"));
+    CHECK(refused("abc%4"));
+    CHECK(refused("%4g"));
+    CHECK(refused("%g4"));
+    CHECK(refused("%%41"));
+    CHECK(refused("% 41"));
+    CHECK(refused("%-1"));
+    /* the length bounds the input: a terminator beyond it is not read */
+    size_t outlen = 0;
+    char *out = srv_urldecode("%41%4", 3, &outlen);
+    CHECK(out != NULL);
+    int ok = outlen == 1 && out[0] == 'A';
+    free(out);
+    CHECK(ok);
+    CHECK(srv_urldecode("%41", 2, &outlen) == NULL); /* "%4" */
+    /* outlen may be NULL */
+    out = srv_urldecode("x+y", 3, NULL);
+    CHECK(out != NULL);
+    ok = strcmp(out, "x y") == 0;
+    free(out);
+    CHECK(ok);
+}
+
+#define UTF8_OK(lit) srv_utf8_valid(lit, sizeof(lit) - 1)
+
+TEST(test_utf8_valid)
+{
+    CHECK(srv_utf8_valid("", 0));
+    CHECK(UTF8_OK("plain ascii ~"));
+    CHECK(UTF8_OK("\x7f"));
+    CHECK(UTF8_OK("\xc2\x80"));         /* U+0080, smallest 2-byte */
+    CHECK(UTF8_OK("\xc3\xa9"));         /* é */
+    CHECK(UTF8_OK("\xdf\xbf"));         /* U+07FF */
+    CHECK(UTF8_OK("\xe0\xa0\x80"));     /* U+0800, smallest 3-byte */
+    CHECK(UTF8_OK("\xe2\x82\xac"));     /* € */
+    CHECK(UTF8_OK("\xed\x9f\xbf"));     /* U+D7FF, just below the surrogates */
+    CHECK(UTF8_OK("\xee\x80\x80"));     /* U+E000, just above */
+    CHECK(UTF8_OK("\xef\xbf\xbf"));     /* U+FFFF */
+    CHECK(UTF8_OK("\xf0\x90\x80\x80")); /* U+10000, smallest 4-byte */
+    CHECK(UTF8_OK("\xf0\x9f\x98\x80")); /* 😀 */
+    CHECK(UTF8_OK("\xf4\x8f\xbf\xbf")); /* U+10FFFF, the last code point */
+    CHECK(UTF8_OK("Zo\xc3\xab \xe2\x82\xac 1"));
+
+    /* NUL */
+    CHECK(!UTF8_OK("\0"));
+    CHECK(!UTF8_OK("a\0b"));
+    /* overlong forms */
+    CHECK(!UTF8_OK("\xc0\x80")); /* NUL as two bytes */
+    CHECK(!UTF8_OK("\xc0\xaf")); /* '/' */
+    CHECK(!UTF8_OK("\xc1\xbf"));
+    CHECK(!UTF8_OK("\xe0\x80\x80"));
+    CHECK(!UTF8_OK("\xe0\x9f\xbf")); /* U+07FF in three bytes */
+    CHECK(!UTF8_OK("\xf0\x80\x80\x80"));
+    CHECK(!UTF8_OK("\xf0\x8f\xbf\xbf")); /* U+FFFF in four bytes */
+    /* UTF-16 surrogates */
+    CHECK(!UTF8_OK("\xed\xa0\x80")); /* U+D800 */
+    CHECK(!UTF8_OK("\xed\xbf\xbf")); /* U+DFFF */
+    CHECK(!UTF8_OK("\xed\xa0\xbd\xed\xb8\x80"));
+    /* beyond U+10FFFF */
+    CHECK(!UTF8_OK("\xf4\x90\x80\x80"));
+    CHECK(!UTF8_OK("\xf5\x80\x80\x80"));
+    CHECK(!UTF8_OK("\xf7\xbf\xbf\xbf"));
+    CHECK(!UTF8_OK("\xf8\x88\x80\x80\x80")); /* 5-byte form */
+    CHECK(!UTF8_OK("\xfc\x84\x80\x80\x80\x80"));
+    CHECK(!UTF8_OK("\xfe"));
+    CHECK(!UTF8_OK("\xff"));
+    /* truncated sequences and stray continuation bytes */
+    CHECK(!UTF8_OK("\xc3"));
+    CHECK(!UTF8_OK("a\xc3"));
+    CHECK(!UTF8_OK("\xe2\x82"));
+    CHECK(!UTF8_OK("\xf0\x9f\x98"));
+    CHECK(!UTF8_OK("\xc3"
+                   "a"));
+    CHECK(!UTF8_OK("\xe2\x82"
+                   "a"));
+    CHECK(!UTF8_OK("\xf0\x9f\x98"
+                   "a"));
+    CHECK(!UTF8_OK("\x80"));
+    CHECK(!UTF8_OK("a\xbf"));
+    CHECK(!UTF8_OK("\xc3\xa9\xa9"));
+    /* the length bounds the check: a valid sequence cut by len is truncated */
+    CHECK(!srv_utf8_valid("\xc3\xa9", 1));
+    CHECK(!srv_utf8_valid("\xf0\x9f\x98\x80", 3));
+    CHECK(srv_utf8_valid("ab\xff", 2));
+}
+
+/* ---- names and roles ---- */
+
+TEST(test_role_valid)
+{
+    char role[STORE_ROLE_MAX + 8];
+    CHECK(srv_role_valid("idp:admin"));
+    CHECK(srv_role_valid("idp:introspect"));
+    CHECK(srv_role_valid("PROJECT_OWNER"));
+    CHECK(srv_role_valid("PROJECT_OWNER@proj_prod"));
+    CHECK(srv_role_valid("readWrite@ecommerce"));
+    CHECK(srv_role_valid("a"));
+    CHECK(srv_role_valid("a@b"));
+    CHECK(srv_role_valid("~!#$%^&*()_+={}[]|\\;'\",.<>/?`"));
+    CHECK(!srv_role_valid(""));
+    CHECK(!srv_role_valid("read write"));
+    CHECK(!srv_role_valid(" admin"));
+    CHECK(!srv_role_valid("admin\t"));
+    CHECK(!srv_role_valid("admin\n"));
+    CHECK(!srv_role_valid("a\x7f"));
+    CHECK(!srv_role_valid("r\xc3\xb4le")); /* printable ASCII only */
+    CHECK(!srv_role_valid("@scope"));
+    CHECK(!srv_role_valid("name@"));
+    CHECK(!srv_role_valid("@"));
+    CHECK(!srv_role_valid("a@b@c"));
+    CHECK(!srv_role_valid("a@@b"));
+    /* 1..128 bytes */
+    memset(role, 'r', sizeof role);
+    role[STORE_ROLE_MAX - 1] = '\0';
+    CHECK_INT(strlen(role), 128);
+    CHECK(srv_role_valid(role));
+    role[STORE_ROLE_MAX - 1] = 'r';
+    role[STORE_ROLE_MAX] = '\0';
+    CHECK(!srv_role_valid(role));
+}
+
+TEST(test_name_valid)
+{
+    char name[300];
+    CHECK(srv_name_valid("ci"));
+    CHECK(srv_name_valid("CI / CD deployer #1"));
+    CHECK(srv_name_valid("Zo\xc3\xab \xe2\x82\xac \xf0\x9f\x98\x80"));
+    CHECK(!srv_name_valid(""));
+    CHECK(!srv_name_valid("tab\there"));
+    CHECK(!srv_name_valid("line\nbreak"));
+    CHECK(!srv_name_valid("\x1b[31mred"));
+    CHECK(!srv_name_valid("del\x7f"));
+    CHECK(!srv_name_valid("bad \xc3"));
+    CHECK(!srv_name_valid("\xc0\xaf"));
+    CHECK(!srv_name_valid("\xed\xa0\x80"));
+    /* at most 256 bytes */
+    memset(name, 'n', sizeof name);
+    name[256] = '\0';
+    CHECK(srv_name_valid(name));
+    name[256] = 'n';
+    name[257] = '\0';
+    CHECK(!srv_name_valid(name));
+    /* 256 bytes of multi-byte characters: the limit is bytes, not characters */
+    for (int i = 0; i < 128; i++)
+        memcpy(name + 2 * i, "\xc3\xa9", 2);
+    name[256] = '\0';
+    CHECK(srv_name_valid(name));
+    memcpy(name + 256, "\xc3\xa9", 3);
+    CHECK(!srv_name_valid(name));
+}
+
+int main(int argc, char **argv)
+{
+    th_init(argc, argv);
+    RUN(test_scanner_reads_paths_and_methods);
+    RUN(test_scanner_refuses_what_it_cannot_read);
+    RUN(test_route_table_matches_openapi);
+    RUN(test_route_at_bounds);
+    RUN(test_route_find_every_route);
+    RUN(test_route_find_known_paths);
+    RUN(test_route_find_405_and_404);
+    RUN(test_route_allow);
+    RUN(test_urldecode);
+    RUN(test_utf8_valid);
+    RUN(test_role_valid);
+    RUN(test_name_valid);
+    return th_done();
+}
