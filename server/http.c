@@ -127,11 +127,13 @@ static void add_common_headers(struct MHD_Response *resp)
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 }
 
+/* rq->status records what was queued; it stays 0 when MHD refused the response. */
 static void queue(struct srv_request *rq, unsigned status, struct MHD_Response *resp)
 {
-    rq->status = status;
-    if (MHD_queue_response(rq->conn, status, resp) != MHD_YES)
-        LOG(SRV_LOG_ERROR, "could not queue a %u response for %s", status, rq->path);
+    if (MHD_queue_response(rq->conn, status, resp) == MHD_YES)
+        rq->status = status;
+    else
+        LOG(SRV_LOG_WARN, "could not queue a %u response for %s", status, rq->path);
 }
 
 void srv_reply(struct srv_request *rq, unsigned status, const char *content_type, const char *body,
@@ -219,7 +221,13 @@ void srv_reply_oauth_error(struct srv_request *rq, unsigned status, const char *
                            NULL};
     const char *plain[] = {"Cache-Control", "no-store", "Pragma", "no-cache", NULL};
     const char *retry[] = {"Cache-Control", "no-store", "Retry-After", "1", NULL};
+    char methods[64];
+    const char *allow[] = {"Cache-Control", "no-store", "Allow", methods, NULL};
     const char *const *extra = status == 401 ? basic : status == 503 ? retry : plain;
+    if (status == 405) {
+        srv_route_allow(rq->path, methods, sizeof methods);
+        extra = allow;
+    }
     srv_reply(rq, status, "application/json", text ? text : "{}", text ? strlen(text) : 2, extra);
     free(text);
 }
@@ -298,20 +306,32 @@ void srv_defer(struct srv_request *rq, void (*work)(struct srv_request *rq), srv
 static void dispatch(struct srv_request *rq)
 {
     int path_known = 0;
+    const struct srv_route *route = srv_route_find(rq->method, rq->path, &path_known);
+    /* The OAuth endpoints answer every error in RFC 6749's shape, these two included. */
+    int oauth = (route || path_known) && srv_rq_oauth(rq);
     if (rq->too_big) {
-        srv_reply_problem(rq, 413, "the request body exceeds %zu bytes",
-                          rq->http->ctx->cfg->body_limit);
-        return;
-    }
-    rq->route = srv_route_find(rq->method, rq->path, &path_known);
-    if (!rq->route) {
-        if (path_known)
-            srv_reply_problem(rq, 405, "%s is not allowed on %s", rq->method, rq->path);
+        size_t limit = rq->http->ctx->cfg->body_limit;
+        if (oauth)
+            srv_reply_oauth_error(rq, 413, "invalid_request", "the request body exceeds %zu bytes",
+                                  limit);
         else
-            srv_reply_problem(rq, 404, "no such resource: %s", rq->path);
+            srv_reply_problem(rq, 413, "the request body exceeds %zu bytes", limit);
         return;
     }
-    rq->route->handler(rq);
+    if (!route && path_known) {
+        if (oauth)
+            srv_reply_oauth_error(rq, 405, "invalid_request", "%s is not allowed on %s", rq->method,
+                                  rq->path);
+        else
+            srv_reply_problem(rq, 405, "%s is not allowed on %s", rq->method, rq->path);
+        return;
+    }
+    if (!route) {
+        srv_reply_problem(rq, 404, "no such resource: %s", rq->path);
+        return;
+    }
+    rq->route = route;
+    route->handler(rq);
 }
 
 static int append_body(struct srv_request *rq, const char *data, size_t len)
@@ -374,6 +394,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size) {
         int keep = append_body(rq, upload_data, *upload_data_size);
         *upload_data_size = 0;
+        /* libmicrohttpd 0.9.75 cannot queue a response in the middle of a body, so a chunked
+         * body that runs DISCARD_MAX past the limit ends the connection unanswered. */
         return keep ? MHD_YES : MHD_NO;
     }
     switch (rq->phase) {

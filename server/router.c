@@ -34,8 +34,11 @@ static int path_matches(const char *pattern, const char *path)
     return *pattern == '\0' && *path == '\0';
 }
 
+/* HEAD is answered wherever GET is (libmicrohttpd leaves the body out). */
 const struct srv_route *srv_route_find(const char *method, const char *path, int *path_known)
 {
+    if (strcmp(method, "HEAD") == 0)
+        method = "GET";
     *path_known = 0;
     for (size_t i = 0; i < srv_route_count; i++) {
         if (!path_matches(srv_route_table[i].path, path))
@@ -54,8 +57,9 @@ void srv_route_allow(const char *path, char *buf, size_t cap)
     for (size_t i = 0; i < srv_route_count; i++) {
         if (!path_matches(srv_route_table[i].path, path))
             continue;
-        int n =
-            snprintf(buf + used, cap - used, "%s%s", used ? ", " : "", srv_route_table[i].method);
+        const char *m = srv_route_table[i].method;
+        int n = snprintf(buf + used, cap - used, "%s%s%s", used ? ", " : "", m,
+                         strcmp(m, "GET") == 0 ? ", HEAD" : "");
         if (n < 0 || (size_t)n >= cap - used)
             break;
         used += (size_t)n;

@@ -568,6 +568,8 @@ CURL *ts_easy(struct ts_server *s, const struct ts_req *rq, struct ts_resp **out
             curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
             curl_easy_setopt(e, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
         }
+    } else if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L); /* a HEAD answer has headers only */
     } else if (strcmp(method, "GET") != 0) {
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
         if (rq->body) {

@@ -274,25 +274,27 @@ TEST(body_limit_413)
     struct ts_resp *r = post_body(s, NULL, sized_body(&a, 65536), 65536, NULL);
     CHECK_MSG(r->status == 200, "65536 bytes: %ld %s", r->status, r->body);
     CHECK(ts_jstr(r->json, "access_token") != NULL);
-    /* one byte more is not */
+    /* one byte more is not; an OAuth endpoint answers in RFC 6749's shape */
     r = post_body(s, NULL, sized_body(&a, 65537), 65537, NULL);
-    CHECK_PROBLEM(r, 413);
-    CHECK(strstr(ts_jstr(r->json, "detail"), "65536") != NULL);
+    CHECK_OAUTH_ERROR(r, 413, "invalid_request");
+    CHECK(strstr(ts_jstr(r->json, "error_description"), "65536") != NULL);
     /* the server keeps serving, on new connections and for the same client */
     CHECK_INT(ts_get(s, "/healthz")->status, 200);
     CHECK_INT(ts_token(s, &a, NULL)->status, 200);
     /* far beyond the limit: answered at once from the announced length */
     size_t big = 4u << 20;
     r = post_body(s, NULL, sized_body(&a, big), big, NULL);
-    CHECK_PROBLEM(r, 413);
+    CHECK_OAUTH_ERROR(r, 413, "invalid_request");
     CHECK_INT(ts_get(s, "/healthz")->status, 200);
-    /* the limit holds on every route */
+    /* the limit holds on every route; non-OAuth paths answer problem+json */
     struct ts_req rq = {.method = "POST",
                         .path = "/oauth/introspect",
                         .body = sized_body(&a, 70000),
                         .body_len = 70000};
-    CHECK_PROBLEM(ts_do(s, &rq), 413);
+    CHECK_OAUTH_ERROR(ts_do(s, &rq), 413, "invalid_request");
     rq.path = "/nope";
+    CHECK_PROBLEM(ts_do(s, &rq), 413);
+    rq.path = "/healthz";
     CHECK_PROBLEM(ts_do(s, &rq), 413);
 }
 
@@ -313,10 +315,10 @@ TEST(chunked_body_limit)
     rq.body = sized_body(&a, 65537);
     rq.body_len = 65537;
     r = ts_do(s, &rq);
-    CHECK_PROBLEM(r, 413);
+    CHECK_OAUTH_ERROR(r, 413, "invalid_request");
     rq.body = sized_body(&a, 900000);
     rq.body_len = 900000;
-    CHECK_PROBLEM(ts_do(s, &rq), 413);
+    CHECK_OAUTH_ERROR(ts_do(s, &rq), 413, "invalid_request");
     /* past the 1 MiB the server is willing to discard, it closes the connection unanswered */
     rq.body = sized_body(&a, 3u << 20);
     rq.body_len = 3u << 20;

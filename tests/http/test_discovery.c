@@ -133,19 +133,25 @@ TEST(wrong_method_is_405_with_allow)
 {
     struct ts_server *s = ts_start(NULL);
     CHECK(s);
+    /* the OAuth endpoints answer in RFC 6749's shape */
     struct ts_resp *r = ts_get(s, "/oauth/token");
-    CHECK_PROBLEM(r, 405);
+    CHECK_OAUTH_ERROR(r, 405, "invalid_request");
     CHECK_STR(ts_header(r, "Allow"), "POST");
     r = ts_get(s, "/oauth/introspect");
-    CHECK_PROBLEM(r, 405);
+    CHECK_OAUTH_ERROR(r, 405, "invalid_request");
     CHECK_STR(ts_header(r, "Allow"), "POST");
     r = ts_post(s, "/jwks", NULL, "a=b");
     CHECK_PROBLEM(r, 405);
-    CHECK_STR(ts_header(r, "Allow"), "GET");
+    CHECK_STR(ts_header(r, "Allow"), "GET, HEAD");
     struct ts_req del = {.method = "DELETE", .path = "/healthz"};
     r = ts_do(s, &del);
     CHECK_PROBLEM(r, 405);
-    CHECK_STR(ts_header(r, "Allow"), "GET");
+    CHECK_STR(ts_header(r, "Allow"), "GET, HEAD");
+    /* HEAD is answered wherever GET is, without a body */
+    struct ts_req head = {.method = "HEAD", .path = "/jwks"};
+    r = ts_do(s, &head);
+    CHECK_INT(r->status, 200);
+    CHECK_INT(strlen(r->body ? r->body : ""), 0);
     /* nothing changed: the server still answers */
     CHECK_INT(ts_get(s, "/healthz")->status, 200);
 }

@@ -148,19 +148,23 @@ describe('the running server answers what the spec says', () => {
     spec.conformsTo('NotFound', r.res, r.text);
     r = await call('POST', '/jwks', { body: 'x' });
     assert.equal(r.res.status, 405);
-    assert.equal(r.res.headers.get('allow'), 'GET');
+    assert.equal(r.res.headers.get('allow'), 'GET, HEAD');
     spec.conformsTo('MethodNotAllowed', r.res, r.text);
+    // the OAuth endpoints answer their router errors in RFC 6749's shape
     r = await call('GET', '/oauth/token');
     assert.equal(r.res.status, 405);
     assert.equal(r.res.headers.get('allow'), 'POST');
-    spec.conformsTo('MethodNotAllowed', r.res, r.text);
+    assert.equal(spec.conformsTo('OAuthMethodNotAllowed', r.res, r.text).error, 'invalid_request');
     const big = 'grant_type=client_credentials&pad=' + 'a'.repeat(70 * 1024);
-    for (const path of ['/oauth/token', '/oauth/introspect', '/no-such-route']) {
+    for (const path of ['/oauth/token', '/oauth/introspect']) {
       r = await call('POST', path, { auth: sa, body: big });
       assert.equal(r.res.status, 413, path);
-      const body = spec.conformsTo('ContentTooLarge', r.res, r.text);
-      assert.equal(body.status, 413);
+      const body = spec.conformsTo('OAuthContentTooLarge', r.res, r.text);
+      assert.equal(body.error, 'invalid_request');
     }
+    r = await call('POST', '/no-such-route', { auth: sa, body: big });
+    assert.equal(r.res.status, 413);
+    assert.equal(spec.conformsTo('ContentTooLarge', r.res, r.text).status, 413);
     // a body just under the limit is read normally
     const fits = 'grant_type=client_credentials&pad=' + 'a'.repeat(60 * 1024);
     await expectOp('POST', '/oauth/token', 200, { auth: sa, body: fits });

@@ -368,11 +368,11 @@ TEST(test_route_allow)
 {
     char buf[64];
     srv_route_allow("/jwks", buf, sizeof buf);
-    CHECK_STR(buf, "GET");
+    CHECK_STR(buf, "GET, HEAD"); /* HEAD is answered wherever GET is */
     srv_route_allow("/oauth/token", buf, sizeof buf);
     CHECK_STR(buf, "POST");
     srv_route_allow("/.well-known/openid-configuration", buf, sizeof buf);
-    CHECK_STR(buf, "GET");
+    CHECK_STR(buf, "GET, HEAD");
     snprintf(buf, sizeof buf, "%s", "garbage");
     srv_route_allow("/nope", buf, sizeof buf);
     CHECK_STR(buf, "");
