@@ -3,6 +3,7 @@
  * base64url). */
 #include "storage/internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,56 @@ int id_valid(const char *id)
 {
     /* '/' separates the account from the secret in secret keys. */
     return str_fits_nonempty(id, STORE_ID_MAX) && !strchr(id, '/');
+}
+
+int pair_key(const char *owner, const char *id, struct pair_key *k)
+{
+    int n;
+    if (!id_valid(owner) || (id && !id_valid(id)))
+        return STORE_EINVAL;
+    n = snprintf(k->buf, sizeof k->buf, "%s/%s", owner, id ? id : "");
+    k->val.mv_data = k->buf;
+    k->val.mv_size = (size_t)n;
+    return STORE_OK;
+}
+
+int pair_has_prefix(const MDB_val *key, const struct pair_key *prefix)
+{
+    return key->mv_size > prefix->val.mv_size &&
+           memcmp(key->mv_data, prefix->val.mv_data, prefix->val.mv_size) == 0;
+}
+
+int pair_split(const void *data, size_t len, char owner[STORE_ID_MAX], char id[STORE_ID_MAX])
+{
+    const char *s = data, *slash = memchr(s, '/', len);
+    size_t owner_len, id_len;
+
+    if (!slash)
+        return -1;
+    owner_len = (size_t)(slash - s);
+    id_len = len - owner_len - 1;
+    if (owner_len == 0 || owner_len >= STORE_ID_MAX || id_len == 0 || id_len >= STORE_ID_MAX ||
+        memchr(slash + 1, '/', id_len) || memchr(s, '\0', len))
+        return -1;
+    memcpy(owner, s, owner_len);
+    owner[owner_len] = '\0';
+    memcpy(id, slash + 1, id_len);
+    id[id_len] = '\0';
+    return 0;
+}
+
+int cursor_first_after(MDB_cursor *cur, const char *after, MDB_val *key, MDB_val *data)
+{
+    int mrc;
+    if (!after || !after[0])
+        return mdb_cursor_get(cur, key, data, MDB_FIRST);
+    key->mv_data = (void *)after;
+    key->mv_size = strlen(after);
+    mrc = mdb_cursor_get(cur, key, data, MDB_SET_RANGE);
+    if (mrc == MDB_SUCCESS && key->mv_size == strlen(after) &&
+        memcmp(key->mv_data, after, key->mv_size) == 0)
+        mrc = mdb_cursor_get(cur, key, data, MDB_NEXT);
+    return mrc;
 }
 
 void be64_put(uint8_t out[8], uint64_t v)
@@ -148,6 +199,92 @@ int codec_get_b64(const json_t *obj, const char *key, size_t max, uint8_t **data
         return STORE_ECORRUPT;
     }
     *data = buf;
+    return STORE_OK;
+}
+
+int strv_valid(const char *items, size_t stride, size_t n, size_t max)
+{
+    if (n > max || (n && !items))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!str_fits_nonempty(items + i * stride, stride))
+            return 0;
+    return 1;
+}
+
+int codec_set_strv(json_t *obj, const char *key, const char *items, size_t stride, size_t n)
+{
+    json_t *arr = json_array();
+    int rc = arr ? STORE_OK : STORE_ENOMEM;
+
+    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
+        json_t *v = json_string(items + i * stride);
+        if (!v)
+            rc = STORE_EINVAL; /* not UTF-8 */
+        else if (json_array_append_new(arr, v))
+            rc = STORE_ENOMEM;
+    }
+    if (rc) {
+        json_decref(arr);
+        return rc;
+    }
+    return set_new(obj, key, arr); /* set_new took arr, even on failure */
+}
+
+int codec_get_strv(const json_t *obj, const char *key, char *items, size_t stride, size_t max,
+                   size_t *n)
+{
+    const json_t *arr = json_object_get(obj, key);
+    size_t count;
+
+    if (!json_is_array(arr) || json_array_size(arr) > max)
+        return STORE_ECORRUPT;
+    count = json_array_size(arr);
+    for (size_t i = 0; i < count; i++) {
+        const json_t *v = json_array_get(arr, i);
+        size_t len;
+        if (!json_is_string(v))
+            return STORE_ECORRUPT;
+        len = json_string_length(v);
+        if (len == 0 || len >= stride || memchr(json_string_value(v), '\0', len))
+            return STORE_ECORRUPT;
+        memcpy(items + i * stride, json_string_value(v), len + 1);
+    }
+    *n = count;
+    return STORE_OK;
+}
+
+int roles_valid(char (*roles)[STORE_ROLE_MAX], size_t n)
+{
+    return strv_valid((const char *)roles, STORE_ROLE_MAX, n, STORE_ROLES_MAX);
+}
+
+int codec_set_roles(json_t *obj, const char *key, char (*roles)[STORE_ROLE_MAX], size_t n)
+{
+    return codec_set_strv(obj, key, (const char *)roles, STORE_ROLE_MAX, n);
+}
+
+int codec_get_roles(const json_t *obj, const char *key, char (**roles)[STORE_ROLE_MAX], size_t *n)
+{
+    const json_t *arr = json_object_get(obj, key);
+    char(*list)[STORE_ROLE_MAX] = NULL;
+    size_t count = 0;
+    int rc;
+
+    if (!json_is_array(arr) || json_array_size(arr) > STORE_ROLES_MAX)
+        return STORE_ECORRUPT;
+    if (json_array_size(arr)) {
+        list = calloc(json_array_size(arr), sizeof *list);
+        if (!list)
+            return STORE_ENOMEM;
+    }
+    rc = codec_get_strv(obj, key, (char *)list, STORE_ROLE_MAX, STORE_ROLES_MAX, &count);
+    if (rc) {
+        free(list);
+        return rc;
+    }
+    *roles = list;
+    *n = count;
     return STORE_OK;
 }
 

@@ -83,22 +83,15 @@ int store_deny_has(struct store_txn *txn, const char *jti, int *denied)
     return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
 
-struct sweep {
-    int64_t now;
-    size_t removed;
-};
-
-static int sweep_cb(struct store_txn *txn, void *arg)
+int store_deny_sweep(struct store_txn *txn, int64_t now, size_t *removed)
 {
-    struct sweep *sw = arg;
     MDB_dbi list = txn->st->dbi[DB_DENYLIST];
     MDB_cursor *cur = NULL;
     MDB_val index, data, jti;
     char jti_buf[STORE_JTI_MAX];
     int rc, mrc;
 
-    sw->removed = 0; /* the callback may run again after the map grows */
-    if (sw->now < 0)
+    if (now < 0)
         return STORE_OK;
     rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_DENYLIST_BY_EXP], &cur),
                        "cursor denylist index");
@@ -116,7 +109,7 @@ static int sweep_cb(struct store_txn *txn, void *arg)
             goto out;
         }
         exp = be64_get(index.mv_data);
-        if (exp > (uint64_t)sw->now)
+        if (exp > (uint64_t)now)
             break;
         /* copied: index points into a page and the deletes below change pages */
         jti.mv_size = index.mv_size - 8;
@@ -131,20 +124,11 @@ static int sweep_cb(struct store_txn *txn, void *arg)
         mrc = mdb_cursor_del(cur, 0);
         if (mrc)
             break;
-        sw->removed++;
+        (*removed)++;
     }
     if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
         rc = store_mdb_err(txn, mrc, "sweep denylist");
 out:
     mdb_cursor_close(cur);
-    return rc;
-}
-
-int store_sweep(struct store *st, int64_t now, size_t *removed)
-{
-    struct sweep sw = {.now = now};
-    int rc = store_write(st, sweep_cb, &sw);
-    if (removed)
-        *removed = rc ? 0 : sw.removed;
     return rc;
 }

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 /* Named databases, opened once by store_open(). The environment allows STORE_MAX_DBS so later
- * records (users, identities, sessions, teams, applications, audit events) need no new limit. */
+ * records (teams, memberships, …) need no new limit. */
 enum store_db {
     DB_META,             /* name -> 8-byte big-endian uint64 */
     DB_SERVICE_ACCOUNTS, /* id -> JSON record */
@@ -20,6 +20,21 @@ enum store_db {
     DB_DENYLIST,         /* jti -> 8-byte big-endian exp */
     DB_DENYLIST_BY_EXP,  /* 8-byte big-endian exp || jti -> empty: the sweep walks only expired */
     DB_SIGNING_KEYS,     /* kid -> JSON record */
+    DB_APPLICATIONS,     /* id -> JSON record */
+    DB_USERS,            /* id -> JSON record, roles and metadata inside */
+    DB_USERS_BY_EMAIL,   /* email, ASCII lower-cased -> user id; "" (anonymous) not indexed */
+    /* "<user_id>/<identity_id>" -> JSON record: a user's identities are a range */
+    DB_IDENTITIES,
+    DB_IDENTITIES_BY_ID, /* identity id -> user id */
+    /* "<provider>\0<provider_id>" -> "<user_id>/<identity_id>" */
+    DB_IDENTITIES_BY_PROVIDER,
+    DB_SESSIONS,         /* id -> JSON record */
+    DB_SESSIONS_BY_USER, /* "<user_id>/<session_id>" -> empty */
+    /* 8-byte big-endian min(idle expiry, absolute expiry) || session id -> empty */
+    DB_SESSIONS_BY_EXP,
+    DB_REFRESH,         /* 32-byte hash -> state byte (0 current, 1 superseded) || session id */
+    DB_SESSION_REFRESH, /* "<session_id>/" || hex of a hash -> empty: every hash it issued */
+    DB_AUDIT,           /* event id (time-sortable) -> JSON record */
     DB_COUNT
 };
 
@@ -27,7 +42,7 @@ enum store_db {
 #define STORE_JTI_MAX 64       /* bytes, excluding NUL */
 #define STORE_META_NAME_MAX 64 /* bytes, excluding NUL */
 #define STORE_SEALED_MAX 65536 /* sealed signing key bytes; an RSA-4096 PKCS#8 is ~2.4 KB */
-#define STORE_SECRET_KEY_MAX (2 * STORE_ID_MAX) /* "<sa_id>/<sec_id>" incl. NUL */
+#define STORE_PAIR_KEY_MAX (2 * STORE_ID_MAX) /* "<owner_id>/<id>" incl. NUL */
 
 extern const char *const store_db_names[DB_COUNT];
 
@@ -68,6 +83,18 @@ int store_schema_open(struct store_txn *txn);
 /* Deletes every secret of sa_id. (secrets.c) */
 int store_secrets_delete_all(struct store_txn *txn, const char *sa_id);
 
+/* STORE_OK when the user exists, STORE_NOTFOUND when not. (users.c) */
+int store_user_exists(struct store_txn *txn, const char *user_id);
+
+/* Deletes every identity of user_id with its index entries. (identities.c) */
+int store_identities_delete_all(struct store_txn *txn, const char *user_id);
+
+/* The sweep's two halves (store_sweep() in sweep.c runs both in one write transaction): each
+ * removes what expired at or before now and adds how many records went to *removed.
+ * (denylist.c, sessions.c) */
+int store_deny_sweep(struct store_txn *txn, int64_t now, size_t *removed);
+int store_sessions_sweep(struct store_txn *txn, int64_t now, size_t *removed);
+
 /* ---- codec.c: argument checks, byte order, JSON records, base64 ---- */
 
 /* 1 when s is non-NULL and NUL-terminated within cap bytes (so at most cap - 1 bytes long). */
@@ -76,6 +103,23 @@ int str_fits(const char *s, size_t cap);
 int str_fits_nonempty(const char *s, size_t cap);
 /* An id usable as a key and as a key prefix: 1..STORE_ID_MAX-1 bytes, no '/'. */
 int id_valid(const char *id);
+
+/* Keys of records that belong to another: "<owner>/<id>", so one owner's records are exactly the
+ * keys starting with "<owner>/" (ids hold no '/'). */
+struct pair_key {
+    char buf[STORE_PAIR_KEY_MAX];
+    MDB_val val;
+};
+/* "<owner>/<id>", or with id NULL the prefix "<owner>/". STORE_EINVAL unless the ids are valid. */
+int pair_key(const char *owner, const char *id, struct pair_key *k);
+/* 1 when key starts with prefix (built with id NULL) and is longer. */
+int pair_has_prefix(const MDB_val *key, const struct pair_key *prefix);
+/* Splits a stored "<owner>/<id>" into two ids; -1 when it is not one. */
+int pair_split(const void *data, size_t len, char owner[STORE_ID_MAX], char id[STORE_ID_MAX]);
+
+/* Positions cur on the first key after `after` in byte order (the first key when after is NULL
+ * or ""); returns LMDB's code. For lists paged by id. */
+int cursor_first_after(MDB_cursor *cur, const char *after, MDB_val *key, MDB_val *data);
 
 void be64_put(uint8_t out[8], uint64_t v);
 uint64_t be64_get(const uint8_t in[8]);
@@ -100,6 +144,22 @@ int codec_get_str(const json_t *obj, const char *key, char *dst, size_t cap);
 int codec_get_int(const json_t *obj, const char *key, int64_t *v);
 int codec_get_bool(const json_t *obj, const char *key, int *v);
 int codec_get_b64(const json_t *obj, const char *key, size_t max, uint8_t **data, size_t *len);
+
+/* String lists kept in fixed-size slots: n slots of stride bytes each, starting at items (role
+ * grants, grant types, URIs). Every element is a non-empty string.
+ * strv_valid: 1 when n <= max and every slot holds a non-empty string shorter than stride.
+ * codec_set_strv: a JSON array of the n strings (STORE_EINVAL when one is not UTF-8).
+ * codec_get_strv: copies the array into items (max slots); STORE_ECORRUPT when it is not an
+ * array of at most max non-empty strings that fit a slot. */
+int strv_valid(const char *items, size_t stride, size_t n, size_t max);
+int codec_set_strv(json_t *obj, const char *key, const char *items, size_t stride, size_t n);
+int codec_get_strv(const json_t *obj, const char *key, char *items, size_t stride, size_t max,
+                   size_t *n);
+/* Role grants: at most STORE_ROLES_MAX in an owned array. roles_valid() as strv_valid();
+ * codec_get_roles() calloc()s *roles (NULL when there are none; free() it). */
+int roles_valid(char (*roles)[STORE_ROLE_MAX], size_t n);
+int codec_set_roles(json_t *obj, const char *key, char (*roles)[STORE_ROLE_MAX], size_t n);
+int codec_get_roles(const json_t *obj, const char *key, char (**roles)[STORE_ROLE_MAX], size_t *n);
 
 /* Standard base64 with padding. b64_encode writes b64_encoded_len(len) + 1 bytes (NUL-
  * terminated). b64_decode is strict (no whitespace, canonical padding) and returns -1 on bad

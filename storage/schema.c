@@ -13,6 +13,18 @@ const char *const store_db_names[DB_COUNT] = {
     [DB_DENYLIST] = "denylist",
     [DB_DENYLIST_BY_EXP] = "denylist_by_exp",
     [DB_SIGNING_KEYS] = "signing_keys",
+    [DB_APPLICATIONS] = "applications",
+    [DB_USERS] = "users",
+    [DB_USERS_BY_EMAIL] = "users_by_email",
+    [DB_IDENTITIES] = "identities",
+    [DB_IDENTITIES_BY_ID] = "identities_by_id",
+    [DB_IDENTITIES_BY_PROVIDER] = "identities_by_provider",
+    [DB_SESSIONS] = "sessions",
+    [DB_SESSIONS_BY_USER] = "sessions_by_user",
+    [DB_SESSIONS_BY_EXP] = "sessions_by_exp",
+    [DB_REFRESH] = "refresh",
+    [DB_SESSION_REFRESH] = "session_refresh",
+    [DB_AUDIT] = "audit",
 };
 
 static int create_db(struct store_txn *txn, enum store_db db)
@@ -22,11 +34,29 @@ static int create_db(struct store_txn *txn, enum store_db db)
     return store_mdb_err(txn, mrc, store_db_names[db]);
 }
 
-/* 0 -> 1: the databases of service accounts, secrets, the denylist and signing keys. */
+/* 0 -> 1: the databases of service accounts, secrets, the denylist, signing keys, applications,
+ * users, identities, sessions with their refresh hashes, and audit events. */
 static int upgrade_to_1(struct store_txn *txn)
 {
-    static const enum store_db dbs[] = {DB_SERVICE_ACCOUNTS, DB_SECRETS, DB_DENYLIST,
-                                        DB_DENYLIST_BY_EXP, DB_SIGNING_KEYS};
+    static const enum store_db dbs[] = {
+        DB_SERVICE_ACCOUNTS,
+        DB_SECRETS,
+        DB_DENYLIST,
+        DB_DENYLIST_BY_EXP,
+        DB_SIGNING_KEYS,
+        DB_APPLICATIONS,
+        DB_USERS,
+        DB_USERS_BY_EMAIL,
+        DB_IDENTITIES,
+        DB_IDENTITIES_BY_ID,
+        DB_IDENTITIES_BY_PROVIDER,
+        DB_SESSIONS,
+        DB_SESSIONS_BY_USER,
+        DB_SESSIONS_BY_EXP,
+        DB_REFRESH,
+        DB_SESSION_REFRESH,
+        DB_AUDIT,
+    };
     int rc = STORE_OK;
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0] && rc == STORE_OK; i++)
         rc = create_db(txn, dbs[i]);

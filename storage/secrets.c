@@ -3,32 +3,8 @@
  * that start with "<sa_id>/". */
 #include "storage/internal.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct secret_key {
-    char buf[STORE_SECRET_KEY_MAX];
-    MDB_val val;
-};
-
-static int secret_key(const char *sa_id, const char *sec_id, struct secret_key *k)
-{
-    int n;
-    if (!id_valid(sa_id) || (sec_id && !id_valid(sec_id)))
-        return STORE_EINVAL;
-    /* sec_id NULL: the prefix of all the account's secrets */
-    n = snprintf(k->buf, sizeof k->buf, "%s/%s", sa_id, sec_id ? sec_id : "");
-    k->val.mv_data = k->buf;
-    k->val.mv_size = (size_t)n;
-    return STORE_OK;
-}
-
-static int has_prefix(const MDB_val *key, const struct secret_key *prefix)
-{
-    return key->mv_size > prefix->val.mv_size &&
-           memcmp(key->mv_data, prefix->val.mv_data, prefix->val.mv_size) == 0;
-}
 
 static int secret_valid(const struct store_secret *sec)
 {
@@ -96,7 +72,7 @@ out:
 }
 
 static int secret_put(struct store_txn *txn, const struct store_secret *sec,
-                      const struct secret_key *k, unsigned flags)
+                      const struct pair_key *k, unsigned flags)
 {
     MDB_val key = k->val, data;
     char *buf = NULL;
@@ -115,13 +91,13 @@ out:
 /* How many secrets sa_id holds. */
 static int secrets_count(struct store_txn *txn, const char *sa_id, size_t *n)
 {
-    struct secret_key prefix;
+    struct pair_key prefix;
     MDB_cursor *cur = NULL;
     MDB_val key, data;
     int rc, mrc;
 
     *n = 0;
-    rc = secret_key(sa_id, NULL, &prefix);
+    rc = pair_key(sa_id, NULL, &prefix);
     if (rc)
         return rc;
     rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_SECRETS], &cur),
@@ -130,7 +106,7 @@ static int secrets_count(struct store_txn *txn, const char *sa_id, size_t *n)
         return rc;
     key = prefix.val;
     mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
-    while (mrc == MDB_SUCCESS && has_prefix(&key, &prefix)) {
+    while (mrc == MDB_SUCCESS && pair_has_prefix(&key, &prefix)) {
         (*n)++;
         mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
     }
@@ -142,7 +118,7 @@ static int secrets_count(struct store_txn *txn, const char *sa_id, size_t *n)
 
 int store_secret_insert(struct store_txn *txn, const struct store_secret *sec)
 {
-    struct secret_key k;
+    struct pair_key k;
     MDB_val key, data;
     size_t n;
     int rc = store_txn_writable(txn);
@@ -151,7 +127,7 @@ int store_secret_insert(struct store_txn *txn, const struct store_secret *sec)
         return rc;
     if (!secret_valid(sec))
         return STORE_EINVAL;
-    rc = secret_key(sec->sa_id, sec->id, &k);
+    rc = pair_key(sec->sa_id, sec->id, &k);
     if (rc)
         return rc;
     key.mv_data = (void *)sec->sa_id;
@@ -186,7 +162,7 @@ int store_secret_list(struct store_txn *txn, const char *sa_id, struct store_sec
                       size_t cap, size_t *n)
 {
     struct store_secret *all = NULL;
-    struct secret_key prefix;
+    struct pair_key prefix;
     MDB_cursor *cur = NULL;
     MDB_val key, data;
     size_t count = 0, alloc = 0;
@@ -197,7 +173,7 @@ int store_secret_list(struct store_txn *txn, const char *sa_id, struct store_sec
     *n = 0;
     if (!txn || (cap && !out))
         return STORE_EINVAL;
-    rc = secret_key(sa_id, NULL, &prefix);
+    rc = pair_key(sa_id, NULL, &prefix);
     if (rc)
         return rc;
     rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_SECRETS], &cur),
@@ -208,7 +184,7 @@ int store_secret_list(struct store_txn *txn, const char *sa_id, struct store_sec
      * approximates. An account holds at most STORE_SECRETS_MAX. */
     key = prefix.val;
     mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
-    while (mrc == MDB_SUCCESS && has_prefix(&key, &prefix)) {
+    while (mrc == MDB_SUCCESS && pair_has_prefix(&key, &prefix)) {
         if (count == alloc) {
             size_t grown = alloc ? alloc * 2 : STORE_SECRETS_MAX;
             struct store_secret *p = realloc(all, grown * sizeof *all);
@@ -243,11 +219,11 @@ out:
 
 int store_secret_delete(struct store_txn *txn, const char *sa_id, const char *secret_id)
 {
-    struct secret_key k;
+    struct pair_key k;
     int rc = store_txn_writable(txn);
 
     if (!rc)
-        rc = secret_id ? secret_key(sa_id, secret_id, &k) : STORE_EINVAL;
+        rc = secret_id ? pair_key(sa_id, secret_id, &k) : STORE_EINVAL;
     if (rc)
         return rc;
     return store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[DB_SECRETS], &k.val, NULL),
@@ -258,12 +234,12 @@ int store_secret_touch(struct store_txn *txn, const char *sa_id, const char *sec
                        int64_t when)
 {
     struct store_secret sec;
-    struct secret_key k;
+    struct pair_key k;
     MDB_val key, data;
     int rc = store_txn_writable(txn);
 
     if (!rc)
-        rc = secret_id ? secret_key(sa_id, secret_id, &k) : STORE_EINVAL;
+        rc = secret_id ? pair_key(sa_id, secret_id, &k) : STORE_EINVAL;
     if (rc)
         return rc;
     key = k.val;
@@ -278,12 +254,12 @@ int store_secret_touch(struct store_txn *txn, const char *sa_id, const char *sec
 
 int store_secrets_delete_all(struct store_txn *txn, const char *sa_id)
 {
-    struct secret_key prefix;
+    struct pair_key prefix;
     MDB_cursor *cur = NULL;
     MDB_val key, data;
     int rc, mrc;
 
-    rc = secret_key(sa_id, NULL, &prefix);
+    rc = pair_key(sa_id, NULL, &prefix);
     if (rc)
         return rc;
     rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_SECRETS], &cur),
@@ -294,7 +270,7 @@ int store_secrets_delete_all(struct store_txn *txn, const char *sa_id)
     for (;;) {
         key = prefix.val;
         mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
-        if (mrc != MDB_SUCCESS || !has_prefix(&key, &prefix))
+        if (mrc != MDB_SUCCESS || !pair_has_prefix(&key, &prefix))
             break;
         mrc = mdb_cursor_del(cur, 0);
         if (mrc)

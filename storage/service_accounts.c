@@ -15,33 +15,18 @@ void store_service_account_clear(struct store_service_account *sa)
 
 static int sa_valid(const struct store_service_account *sa)
 {
-    if (!sa || !id_valid(sa->id) || !str_fits(sa->name, STORE_NAME_MAX) ||
-        !str_fits(sa->description, STORE_TEXT_MAX) || (sa->disabled != 0 && sa->disabled != 1) ||
-        sa->nroles > STORE_ROLES_MAX || (sa->nroles && !sa->roles))
-        return 0;
-    for (size_t i = 0; i < sa->nroles; i++)
-        if (!str_fits_nonempty(sa->roles[i], STORE_ROLE_MAX))
-            return 0;
-    return 1;
+    return sa && id_valid(sa->id) && str_fits(sa->name, STORE_NAME_MAX) &&
+           str_fits(sa->description, STORE_TEXT_MAX) && (sa->disabled == 0 || sa->disabled == 1) &&
+           roles_valid(sa->roles, sa->nroles);
 }
 
 static int sa_encode(const struct store_service_account *sa, char **buf, size_t *len)
 {
-    json_t *obj = json_object(), *roles = json_array();
-    int rc = STORE_ENOMEM;
+    json_t *obj = json_object();
+    int rc = obj ? STORE_OK : STORE_ENOMEM;
 
-    if (!obj || !roles)
-        goto out;
-    for (size_t i = 0; i < sa->nroles; i++) {
-        json_t *role = json_string(sa->roles[i]);
-        if (!role) {
-            rc = STORE_EINVAL; /* not UTF-8 */
-            goto out;
-        }
-        if (json_array_append_new(roles, role))
-            goto out;
-    }
-    rc = codec_set_str(obj, "name", sa->name);
+    if (!rc)
+        rc = codec_set_str(obj, "name", sa->name);
     if (!rc)
         rc = codec_set_str(obj, "description", sa->description);
     if (!rc)
@@ -50,14 +35,10 @@ static int sa_encode(const struct store_service_account *sa, char **buf, size_t 
         rc = codec_set_int(obj, "created_at", sa->created_at);
     if (!rc)
         rc = codec_set_int(obj, "updated_at", sa->updated_at);
-    if (rc)
-        goto out;
-    rc = json_object_set_new(obj, "roles", roles) ? STORE_ENOMEM : STORE_OK;
-    roles = NULL; /* set_new took it, even on failure */
+    if (!rc)
+        rc = codec_set_roles(obj, "roles", sa->roles, sa->nroles);
     if (!rc)
         rc = codec_dump(obj, buf, len);
-out:
-    json_decref(roles);
     json_decref(obj);
     return rc;
 }
@@ -65,7 +46,7 @@ out:
 static int sa_decode(const MDB_val *key, const MDB_val *data, struct store_service_account *out)
 {
     struct store_service_account sa = {0};
-    json_t *obj = NULL, *roles;
+    json_t *obj = NULL;
     int rc = STORE_ECORRUPT;
 
     if (key->mv_size == 0 || key->mv_size >= STORE_ID_MAX)
@@ -82,29 +63,10 @@ static int sa_decode(const MDB_val *key, const MDB_val *data, struct store_servi
         rc = codec_get_int(obj, "created_at", &sa.created_at);
     if (!rc)
         rc = codec_get_int(obj, "updated_at", &sa.updated_at);
+    if (!rc)
+        rc = codec_get_roles(obj, "roles", &sa.roles, &sa.nroles);
     if (rc)
         goto out;
-    rc = STORE_ECORRUPT;
-    roles = json_object_get(obj, "roles");
-    if (!json_is_array(roles) || json_array_size(roles) > STORE_ROLES_MAX)
-        goto out;
-    sa.nroles = json_array_size(roles);
-    if (sa.nroles) {
-        sa.roles = calloc(sa.nroles, sizeof *sa.roles);
-        if (!sa.roles) {
-            rc = STORE_ENOMEM;
-            goto out;
-        }
-    }
-    for (size_t i = 0; i < sa.nroles; i++) {
-        json_t *role = json_array_get(roles, i);
-        /* codec_get_str() wants an object; roles are bare strings in an array */
-        if (!json_is_string(role) || json_string_length(role) == 0 ||
-            json_string_length(role) >= STORE_ROLE_MAX ||
-            strlen(json_string_value(role)) != json_string_length(role))
-            goto out;
-        memcpy(sa.roles[i], json_string_value(role), json_string_length(role) + 1);
-    }
     *out = sa;
     sa.roles = NULL;
     rc = STORE_OK;
@@ -237,15 +199,7 @@ int store_sa_list(struct store_txn *txn, const char *after, size_t limit,
                        "cursor service accounts");
     if (rc)
         goto out;
-    if (after && after[0]) {
-        sa_key(after, &key);
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
-        if (mrc == MDB_SUCCESS && key.mv_size == strlen(after) &&
-            memcmp(key.mv_data, after, key.mv_size) == 0)
-            mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
-    } else {
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_FIRST);
-    }
+    mrc = cursor_first_after(cur, after, &key, &data);
     while (mrc == MDB_SUCCESS && count < cap) {
         rc = sa_decode(&key, &data, &list[count]);
         if (rc)

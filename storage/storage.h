@@ -191,7 +191,8 @@ struct store_application {
     int64_t updated_at;
 };
 
-/* STORE_EXISTS when the id is taken. */
+/* STORE_EXISTS when the id is taken. STORE_EINVAL when a public application has a phc or hint,
+ * a confidential one has no phc, or a grant type, redirect URI or origin is empty. */
 int store_app_insert(struct store_txn *txn, const struct store_application *app);
 /* STORE_NOTFOUND when absent. */
 int store_app_update(struct store_txn *txn, const struct store_application *app);
@@ -232,6 +233,8 @@ int store_user_insert(struct store_txn *txn, const struct store_user *u);
 /* Replaces a user and moves its email index entry when the email changed. STORE_NOTFOUND when
  * absent; STORE_EXISTS when the new email belongs to another user. */
 int store_user_update(struct store_txn *txn, const struct store_user *u);
+/* Copies the user into *out (clear it with store_user_clear()); out->metadata is always set, as
+ * compact JSON ("{}" when empty). */
 int store_user_get(struct store_txn *txn, const char *id, struct store_user *out);
 /* The id of the user holding email (ignoring ASCII case). STORE_NOTFOUND when none. */
 int store_user_find_email(struct store_txn *txn, const char *email, char user_id[STORE_ID_MAX]);
@@ -260,12 +263,14 @@ struct store_identity {
  * STORE_EXISTS when (provider, provider_id) or the id is taken; STORE_EINVAL when the user holds
  * STORE_IDENTITIES_MAX identities. */
 int store_identity_insert(struct store_txn *txn, const struct store_identity *idn);
-/* Replaces the identity's phc (password change, re-hash). STORE_NOTFOUND when absent. */
+/* Replaces the identity's phc (password change, re-hash); only idn's user_id, id and phc are
+ * read, the other fields stay as stored. STORE_NOTFOUND when the user holds no such identity. */
 int store_identity_update(struct store_txn *txn, const struct store_identity *idn);
-/* The identity of (provider, provider_id). STORE_NOTFOUND when none. */
+/* The identity of (provider, provider_id), matched exactly (callers lower-case emails).
+ * STORE_NOTFOUND when none. */
 int store_identity_find(struct store_txn *txn, const char *provider, const char *provider_id,
                         struct store_identity *out);
-/* The user's identities, oldest first, into out[0..cap). */
+/* The user's identities, oldest first, into out[0..cap); *n receives how many. */
 int store_identity_list(struct store_txn *txn, const char *user_id, struct store_identity *out,
                         size_t cap, size_t *n);
 /* STORE_NOTFOUND when the user holds no such identity. */
@@ -300,7 +305,8 @@ int store_session_list(struct store_txn *txn, const char *user_id, struct store_
                        size_t *n);
 /* Rotation: new_hash becomes the session's refresh hash, the old one is kept as superseded (so
  * presenting it again is recognised as reuse) until the session ends; last_used_at = now and the
- * idle expiry are rewritten. STORE_NOTFOUND when the session is gone. */
+ * idle expiry are rewritten. STORE_NOTFOUND when the session is gone; STORE_EXISTS when new_hash
+ * was already issued (to any session). */
 int store_session_rotate(struct store_txn *txn, const char *id,
                          const uint8_t new_hash[STORE_REFRESH_HASH_LEN], int64_t now,
                          int64_t idle_expires_at);
@@ -333,7 +339,7 @@ struct store_audit_event {
 
 /* Appends an event. STORE_EXISTS when the id is taken. */
 int store_audit_append(struct store_txn *txn, const struct store_audit_event *ev);
-/* Up to limit events with id < before (NULL = newest first from the end), newest first;
+/* Up to limit events with id < before (NULL or "" = from the newest), newest first;
  * free with free(). Filtering arrives with the admin API. */
 int store_audit_list(struct store_txn *txn, const char *before, size_t limit,
                      struct store_audit_event **items, size_t *n);

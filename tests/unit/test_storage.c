@@ -2,7 +2,7 @@
 #include "harness.h"
 #include "storage/storage.h"
 
-/* Only corrupt_records_are_refused uses LMDB directly, to plant records storage would never
+/* Only the corrupt-record cases use LMDB directly, to plant records storage would never
  * write. */
 #include <lmdb.h>
 
@@ -1121,12 +1121,12 @@ TEST(another_process_grows_the_map)
 
 /* ---- corrupt data ---- */
 
-static int raw_put(const char *db, const char *key, const void *val, size_t len)
+static int raw_put_bin(const char *db, const void *key, size_t key_len, const void *val, size_t len)
 {
     MDB_env *env = NULL;
     MDB_txn *txn = NULL;
     MDB_dbi dbi;
-    MDB_val k = {.mv_size = strlen(key), .mv_data = (void *)key};
+    MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
     MDB_val v = {.mv_size = len, .mv_data = (void *)val};
     int mrc = mdb_env_create(&env);
     if (!mrc)
@@ -1145,6 +1145,11 @@ static int raw_put(const char *db, const char *key, const void *val, size_t len)
         mdb_txn_abort(txn);
     mdb_env_close(env);
     return mrc;
+}
+
+static int raw_put(const char *db, const char *key, const void *val, size_t len)
+{
+    return raw_put_bin(db, key, strlen(key), val, len);
 }
 
 TEST(corrupt_records_are_refused)
@@ -1200,6 +1205,1641 @@ TEST(corrupt_records_are_refused)
     CHECK(st == NULL);
 }
 
+/* ---- helpers for applications, users, identities, sessions, audit events ---- */
+
+/* cap - 1 bytes of c, NUL-terminated: a string at its maximum. */
+static void fill(char *dst, size_t cap, char c)
+{
+    memset(dst, c, cap - 1);
+    dst[cap - 1] = '\0';
+}
+
+/* Like fill(), starting with "<tag><i>|" so strings at their maximum still differ. */
+static void fill_head(char *dst, size_t cap, const char *tag, size_t i, char c)
+{
+    char head[40];
+    int n = snprintf(head, sizeof head, "%s%zu|", tag, i);
+    fill(dst, cap, c);
+    memcpy(dst, head, (size_t)n);
+}
+
+/* A distinct hash for every seed. */
+static void hash_of(uint8_t h[STORE_REFRESH_HASH_LEN], int seed)
+{
+    for (int i = 0; i < STORE_REFRESH_HASH_LEN; i++)
+        h[i] = (uint8_t)(seed * 31 + i);
+    h[0] = (uint8_t)(seed >> 24);
+    h[1] = (uint8_t)(seed >> 16);
+    h[2] = (uint8_t)(seed >> 8);
+    h[3] = (uint8_t)seed;
+}
+
+static void make_app(struct store_application *app, const char *id, int type)
+{
+    memset(app, 0, sizeof *app);
+    snprintf(app->id, sizeof app->id, "%s", id);
+    snprintf(app->name, sizeof app->name, "app %s", id);
+    app->type = type;
+    if (type == STORE_APP_CONFIDENTIAL) {
+        snprintf(app->phc, sizeof app->phc, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA");
+        snprintf(app->hint, sizeof app->hint, "0badf00d");
+    }
+    app->ngrants = 2;
+    snprintf(app->grants[0], sizeof app->grants[0], "password");
+    snprintf(app->grants[1], sizeof app->grants[1], "refresh_token");
+    app->nredirect_uris = 1;
+    snprintf(app->redirect_uris[0], sizeof app->redirect_uris[0], "https://app.example/cb");
+    app->created_at = 1700000000;
+    app->updated_at = 1700000001;
+}
+
+static int app_insert_cb(struct store_txn *txn, void *arg)
+{
+    return store_app_insert(txn, arg);
+}
+
+static int app_update_cb(struct store_txn *txn, void *arg)
+{
+    return store_app_update(txn, arg);
+}
+
+static int app_delete_cb(struct store_txn *txn, void *arg)
+{
+    return store_app_delete(txn, arg);
+}
+
+struct app_get {
+    const char *id;
+    struct store_application out;
+};
+
+static int app_get_cb(struct store_txn *txn, void *arg)
+{
+    struct app_get *g = arg;
+    return store_app_get(txn, g->id, &g->out);
+}
+
+/* Copies into *out; the struct is large, so the caller's is static. */
+static int app_get(struct store *st, const char *id, struct store_application *out)
+{
+    static struct app_get g;
+    int rc;
+    memset(&g, 0, sizeof g);
+    g.id = id;
+    rc = store_read(st, app_get_cb, &g);
+    *out = g.out;
+    return rc;
+}
+
+struct page {
+    const char *after;
+    size_t limit;
+    void *items;
+    size_t n;
+};
+
+static int app_list_cb(struct store_txn *txn, void *arg)
+{
+    struct page *p = arg;
+    return store_app_list(txn, p->after, p->limit, (struct store_application **)&p->items, &p->n);
+}
+
+static void make_user(struct store_user *u, const char *id, const char *email)
+{
+    memset(u, 0, sizeof *u);
+    snprintf(u->id, sizeof u->id, "%s", id);
+    snprintf(u->email, sizeof u->email, "%s", email);
+    snprintf(u->name, sizeof u->name, "name of %s", id);
+    u->anonymous = email[0] == '\0';
+    u->created_at = 1700000000;
+    u->updated_at = 1700000001;
+}
+
+static int user_insert_cb(struct store_txn *txn, void *arg)
+{
+    return store_user_insert(txn, arg);
+}
+
+static int user_update_cb(struct store_txn *txn, void *arg)
+{
+    return store_user_update(txn, arg);
+}
+
+static int user_delete_cb(struct store_txn *txn, void *arg)
+{
+    return store_user_delete(txn, arg);
+}
+
+static int user_insert(struct store *st, const char *id, const char *email)
+{
+    struct store_user u;
+    make_user(&u, id, email);
+    return store_write(st, user_insert_cb, &u);
+}
+
+struct user_get {
+    const char *id;
+    struct store_user out;
+};
+
+static int user_get_cb(struct store_txn *txn, void *arg)
+{
+    struct user_get *g = arg;
+    return store_user_get(txn, g->id, &g->out);
+}
+
+/* The caller clears *out with store_user_clear(). */
+static int user_get(struct store *st, const char *id, struct store_user *out)
+{
+    struct user_get g = {.id = id};
+    int rc = store_read(st, user_get_cb, &g);
+    *out = g.out;
+    return rc;
+}
+
+struct email_find {
+    const char *email;
+    char user_id[STORE_ID_MAX];
+};
+
+static int email_find_cb(struct store_txn *txn, void *arg)
+{
+    struct email_find *f = arg;
+    return store_user_find_email(txn, f->email, f->user_id);
+}
+
+/* The id holding email into user_id (STORE_ID_MAX bytes; "" when none). */
+static int email_find(struct store *st, const char *email, char *user_id)
+{
+    struct email_find f = {.email = email};
+    int rc = store_read(st, email_find_cb, &f);
+    snprintf(user_id, STORE_ID_MAX, "%s", f.user_id);
+    return rc;
+}
+
+static int user_list_cb(struct store_txn *txn, void *arg)
+{
+    struct page *p = arg;
+    return store_user_list(txn, p->after, p->limit, (struct store_user **)&p->items, &p->n);
+}
+
+static void make_identity(struct store_identity *idn, const char *user_id, const char *id,
+                          const char *provider, const char *provider_id, int64_t created_at)
+{
+    memset(idn, 0, sizeof *idn);
+    snprintf(idn->id, sizeof idn->id, "%s", id);
+    snprintf(idn->user_id, sizeof idn->user_id, "%s", user_id);
+    snprintf(idn->provider, sizeof idn->provider, "%s", provider);
+    snprintf(idn->provider_id, sizeof idn->provider_id, "%s", provider_id);
+    if (strcmp(provider, "local-userpass") == 0)
+        snprintf(idn->phc, sizeof idn->phc, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$%s", id);
+    idn->created_at = created_at;
+}
+
+static int identity_insert_cb(struct store_txn *txn, void *arg)
+{
+    return store_identity_insert(txn, arg);
+}
+
+static int identity_update_cb(struct store_txn *txn, void *arg)
+{
+    return store_identity_update(txn, arg);
+}
+
+static int identity_insert(struct store *st, const char *user_id, const char *id,
+                           const char *provider, const char *provider_id, int64_t created_at)
+{
+    struct store_identity idn;
+    make_identity(&idn, user_id, id, provider, provider_id, created_at);
+    return store_write(st, identity_insert_cb, &idn);
+}
+
+struct identity_ref {
+    const char *user_id, *id;           /* delete, list */
+    const char *provider, *provider_id; /* find */
+    struct store_identity out[STORE_IDENTITIES_MAX + 1];
+    size_t cap, n;
+};
+
+static int identity_find_cb(struct store_txn *txn, void *arg)
+{
+    struct identity_ref *r = arg;
+    return store_identity_find(txn, r->provider, r->provider_id, &r->out[0]);
+}
+
+static int identity_delete_cb(struct store_txn *txn, void *arg)
+{
+    struct identity_ref *r = arg;
+    return store_identity_delete(txn, r->user_id, r->id);
+}
+
+static int identity_list_cb(struct store_txn *txn, void *arg)
+{
+    struct identity_ref *r = arg;
+    return store_identity_list(txn, r->user_id, r->out, r->cap, &r->n);
+}
+
+static int identity_find(struct store *st, const char *provider, const char *provider_id,
+                         struct store_identity *out)
+{
+    static struct identity_ref r;
+    int rc;
+    memset(&r, 0, sizeof r);
+    r.provider = provider;
+    r.provider_id = provider_id;
+    rc = store_read(st, identity_find_cb, &r);
+    *out = r.out[0];
+    return rc;
+}
+
+static int identity_delete(struct store *st, const char *user_id, const char *id)
+{
+    static struct identity_ref r;
+    memset(&r, 0, sizeof r);
+    r.user_id = user_id;
+    r.id = id;
+    return store_write(st, identity_delete_cb, &r);
+}
+
+/* How many identities user_id holds, or -1 on error. */
+static long identity_count(struct store *st, const char *user_id)
+{
+    static struct identity_ref r;
+    memset(&r, 0, sizeof r);
+    r.user_id = user_id;
+    r.cap = STORE_IDENTITIES_MAX + 1;
+    return store_read(st, identity_list_cb, &r) ? -1 : (long)r.n;
+}
+
+static void make_session(struct store_session *s, const char *id, const char *user_id, int seed,
+                         int64_t created_at, int64_t idle_exp, int64_t abs_exp)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(s->id, sizeof s->id, "%s", id);
+    snprintf(s->user_id, sizeof s->user_id, "%s", user_id);
+    snprintf(s->client_id, sizeof s->client_id, "app_sdk");
+    snprintf(s->amr, sizeof s->amr, "pwd");
+    s->created_at = created_at;
+    s->last_used_at = created_at;
+    s->idle_expires_at = idle_exp;
+    s->absolute_expires_at = abs_exp;
+    snprintf(s->client_ip, sizeof s->client_ip, "192.0.2.7");
+    snprintf(s->user_agent, sizeof s->user_agent, "test-agent/1.0");
+    hash_of(s->refresh_hash, seed);
+}
+
+static int session_insert_cb(struct store_txn *txn, void *arg)
+{
+    return store_session_insert(txn, arg);
+}
+
+static int session_delete_cb(struct store_txn *txn, void *arg)
+{
+    return store_session_delete(txn, arg);
+}
+
+static int session_insert(struct store *st, const char *id, const char *user_id, int seed,
+                          int64_t created_at, int64_t idle_exp, int64_t abs_exp)
+{
+    struct store_session s;
+    make_session(&s, id, user_id, seed, created_at, idle_exp, abs_exp);
+    return store_write(st, session_insert_cb, &s);
+}
+
+struct session_get {
+    const char *id;
+    struct store_session out;
+};
+
+static int session_get_cb(struct store_txn *txn, void *arg)
+{
+    struct session_get *g = arg;
+    return store_session_get(txn, g->id, &g->out);
+}
+
+static int session_get(struct store *st, const char *id, struct store_session *out)
+{
+    struct session_get g = {.id = id};
+    int rc = store_read(st, session_get_cb, &g);
+    *out = g.out;
+    return rc;
+}
+
+struct rotate {
+    const char *id;
+    uint8_t hash[STORE_REFRESH_HASH_LEN];
+    int64_t now, idle;
+};
+
+static int rotate_cb(struct store_txn *txn, void *arg)
+{
+    struct rotate *r = arg;
+    return store_session_rotate(txn, r->id, r->hash, r->now, r->idle);
+}
+
+static int session_rotate(struct store *st, const char *id, int seed, int64_t now, int64_t idle)
+{
+    struct rotate r = {.id = id, .now = now, .idle = idle};
+    hash_of(r.hash, seed);
+    return store_write(st, rotate_cb, &r);
+}
+
+struct refresh_find {
+    uint8_t hash[STORE_REFRESH_HASH_LEN];
+    char session_id[STORE_ID_MAX];
+    int superseded;
+};
+
+static int refresh_find_cb(struct store_txn *txn, void *arg)
+{
+    struct refresh_find *f = arg;
+    return store_session_find_refresh(txn, f->hash, f->session_id, &f->superseded);
+}
+
+/* The session of the hash of seed into session_id ("" when none), its state into *superseded. */
+static int refresh_find(struct store *st, int seed, char *session_id, int *superseded)
+{
+    struct refresh_find f = {.superseded = -1};
+    int rc;
+    hash_of(f.hash, seed);
+    rc = store_read(st, refresh_find_cb, &f);
+    snprintf(session_id, STORE_ID_MAX, "%s", f.session_id);
+    *superseded = f.superseded;
+    return rc;
+}
+
+/* 1 when the hash of seed is known, 0 when not, -1 on error. */
+static int refresh_known(struct store *st, int seed)
+{
+    char sid[STORE_ID_MAX];
+    int sup, rc = refresh_find(st, seed, sid, &sup);
+    return rc == STORE_OK ? 1 : rc == STORE_NOTFOUND ? 0 : -1;
+}
+
+struct user_sessions {
+    const char *user_id, *keep;
+    struct store_session *items;
+    size_t n;
+};
+
+static int session_list_cb(struct store_txn *txn, void *arg)
+{
+    struct user_sessions *l = arg;
+    return store_session_list(txn, l->user_id, &l->items, &l->n);
+}
+
+static int delete_user_sessions_cb(struct store_txn *txn, void *arg)
+{
+    struct user_sessions *l = arg;
+    return store_session_delete_user(txn, l->user_id, l->keep, &l->n);
+}
+
+/* How many sessions user_id has, or -1 on error; *first (may be NULL) the oldest's id. */
+static long session_count(struct store *st, const char *user_id, char *first)
+{
+    struct user_sessions l = {.user_id = user_id};
+    int rc = store_read(st, session_list_cb, &l);
+    if (first)
+        snprintf(first, STORE_ID_MAX, "%s", l.n ? l.items[0].id : "");
+    free(l.items);
+    return rc ? -1 : (long)l.n;
+}
+
+static void make_event(struct store_audit_event *ev, const char *id, int64_t time)
+{
+    memset(ev, 0, sizeof *ev);
+    snprintf(ev->id, sizeof ev->id, "%s", id);
+    ev->time = time;
+    snprintf(ev->type, sizeof ev->type, "user.login");
+    snprintf(ev->actor, sizeof ev->actor, "usr_actor");
+    snprintf(ev->target, sizeof ev->target, "ses_target");
+    snprintf(ev->client_ip, sizeof ev->client_ip, "2001:db8::1");
+    snprintf(ev->result, sizeof ev->result, "success");
+    snprintf(ev->detail, sizeof ev->detail, "detail of %s", id);
+}
+
+static int audit_append_cb(struct store_txn *txn, void *arg)
+{
+    return store_audit_append(txn, arg);
+}
+
+static int audit_list_cb(struct store_txn *txn, void *arg)
+{
+    struct page *p = arg;
+    return store_audit_list(txn, p->after, p->limit, (struct store_audit_event **)&p->items, &p->n);
+}
+
+/* Lists events before `before`; writes the ids, newest first, comma-separated into ids. */
+static int audit_page(struct store *st, const char *before, size_t limit, char *ids, size_t cap)
+{
+    struct page p = {.after = before, .limit = limit};
+    struct store_audit_event *items;
+    int rc = store_read(st, audit_list_cb, &p);
+    size_t used = 0;
+
+    items = p.items;
+    ids[0] = '\0';
+    for (size_t i = 0; i < p.n && used < cap; i++)
+        used += (size_t)snprintf(ids + used, cap - used, "%s%s", i ? "," : "", items[i].id);
+    free(items);
+    return rc;
+}
+
+/* ---- applications ---- */
+
+TEST(app_round_trip_at_maximum)
+{
+    struct store *st = NULL;
+    static struct store_application app, got;
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    make_app(&app, "", STORE_APP_CONFIDENTIAL);
+    fill_head(app.id, STORE_ID_MAX, "app_", 0, 'i');
+    fill_head(app.name, STORE_NAME_MAX, "caf\xc3\xa9 \"q\" \\ ", 0, 'n');
+    fill_head(app.phc, STORE_PHC_MAX, "$argon2id$", 0, 'p');
+    snprintf(app.hint, sizeof app.hint, "89abcdef");
+    app.ngrants = STORE_GRANTS_MAX;
+    for (size_t i = 0; i < STORE_GRANTS_MAX; i++)
+        fill_head(app.grants[i], STORE_GRANT_MAX, "urn:idpd:grant-type:", i, 'g');
+    app.nredirect_uris = STORE_URIS_MAX;
+    app.norigins = STORE_URIS_MAX;
+    for (size_t i = 0; i < STORE_URIS_MAX; i++) {
+        fill_head(app.redirect_uris[i], STORE_URI_MAX, "https://r.example/", i, 'r');
+        fill_head(app.origins[i], STORE_URI_MAX, "https://o.example:", i, 'o');
+    }
+    app.created_at = INT64_MIN;
+    app.updated_at = INT64_MAX;
+    CHECK_INT(store_write(st, app_insert_cb, &app), STORE_OK);
+
+    CHECK_INT(app_get(st, app.id, &got), STORE_OK);
+    CHECK_STR(got.id, app.id);
+    CHECK_INT(strlen(got.id), 47);
+    CHECK_STR(got.name, app.name);
+    CHECK_INT(strlen(got.name), 256);
+    CHECK_INT(got.type, STORE_APP_CONFIDENTIAL);
+    CHECK_STR(got.phc, app.phc);
+    CHECK_INT(strlen(got.phc), 127);
+    CHECK_STR(got.hint, "89abcdef");
+    CHECK_INT(got.ngrants, STORE_GRANTS_MAX);
+    for (size_t i = 0; i < STORE_GRANTS_MAX; i++) {
+        CHECK_STR(got.grants[i], app.grants[i]);
+        CHECK_INT(strlen(got.grants[i]), 63);
+    }
+    CHECK_INT(got.nredirect_uris, STORE_URIS_MAX);
+    CHECK_INT(got.norigins, STORE_URIS_MAX);
+    for (size_t i = 0; i < STORE_URIS_MAX; i++) {
+        CHECK_STR(got.redirect_uris[i], app.redirect_uris[i]);
+        CHECK_STR(got.origins[i], app.origins[i]);
+        CHECK_INT(strlen(got.origins[i]), 1024);
+    }
+    CHECK(got.created_at == INT64_MIN);
+    CHECK(got.updated_at == INT64_MAX);
+
+    /* duplicate id; update to a public client with fewer lists; delete */
+    CHECK_INT(store_write(st, app_insert_cb, &app), STORE_EXISTS);
+    make_app(&app, got.id, STORE_APP_PUBLIC);
+    app.ngrants = 1;
+    snprintf(app.grants[0], sizeof app.grants[0], "urn:idpd:grant-type:anonymous");
+    app.nredirect_uris = 0;
+    app.updated_at = 1800000000;
+    CHECK_INT(store_write(st, app_update_cb, &app), STORE_OK);
+    CHECK_INT(app_get(st, app.id, &got), STORE_OK);
+    CHECK_INT(got.type, STORE_APP_PUBLIC);
+    CHECK_STR(got.phc, "");
+    CHECK_STR(got.hint, "");
+    CHECK_INT(got.ngrants, 1);
+    CHECK_STR(got.grants[0], "urn:idpd:grant-type:anonymous");
+    CHECK_INT(got.nredirect_uris, 0);
+    CHECK_INT(got.norigins, 0);
+    CHECK_INT(got.updated_at, 1800000000);
+    CHECK_INT(store_write(st, app_delete_cb, app.id), STORE_OK);
+    CHECK_INT(app_get(st, app.id, &got), STORE_NOTFOUND);
+    CHECK(got.id[0] == '\0');
+    CHECK_INT(store_write(st, app_delete_cb, app.id), STORE_NOTFOUND);
+    CHECK_INT(store_write(st, app_update_cb, &app), STORE_NOTFOUND);
+    store_close(st);
+}
+
+TEST(app_limits_are_einval)
+{
+    struct store *st = NULL;
+    static struct store_application app, got;
+    struct page p = {.limit = 10};
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    make_app(&app, "app_type", 2);
+    CHECK_INT(store_write(st, app_insert_cb, &app), STORE_EINVAL);
+    make_app(&app, "app_pub", STORE_APP_PUBLIC); /* a public client holds no secret */
+    snprintf(app.phc, sizeof app.phc, "$argon2id$x");
+    CHECK_INT(store_write(st, app_insert_cb, &app), STORE_EINVAL);
+    make_app(&app, "app_conf", STORE_APP_CONFIDENTIAL); /* a confidential one has one */
+    app.phc[0] = '\0';
+    CHECK_INT(store_write(st, app_insert_cb, &app), STORE_EINVAL);
+    make_app(&app, "app_grants", STORE_APP_PUBLIC);
+    app.ngrants = STORE_GRANTS_MAX + 1;
+    CHECK_INT(store_write(st, app_insert_cb, &app), STORE_EINVAL);
+    make_app(&app, "app_grant", STORE_APP_PUBLIC);
+    memset(app.grants[1], 'g', STORE_GRANT_MAX); /* 64 bytes, no NUL */
+    CHECK_INT(store_write(st, app_insert_cb, &app), STORE_EINVAL);
+    app.grants[1][0] = '\0';
+    CHECK_INT(store_write(st, app_insert_cb, &app), STORE_EINVAL);
+    make_app(&app, "app_uris", STORE_APP_PUBLIC);
+    app.nredirect_uris = STORE_URIS_MAX + 1;
+    CHECK_INT(store_write(st, app_insert_cb, &app), STORE_EINVAL);
+    make_app(&app, "app_uri", STORE_APP_PUBLIC);
+    memset(app.redirect_uris[0], 'u', STORE_URI_MAX); /* 1025 bytes */
+    CHECK_INT(store_write(st, app_insert_cb, &app), STORE_EINVAL);
+    make_app(&app, "app_origins", STORE_APP_PUBLIC);
+    app.norigins = STORE_URIS_MAX + 1;
+    CHECK_INT(store_write(st, app_insert_cb, &app), STORE_EINVAL);
+    make_app(&app, "app_name", STORE_APP_PUBLIC);
+    memset(app.name, 'n', STORE_NAME_MAX);
+    CHECK_INT(store_write(st, app_insert_cb, &app), STORE_EINVAL);
+    make_app(&app, "app_utf8", STORE_APP_PUBLIC);
+    snprintf(app.origins[0], sizeof app.origins[0], "https://\xff");
+    app.norigins = 1;
+    CHECK_INT(store_write(st, app_insert_cb, &app), STORE_EINVAL);
+    make_app(&app, "app/slash", STORE_APP_PUBLIC);
+    CHECK_INT(store_write(st, app_insert_cb, &app), STORE_EINVAL);
+    CHECK_INT(app_get(st, "app/slash", &got), STORE_EINVAL);
+
+    CHECK_INT(store_read(st, app_list_cb, &p), STORE_OK);
+    CHECK_INT(p.n, 0);
+    free(p.items);
+    store_close(st);
+}
+
+TEST(app_list_pages_in_id_order)
+{
+    struct store *st = NULL;
+    static struct store_application app;
+    struct store_application *items;
+    struct page p = {.limit = 2};
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    static const char *ids[] = {"app_3", "app_1", "app_2"};
+    for (size_t i = 0; i < 3; i++) {
+        make_app(&app, ids[i], (int)(i % 2));
+        CHECK_INT(store_write(st, app_insert_cb, &app), STORE_OK);
+    }
+    CHECK_INT(store_read(st, app_list_cb, &p), STORE_OK);
+    items = p.items;
+    CHECK_INT(p.n, 2);
+    CHECK_STR(items[0].id, "app_1");
+    CHECK_INT(items[0].type, STORE_APP_CONFIDENTIAL); /* inserted second */
+    CHECK_STR(items[0].hint, "0badf00d");
+    CHECK_STR(items[1].id, "app_2");
+    CHECK_INT(items[1].type, STORE_APP_PUBLIC);
+    CHECK_STR(items[1].grants[1], "refresh_token");
+    free(items);
+    p.after = "app_2";
+    CHECK_INT(store_read(st, app_list_cb, &p), STORE_OK);
+    items = p.items;
+    CHECK_INT(p.n, 1);
+    CHECK_STR(items[0].id, "app_3");
+    free(items);
+    store_close(st);
+}
+
+/* ---- users ---- */
+
+TEST(user_round_trip_at_maximum)
+{
+    struct store *st = NULL;
+    struct store_user u, got;
+    char found[STORE_ID_MAX];
+    char *metadata = malloc(STORE_METADATA_MAX + 1);
+
+    CHECK(metadata != NULL);
+    /* a compact object of exactly STORE_METADATA_MAX bytes: {"k":"xxx…"} */
+    memset(metadata, 'x', STORE_METADATA_MAX);
+    memcpy(metadata, "{\"k\":\"", 6);
+    memcpy(metadata + STORE_METADATA_MAX - 2, "\"}", 2);
+    metadata[STORE_METADATA_MAX] = '\0';
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    make_user(&u, "", "");
+    fill_head(u.id, STORE_ID_MAX, "usr_", 0, 'i');
+    fill_head(u.email, STORE_EMAIL_MAX, "Caf\xc3\xa9@", 0, 'e');
+    fill_head(u.name, STORE_NAME_MAX, "N\"a\\m\te ", 0, 'n');
+    u.status = STORE_USER_DISABLED;
+    u.anonymous = 0;
+    u.created_at = -5;
+    u.updated_at = INT64_MAX;
+    u.metadata = metadata;
+    u.nroles = STORE_ROLES_MAX;
+    u.roles = calloc(STORE_ROLES_MAX, sizeof *u.roles);
+    CHECK(u.roles != NULL);
+    for (size_t i = 0; i < STORE_ROLES_MAX; i++)
+        fill_head(u.roles[i], STORE_ROLE_MAX, "readWrite@db", i, 'r');
+    CHECK_INT(store_write(st, user_insert_cb, &u), STORE_OK);
+
+    CHECK_INT(user_get(st, u.id, &got), STORE_OK);
+    CHECK_STR(got.id, u.id);
+    CHECK_STR(got.email, u.email);
+    CHECK_INT(strlen(got.email), 320);
+    CHECK_STR(got.name, u.name);
+    CHECK_INT(strlen(got.name), 256);
+    CHECK_INT(got.status, STORE_USER_DISABLED);
+    CHECK_INT(got.anonymous, 0);
+    CHECK_INT(got.created_at, -5);
+    CHECK(got.updated_at == INT64_MAX);
+    CHECK_STR(got.metadata, metadata);
+    CHECK(got.metadata != metadata);
+    CHECK_INT(got.nroles, STORE_ROLES_MAX);
+    for (size_t i = 0; i < STORE_ROLES_MAX; i++) {
+        CHECK_STR(got.roles[i], u.roles[i]);
+        CHECK_INT(strlen(got.roles[i]), 128);
+    }
+    store_user_clear(&got);
+    CHECK(got.metadata == NULL && got.roles == NULL && got.nroles == 0 && got.id[0] == '\0');
+    /* the email index holds the lower-cased email: the upper-case 'C' matches 'c' */
+    CHECK_INT(email_find(st, u.email, found), STORE_OK);
+    CHECK_STR(found, u.id);
+    u.email[0] = 'c';
+    CHECK_INT(email_find(st, u.email, found), STORE_OK);
+    CHECK_STR(found, u.id);
+    u.email[0] = 'C';
+
+    /* metadata: NULL reads back as {}; spaces are not kept; one byte over the limit is refused */
+    free(u.roles);
+    u.roles = NULL;
+    u.nroles = 0;
+    u.metadata = NULL;
+    CHECK_INT(store_write(st, user_update_cb, &u), STORE_OK);
+    CHECK_INT(user_get(st, u.id, &got), STORE_OK);
+    CHECK_STR(got.metadata, "{}");
+    CHECK_INT(got.nroles, 0);
+    CHECK(got.roles == NULL);
+    store_user_clear(&got);
+    u.metadata = " { \"plan\" : \"pro\", \"n\" : [1, 2.5, null, true] } ";
+    CHECK_INT(store_write(st, user_update_cb, &u), STORE_OK);
+    CHECK_INT(user_get(st, u.id, &got), STORE_OK);
+    CHECK_STR(got.metadata, "{\"plan\":\"pro\",\"n\":[1,2.5,null,true]}");
+    store_user_clear(&got);
+    metadata = realloc(metadata, STORE_METADATA_MAX + 2);
+    CHECK(metadata != NULL);
+    memset(metadata, 'x', STORE_METADATA_MAX + 1);
+    memcpy(metadata, "{\"k\":\"", 6);
+    memcpy(metadata + STORE_METADATA_MAX - 1, "\"}", 2);
+    metadata[STORE_METADATA_MAX + 1] = '\0';
+    CHECK_INT(strlen(metadata), STORE_METADATA_MAX + 1);
+    u.metadata = metadata;
+    CHECK_INT(store_write(st, user_update_cb, &u), STORE_EINVAL);
+    CHECK_INT(user_get(st, u.id, &got), STORE_OK);
+    CHECK_STR(got.metadata, "{\"plan\":\"pro\",\"n\":[1,2.5,null,true]}");
+    store_user_clear(&got);
+    free(metadata);
+    store_close(st);
+}
+
+TEST(user_limits_are_einval)
+{
+    struct store *st = NULL;
+    struct store_user u, got;
+    char role[2][STORE_ROLE_MAX];
+    static const char *bad_metadata[] = {
+        "",
+        "[]",
+        "1",
+        "\"s\"",
+        "null",
+        "{",
+        "{} {}",
+        "{\"a\":1,\"a\":2}",
+        "{\"a\":\"\xff\"}",
+        "{\"a\":1e999}",
+    };
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    for (size_t i = 0; i < sizeof bad_metadata / sizeof bad_metadata[0]; i++) {
+        make_user(&u, "usr_meta", "meta@x.com");
+        u.metadata = (char *)bad_metadata[i];
+        CHECK_MSG(store_write(st, user_insert_cb, &u) == STORE_EINVAL, "metadata %zu", i);
+    }
+    make_user(&u, "usr_status", "");
+    u.status = 2;
+    CHECK_INT(store_write(st, user_insert_cb, &u), STORE_EINVAL);
+    make_user(&u, "usr_anon", "");
+    u.anonymous = 2;
+    CHECK_INT(store_write(st, user_insert_cb, &u), STORE_EINVAL);
+    make_user(&u, "usr_email", "");
+    memset(u.email, 'e', STORE_EMAIL_MAX); /* 321 bytes */
+    CHECK_INT(store_write(st, user_insert_cb, &u), STORE_EINVAL);
+    make_user(&u, "usr_utf8", "bad\xff@x.com");
+    CHECK_INT(store_write(st, user_insert_cb, &u), STORE_EINVAL);
+    make_user(&u, "usr_name", "");
+    memset(u.name, 'n', STORE_NAME_MAX);
+    CHECK_INT(store_write(st, user_insert_cb, &u), STORE_EINVAL);
+    make_user(&u, "usr_roles", "");
+    u.nroles = STORE_ROLES_MAX + 1;
+    u.roles = role; /* checked before use: the count is refused first */
+    CHECK_INT(store_write(st, user_insert_cb, &u), STORE_EINVAL);
+    u.nroles = 2;
+    snprintf(role[0], sizeof role[0], "idp:admin");
+    role[1][0] = '\0';
+    CHECK_INT(store_write(st, user_insert_cb, &u), STORE_EINVAL);
+    memset(role[1], 'r', STORE_ROLE_MAX);
+    CHECK_INT(store_write(st, user_insert_cb, &u), STORE_EINVAL);
+    make_user(&u, "usr/slash", "");
+    CHECK_INT(store_write(st, user_insert_cb, &u), STORE_EINVAL);
+    CHECK_INT(user_get(st, "usr/slash", &got), STORE_EINVAL);
+    CHECK_INT(email_find(st, "", u.id), STORE_EINVAL);
+    /* nothing of the refused users is there */
+    CHECK_INT(user_get(st, "usr_meta", &got), STORE_NOTFOUND);
+    CHECK_INT(email_find(st, "meta@x.com", u.id), STORE_NOTFOUND);
+    CHECK_STR(u.id, "");
+    store_close(st);
+}
+
+TEST(user_email_is_unique_ignoring_case)
+{
+    struct store *st = NULL;
+    struct store_user got;
+    char found[STORE_ID_MAX];
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_alice", "Alice@X.com"), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_alice2", "alice@x.com"), STORE_EXISTS);
+    CHECK_INT(user_insert(st, "usr_alice3", "ALICE@X.COM"), STORE_EXISTS);
+    CHECK_INT(user_get(st, "usr_alice2", &got), STORE_NOTFOUND);
+    CHECK_INT(user_insert(st, "usr_alice", "other@x.com"), STORE_EXISTS);
+    CHECK_INT(email_find(st, "other@x.com", found), STORE_NOTFOUND);
+    CHECK_INT(email_find(st, "aLiCe@x.CoM", found), STORE_OK);
+    CHECK_STR(found, "usr_alice");
+    CHECK_INT(user_get(st, "usr_alice", &got), STORE_OK);
+    CHECK_STR(got.email, "Alice@X.com"); /* the record keeps the spelling */
+    store_user_clear(&got);
+    /* only ASCII folds: "É" and "é" are different emails */
+    CHECK_INT(user_insert(st, "usr_e1", "\xc3\x89@x.com"), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_e2", "\xc3\xa9@x.com"), STORE_OK);
+    /* anonymous users have no email and any number of them coexist */
+    CHECK_INT(user_insert(st, "usr_anon1", ""), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_anon2", ""), STORE_OK);
+    CHECK_INT(user_get(st, "usr_anon2", &got), STORE_OK);
+    CHECK_INT(got.anonymous, 1);
+    CHECK_STR(got.email, "");
+    store_user_clear(&got);
+    store_close(st);
+}
+
+TEST(user_update_moves_the_email_index)
+{
+    struct store *st = NULL;
+    struct store_user u, got;
+    char found[STORE_ID_MAX];
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_a", "alice@x.com"), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_b", "bob@x.com"), STORE_OK);
+
+    make_user(&u, "usr_a", "carol@x.com");
+    CHECK_INT(store_write(st, user_update_cb, &u), STORE_OK);
+    CHECK_INT(email_find(st, "alice@x.com", found), STORE_NOTFOUND);
+    CHECK_INT(email_find(st, "carol@x.com", found), STORE_OK);
+    CHECK_STR(found, "usr_a");
+
+    /* another user's email, in any case: refused, nothing changes */
+    make_user(&u, "usr_a", "Bob@X.com");
+    snprintf(u.name, sizeof u.name, "not applied");
+    CHECK_INT(store_write(st, user_update_cb, &u), STORE_EXISTS);
+    CHECK_INT(user_get(st, "usr_a", &got), STORE_OK);
+    CHECK_STR(got.email, "carol@x.com");
+    CHECK_STR(got.name, "name of usr_a");
+    store_user_clear(&got);
+    CHECK_INT(email_find(st, "bob@x.com", found), STORE_OK);
+    CHECK_STR(found, "usr_b");
+
+    /* the same email in another case: fine, and the record takes the new spelling */
+    make_user(&u, "usr_a", "CAROL@x.com");
+    CHECK_INT(store_write(st, user_update_cb, &u), STORE_OK);
+    CHECK_INT(user_get(st, "usr_a", &got), STORE_OK);
+    CHECK_STR(got.email, "CAROL@x.com");
+    store_user_clear(&got);
+    CHECK_INT(email_find(st, "carol@x.com", found), STORE_OK);
+    CHECK_STR(found, "usr_a");
+
+    /* the freed email can be taken by someone else */
+    CHECK_INT(user_insert(st, "usr_c", "ALICE@x.com"), STORE_OK);
+    CHECK_INT(email_find(st, "alice@x.com", found), STORE_OK);
+    CHECK_STR(found, "usr_c");
+
+    /* to no email (anonymous again) and back */
+    make_user(&u, "usr_a", "");
+    CHECK_INT(store_write(st, user_update_cb, &u), STORE_OK);
+    CHECK_INT(email_find(st, "carol@x.com", found), STORE_NOTFOUND);
+    make_user(&u, "usr_a", "dave@x.com");
+    CHECK_INT(store_write(st, user_update_cb, &u), STORE_OK);
+    CHECK_INT(email_find(st, "dave@x.com", found), STORE_OK);
+    CHECK_STR(found, "usr_a");
+
+    make_user(&u, "usr_nobody", "nobody@x.com");
+    CHECK_INT(store_write(st, user_update_cb, &u), STORE_NOTFOUND);
+    CHECK_INT(email_find(st, "nobody@x.com", found), STORE_NOTFOUND);
+    store_close(st);
+}
+
+TEST(user_list_pages_in_id_order)
+{
+    struct store *st = NULL;
+    struct store_user *items;
+    struct page p = {.limit = 2};
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_3", "c@x.com"), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_1", "a@x.com"), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_2", ""), STORE_OK);
+    CHECK_INT(store_read(st, user_list_cb, &p), STORE_OK);
+    items = p.items;
+    CHECK_INT(p.n, 2);
+    CHECK_STR(items[0].id, "usr_1");
+    CHECK_STR(items[0].email, "a@x.com");
+    CHECK_STR(items[0].metadata, "{}");
+    CHECK_STR(items[1].id, "usr_2");
+    CHECK_INT(items[1].anonymous, 1);
+    store_user_list_free(items, p.n);
+    p.after = "usr_2";
+    p.limit = 10;
+    CHECK_INT(store_read(st, user_list_cb, &p), STORE_OK);
+    items = p.items;
+    CHECK_INT(p.n, 1);
+    CHECK_STR(items[0].id, "usr_3");
+    store_user_list_free(items, p.n);
+    store_close(st);
+}
+
+/* ---- identities ---- */
+
+TEST(identity_round_trip_and_uniqueness)
+{
+    struct store *st = NULL;
+    struct store_identity idn, got;
+    static struct identity_ref r;
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_1", "one@x.com"), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_2", "two@x.com"), STORE_OK);
+
+    make_identity(&idn, "usr_1", "", "", "", 300);
+    fill_head(idn.id, STORE_ID_MAX, "idn_", 0, 'i');
+    fill_head(idn.provider, STORE_PROVIDER_MAX, "prov", 0, 'p');
+    fill_head(idn.provider_id, STORE_EMAIL_MAX, "caf\xc3\xa9@", 0, 'e');
+    fill_head(idn.phc, STORE_PHC_MAX, "$argon2id$", 0, 'h');
+    CHECK_INT(store_write(st, identity_insert_cb, &idn), STORE_OK);
+    CHECK_INT(identity_find(st, idn.provider, idn.provider_id, &got), STORE_OK);
+    CHECK_STR(got.id, idn.id);
+    CHECK_STR(got.user_id, "usr_1");
+    CHECK_STR(got.provider, idn.provider);
+    CHECK_INT(strlen(got.provider), 31);
+    CHECK_STR(got.provider_id, idn.provider_id);
+    CHECK_INT(strlen(got.provider_id), 320);
+    CHECK_STR(got.phc, idn.phc);
+    CHECK_INT(strlen(got.phc), 127);
+    CHECK_INT(got.created_at, 300);
+
+    /* (provider, provider_id) is unique across users, and so is the id */
+    make_identity(&got, "usr_2", "idn_other", idn.provider, idn.provider_id, 1);
+    CHECK_INT(store_write(st, identity_insert_cb, &got), STORE_EXISTS);
+    make_identity(&got, "usr_2", idn.id, "anon-user", "anon-1", 1);
+    CHECK_INT(store_write(st, identity_insert_cb, &got), STORE_EXISTS);
+    CHECK_INT(identity_count(st, "usr_2"), 0);
+    /* the same provider_id at another provider is another identity */
+    CHECK_INT(identity_insert(st, "usr_2", "idn_b", "local-userpass", "one@x.com", 200), STORE_OK);
+    CHECK_INT(identity_insert(st, "usr_2", "idn_a", "anon-user", "one@x.com", 100), STORE_OK);
+    CHECK_INT(identity_insert(st, "usr_2", "idn_c", "local-userpass", "One@x.com", 150),
+              STORE_OK); /* provider ids are exact: the caller lower-cases emails */
+    /* a missing user */
+    CHECK_INT(identity_insert(st, "usr_ghost", "idn_g", "anon-user", "anon-g", 1), STORE_NOTFOUND);
+    CHECK_INT(identity_find(st, "anon-user", "anon-g", &got), STORE_NOTFOUND);
+
+    /* the user's identities, oldest first; cap cuts the list */
+    memset(&r, 0, sizeof r);
+    r.user_id = "usr_2";
+    r.cap = STORE_IDENTITIES_MAX;
+    CHECK_INT(store_read(st, identity_list_cb, &r), STORE_OK);
+    CHECK_INT(r.n, 3);
+    CHECK_STR(r.out[0].id, "idn_a");
+    CHECK_STR(r.out[1].id, "idn_c");
+    CHECK_STR(r.out[2].id, "idn_b");
+    CHECK_STR(r.out[0].provider, "anon-user");
+    CHECK_STR(r.out[0].phc, "");
+    CHECK_STR(r.out[2].user_id, "usr_2");
+    r.cap = 1;
+    CHECK_INT(store_read(st, identity_list_cb, &r), STORE_OK);
+    CHECK_INT(r.n, 1);
+    CHECK_STR(r.out[0].id, "idn_a");
+
+    /* update writes only the phc */
+    make_identity(&got, "usr_2", "idn_b", "ignored", "ignored", 9);
+    snprintf(got.phc, sizeof got.phc, "$argon2id$new");
+    CHECK_INT(store_write(st, identity_update_cb, &got), STORE_OK);
+    CHECK_INT(identity_find(st, "local-userpass", "one@x.com", &got), STORE_OK);
+    CHECK_STR(got.id, "idn_b");
+    CHECK_STR(got.phc, "$argon2id$new");
+    CHECK_INT(got.created_at, 200);
+    CHECK_INT(identity_find(st, "ignored", "ignored", &got), STORE_NOTFOUND);
+    make_identity(&got, "usr_1", "idn_b", "x", "y", 9); /* another user's identity */
+    CHECK_INT(store_write(st, identity_update_cb, &got), STORE_NOTFOUND);
+
+    /* bad arguments */
+    make_identity(&got, "usr_1", "idn_e", "", "x", 1);
+    CHECK_INT(store_write(st, identity_insert_cb, &got), STORE_EINVAL);
+    make_identity(&got, "usr_1", "idn_e", "anon-user", "", 1);
+    CHECK_INT(store_write(st, identity_insert_cb, &got), STORE_EINVAL);
+    make_identity(&got, "usr_1", "idn_e", "anon-user", "x", 1);
+    memset(got.provider, 'p', STORE_PROVIDER_MAX);
+    CHECK_INT(store_write(st, identity_insert_cb, &got), STORE_EINVAL);
+    make_identity(&got, "usr_1", "idn_e", "anon-user", "x", 1);
+    memset(got.provider_id, 'p', STORE_EMAIL_MAX);
+    CHECK_INT(store_write(st, identity_insert_cb, &got), STORE_EINVAL);
+    make_identity(&got, "usr_1", "idn/e", "anon-user", "x", 1);
+    CHECK_INT(store_write(st, identity_insert_cb, &got), STORE_EINVAL);
+    CHECK_INT(identity_count(st, "usr_1"), 1);
+    store_close(st);
+}
+
+TEST(identity_of_another_user_is_notfound)
+{
+    struct store *st = NULL;
+    struct store_identity got;
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_1", ""), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_2", ""), STORE_OK);
+    CHECK_INT(identity_insert(st, "usr_1", "idn_1", "anon-user", "anon-1", 1), STORE_OK);
+    CHECK_INT(identity_delete(st, "usr_2", "idn_1"), STORE_NOTFOUND);
+    CHECK_INT(identity_find(st, "anon-user", "anon-1", &got), STORE_OK);
+    CHECK_STR(got.user_id, "usr_1");
+    CHECK_INT(identity_delete(st, "usr_1", "idn_1"), STORE_OK);
+    CHECK_INT(identity_delete(st, "usr_1", "idn_1"), STORE_NOTFOUND);
+    CHECK_INT(identity_find(st, "anon-user", "anon-1", &got), STORE_NOTFOUND);
+    CHECK_INT(identity_count(st, "usr_1"), 0);
+    /* the pair and the id are free again, for anyone */
+    CHECK_INT(identity_insert(st, "usr_2", "idn_1", "anon-user", "anon-1", 2), STORE_OK);
+    CHECK_INT(identity_find(st, "anon-user", "anon-1", &got), STORE_OK);
+    CHECK_STR(got.user_id, "usr_2");
+    CHECK_INT(got.created_at, 2);
+    store_close(st);
+}
+
+TEST(seventeenth_identity_is_einval)
+{
+    struct store *st = NULL;
+    struct store_identity got;
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_many", ""), STORE_OK);
+    for (int i = 0; i < STORE_IDENTITIES_MAX; i++) {
+        char id[STORE_ID_MAX], pid[32];
+        snprintf(id, sizeof id, "idn_%02d", i);
+        snprintf(pid, sizeof pid, "anon-%02d", i);
+        CHECK_INT(identity_insert(st, "usr_many", id, "anon-user", pid, i), STORE_OK);
+    }
+    CHECK_INT(identity_insert(st, "usr_many", "idn_16", "anon-user", "anon-16", 16), STORE_EINVAL);
+    CHECK_INT(identity_find(st, "anon-user", "anon-16", &got), STORE_NOTFOUND);
+    CHECK_INT(identity_count(st, "usr_many"), STORE_IDENTITIES_MAX);
+    CHECK_INT(identity_delete(st, "usr_many", "idn_03"), STORE_OK);
+    CHECK_INT(identity_insert(st, "usr_many", "idn_16", "anon-user", "anon-16", 16), STORE_OK);
+    store_close(st);
+}
+
+/* ---- sessions ---- */
+
+TEST(session_round_trip_at_maximum)
+{
+    struct store *st = NULL;
+    struct store_session s, got;
+    char sid[STORE_ID_MAX], first[STORE_ID_MAX], uid[STORE_ID_MAX];
+    int sup;
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    make_session(&s, "", "", 1, 1000, 2000, 3000);
+    fill_head(s.user_id, STORE_ID_MAX, "usr_", 0, 'u');
+    memcpy(uid, s.user_id, sizeof uid);
+    CHECK_INT(user_insert(st, s.user_id, ""), STORE_OK);
+    fill_head(s.id, STORE_ID_MAX, "ses_", 0, 's');
+    fill_head(s.client_id, STORE_ID_MAX, "app_", 0, 'a');
+    fill(s.amr, sizeof s.amr, 'm');
+    fill_head(s.client_ip, STORE_IP_MAX, "2001:db8:", 0, 'f');
+    fill_head(s.user_agent, STORE_UA_MAX, "Mozilla/5.0 \"caf\xc3\xa9\" ", 0, 'z');
+    s.created_at = -1;
+    s.last_used_at = INT64_MAX;
+    s.idle_expires_at = INT64_MAX;
+    s.absolute_expires_at = 0;
+    CHECK_INT(store_write(st, session_insert_cb, &s), STORE_OK);
+    CHECK_INT(session_get(st, s.id, &got), STORE_OK);
+    CHECK_STR(got.id, s.id);
+    CHECK_STR(got.user_id, s.user_id);
+    CHECK_STR(got.client_id, s.client_id);
+    CHECK_STR(got.amr, s.amr);
+    CHECK_INT(strlen(got.amr), 15);
+    CHECK_STR(got.client_ip, s.client_ip);
+    CHECK_INT(strlen(got.client_ip), 45);
+    CHECK_STR(got.user_agent, s.user_agent);
+    CHECK_INT(strlen(got.user_agent), 256);
+    CHECK_INT(got.created_at, -1);
+    CHECK(got.last_used_at == INT64_MAX);
+    CHECK(got.idle_expires_at == INT64_MAX);
+    CHECK_INT(got.absolute_expires_at, 0);
+    CHECK(memcmp(got.refresh_hash, s.refresh_hash, STORE_REFRESH_HASH_LEN) == 0);
+    CHECK_INT(refresh_find(st, 1, sid, &sup), STORE_OK);
+    CHECK_STR(sid, s.id);
+    CHECK_INT(sup, 0);
+    CHECK_INT(session_count(st, s.user_id, first), 1);
+    CHECK_STR(first, s.id);
+
+    /* the id, or the hash, taken */
+    s.refresh_hash[0] ^= 1;
+    CHECK_INT(store_write(st, session_insert_cb, &s), STORE_EXISTS);
+    s.refresh_hash[0] ^= 1;
+    snprintf(s.id, sizeof s.id, "ses_other");
+    CHECK_INT(store_write(st, session_insert_cb, &s), STORE_EXISTS);
+    CHECK_INT(session_get(st, "ses_other", &got), STORE_NOTFOUND);
+    CHECK_INT(session_count(st, s.user_id, NULL), 1);
+    /* a missing user */
+    CHECK_INT(session_insert(st, "ses_ghost", "usr_ghost", 2, 1, 2, 3), STORE_NOTFOUND);
+    CHECK_INT(refresh_known(st, 2), 0);
+    /* bad arguments */
+    make_session(&s, "ses_bad", uid, 3, 1, 2, 3);
+    s.amr[0] = '\0';
+    CHECK_INT(store_write(st, session_insert_cb, &s), STORE_EINVAL);
+    make_session(&s, "ses_bad", uid, 3, 1, -1, 3);
+    CHECK_INT(store_write(st, session_insert_cb, &s), STORE_EINVAL);
+    make_session(&s, "ses_bad", uid, 3, 1, 2, 3);
+    memset(s.user_agent, 'a', STORE_UA_MAX);
+    CHECK_INT(store_write(st, session_insert_cb, &s), STORE_EINVAL);
+    make_session(&s, "ses_bad", uid, 3, 1, 2, 3);
+    memset(s.client_ip, '1', STORE_IP_MAX);
+    CHECK_INT(store_write(st, session_insert_cb, &s), STORE_EINVAL);
+    make_session(&s, "ses_bad", uid, 3, 1, 2, 3);
+    s.client_id[0] = '\0';
+    CHECK_INT(store_write(st, session_insert_cb, &s), STORE_EINVAL);
+    make_session(&s, "ses_bad", uid, 3, 1, 2, 3);
+    snprintf(s.user_agent, sizeof s.user_agent, "bad \xc3 utf-8");
+    CHECK_INT(store_write(st, session_insert_cb, &s), STORE_EINVAL);
+    CHECK_INT(session_get(st, "ses_bad", &got), STORE_NOTFOUND);
+    CHECK_INT(refresh_known(st, 3), 0);
+    store_close(st);
+}
+
+TEST(session_rotate_keeps_superseded_hashes)
+{
+    struct store *st = NULL;
+    struct store_session got;
+    char sid[STORE_ID_MAX];
+    int sup;
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_r", ""), STORE_OK);
+    CHECK_INT(session_insert(st, "ses_r", "usr_r", 1, 1000, 5000, 9000), STORE_OK);
+
+    CHECK_INT(session_rotate(st, "ses_r", 2, 1500, 6500), STORE_OK);
+    CHECK_INT(refresh_find(st, 1, sid, &sup), STORE_OK);
+    CHECK_STR(sid, "ses_r");
+    CHECK_INT(sup, 1);
+    CHECK_INT(refresh_find(st, 2, sid, &sup), STORE_OK);
+    CHECK_STR(sid, "ses_r");
+    CHECK_INT(sup, 0);
+    CHECK_INT(session_get(st, "ses_r", &got), STORE_OK);
+    CHECK_INT(got.last_used_at, 1500);
+    CHECK_INT(got.idle_expires_at, 6500);
+    CHECK_INT(got.absolute_expires_at, 9000);
+    CHECK_INT(got.created_at, 1000);
+    {
+        uint8_t h2[STORE_REFRESH_HASH_LEN];
+        hash_of(h2, 2);
+        CHECK(memcmp(got.refresh_hash, h2, sizeof h2) == 0);
+    }
+
+    CHECK_INT(session_rotate(st, "ses_r", 3, 2000, 7000), STORE_OK);
+    CHECK_INT(refresh_find(st, 1, sid, &sup), STORE_OK);
+    CHECK_INT(sup, 1);
+    CHECK_INT(refresh_find(st, 2, sid, &sup), STORE_OK);
+    CHECK_INT(sup, 1);
+    CHECK_INT(refresh_find(st, 3, sid, &sup), STORE_OK);
+    CHECK_STR(sid, "ses_r");
+    CHECK_INT(sup, 0);
+    CHECK_INT(session_get(st, "ses_r", &got), STORE_OK);
+    CHECK_INT(got.last_used_at, 2000);
+    CHECK_INT(got.idle_expires_at, 7000);
+
+    /* a hash already issued cannot come back; nothing changes */
+    CHECK_INT(session_rotate(st, "ses_r", 1, 2500, 7500), STORE_EXISTS);
+    CHECK_INT(session_rotate(st, "ses_r", 3, 2500, 7500), STORE_EXISTS);
+    CHECK_INT(refresh_find(st, 3, sid, &sup), STORE_OK);
+    CHECK_INT(sup, 0);
+    CHECK_INT(session_get(st, "ses_r", &got), STORE_OK);
+    CHECK_INT(got.last_used_at, 2000);
+    CHECK_INT(session_rotate(st, "ses_gone", 4, 1, 2), STORE_NOTFOUND);
+    CHECK_INT(session_rotate(st, "ses_r", 4, 1, -2), STORE_EINVAL);
+    CHECK_INT(refresh_find(st, 4, sid, &sup), STORE_NOTFOUND);
+    CHECK_STR(sid, "");
+    CHECK_INT(sup, 0);
+    store_close(st);
+}
+
+TEST(session_delete_removes_every_hash)
+{
+    struct store *st = NULL;
+    struct store_session got;
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_d", ""), STORE_OK);
+    CHECK_INT(session_insert(st, "ses_d", "usr_d", 1, 1000, 5000, 9000), STORE_OK);
+    CHECK_INT(session_insert(st, "ses_d2", "usr_d", 11, 1000, 5000, 9000), STORE_OK);
+    CHECK_INT(session_rotate(st, "ses_d", 2, 1100, 6000), STORE_OK);
+    CHECK_INT(session_rotate(st, "ses_d", 3, 1200, 6000), STORE_OK);
+    CHECK_INT(store_write(st, session_delete_cb, "ses_d"), STORE_OK);
+    CHECK_INT(session_get(st, "ses_d", &got), STORE_NOTFOUND);
+    for (int seed = 1; seed <= 3; seed++)
+        CHECK_MSG(refresh_known(st, seed) == 0, "hash %d", seed);
+    CHECK_INT(refresh_known(st, 11), 1);
+    CHECK_INT(session_count(st, "usr_d", NULL), 1);
+    CHECK_INT(store_write(st, session_delete_cb, "ses_d"), STORE_NOTFOUND);
+    CHECK_INT(store_write(st, session_delete_cb, "ses/d"), STORE_EINVAL);
+    /* the id and the hashes can be used again */
+    CHECK_INT(session_insert(st, "ses_d", "usr_d", 2, 2000, 5000, 9000), STORE_OK);
+    CHECK_INT(refresh_known(st, 2), 1);
+    store_close(st);
+}
+
+TEST(session_delete_user_keeps_one)
+{
+    struct store *st = NULL;
+    struct user_sessions l = {0};
+    struct store_session got;
+    char first[STORE_ID_MAX];
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_k", ""), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_k2", ""), STORE_OK); /* "usr_k" is a text prefix of it */
+    CHECK_INT(session_insert(st, "ses_1", "usr_k", 1, 30, 5000, 9000), STORE_OK);
+    CHECK_INT(session_insert(st, "ses_2", "usr_k", 2, 20, 5000, 9000), STORE_OK);
+    CHECK_INT(session_insert(st, "ses_3", "usr_k", 3, 10, 5000, 9000), STORE_OK);
+    CHECK_INT(session_insert(st, "ses_4", "usr_k2", 4, 10, 5000, 9000), STORE_OK);
+    CHECK_INT(session_rotate(st, "ses_1", 5, 40, 5000), STORE_OK);
+    CHECK_INT(session_count(st, "usr_k", first), 3);
+    CHECK_STR(first, "ses_3"); /* oldest first */
+
+    l.user_id = "usr_k";
+    l.keep = "ses_2";
+    CHECK_INT(store_write(st, delete_user_sessions_cb, &l), STORE_OK);
+    CHECK_INT(l.n, 2);
+    CHECK_INT(session_count(st, "usr_k", first), 1);
+    CHECK_STR(first, "ses_2");
+    CHECK_INT(session_get(st, "ses_1", &got), STORE_NOTFOUND);
+    CHECK_INT(session_get(st, "ses_3", &got), STORE_NOTFOUND);
+    CHECK_INT(refresh_known(st, 1), 0);
+    CHECK_INT(refresh_known(st, 5), 0);
+    CHECK_INT(refresh_known(st, 3), 0);
+    CHECK_INT(refresh_known(st, 2), 1);
+    CHECK_INT(refresh_known(st, 4), 1);
+    CHECK_INT(session_count(st, "usr_k2", NULL), 1);
+
+    l.keep = NULL;
+    CHECK_INT(store_write(st, delete_user_sessions_cb, &l), STORE_OK);
+    CHECK_INT(l.n, 1);
+    CHECK_INT(session_count(st, "usr_k", NULL), 0);
+    CHECK_INT(refresh_known(st, 2), 0);
+    CHECK_INT(store_write(st, delete_user_sessions_cb, &l), STORE_OK);
+    CHECK_INT(l.n, 0);
+    CHECK_INT(session_count(st, "usr_k2", NULL), 1);
+    l.keep = "bad/keep";
+    CHECK_INT(store_write(st, delete_user_sessions_cb, &l), STORE_EINVAL);
+    store_close(st);
+}
+
+TEST(user_delete_cascades)
+{
+    struct store *st = NULL;
+    struct store_user got;
+    struct store_identity idn;
+    struct store_session ses;
+    char found[STORE_ID_MAX];
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_del", "Gone@X.com"), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_keep", "kept@x.com"), STORE_OK);
+    CHECK_INT(identity_insert(st, "usr_del", "idn_1", "local-userpass", "gone@x.com", 1), STORE_OK);
+    CHECK_INT(identity_insert(st, "usr_del", "idn_2", "anon-user", "anon-del", 2), STORE_OK);
+    CHECK_INT(identity_insert(st, "usr_keep", "idn_3", "local-userpass", "kept@x.com", 3),
+              STORE_OK);
+    CHECK_INT(session_insert(st, "ses_1", "usr_del", 1, 10, 5000, 9000), STORE_OK);
+    CHECK_INT(session_insert(st, "ses_2", "usr_del", 2, 20, 5000, 9000), STORE_OK);
+    CHECK_INT(session_insert(st, "ses_3", "usr_keep", 3, 30, 5000, 9000), STORE_OK);
+    CHECK_INT(session_rotate(st, "ses_1", 4, 40, 6000), STORE_OK);
+
+    CHECK_INT(store_write(st, user_delete_cb, "usr_del"), STORE_OK);
+    CHECK_INT(user_get(st, "usr_del", &got), STORE_NOTFOUND);
+    CHECK_INT(email_find(st, "gone@x.com", found), STORE_NOTFOUND);
+    CHECK_INT(identity_find(st, "local-userpass", "gone@x.com", &idn), STORE_NOTFOUND);
+    CHECK_INT(identity_find(st, "anon-user", "anon-del", &idn), STORE_NOTFOUND);
+    CHECK_INT(identity_count(st, "usr_del"), 0);
+    CHECK_INT(session_get(st, "ses_1", &ses), STORE_NOTFOUND);
+    CHECK_INT(session_get(st, "ses_2", &ses), STORE_NOTFOUND);
+    CHECK_INT(session_count(st, "usr_del", NULL), 0);
+    CHECK_INT(refresh_known(st, 1), 0);
+    CHECK_INT(refresh_known(st, 2), 0);
+    CHECK_INT(refresh_known(st, 4), 0);
+    CHECK_INT(store_write(st, user_delete_cb, "usr_del"), STORE_NOTFOUND);
+
+    /* the other user is whole */
+    CHECK_INT(user_get(st, "usr_keep", &got), STORE_OK);
+    store_user_clear(&got);
+    CHECK_INT(email_find(st, "kept@x.com", found), STORE_OK);
+    CHECK_INT(identity_find(st, "local-userpass", "kept@x.com", &idn), STORE_OK);
+    CHECK_INT(session_get(st, "ses_3", &ses), STORE_OK);
+    CHECK_INT(refresh_known(st, 3), 1);
+
+    /* the email, the identities, their ids and the session ids are free again */
+    CHECK_INT(user_insert(st, "usr_new", "gone@x.com"), STORE_OK);
+    CHECK_INT(identity_insert(st, "usr_new", "idn_1", "local-userpass", "gone@x.com", 5), STORE_OK);
+    CHECK_INT(identity_insert(st, "usr_new", "idn_2", "anon-user", "anon-del", 6), STORE_OK);
+    CHECK_INT(session_insert(st, "ses_1", "usr_new", 1, 50, 5000, 9000), STORE_OK);
+    CHECK_INT(identity_find(st, "local-userpass", "gone@x.com", &idn), STORE_OK);
+    CHECK_STR(idn.user_id, "usr_new");
+    store_close(st);
+}
+
+TEST(sweep_removes_expired_sessions)
+{
+    struct store *st = NULL;
+    struct store_session got;
+    size_t removed = 99;
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_s", ""), STORE_OK);
+    CHECK_INT(deny_add(st, "jti-old1", 100), STORE_OK);
+    CHECK_INT(deny_add(st, "jti-old2", 300), STORE_OK);
+    CHECK_INT(deny_add(st, "jti-live", 301), STORE_OK);
+    /* idle expiry first; absolute expiry first; live at 300 */
+    CHECK_INT(session_insert(st, "ses_idle", "usr_s", 1, 0, 100, 1000), STORE_OK);
+    CHECK_INT(session_insert(st, "ses_abs", "usr_s", 2, 0, 1000, 300), STORE_OK);
+    CHECK_INT(session_insert(st, "ses_live", "usr_s", 3, 0, 400, 900), STORE_OK);
+    CHECK_INT(session_rotate(st, "ses_idle", 4, 50, 100), STORE_OK);
+    /* a refresh pushes ses_live's idle expiry from 400 to 800: the index moves with it */
+    CHECK_INT(session_rotate(st, "ses_live", 5, 350, 800), STORE_OK);
+
+    CHECK_INT(store_sweep(st, 99, &removed), STORE_OK);
+    CHECK_INT(removed, 0);
+    CHECK_INT(store_sweep(st, 300, &removed), STORE_OK); /* expiry <= now goes */
+    CHECK_INT(removed, 4);
+    CHECK_INT(deny_has(st, "jti-old1"), 0);
+    CHECK_INT(deny_has(st, "jti-old2"), 0);
+    CHECK_INT(deny_has(st, "jti-live"), 1);
+    CHECK_INT(session_get(st, "ses_idle", &got), STORE_NOTFOUND);
+    CHECK_INT(session_get(st, "ses_abs", &got), STORE_NOTFOUND);
+    CHECK_INT(refresh_known(st, 1), 0);
+    CHECK_INT(refresh_known(st, 2), 0);
+    CHECK_INT(refresh_known(st, 4), 0);
+    CHECK_INT(session_get(st, "ses_live", &got), STORE_OK);
+    CHECK_INT(refresh_known(st, 3), 1);
+    CHECK_INT(refresh_known(st, 5), 1);
+    CHECK_INT(session_count(st, "usr_s", NULL), 1);
+
+    CHECK_INT(store_sweep(st, 500, &removed), STORE_OK); /* past the old idle expiry */
+    CHECK_INT(removed, 1);                               /* only jti-live */
+    CHECK_INT(session_get(st, "ses_live", &got), STORE_OK);
+    CHECK_INT(store_sweep(st, 800, &removed), STORE_OK);
+    CHECK_INT(removed, 1);
+    CHECK_INT(session_get(st, "ses_live", &got), STORE_NOTFOUND);
+    CHECK_INT(refresh_known(st, 3), 0);
+    CHECK_INT(refresh_known(st, 5), 0);
+    CHECK_INT(session_count(st, "usr_s", NULL), 0);
+    CHECK_INT(store_sweep(st, INT64_MAX, &removed), STORE_OK);
+    CHECK_INT(removed, 0);
+    store_close(st);
+}
+
+/* Many sessions, each with a long user agent, swept in one transaction from a small map. */
+static int many_sessions_cb(struct store_txn *txn, void *arg)
+{
+    int rc = STORE_OK;
+    for (int i = 0; i < 300 && rc == STORE_OK; i++) {
+        struct store_session s;
+        char id[STORE_ID_MAX];
+        snprintf(id, sizeof id, "ses_%04d", i);
+        make_session(&s, id, "usr_m", 1000 + i, i, 100 + i, 5000);
+        fill(s.user_agent, sizeof s.user_agent, 'a');
+        rc = store_session_insert(txn, &s);
+        for (int r = 0; r < 3 && rc == STORE_OK; r++) {
+            uint8_t h[STORE_REFRESH_HASH_LEN];
+            hash_of(h, 5000 + i * 3 + r);
+            rc = store_session_rotate(txn, id, h, i, 100 + i);
+        }
+    }
+    return rc;
+}
+
+TEST(sweep_of_many_sessions)
+{
+    struct store *st = NULL;
+    size_t removed = 0;
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_m", ""), STORE_OK);
+    CHECK_INT(store_write(st, many_sessions_cb, NULL), STORE_OK);
+    CHECK_INT(session_count(st, "usr_m", NULL), 300);
+    CHECK_INT(store_sweep(st, 199, &removed), STORE_OK);
+    CHECK_INT(removed, 100);
+    CHECK_INT(session_count(st, "usr_m", NULL), 200);
+    CHECK_INT(refresh_known(st, 1000), 0);
+    CHECK_INT(refresh_known(st, 5000 + 99 * 3 + 2), 0);
+    CHECK_INT(refresh_known(st, 5000 + 100 * 3 + 2), 1);
+    CHECK_INT(store_write(st, user_delete_cb, "usr_m"), STORE_OK);
+    CHECK_INT(session_count(st, "usr_m", NULL), 0);
+    CHECK_INT(refresh_known(st, 5000 + 299 * 3 + 2), 0);
+    store_close(st);
+}
+
+/* ---- audit events ---- */
+
+TEST(audit_lists_newest_first)
+{
+    struct store *st = NULL;
+    struct store_audit_event ev, *items;
+    struct page p = {.limit = 1};
+    char ids[256];
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(audit_page(st, NULL, 10, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "");
+    static const char *order[] = {"evt_03", "evt_01", "evt_05", "evt_02", "evt_04"};
+    for (size_t i = 0; i < 5; i++) {
+        make_event(&ev, order[i], 100 + (int64_t)i);
+        CHECK_INT(store_write(st, audit_append_cb, &ev), STORE_OK);
+    }
+    CHECK_INT(store_write(st, audit_append_cb, &ev), STORE_EXISTS);
+    CHECK_INT(audit_page(st, NULL, 2, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "evt_05,evt_04");
+    CHECK_INT(audit_page(st, "evt_04", 2, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "evt_03,evt_02");
+    CHECK_INT(audit_page(st, "evt_02", 2, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "evt_01");
+    CHECK_INT(audit_page(st, "evt_01", 2, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "");
+    CHECK_INT(audit_page(st, "evt_025", 10, ids, sizeof ids), STORE_OK); /* between two */
+    CHECK_STR(ids, "evt_02,evt_01");
+    CHECK_INT(audit_page(st, "evt_99", 10, ids, sizeof ids), STORE_OK); /* after all */
+    CHECK_STR(ids, "evt_05,evt_04,evt_03,evt_02,evt_01");
+    CHECK_INT(audit_page(st, "", 3, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "evt_05,evt_04,evt_03");
+    CHECK_INT(audit_page(st, NULL, 0, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "");
+
+    /* every field, at its maximum */
+    make_event(&ev, "", -7);
+    fill_head(ev.id, STORE_ID_MAX, "evt_9", 0, 'z');
+    fill_head(ev.type, STORE_EVENT_TYPE_MAX, "session.refresh_reuse", 0, 't');
+    fill_head(ev.actor, STORE_ID_MAX, "usr_", 0, 'a');
+    fill_head(ev.target, STORE_ID_MAX, "ses_", 0, 'g');
+    fill_head(ev.client_ip, STORE_IP_MAX, "::ffff:", 0, 'f');
+    snprintf(ev.result, sizeof ev.result, "failure");
+    fill_head(ev.detail, STORE_DETAIL_MAX, "caf\xc3\xa9 \"x\"\n", 0, 'd');
+    CHECK_INT(store_write(st, audit_append_cb, &ev), STORE_OK);
+    CHECK_INT(store_read(st, audit_list_cb, &p), STORE_OK);
+    items = p.items;
+    CHECK_INT(p.n, 1);
+    CHECK_STR(items[0].id, ev.id);
+    CHECK_INT(strlen(items[0].id), 47);
+    CHECK_STR(items[0].type, ev.type);
+    CHECK_INT(strlen(items[0].type), 63);
+    CHECK_STR(items[0].actor, ev.actor);
+    CHECK_STR(items[0].target, ev.target);
+    CHECK_STR(items[0].client_ip, ev.client_ip);
+    CHECK_INT(strlen(items[0].client_ip), 45);
+    CHECK_STR(items[0].result, "failure");
+    CHECK_STR(items[0].detail, ev.detail);
+    CHECK_INT(strlen(items[0].detail), 256);
+    CHECK_INT(items[0].time, -7);
+    free(items);
+
+    /* empty actor, target and ip are fine; the rest is checked */
+    make_event(&ev, "evt_00", 1);
+    ev.actor[0] = ev.target[0] = ev.client_ip[0] = ev.detail[0] = '\0';
+    CHECK_INT(store_write(st, audit_append_cb, &ev), STORE_OK);
+    make_event(&ev, "evt_bad", 1);
+    snprintf(ev.result, sizeof ev.result, "maybe");
+    CHECK_INT(store_write(st, audit_append_cb, &ev), STORE_EINVAL);
+    make_event(&ev, "evt_bad", 1);
+    ev.type[0] = '\0';
+    CHECK_INT(store_write(st, audit_append_cb, &ev), STORE_EINVAL);
+    make_event(&ev, "evt_bad", 1);
+    memset(ev.detail, 'd', STORE_DETAIL_MAX);
+    CHECK_INT(store_write(st, audit_append_cb, &ev), STORE_EINVAL);
+    make_event(&ev, "evt_bad", 1);
+    snprintf(ev.detail, sizeof ev.detail, "\xfe");
+    CHECK_INT(store_write(st, audit_append_cb, &ev), STORE_EINVAL);
+    make_event(&ev, "", 1);
+    CHECK_INT(store_write(st, audit_append_cb, &ev), STORE_EINVAL);
+    CHECK_INT(audit_page(st, "evt_01", 10, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "evt_00");
+    store_close(st);
+}
+
+/* ---- transactions and durability ---- */
+
+/* Writes a user with everything attached; arg non-NULL: then fails with 42. */
+static int user_with_everything_cb(struct store_txn *txn, void *arg)
+{
+    struct store_user u;
+    struct store_identity idn;
+    struct store_session s;
+    struct store_audit_event ev;
+    static struct store_application app;
+    uint8_t h[STORE_REFRESH_HASH_LEN];
+    int rc;
+
+    make_app(&app, "app_sdk", STORE_APP_PUBLIC);
+    make_user(&u, "usr_all", "All@x.com");
+    u.metadata = "{\"tier\":\"gold\"}";
+    make_identity(&idn, "usr_all", "idn_all", "local-userpass", "all@x.com", 7);
+    make_session(&s, "ses_all", "usr_all", 1, 10, 5000, 9000);
+    make_event(&ev, "evt_all", 10);
+    hash_of(h, 2);
+    rc = store_app_insert(txn, &app);
+    if (!rc)
+        rc = store_user_insert(txn, &u);
+    if (!rc)
+        rc = store_identity_insert(txn, &idn);
+    if (!rc)
+        rc = store_session_insert(txn, &s);
+    if (!rc)
+        rc = store_session_rotate(txn, "ses_all", h, 20, 6000);
+    if (!rc)
+        rc = store_audit_append(txn, &ev);
+    return rc ? rc : arg ? 42 : STORE_OK;
+}
+
+TEST(failed_transaction_leaves_no_user_records)
+{
+    struct store *st = NULL;
+    static struct store_application app;
+    struct store_user got;
+    struct store_identity idn;
+    struct store_session ses;
+    char found[STORE_ID_MAX], ids[64];
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(store_write(st, user_with_everything_cb, "fail"), 42);
+    CHECK_INT(app_get(st, "app_sdk", &app), STORE_NOTFOUND);
+    CHECK_INT(user_get(st, "usr_all", &got), STORE_NOTFOUND);
+    CHECK_INT(email_find(st, "all@x.com", found), STORE_NOTFOUND);
+    CHECK_INT(identity_find(st, "local-userpass", "all@x.com", &idn), STORE_NOTFOUND);
+    CHECK_INT(identity_count(st, "usr_all"), 0);
+    CHECK_INT(session_get(st, "ses_all", &ses), STORE_NOTFOUND);
+    CHECK_INT(session_count(st, "usr_all", NULL), 0);
+    CHECK_INT(refresh_known(st, 1), 0);
+    CHECK_INT(refresh_known(st, 2), 0);
+    CHECK_INT(audit_page(st, NULL, 10, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "");
+    /* nor is anything in the way of doing it again */
+    CHECK_INT(store_write(st, user_with_everything_cb, NULL), STORE_OK);
+    CHECK_INT(email_find(st, "ALL@X.COM", found), STORE_OK);
+    CHECK_STR(found, "usr_all");
+    store_close(st);
+}
+
+TEST(user_records_survive_reopen)
+{
+    struct store *st = NULL;
+    static struct store_application app;
+    struct store_user got;
+    struct store_identity idn;
+    struct store_session ses;
+    char found[STORE_ID_MAX], ids[64];
+    int sup;
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(store_write(st, user_with_everything_cb, NULL), STORE_OK);
+    store_close(st);
+    st = NULL;
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(app_get(st, "app_sdk", &app), STORE_OK);
+    CHECK_INT(app.type, STORE_APP_PUBLIC);
+    CHECK_STR(app.grants[0], "password");
+    CHECK_INT(user_get(st, "usr_all", &got), STORE_OK);
+    CHECK_STR(got.email, "All@x.com");
+    CHECK_STR(got.metadata, "{\"tier\":\"gold\"}");
+    store_user_clear(&got);
+    CHECK_INT(email_find(st, "all@x.com", found), STORE_OK);
+    CHECK_STR(found, "usr_all");
+    CHECK_INT(identity_find(st, "local-userpass", "all@x.com", &idn), STORE_OK);
+    CHECK_STR(idn.id, "idn_all");
+    CHECK_INT(idn.created_at, 7);
+    CHECK_INT(session_get(st, "ses_all", &ses), STORE_OK);
+    CHECK_INT(ses.last_used_at, 20);
+    CHECK_INT(ses.idle_expires_at, 6000);
+    CHECK_INT(refresh_find(st, 1, found, &sup), STORE_OK);
+    CHECK_STR(found, "ses_all");
+    CHECK_INT(sup, 1);
+    CHECK_INT(refresh_find(st, 2, found, &sup), STORE_OK);
+    CHECK_INT(sup, 0);
+    CHECK_INT(audit_page(st, NULL, 10, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "evt_all");
+    store_close(st);
+}
+
+static int user_ops_in_read_cb(struct store_txn *txn, void *arg)
+{
+    int rc = user_with_everything_cb(txn, NULL);
+    if (rc == STORE_EINVAL)
+        rc = store_user_delete(txn, "usr_all");
+    if (rc == STORE_EINVAL)
+        rc = store_session_delete_user(txn, "usr_all", NULL, NULL);
+    return rc;
+}
+
+TEST(read_transaction_refuses_user_writes)
+{
+    struct store *st = NULL;
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(store_read(st, user_ops_in_read_cb, NULL), STORE_EINVAL);
+    store_close(st);
+}
+
+/* ---- corrupt user records ---- */
+
+TEST(corrupt_user_records_are_refused)
+{
+    struct store *st = NULL;
+    static struct store_application app;
+    struct store_user got;
+    struct store_identity idn;
+    struct store_session ses;
+    struct page p = {.limit = 10};
+    char found[STORE_ID_MAX], ids[64];
+    int sup;
+    static const char *bad_users[] = {
+        "{\"email\":\"\",\"name\":\"\",\"status\":2,\"anonymous\":true,\"created_at\":1,"
+        "\"updated_at\":1,\"metadata\":{},\"roles\":[]}",
+        "{\"email\":\"\",\"name\":\"\",\"status\":0,\"anonymous\":true,\"created_at\":1,"
+        "\"updated_at\":1,\"metadata\":[],\"roles\":[]}",
+        "{\"email\":\"\",\"name\":\"\",\"status\":0,\"anonymous\":1,\"created_at\":1,"
+        "\"updated_at\":1,\"metadata\":{},\"roles\":[]}",
+        "{\"email\":\"\",\"name\":\"\",\"status\":0,\"anonymous\":true,\"created_at\":1,"
+        "\"updated_at\":1,\"metadata\":{},\"roles\":[\"\"]}",
+        "{\"email\":\"\",\"name\":\"\",\"status\":0,\"anonymous\":true,\"created_at\":1,"
+        "\"updated_at\":1,\"roles\":[]}",
+        "not json",
+    };
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(store_write(st, user_with_everything_cb, NULL), STORE_OK);
+    store_close(st);
+
+    for (size_t i = 0; i < sizeof bad_users / sizeof bad_users[0]; i++) {
+        CHECK_INT(raw_put("users", "usr_bad", bad_users[i], strlen(bad_users[i])), 0);
+        st = NULL;
+        CHECK_INT(open_small(&st), STORE_OK);
+        CHECK_MSG(user_get(st, "usr_bad", &got) == STORE_ECORRUPT, "user %zu", i);
+        CHECK(got.metadata == NULL && got.roles == NULL);
+        CHECK_INT(store_read(st, user_list_cb, &p), STORE_ECORRUPT);
+        CHECK(p.items == NULL && p.n == 0);
+        CHECK_INT(user_get(st, "usr_all", &got), STORE_OK);
+        store_user_clear(&got);
+        store_close(st);
+    }
+
+    /* an application with a type it cannot have, or a public one with a secret */
+    static const char bad_app[] = "{\"name\":\"\",\"type\":0,\"phc\":\"x\",\"hint\":\"\","
+                                  "\"grants\":[],\"redirect_uris\":[],\"origins\":[],"
+                                  "\"created_at\":1,\"updated_at\":1}";
+    CHECK_INT(raw_put("applications", "app_sdk", bad_app, strlen(bad_app)), 0);
+    static const char bad_identity[] = "{\"provider\":\"local-userpass\",\"provider_id\":\"\","
+                                       "\"phc\":\"\",\"created_at\":1}";
+    CHECK_INT(raw_put("identities", "usr_all/idn_all", bad_identity, strlen(bad_identity)), 0);
+    static const char bad_session[] =
+        "{\"user_id\":\"usr_all\",\"client_id\":\"app_sdk\",\"amr\":\"pwd\",\"created_at\":1,"
+        "\"last_used_at\":1,\"idle_expires_at\":1,\"absolute_expires_at\":1,\"client_ip\":\"\","
+        "\"user_agent\":\"\",\"refresh_hash\":\"AAAA\"}";
+    CHECK_INT(raw_put("sessions", "ses_all", bad_session, strlen(bad_session)), 0);
+    static const char bad_event[] = "{\"time\":1,\"type\":\"x\",\"actor\":\"\",\"target\":\"\","
+                                    "\"client_ip\":\"\",\"result\":\"maybe\",\"detail\":\"\"}";
+    CHECK_INT(raw_put("audit", "evt_all", bad_event, strlen(bad_event)), 0);
+    {
+        /* a refresh entry whose state byte is neither 0 nor 1 (planted under the hash of 77) */
+        uint8_t h[STORE_REFRESH_HASH_LEN];
+        hash_of(h, 77);
+        CHECK_INT(raw_put_bin("refresh", h, sizeof h, "\x02ses_all", 8), 0);
+    }
+    st = NULL;
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(app_get(st, "app_sdk", &app), STORE_ECORRUPT);
+    CHECK_INT(identity_find(st, "local-userpass", "all@x.com", &idn), STORE_ECORRUPT);
+    CHECK_INT(identity_count(st, "usr_all"), -1);
+    CHECK_INT(session_get(st, "ses_all", &ses), STORE_ECORRUPT);
+    CHECK_INT(session_count(st, "usr_all", NULL), -1);
+    CHECK_INT(audit_page(st, NULL, 10, ids, sizeof ids), STORE_ECORRUPT);
+    CHECK_INT(refresh_find(st, 77, found, &sup), STORE_ECORRUPT);
+    CHECK_STR(found, "");
+    /* the user cannot be deleted around a record that cannot be read: nothing changes */
+    CHECK_INT(store_write(st, user_delete_cb, "usr_all"), STORE_ECORRUPT);
+    CHECK_INT(user_get(st, "usr_all", &got), STORE_OK);
+    store_user_clear(&got);
+    store_close(st);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -1233,5 +2873,28 @@ int main(int argc, char **argv)
     RUN(readers_run_while_the_map_grows);
     RUN(another_process_grows_the_map);
     RUN(corrupt_records_are_refused);
+    RUN(app_round_trip_at_maximum);
+    RUN(app_limits_are_einval);
+    RUN(app_list_pages_in_id_order);
+    RUN(user_round_trip_at_maximum);
+    RUN(user_limits_are_einval);
+    RUN(user_email_is_unique_ignoring_case);
+    RUN(user_update_moves_the_email_index);
+    RUN(user_list_pages_in_id_order);
+    RUN(identity_round_trip_and_uniqueness);
+    RUN(identity_of_another_user_is_notfound);
+    RUN(seventeenth_identity_is_einval);
+    RUN(session_round_trip_at_maximum);
+    RUN(session_rotate_keeps_superseded_hashes);
+    RUN(session_delete_removes_every_hash);
+    RUN(session_delete_user_keeps_one);
+    RUN(user_delete_cascades);
+    RUN(sweep_removes_expired_sessions);
+    RUN(sweep_of_many_sessions);
+    RUN(audit_lists_newest_first);
+    RUN(failed_transaction_leaves_no_user_records);
+    RUN(user_records_survive_reopen);
+    RUN(read_transaction_refuses_user_writes);
+    RUN(corrupt_user_records_are_refused);
     return th_done();
 }

@@ -1,0 +1,663 @@
+/* Sessions: id -> {"user_id","client_id","amr","created_at","last_used_at","idle_expires_at",
+ * "absolute_expires_at","client_ip","user_agent","refresh_hash"}, the hash in base64. Indexes,
+ * all written in the transaction that writes the record:
+ *   sessions_by_user  "<user_id>/<session_id>" -> ""  (a user's sessions are a range)
+ *   sessions_by_exp   be64(min(idle, absolute expiry)) || session id -> ""  (for the sweep)
+ *   refresh           32-byte hash -> state byte (0 current, 1 superseded) || session id
+ *   session_refresh   "<session_id>/" || 64 hex of a hash -> ""  (every hash a session issued,
+ *                     current and superseded, so ending the session finds them all) */
+#include "storage/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define AMR_MAX sizeof(((struct store_session *)0)->amr)
+#define HASH_LEN STORE_REFRESH_HASH_LEN
+#define EXP_KEY_MAX (8 + STORE_ID_MAX)
+#define HASH_KEY_MAX (STORE_ID_MAX + 1 + 2 * HASH_LEN)
+
+enum refresh_state { REFRESH_CURRENT = 0, REFRESH_SUPERSEDED = 1 };
+
+struct exp_key {
+    uint8_t buf[EXP_KEY_MAX];
+    MDB_val val;
+};
+
+struct hash_key {
+    char buf[HASH_KEY_MAX];
+    MDB_val val;
+};
+
+static int session_valid(const struct store_session *s)
+{
+    return s && id_valid(s->id) && id_valid(s->user_id) && id_valid(s->client_id) &&
+           str_fits_nonempty(s->amr, AMR_MAX) && str_fits(s->client_ip, STORE_IP_MAX) &&
+           str_fits(s->user_agent, STORE_UA_MAX) && s->idle_expires_at >= 0 &&
+           s->absolute_expires_at >= 0;
+}
+
+static int64_t session_expiry(const struct store_session *s)
+{
+    return s->idle_expires_at < s->absolute_expires_at ? s->idle_expires_at
+                                                       : s->absolute_expires_at;
+}
+
+static void exp_key(uint64_t exp, const char *id, struct exp_key *k)
+{
+    size_t len = strlen(id);
+    be64_put(k->buf, exp);
+    memcpy(k->buf + 8, id, len);
+    k->val.mv_data = k->buf;
+    k->val.mv_size = 8 + len;
+}
+
+static void hex_put(const uint8_t *in, size_t len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* "<id>/" || hex(hash); with hash NULL the prefix "<id>/" of all the session's hashes. */
+static void hash_key(const char *id, const uint8_t *hash, struct hash_key *k)
+{
+    size_t len = strlen(id);
+    memcpy(k->buf, id, len);
+    k->buf[len++] = '/';
+    if (hash) {
+        hex_put(hash, HASH_LEN, k->buf + len);
+        len += 2 * HASH_LEN;
+    }
+    k->val.mv_data = k->buf;
+    k->val.mv_size = len;
+}
+
+static int session_encode(const struct store_session *s, char **buf, size_t *len)
+{
+    json_t *obj = json_object();
+    int rc = obj ? STORE_OK : STORE_ENOMEM;
+
+    if (!rc)
+        rc = codec_set_str(obj, "user_id", s->user_id);
+    if (!rc)
+        rc = codec_set_str(obj, "client_id", s->client_id);
+    if (!rc)
+        rc = codec_set_str(obj, "amr", s->amr);
+    if (!rc)
+        rc = codec_set_int(obj, "created_at", s->created_at);
+    if (!rc)
+        rc = codec_set_int(obj, "last_used_at", s->last_used_at);
+    if (!rc)
+        rc = codec_set_int(obj, "idle_expires_at", s->idle_expires_at);
+    if (!rc)
+        rc = codec_set_int(obj, "absolute_expires_at", s->absolute_expires_at);
+    if (!rc)
+        rc = codec_set_str(obj, "client_ip", s->client_ip);
+    if (!rc)
+        rc = codec_set_str(obj, "user_agent", s->user_agent);
+    if (!rc)
+        rc = codec_set_b64(obj, "refresh_hash", s->refresh_hash, HASH_LEN);
+    if (!rc)
+        rc = codec_dump(obj, buf, len);
+    json_decref(obj);
+    return rc;
+}
+
+static int session_decode(const MDB_val *key, const MDB_val *data, struct store_session *out)
+{
+    struct store_session s = {0};
+    json_t *obj = NULL;
+    uint8_t *hash = NULL;
+    size_t hash_len = 0;
+    int rc = STORE_ECORRUPT;
+
+    if (key->mv_size == 0 || key->mv_size >= STORE_ID_MAX)
+        goto out;
+    memcpy(s.id, key->mv_data, key->mv_size);
+    rc = codec_load(data->mv_data, data->mv_size, &obj);
+    if (!rc)
+        rc = codec_get_str(obj, "user_id", s.user_id, sizeof s.user_id);
+    if (!rc)
+        rc = codec_get_str(obj, "client_id", s.client_id, sizeof s.client_id);
+    if (!rc)
+        rc = codec_get_str(obj, "amr", s.amr, sizeof s.amr);
+    if (!rc)
+        rc = codec_get_int(obj, "created_at", &s.created_at);
+    if (!rc)
+        rc = codec_get_int(obj, "last_used_at", &s.last_used_at);
+    if (!rc)
+        rc = codec_get_int(obj, "idle_expires_at", &s.idle_expires_at);
+    if (!rc)
+        rc = codec_get_int(obj, "absolute_expires_at", &s.absolute_expires_at);
+    if (!rc)
+        rc = codec_get_str(obj, "client_ip", s.client_ip, sizeof s.client_ip);
+    if (!rc)
+        rc = codec_get_str(obj, "user_agent", s.user_agent, sizeof s.user_agent);
+    if (!rc)
+        rc = codec_get_b64(obj, "refresh_hash", HASH_LEN, &hash, &hash_len);
+    if (rc)
+        goto out;
+    if (hash_len != HASH_LEN || !session_valid(&s)) {
+        rc = STORE_ECORRUPT;
+        goto out;
+    }
+    memcpy(s.refresh_hash, hash, HASH_LEN);
+    *out = s;
+out:
+    free(hash);
+    json_decref(obj);
+    if (rc == STORE_ECORRUPT)
+        store_corrupt(DB_SESSIONS, key->mv_data, key->mv_size);
+    return rc;
+}
+
+static int session_read(struct store_txn *txn, const char *id, struct store_session *out)
+{
+    MDB_val key = {.mv_size = strlen(id), .mv_data = (void *)id}, data;
+    int rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_SESSIONS], &key, &data),
+                           "get session");
+    if (rc)
+        return rc;
+    return session_decode(&key, &data, out);
+}
+
+static int session_put(struct store_txn *txn, const struct store_session *s)
+{
+    MDB_val key = {.mv_size = strlen(s->id), .mv_data = (void *)s->id}, data;
+    char *buf = NULL;
+    int rc = session_encode(s, &buf, &data.mv_size);
+
+    if (rc)
+        goto out;
+    data.mv_data = buf;
+    rc = store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[DB_SESSIONS], &key, &data, 0),
+                       "put session");
+out:
+    free(buf);
+    return rc;
+}
+
+/* An index entry with an empty value. */
+static int index_put(struct store_txn *txn, enum store_db db, const MDB_val *key)
+{
+    MDB_val k = *key, empty = {0};
+    return store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[db], &k, &empty, 0), "put index");
+}
+
+/* Deletes an index entry; one already gone is fine. */
+static int index_del(struct store_txn *txn, enum store_db db, const MDB_val *key)
+{
+    MDB_val k = *key;
+    int rc = store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[db], &k, NULL), "delete index");
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+/* The session id and state a refresh hash maps to. */
+static int refresh_get(struct store_txn *txn, const uint8_t hash[HASH_LEN],
+                       char session_id[STORE_ID_MAX], int *state)
+{
+    MDB_val key = {.mv_size = HASH_LEN, .mv_data = (void *)hash}, data;
+    const uint8_t *v;
+    int rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_REFRESH], &key, &data),
+                           "get refresh hash");
+    if (rc)
+        return rc;
+    v = data.mv_data;
+    /* The key is a hash of a token: not logged. */
+    if (data.mv_size < 2 || data.mv_size - 1 >= STORE_ID_MAX ||
+        (v[0] != REFRESH_CURRENT && v[0] != REFRESH_SUPERSEDED) ||
+        memchr(v + 1, '\0', data.mv_size - 1))
+        return store_corrupt(DB_REFRESH, "", 0);
+    *state = v[0];
+    memcpy(session_id, v + 1, data.mv_size - 1);
+    session_id[data.mv_size - 1] = '\0';
+    return STORE_OK;
+}
+
+static int refresh_put(struct store_txn *txn, const uint8_t hash[HASH_LEN], int state,
+                       const char *session_id)
+{
+    uint8_t buf[1 + STORE_ID_MAX];
+    size_t len = strlen(session_id);
+    MDB_val key = {.mv_size = HASH_LEN, .mv_data = (void *)hash};
+    MDB_val data = {.mv_size = 1 + len, .mv_data = buf};
+
+    buf[0] = (uint8_t)state;
+    memcpy(buf + 1, session_id, len);
+    return store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[DB_REFRESH], &key, &data, 0),
+                         "put refresh hash");
+}
+
+/* Deletes a refresh hash when it belongs to session_id. */
+static int refresh_del(struct store_txn *txn, const uint8_t hash[HASH_LEN], const char *session_id)
+{
+    char owner[STORE_ID_MAX];
+    MDB_val key = {.mv_size = HASH_LEN, .mv_data = (void *)hash};
+    int state, rc = refresh_get(txn, hash, owner, &state);
+
+    if (rc == STORE_NOTFOUND)
+        return STORE_OK;
+    if (rc || strcmp(owner, session_id) != 0)
+        return rc;
+    return store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[DB_REFRESH], &key, NULL),
+                         "delete refresh hash");
+}
+
+/* Adds hash to the session's hashes, in state. */
+static int session_hash_add(struct store_txn *txn, const char *session_id,
+                            const uint8_t hash[HASH_LEN], int state)
+{
+    struct hash_key hk;
+    int rc = refresh_put(txn, hash, state, session_id);
+    if (rc)
+        return rc;
+    hash_key(session_id, hash, &hk);
+    return index_put(txn, DB_SESSION_REFRESH, &hk.val);
+}
+
+/* STORE_EXISTS when hash is already issued (to any session). */
+static int hash_free(struct store_txn *txn, const uint8_t hash[HASH_LEN])
+{
+    char owner[STORE_ID_MAX];
+    int state, rc = refresh_get(txn, hash, owner, &state);
+    if (rc == STORE_OK)
+        return STORE_EXISTS;
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+/* Removes every refresh hash the session issued. */
+static int session_hashes_delete(struct store_txn *txn, const char *session_id)
+{
+    struct hash_key prefix;
+    uint8_t hash[HASH_LEN];
+    MDB_cursor *cur = NULL;
+    MDB_val key, data;
+    int rc, mrc;
+
+    hash_key(session_id, NULL, &prefix);
+    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_SESSION_REFRESH], &cur),
+                       "cursor session hashes");
+    if (rc)
+        return rc;
+    /* Seek afresh after each delete rather than rely on where a cursor lands after one. */
+    for (;;) {
+        const char *hex;
+        key = prefix.val;
+        mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
+        if (mrc != MDB_SUCCESS || key.mv_size <= prefix.val.mv_size ||
+            memcmp(key.mv_data, prefix.val.mv_data, prefix.val.mv_size) != 0)
+            break;
+        if (key.mv_size != prefix.val.mv_size + 2 * HASH_LEN) {
+            rc = store_corrupt(DB_SESSION_REFRESH, key.mv_data, key.mv_size);
+            goto out;
+        }
+        hex = (const char *)key.mv_data + prefix.val.mv_size;
+        for (size_t i = 0; i < HASH_LEN; i++) {
+            int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+            if (hi < 0 || lo < 0) {
+                rc = store_corrupt(DB_SESSION_REFRESH, key.mv_data, key.mv_size);
+                goto out;
+            }
+            hash[i] = (uint8_t)(hi << 4 | lo);
+        }
+        mrc = mdb_cursor_del(cur, 0);
+        if (mrc)
+            break;
+        rc = refresh_del(txn, hash, session_id);
+        if (rc)
+            goto out;
+    }
+    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        rc = store_mdb_err(txn, mrc, "delete session hashes");
+out:
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* Ends a session read into s: its hashes, index entries and record. */
+static int session_remove(struct store_txn *txn, const struct store_session *s)
+{
+    MDB_val key = {.mv_size = strlen(s->id), .mv_data = (void *)s->id};
+    struct pair_key uk;
+    struct exp_key ek;
+    int rc = session_hashes_delete(txn, s->id);
+
+    if (!rc) /* issued hashes are all in session_refresh; this one only in case */
+        rc = refresh_del(txn, s->refresh_hash, s->id);
+    if (!rc)
+        rc = pair_key(s->user_id, s->id, &uk);
+    if (!rc)
+        rc = index_del(txn, DB_SESSIONS_BY_USER, &uk.val);
+    if (rc)
+        return rc;
+    exp_key((uint64_t)session_expiry(s), s->id, &ek);
+    rc = index_del(txn, DB_SESSIONS_BY_EXP, &ek.val);
+    if (rc)
+        return rc;
+    return store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[DB_SESSIONS], &key, NULL),
+                         "delete session");
+}
+
+int store_session_insert(struct store_txn *txn, const struct store_session *s)
+{
+    struct store_session old;
+    struct pair_key uk;
+    struct exp_key ek;
+    int rc = store_txn_writable(txn);
+
+    if (rc)
+        return rc;
+    if (!session_valid(s))
+        return STORE_EINVAL;
+    rc = pair_key(s->user_id, s->id, &uk);
+    if (!rc)
+        rc = store_user_exists(txn, s->user_id);
+    if (rc)
+        return rc;
+    /* Every check before any write: a refused insert leaves the transaction as it was. */
+    rc = session_read(txn, s->id, &old);
+    if (rc == STORE_OK)
+        return STORE_EXISTS;
+    if (rc != STORE_NOTFOUND)
+        return rc;
+    rc = hash_free(txn, s->refresh_hash);
+    if (rc)
+        return rc;
+    rc = session_put(txn, s);
+    if (!rc)
+        rc = index_put(txn, DB_SESSIONS_BY_USER, &uk.val);
+    if (!rc)
+        rc = session_hash_add(txn, s->id, s->refresh_hash, REFRESH_CURRENT);
+    if (rc)
+        return rc;
+    exp_key((uint64_t)session_expiry(s), s->id, &ek);
+    return index_put(txn, DB_SESSIONS_BY_EXP, &ek.val);
+}
+
+int store_session_get(struct store_txn *txn, const char *id, struct store_session *out)
+{
+    if (!out)
+        return STORE_EINVAL;
+    memset(out, 0, sizeof *out);
+    if (!txn || !id_valid(id))
+        return STORE_EINVAL;
+    return session_read(txn, id, out);
+}
+
+static int session_older(const void *a, const void *b)
+{
+    const struct store_session *x = a, *y = b;
+    if (x->created_at != y->created_at)
+        return x->created_at < y->created_at ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+int store_session_list(struct store_txn *txn, const char *user_id, struct store_session **items,
+                       size_t *n)
+{
+    struct store_session *list = NULL;
+    struct pair_key prefix;
+    MDB_cursor *cur = NULL;
+    MDB_val key, data;
+    size_t count = 0, alloc = 0;
+    int rc, mrc;
+
+    if (!items || !n)
+        return STORE_EINVAL;
+    *items = NULL;
+    *n = 0;
+    if (!txn)
+        return STORE_EINVAL;
+    rc = pair_key(user_id, NULL, &prefix);
+    if (rc)
+        return rc;
+    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_SESSIONS_BY_USER], &cur),
+                       "cursor user sessions");
+    if (rc)
+        goto out;
+    key = prefix.val;
+    mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
+    while (mrc == MDB_SUCCESS && pair_has_prefix(&key, &prefix)) {
+        char owner[STORE_ID_MAX], id[STORE_ID_MAX];
+        if (pair_split(key.mv_data, key.mv_size, owner, id)) {
+            rc = store_corrupt(DB_SESSIONS_BY_USER, key.mv_data, key.mv_size);
+            goto out;
+        }
+        if (count == alloc) {
+            size_t grown = alloc ? alloc * 2 : 8;
+            struct store_session *p = realloc(list, grown * sizeof *list);
+            if (!p) {
+                rc = STORE_ENOMEM;
+                goto out;
+            }
+            list = p;
+            alloc = grown;
+        }
+        rc = session_read(txn, id, &list[count]);
+        if (rc == STORE_NOTFOUND) /* an index entry without its record */
+            rc = store_corrupt(DB_SESSIONS_BY_USER, key.mv_data, key.mv_size);
+        if (rc)
+            goto out;
+        count++;
+        mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
+    }
+    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND) {
+        rc = store_mdb_err(txn, mrc, "list user sessions");
+        goto out;
+    }
+    if (count > 1)
+        qsort(list, count, sizeof *list, session_older);
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    if (rc || count == 0) {
+        free(list);
+    } else {
+        *items = list;
+        *n = count;
+    }
+    return rc;
+}
+
+int store_session_rotate(struct store_txn *txn, const char *id,
+                         const uint8_t new_hash[STORE_REFRESH_HASH_LEN], int64_t now,
+                         int64_t idle_expires_at)
+{
+    struct store_session s;
+    struct exp_key ek;
+    int rc = store_txn_writable(txn);
+
+    if (rc)
+        return rc;
+    if (!id_valid(id) || !new_hash || idle_expires_at < 0)
+        return STORE_EINVAL;
+    rc = session_read(txn, id, &s);
+    if (!rc)
+        rc = hash_free(txn, new_hash);
+    if (rc)
+        return rc;
+    exp_key((uint64_t)session_expiry(&s), s.id, &ek);
+    rc = index_del(txn, DB_SESSIONS_BY_EXP, &ek.val);
+    /* the old hash stays, superseded, so presenting it again is seen as reuse */
+    if (!rc)
+        rc = session_hash_add(txn, s.id, s.refresh_hash, REFRESH_SUPERSEDED);
+    if (!rc)
+        rc = session_hash_add(txn, s.id, new_hash, REFRESH_CURRENT);
+    if (rc)
+        return rc;
+    memcpy(s.refresh_hash, new_hash, HASH_LEN);
+    s.last_used_at = now;
+    s.idle_expires_at = idle_expires_at;
+    rc = session_put(txn, &s);
+    if (rc)
+        return rc;
+    exp_key((uint64_t)session_expiry(&s), s.id, &ek);
+    return index_put(txn, DB_SESSIONS_BY_EXP, &ek.val);
+}
+
+int store_session_find_refresh(struct store_txn *txn, const uint8_t hash[STORE_REFRESH_HASH_LEN],
+                               char session_id[STORE_ID_MAX], int *superseded)
+{
+    int state = 0, rc;
+
+    if (!session_id || !superseded)
+        return STORE_EINVAL;
+    session_id[0] = '\0';
+    *superseded = 0;
+    if (!txn || !hash)
+        return STORE_EINVAL;
+    rc = refresh_get(txn, hash, session_id, &state);
+    if (rc) {
+        session_id[0] = '\0';
+        return rc;
+    }
+    *superseded = state == REFRESH_SUPERSEDED;
+    return STORE_OK;
+}
+
+int store_session_delete(struct store_txn *txn, const char *id)
+{
+    struct store_session s;
+    int rc = store_txn_writable(txn);
+
+    if (rc)
+        return rc;
+    if (!id_valid(id))
+        return STORE_EINVAL;
+    rc = session_read(txn, id, &s);
+    if (rc)
+        return rc;
+    return session_remove(txn, &s);
+}
+
+int store_session_delete_user(struct store_txn *txn, const char *user_id, const char *keep,
+                              size_t *n)
+{
+    struct store_session s;
+    struct pair_key prefix;
+    MDB_cursor *cur = NULL;
+    MDB_val key, data;
+    size_t count = 0;
+    int rc, mrc;
+
+    if (n)
+        *n = 0;
+    rc = store_txn_writable(txn);
+    if (!rc)
+        rc = pair_key(user_id, NULL, &prefix);
+    if (!rc && keep && !id_valid(keep))
+        rc = STORE_EINVAL;
+    if (rc)
+        return rc;
+    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_SESSIONS_BY_USER], &cur),
+                       "cursor user sessions");
+    if (rc)
+        return rc;
+    /* Seek afresh after each delete rather than rely on where a cursor lands after one. */
+    for (;;) {
+        char owner[STORE_ID_MAX], id[STORE_ID_MAX];
+        key = prefix.val;
+        mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
+        if (mrc == MDB_SUCCESS && keep && key.mv_size == prefix.val.mv_size + strlen(keep) &&
+            memcmp((const char *)key.mv_data + prefix.val.mv_size, keep, strlen(keep)) == 0)
+            mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
+        if (mrc != MDB_SUCCESS || !pair_has_prefix(&key, &prefix))
+            break;
+        if (pair_split(key.mv_data, key.mv_size, owner, id)) {
+            rc = store_corrupt(DB_SESSIONS_BY_USER, key.mv_data, key.mv_size);
+            goto out;
+        }
+        rc = session_read(txn, id, &s);
+        if (rc == STORE_NOTFOUND) { /* an index entry without its record: drop it */
+            rc = STORE_OK;
+            mrc = mdb_cursor_del(cur, 0);
+            if (mrc)
+                break;
+            continue;
+        }
+        if (!rc)
+            rc = session_remove(txn, &s);
+        if (rc)
+            goto out;
+        count++;
+    }
+    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        rc = store_mdb_err(txn, mrc, "delete user sessions");
+out:
+    mdb_cursor_close(cur);
+    if (!rc && n)
+        *n = count;
+    return rc;
+}
+
+int store_sessions_sweep(struct store_txn *txn, int64_t now, size_t *removed)
+{
+    struct store_session s;
+    struct exp_key ek;
+    MDB_cursor *cur = NULL;
+    MDB_val index, data;
+    char id[STORE_ID_MAX];
+    int rc, mrc;
+
+    if (now < 0)
+        return STORE_OK;
+    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_SESSIONS_BY_EXP], &cur),
+                       "cursor session expiry index");
+    if (rc)
+        return rc;
+    /* Always take the first (earliest) entry: no reliance on where a cursor lands after a
+     * delete. */
+    for (;;) {
+        uint64_t exp;
+        size_t len;
+        mrc = mdb_cursor_get(cur, &index, &data, MDB_FIRST);
+        if (mrc)
+            break;
+        if (index.mv_size <= 8 || index.mv_size >= EXP_KEY_MAX) {
+            rc = store_corrupt(DB_SESSIONS_BY_EXP, "", 0);
+            goto out;
+        }
+        exp = be64_get(index.mv_data);
+        if (exp > (uint64_t)now)
+            break;
+        /* copied: index points into a page and the deletes below change pages */
+        len = index.mv_size - 8;
+        memcpy(id, (const uint8_t *)index.mv_data + 8, len);
+        id[len] = '\0';
+        if (strlen(id) != len) {
+            rc = store_corrupt(DB_SESSIONS_BY_EXP, "", 0);
+            goto out;
+        }
+        rc = session_read(txn, id, &s);
+        if (rc == STORE_OK && (uint64_t)session_expiry(&s) == exp) {
+            rc = session_remove(txn, &s); /* removes this index entry too */
+            if (rc)
+                goto out;
+            (*removed)++;
+            continue;
+        }
+        if (rc && rc != STORE_NOTFOUND)
+            goto out;
+        /* an entry of a session that is gone or expires at another time */
+        exp_key(exp, id, &ek);
+        rc = index_del(txn, DB_SESSIONS_BY_EXP, &ek.val);
+        if (rc)
+            goto out;
+    }
+    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        rc = store_mdb_err(txn, mrc, "sweep sessions");
+out:
+    mdb_cursor_close(cur);
+    return rc;
+}

@@ -1,0 +1,428 @@
+/* Users: id -> {"email","name","status","anonymous","created_at","updated_at","metadata",
+ * "roles"}, metadata kept as a JSON object inside the record. The id is the key only.
+ * Email index: the email with ASCII letters lower-cased -> user id, so "Alice@X.com" and
+ * "alice@x.com" are one email; an anonymous user's "" is not indexed. */
+#include "storage/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void store_user_clear(struct store_user *u)
+{
+    if (!u)
+        return;
+    free(u->metadata);
+    free(u->roles);
+    memset(u, 0, sizeof *u);
+}
+
+static int user_valid(const struct store_user *u)
+{
+    return u && id_valid(u->id) && str_fits(u->email, STORE_EMAIL_MAX) &&
+           str_fits(u->name, STORE_NAME_MAX) &&
+           (u->status == STORE_USER_ACTIVE || u->status == STORE_USER_DISABLED) &&
+           (u->anonymous == 0 || u->anonymous == 1) && roles_valid(u->roles, u->nroles);
+}
+
+/* The metadata text parsed into a new object reference; STORE_EINVAL unless it is one JSON
+ * object of at most STORE_METADATA_MAX bytes, as given and as stored (compact). NULL = {}. */
+static int metadata_parse(const char *text, json_t **out)
+{
+    json_error_t err;
+    json_t *obj;
+    char *compact;
+    size_t len;
+
+    if (!text) {
+        *out = json_object();
+        return *out ? STORE_OK : STORE_ENOMEM;
+    }
+    if (strnlen(text, STORE_METADATA_MAX + 1) > STORE_METADATA_MAX)
+        return STORE_EINVAL;
+    obj = json_loads(text, JSON_REJECT_DUPLICATES, &err);
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        return STORE_EINVAL;
+    }
+    /* What a getter returns is the compact form; it must fit the limit too ("1e2" grows). */
+    compact = json_dumps(obj, JSON_COMPACT);
+    len = compact ? strlen(compact) : 0;
+    free(compact);
+    if (!compact || len > STORE_METADATA_MAX) {
+        json_decref(obj);
+        return compact ? STORE_EINVAL : STORE_ENOMEM;
+    }
+    *out = obj;
+    return STORE_OK;
+}
+
+static int user_encode(const struct store_user *u, char **buf, size_t *len)
+{
+    json_t *obj = json_object(), *metadata = NULL;
+    int rc = obj ? STORE_OK : STORE_ENOMEM;
+
+    if (!rc)
+        rc = metadata_parse(u->metadata, &metadata);
+    if (!rc)
+        rc = codec_set_str(obj, "email", u->email);
+    if (!rc)
+        rc = codec_set_str(obj, "name", u->name);
+    if (!rc)
+        rc = codec_set_int(obj, "status", u->status);
+    if (!rc)
+        rc = codec_set_bool(obj, "anonymous", u->anonymous);
+    if (!rc)
+        rc = codec_set_int(obj, "created_at", u->created_at);
+    if (!rc)
+        rc = codec_set_int(obj, "updated_at", u->updated_at);
+    if (!rc) {
+        rc = json_object_set_new(obj, "metadata", metadata) ? STORE_ENOMEM : STORE_OK;
+        metadata = NULL; /* set_new took it, even on failure */
+    }
+    if (!rc)
+        rc = codec_set_roles(obj, "roles", u->roles, u->nroles);
+    if (!rc)
+        rc = codec_dump(obj, buf, len);
+    json_decref(metadata);
+    json_decref(obj);
+    return rc;
+}
+
+static int user_decode(const MDB_val *key, const MDB_val *data, struct store_user *out)
+{
+    struct store_user u = {0};
+    json_t *obj = NULL, *metadata;
+    int64_t status = -1;
+    int rc = STORE_ECORRUPT;
+
+    if (key->mv_size == 0 || key->mv_size >= STORE_ID_MAX)
+        goto out;
+    memcpy(u.id, key->mv_data, key->mv_size);
+    rc = codec_load(data->mv_data, data->mv_size, &obj);
+    if (!rc)
+        rc = codec_get_str(obj, "email", u.email, sizeof u.email);
+    if (!rc)
+        rc = codec_get_str(obj, "name", u.name, sizeof u.name);
+    if (!rc)
+        rc = codec_get_int(obj, "status", &status);
+    if (!rc)
+        rc = codec_get_bool(obj, "anonymous", &u.anonymous);
+    if (!rc)
+        rc = codec_get_int(obj, "created_at", &u.created_at);
+    if (!rc)
+        rc = codec_get_int(obj, "updated_at", &u.updated_at);
+    if (!rc && status != STORE_USER_ACTIVE && status != STORE_USER_DISABLED)
+        rc = STORE_ECORRUPT;
+    if (!rc)
+        rc = codec_get_roles(obj, "roles", &u.roles, &u.nroles);
+    if (rc)
+        goto out;
+    u.status = (int)status;
+    metadata = json_object_get(obj, "metadata");
+    if (!json_is_object(metadata)) {
+        rc = STORE_ECORRUPT;
+        goto out;
+    }
+    u.metadata = json_dumps(metadata, JSON_COMPACT);
+    if (!u.metadata) {
+        rc = STORE_ENOMEM;
+        goto out;
+    }
+    if (strlen(u.metadata) > STORE_METADATA_MAX) {
+        rc = STORE_ECORRUPT;
+        goto out;
+    }
+    *out = u;
+    u.roles = NULL;
+    u.metadata = NULL;
+out:
+    json_decref(obj);
+    free(u.roles);
+    free(u.metadata);
+    if (rc == STORE_ECORRUPT)
+        store_corrupt(DB_USERS, key->mv_data, key->mv_size);
+    return rc;
+}
+
+static void user_key(const char *id, MDB_val *key)
+{
+    key->mv_data = (void *)id;
+    key->mv_size = strlen(id);
+}
+
+/* The index key of email: ASCII letters lower-cased, other bytes as they are. */
+static void email_key(const char *email, char buf[STORE_EMAIL_MAX], MDB_val *key)
+{
+    size_t i;
+    for (i = 0; email[i]; i++)
+        buf[i] = email[i] >= 'A' && email[i] <= 'Z' ? (char)(email[i] - 'A' + 'a') : email[i];
+    buf[i] = '\0';
+    key->mv_data = buf;
+    key->mv_size = i;
+}
+
+/* The id the email index holds for key (STORE_NOTFOUND when none). */
+static int email_owner(struct store_txn *txn, const MDB_val *key, char user_id[STORE_ID_MAX])
+{
+    MDB_val k = *key, data;
+    int rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_USERS_BY_EMAIL], &k, &data),
+                           "get email index");
+    if (rc)
+        return rc;
+    if (data.mv_size == 0 || data.mv_size >= STORE_ID_MAX)
+        return store_corrupt(DB_USERS_BY_EMAIL, key->mv_data, key->mv_size);
+    memcpy(user_id, data.mv_data, data.mv_size);
+    user_id[data.mv_size] = '\0';
+    return STORE_OK;
+}
+
+static int email_put(struct store_txn *txn, const MDB_val *key, const char *user_id)
+{
+    MDB_val k = *key, data = {.mv_size = strlen(user_id), .mv_data = (void *)user_id};
+    return store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[DB_USERS_BY_EMAIL], &k, &data, 0),
+                         "put email index");
+}
+
+/* Removes the index entry of key when it names user_id (an entry of another user stays). */
+static int email_del(struct store_txn *txn, const MDB_val *key, const char *user_id)
+{
+    char owner[STORE_ID_MAX];
+    MDB_val k = *key;
+    int rc = email_owner(txn, key, owner);
+
+    if (rc == STORE_NOTFOUND)
+        return STORE_OK;
+    if (rc || strcmp(owner, user_id) != 0)
+        return rc;
+    return store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[DB_USERS_BY_EMAIL], &k, NULL),
+                         "delete email index");
+}
+
+/* Reads and decodes the user of id into *out (clear it with store_user_clear()). */
+static int user_read(struct store_txn *txn, const char *id, struct store_user *out)
+{
+    MDB_val key, data;
+    int rc;
+
+    user_key(id, &key);
+    rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_USERS], &key, &data), "get user");
+    if (rc)
+        return rc;
+    return user_decode(&key, &data, out);
+}
+
+static int user_put(struct store_txn *txn, const char *id, const char *buf, size_t len)
+{
+    MDB_val key, data = {.mv_size = len, .mv_data = (void *)buf};
+    user_key(id, &key);
+    return store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[DB_USERS], &key, &data, 0),
+                         "put user");
+}
+
+int store_user_exists(struct store_txn *txn, const char *user_id)
+{
+    MDB_val key, data;
+    user_key(user_id, &key);
+    return store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_USERS], &key, &data), "get user");
+}
+
+int store_user_insert(struct store_txn *txn, const struct store_user *u)
+{
+    char email_buf[STORE_EMAIL_MAX], owner[STORE_ID_MAX];
+    MDB_val email;
+    char *buf = NULL;
+    size_t len;
+    int rc = store_txn_writable(txn);
+
+    if (rc)
+        return rc;
+    if (!user_valid(u))
+        return STORE_EINVAL;
+    rc = user_encode(u, &buf, &len);
+    if (rc)
+        goto out;
+    /* Both checks before any write: a refused insert leaves the transaction as it was. */
+    rc = store_user_exists(txn, u->id);
+    if (rc == STORE_OK)
+        rc = STORE_EXISTS;
+    if (rc != STORE_NOTFOUND)
+        goto out;
+    rc = STORE_OK;
+    email_key(u->email, email_buf, &email);
+    if (email.mv_size) {
+        rc = email_owner(txn, &email, owner);
+        if (rc == STORE_OK)
+            rc = STORE_EXISTS;
+        if (rc != STORE_NOTFOUND)
+            goto out;
+        rc = email_put(txn, &email, u->id);
+        if (rc)
+            goto out;
+    }
+    rc = user_put(txn, u->id, buf, len);
+out:
+    free(buf);
+    return rc;
+}
+
+int store_user_update(struct store_txn *txn, const struct store_user *u)
+{
+    struct store_user old = {0};
+    char old_buf[STORE_EMAIL_MAX], new_buf[STORE_EMAIL_MAX], owner[STORE_ID_MAX];
+    MDB_val old_email, new_email;
+    char *buf = NULL;
+    size_t len;
+    int rc = store_txn_writable(txn);
+
+    if (rc)
+        return rc;
+    if (!user_valid(u))
+        return STORE_EINVAL;
+    rc = user_encode(u, &buf, &len);
+    if (!rc)
+        rc = user_read(txn, u->id, &old);
+    if (rc)
+        goto out;
+    email_key(old.email, old_buf, &old_email);
+    email_key(u->email, new_buf, &new_email);
+    /* An email changed only in case keeps its index entry; the record takes the new spelling. */
+    if (strcmp(old_buf, new_buf) != 0) {
+        if (new_email.mv_size) {
+            rc = email_owner(txn, &new_email, owner);
+            if (rc == STORE_OK && strcmp(owner, u->id) != 0)
+                rc = STORE_EXISTS;
+            else if (rc == STORE_OK || rc == STORE_NOTFOUND)
+                rc = STORE_OK;
+            if (rc)
+                goto out;
+        }
+        if (old_email.mv_size)
+            rc = email_del(txn, &old_email, u->id);
+        if (!rc && new_email.mv_size)
+            rc = email_put(txn, &new_email, u->id);
+        if (rc)
+            goto out;
+    }
+    rc = user_put(txn, u->id, buf, len);
+out:
+    store_user_clear(&old);
+    free(buf);
+    return rc;
+}
+
+int store_user_get(struct store_txn *txn, const char *id, struct store_user *out)
+{
+    if (!out)
+        return STORE_EINVAL;
+    memset(out, 0, sizeof *out);
+    if (!txn || !id_valid(id))
+        return STORE_EINVAL;
+    return user_read(txn, id, out);
+}
+
+int store_user_find_email(struct store_txn *txn, const char *email, char user_id[STORE_ID_MAX])
+{
+    char buf[STORE_EMAIL_MAX];
+    MDB_val key;
+
+    if (!user_id)
+        return STORE_EINVAL;
+    user_id[0] = '\0';
+    if (!txn || !str_fits_nonempty(email, STORE_EMAIL_MAX))
+        return STORE_EINVAL;
+    email_key(email, buf, &key);
+    return email_owner(txn, &key, user_id);
+}
+
+int store_user_delete(struct store_txn *txn, const char *id)
+{
+    struct store_user u = {0};
+    char email_buf[STORE_EMAIL_MAX];
+    MDB_val key, email;
+    int rc = store_txn_writable(txn);
+
+    if (rc)
+        return rc;
+    if (!id_valid(id))
+        return STORE_EINVAL;
+    rc = user_read(txn, id, &u); /* for its email */
+    if (rc)
+        goto out;
+    email_key(u.email, email_buf, &email);
+    if (email.mv_size)
+        rc = email_del(txn, &email, id);
+    if (!rc)
+        rc = store_identities_delete_all(txn, id);
+    if (!rc)
+        rc = store_session_delete_user(txn, id, NULL, NULL);
+    if (rc)
+        goto out;
+    user_key(id, &key);
+    rc = store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[DB_USERS], &key, NULL), "delete user");
+out:
+    store_user_clear(&u);
+    return rc;
+}
+
+int store_user_list(struct store_txn *txn, const char *after, size_t limit,
+                    struct store_user **items, size_t *n)
+{
+    struct store_user *list = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val key, data;
+    MDB_stat stat;
+    size_t count = 0, cap;
+    int rc, mrc;
+
+    if (!items || !n)
+        return STORE_EINVAL;
+    *items = NULL;
+    *n = 0;
+    if (!txn || (after && !str_fits(after, STORE_ID_MAX)))
+        return STORE_EINVAL;
+    rc = store_mdb_err(txn, mdb_stat(txn->txn, txn->st->dbi[DB_USERS], &stat), "stat users");
+    if (rc)
+        goto out;
+    /* Allocate no more than there are records, whatever limit the caller asked for. */
+    cap = limit < stat.ms_entries ? limit : stat.ms_entries;
+    if (cap == 0)
+        goto out;
+    list = calloc(cap, sizeof *list);
+    if (!list) {
+        rc = STORE_ENOMEM;
+        goto out;
+    }
+    rc =
+        store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_USERS], &cur), "cursor users");
+    if (rc)
+        goto out;
+    mrc = cursor_first_after(cur, after, &key, &data);
+    while (mrc == MDB_SUCCESS && count < cap) {
+        rc = user_decode(&key, &data, &list[count]);
+        if (rc)
+            goto out;
+        count++;
+        mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
+    }
+    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        rc = store_mdb_err(txn, mrc, "list users");
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    if (rc) {
+        store_user_list_free(list, count);
+    } else {
+        *items = list;
+        *n = count;
+    }
+    return rc;
+}
+
+void store_user_list_free(struct store_user *items, size_t n)
+{
+    if (!items)
+        return;
+    for (size_t i = 0; i < n; i++)
+        store_user_clear(&items[i]);
+    free(items);
+}
