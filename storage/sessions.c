@@ -1,4 +1,5 @@
-/* Sessions: id -> {"user_id","client_id","amr","created_at","last_used_at","idle_expires_at",
+/* Sessions: id ->
+ * {"user_id","client_id","amr","scope","created_at","last_used_at","idle_expires_at",
  * "absolute_expires_at","client_ip","user_agent","refresh_hash"}, the hash in base64. Indexes,
  * all written in the transaction that writes the record:
  *   sessions_by_user  "<user_id>/<session_id>" -> ""  (a user's sessions are a range)
@@ -31,9 +32,9 @@ struct hash_key {
 static int session_valid(const struct store_session *s)
 {
     return s && id_valid(s->id) && id_valid(s->user_id) && id_valid(s->client_id) &&
-           str_fits_nonempty(s->amr, AMR_MAX) && str_fits(s->client_ip, STORE_IP_MAX) &&
-           str_fits(s->user_agent, STORE_UA_MAX) && s->idle_expires_at >= 0 &&
-           s->absolute_expires_at >= 0;
+           str_fits_nonempty(s->amr, AMR_MAX) && str_fits(s->scope, STORE_SCOPE_MAX) &&
+           str_fits(s->client_ip, STORE_IP_MAX) && str_fits(s->user_agent, STORE_UA_MAX) &&
+           s->idle_expires_at >= 0 && s->absolute_expires_at >= 0;
 }
 
 static int64_t session_expiry(const struct store_session *s)
@@ -95,6 +96,8 @@ static int session_encode(const struct store_session *s, char **buf, size_t *len
     if (!rc)
         rc = codec_set_str(obj, "amr", s->amr);
     if (!rc)
+        rc = codec_set_str(obj, "scope", s->scope);
+    if (!rc)
         rc = codec_set_int(obj, "created_at", s->created_at);
     if (!rc)
         rc = codec_set_int(obj, "last_used_at", s->last_used_at);
@@ -132,6 +135,8 @@ static int session_decode(const MDB_val *key, const MDB_val *data, struct store_
         rc = codec_get_str(obj, "client_id", s.client_id, sizeof s.client_id);
     if (!rc)
         rc = codec_get_str(obj, "amr", s.amr, sizeof s.amr);
+    if (!rc)
+        rc = codec_get_str(obj, "scope", s.scope, sizeof s.scope);
     if (!rc)
         rc = codec_get_int(obj, "created_at", &s.created_at);
     if (!rc)

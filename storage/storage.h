@@ -281,12 +281,14 @@ int store_identity_delete(struct store_txn *txn, const char *user_id, const char
 #define STORE_IP_MAX 46  /* textual IPv6, incl. NUL */
 #define STORE_UA_MAX 257 /* user agent, truncated by the caller to 256 bytes */
 #define STORE_REFRESH_HASH_LEN 32
+#define STORE_SCOPE_MAX 257 /* space-separated scope values, incl. NUL */
 
 struct store_session {
     char id[STORE_ID_MAX]; /* "ses_…", the sid claim */
     char user_id[STORE_ID_MAX];
     char client_id[STORE_ID_MAX]; /* the application that logged in */
     char amr[16];                 /* "pwd", "anon" */
+    char scope[STORE_SCOPE_MAX];  /* granted at login; refreshes keep it */
     int64_t created_at;           /* = auth_time */
     int64_t last_used_at;
     int64_t idle_expires_at;     /* last refresh + idle lifetime */

@@ -2220,6 +2220,7 @@ TEST(session_round_trip_at_maximum)
     fill_head(s.id, STORE_ID_MAX, "ses_", 0, 's');
     fill_head(s.client_id, STORE_ID_MAX, "app_", 0, 'a');
     fill(s.amr, sizeof s.amr, 'm');
+    fill_head(s.scope, STORE_SCOPE_MAX, "openid ", 0, 'o');
     fill_head(s.client_ip, STORE_IP_MAX, "2001:db8:", 0, 'f');
     fill_head(s.user_agent, STORE_UA_MAX, "Mozilla/5.0 \"caf\xc3\xa9\" ", 0, 'z');
     s.created_at = -1;
@@ -2233,6 +2234,8 @@ TEST(session_round_trip_at_maximum)
     CHECK_STR(got.client_id, s.client_id);
     CHECK_STR(got.amr, s.amr);
     CHECK_INT(strlen(got.amr), 15);
+    CHECK_STR(got.scope, s.scope);
+    CHECK_INT(strlen(got.scope), 256);
     CHECK_STR(got.client_ip, s.client_ip);
     CHECK_INT(strlen(got.client_ip), 45);
     CHECK_STR(got.user_agent, s.user_agent);
@@ -2810,7 +2813,8 @@ TEST(corrupt_user_records_are_refused)
                                        "\"phc\":\"\",\"created_at\":1}";
     CHECK_INT(raw_put("identities", "usr_all/idn_all", bad_identity, strlen(bad_identity)), 0);
     static const char bad_session[] =
-        "{\"user_id\":\"usr_all\",\"client_id\":\"app_sdk\",\"amr\":\"pwd\",\"created_at\":1,"
+        "{\"user_id\":\"usr_all\",\"client_id\":\"app_sdk\",\"amr\":\"pwd\",\"scope\":\"\","
+        "\"created_at\":1,"
         "\"last_used_at\":1,\"idle_expires_at\":1,\"absolute_expires_at\":1,\"client_ip\":\"\","
         "\"user_agent\":\"\",\"refresh_hash\":\"AAAA\"}";
     CHECK_INT(raw_put("sessions", "ses_all", bad_session, strlen(bad_session)), 0);
