@@ -11,6 +11,7 @@ static void usage(FILE *out)
     fprintf(out, "usage: idpd <command> [options]\n"
                  "  serve                       run the HTTP server\n"
                  "  service-account create      create a service account and its first secret\n"
+                 "  application create          create an application (an SDK's OAuth client)\n"
                  "  version                     print the version\n"
                  "Run idpd <command> --help for a command's options.\n");
 }
@@ -26,6 +27,8 @@ int srv_main(int argc, char **argv)
         return srv_cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "service-account") == 0)
         return srv_cmd_service_account(argc - 1, argv + 1);
+    if (strcmp(cmd, "application") == 0)
+        return srv_cmd_application(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("idpd %s (OpenSSL %s, libmicrohttpd %s)\n", IDPD_VERSION,
                OpenSSL_version(OPENSSL_VERSION_STRING), srv_http_version());

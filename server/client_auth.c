@@ -1,4 +1,5 @@
-/* Client authentication of service accounts at the OAuth endpoints (RFC 6749 §2.3.1).
+/* Client authentication at the OAuth endpoints (RFC 6749 §2.3.1): service accounts and
+ * confidential applications by secret, public applications by client_id alone.
  *
  * A secret is checked by Argon2id on a worker thread while the connection is suspended. Which of
  * the account's (at most two) live secrets to check is picked by an 8-hex-digit SHA-256 hint, so
@@ -36,6 +37,9 @@ static void call_free(void *state)
         free(call->client.secret);
     }
     store_service_account_clear(&call->client.sa);
+    store_user_clear(&call->login.user);
+    crypto_wipe(&call->client.phc, sizeof call->client.phc);
+    crypto_wipe(&call->login, sizeof call->login);
     free(call);
 }
 
@@ -149,9 +153,9 @@ static int extract_credentials_or_error(struct srv_request *rq, struct srv_oauth
     /* The id is not secret: it names the log line even when authentication fails. */
     snprintf(c->id, sizeof c->id, "%.*s", (int)(idlen < sizeof c->id ? idlen : 0), id);
     srv_rq_log_client(rq, c->id);
-    if (!c->secret || c->secret_len == 0) {
-        srv_reply_oauth_error(rq, 401, "invalid_client", "a client secret is required");
-        goto out;
+    if (c->secret && c->secret_len == 0) { /* "id:" in Basic: no secret at all */
+        free(c->secret);
+        c->secret = NULL;
     }
     rc = SRV_OK;
 out:
@@ -168,23 +172,43 @@ struct lookup {
     int64_t now;
 };
 
-/* Picks the live secret whose hint matches; fills c->sa when the account exists. */
+/* Fills c->sa or c->app and, when the secret's hint matches a live secret, c->secret_id and
+ * c->phc. Applications have one secret; its record id is the application's id. */
 static int lookup_txn(struct store_txn *txn, void *arg)
 {
     struct lookup *l = arg;
     struct srv_client *c = l->c;
     struct store_secret secs[STORE_SECRETS_MAX];
     size_t n = 0;
-    char hint[9];
+    char hint[9] = "";
+    int rc;
     store_service_account_clear(&c->sa);
+    memset(&c->app, 0, sizeof c->app);
     c->secret_id[0] = '\0';
-    int rc = store_sa_get(txn, c->id, &c->sa);
+    c->kind = 0;
+    if (c->secret)
+        srv_secret_hint(c->secret, c->secret_len, hint);
+    if (strncmp(c->id, "app_", 4) == 0) {
+        rc = store_app_get(txn, c->id, &c->app);
+        if (rc != STORE_OK)
+            return rc;
+        c->kind = SRV_CLIENT_APPLICATION;
+        if (c->app.type == STORE_APP_CONFIDENTIAL && c->secret && c->app.phc[0] &&
+            strcmp(c->app.hint, hint) == 0) {
+            memcpy(c->secret_id, c->app.id, sizeof c->secret_id);
+            memcpy(c->phc, c->app.phc, sizeof c->phc);
+        }
+        return STORE_OK;
+    }
+    rc = store_sa_get(txn, c->id, &c->sa);
     if (rc != STORE_OK)
         return rc;
+    c->kind = SRV_CLIENT_SERVICE_ACCOUNT;
+    if (!c->secret)
+        return STORE_OK;
     rc = store_secret_list(txn, c->id, secs, STORE_SECRETS_MAX, &n);
     if (rc != STORE_OK)
         return rc;
-    srv_secret_hint(c->secret, c->secret_len, hint);
     for (size_t i = 0; i < n; i++) {
         if (secs[i].expires_at > l->now && strcmp(secs[i].hint, hint) == 0) {
             memcpy(c->secret_id, secs[i].id, sizeof c->secret_id);
@@ -196,18 +220,25 @@ static int lookup_txn(struct store_txn *txn, void *arg)
     return STORE_OK;
 }
 
-/* 1 when the account exists, is enabled and holds a live secret matching the hint. Reads the
- * store each time, so a secret deleted or an account disabled by another process (the CLI) takes
- * effect at once, cache or not. */
+/* Reads the client. Returns 1 when a secret should be checked against c->phc: the client exists,
+ * is enabled and holds a live secret matching the hint. Reads the store each time, so a secret
+ * deleted or an account disabled by another process (the CLI) takes effect at once, cache or
+ * not. */
 static int find_candidate(struct srv_request *rq, struct srv_client *c)
 {
     struct lookup l = {c, srv_now()};
-    if (strlen(c->id) == 0 || c->secret_len > SRV_SECRET_MAX)
+    if (strlen(c->id) == 0 || c->secret_len > SRV_SECRET_MAX) {
+        c->kind = 0;
         return 0;
+    }
     int rc = store_read(srv_rq_ctx(rq)->store, lookup_txn, &l);
     if (rc != STORE_OK && rc != STORE_NOTFOUND)
         LOG(SRV_LOG_ERROR, "client lookup failed: %s", store_strerror(rc));
-    return rc == STORE_OK && !c->sa.disabled && c->secret_id[0];
+    if (rc != STORE_OK)
+        c->kind = 0;
+    if (c->kind == SRV_CLIENT_SERVICE_ACCOUNT && c->sa.disabled)
+        return 0;
+    return rc == STORE_OK && c->secret_id[0];
 }
 
 static void verify_work(struct srv_request *rq)
@@ -244,10 +275,36 @@ void srv_client_authenticate(struct srv_request *rq, srv_handler next)
     if (extract_credentials_or_error(rq, call) != SRV_OK)
         return;
     call->next = next;
-    if (find_candidate(rq, c) && srv_secret_cache_check(ctx->secret_cache, c->id, c->secret,
-                                                        c->secret_len, c->secret_id, srv_now())) {
+    int candidate = find_candidate(rq, c);
+    if (!c->secret) {
+        /* Only a public application names itself without a secret (auth method none). */
+        if (c->kind == SRV_CLIENT_APPLICATION && c->app.type == STORE_APP_PUBLIC) {
+            next(rq);
+            return;
+        }
+        srv_reply_oauth_error(rq, 401, "invalid_client", "client authentication failed");
+        return;
+    }
+    if (c->kind == SRV_CLIENT_APPLICATION && c->app.type == STORE_APP_PUBLIC) {
+        srv_reply_oauth_error(rq, 401, "invalid_client",
+                              "a public application has no secret; send client_id alone");
+        return;
+    }
+    if (candidate && srv_secret_cache_check(ctx->secret_cache, c->id, c->secret, c->secret_len,
+                                            c->secret_id, srv_now())) {
         next(rq);
         return;
     }
     srv_defer(rq, verify_work, after_verify);
+}
+
+int srv_app_allows_or_error(struct srv_request *rq, const struct srv_client *c, const char *grant)
+{
+    if (c->kind == SRV_CLIENT_APPLICATION)
+        for (size_t i = 0; i < c->app.ngrants; i++)
+            if (strcmp(c->app.grants[i], grant) == 0)
+                return 1;
+    srv_reply_oauth_error(rq, 400, "unauthorized_client", "this client may not use grant %s",
+                          grant);
+    return 0;
 }

@@ -10,7 +10,7 @@
 
 #include "server/internal.h"
 
-enum kind { K_STR, K_INT, K_LISTEN, K_ALG, K_LEVEL };
+enum kind { K_STR, K_INT, K_BOOL, K_LISTEN, K_ALG, K_LEVEL };
 
 struct setting {
     const char *name; /* also the config-file key; the flag is --name with '-' for '_' */
@@ -54,6 +54,12 @@ static const struct setting settings[] = {
      "seconds between expiry sweeps"},
     {"keys_refresh_interval", K_INT, OFF(keys_refresh_interval), 1, 3600, "5", 0,
      "seconds between checks for keys rotated by another process"},
+    {"allow_registration", K_BOOL, OFF(allow_registration), 0, 1, "0", SRV_CFG_SERVE,
+     "let anyone register an email/password user through POST /v1/register"},
+    {"session_idle_ttl", K_INT, OFF(session_idle_ttl), 300, 31536000, "2592000", 0,
+     "seconds a session lives without a refresh (30 days)"},
+    {"session_absolute_ttl", K_INT, OFF(session_absolute_ttl), 300, 315360000, "7776000", 0,
+     "seconds a session lives at most (90 days)"},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -81,6 +87,16 @@ static int set_value(struct srv_config *cfg, const struct setting *s, const char
         }
         memcpy(field, value, strlen(value) + 1);
         return SRV_OK;
+    case K_BOOL:
+        if (strcmp(value, "1") == 0 || strcmp(value, "true") == 0)
+            value = "1";
+        else if (strcmp(value, "0") == 0 || strcmp(value, "false") == 0)
+            value = "0";
+        else {
+            fprintf(stderr, "idpd: %s (%s) must be 1, 0, true or false\n", s->name, origin);
+            return SRV_EUSAGE;
+        }
+        /* fall through: stored as an integer */
     case K_INT: {
         char *end = NULL;
         errno = 0;
@@ -151,14 +167,18 @@ static int load_file(struct srv_config *cfg, const char *path)
             fprintf(stderr, "idpd: config %s: unknown setting \"%s\"\n", path, key);
             goto out;
         }
-        if (s->kind == K_INT && json_is_integer(v)) {
+        if (s->kind == K_BOOL && json_is_boolean(v)) {
+            value = json_is_true(v) ? "1" : "0";
+        } else if ((s->kind == K_INT || s->kind == K_BOOL) && json_is_integer(v)) {
             snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
             value = num;
-        } else if (s->kind != K_INT && json_is_string(v)) {
+        } else if (s->kind != K_INT && s->kind != K_BOOL && json_is_string(v)) {
             value = json_string_value(v);
         } else {
             fprintf(stderr, "idpd: config %s: \"%s\" must be %s\n", path, key,
-                    s->kind == K_INT ? "an integer" : "a string");
+                    s->kind == K_INT    ? "an integer"
+                    : s->kind == K_BOOL ? "a boolean"
+                                        : "a string");
             goto out;
         }
         if (set_value(cfg, s, value, path) != SRV_OK)
@@ -204,7 +224,14 @@ int srv_config_load(struct srv_config *cfg, int scope, int *argc, char **argv)
             for (size_t k = 0; k < NSETTINGS && !slot; k++)
                 if ((settings[k].scope & scope) && flag_is(name, settings[k].name, &len))
                     slot = &flag_values[k];
-            if (slot) {
+            int is_bool = 0;
+            for (size_t k = 0; k < NSETTINGS; k++)
+                if (slot == &flag_values[k] && settings[k].kind == K_BOOL)
+                    is_bool = 1;
+            if (slot && is_bool && name[len] != '=') {
+                *slot = "1"; /* --allow-registration */
+                taken = 1;
+            } else if (slot) {
                 if (name[len] == '=') {
                     *slot = name + len + 1;
                 } else if (i + 1 < *argc) {

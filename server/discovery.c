@@ -21,22 +21,28 @@ char *srv_discovery_render(const char *issuer, const char *alg, size_t *len)
     ENDPOINT("introspection_endpoint", "/oauth/introspect");
     ENDPOINT("revocation_endpoint", "/oauth/revoke");
     ENDPOINT("jwks_uri", "/jwks");
+    ENDPOINT("userinfo_endpoint", "/userinfo");
 #undef ENDPOINT
-    json_object_set_new(doc, "grant_types_supported", json_pack("[s]", "client_credentials"));
+    json_object_set_new(doc, "grant_types_supported",
+                        json_pack("[s,s,s,s]", "client_credentials", "password", "refresh_token",
+                                  "urn:idpd:grant-type:anonymous"));
     json_object_set_new(doc, "response_types_supported", json_array());
+    /* none: public applications name themselves with client_id alone */
     json_object_set_new(doc, "token_endpoint_auth_methods_supported",
-                        json_pack("[s,s]", "client_secret_basic", "client_secret_post"));
+                        json_pack("[s,s,s]", "client_secret_basic", "client_secret_post", "none"));
     json_object_set_new(doc, "introspection_endpoint_auth_methods_supported",
                         json_pack("[s,s]", "client_secret_basic", "client_secret_post"));
     json_object_set_new(doc, "revocation_endpoint_auth_methods_supported",
-                        json_pack("[s,s]", "client_secret_basic", "client_secret_post"));
+                        json_pack("[s,s,s]", "client_secret_basic", "client_secret_post", "none"));
     /* Required by OIDC Discovery; ID tokens are signed with the same keys as access tokens. */
     json_object_set_new(doc, "id_token_signing_alg_values_supported", json_pack("[s]", alg));
     json_object_set_new(doc, "subject_types_supported", json_pack("[s]", "public"));
-    json_object_set_new(doc, "scopes_supported", json_array());
+    json_object_set_new(doc, "scopes_supported",
+                        json_pack("[s,s,s,s]", "openid", "profile", "email", "offline_access"));
     json_object_set_new(doc, "claims_supported",
-                        json_pack("[s,s,s,s,s,s,s,s,s]", "iss", "sub", "aud", "iat", "exp", "jti",
-                                  "client_id", "principal_type", "roles"));
+                        json_pack("[s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s]", "iss", "sub", "aud", "iat",
+                                  "exp", "jti", "client_id", "principal_type", "roles", "sid",
+                                  "auth_time", "amr", "nonce", "email", "email_verified", "name"));
     text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(doc);
     if (text)

@@ -115,6 +115,12 @@ void srv_rq_set_state(struct srv_request *rq, void *state, void (*free_fn)(void 
     rq->state_free = free_fn;
 }
 
+void srv_rq_param(struct srv_request *rq, size_t n, char *out, size_t cap)
+{
+    if (!rq->route || !srv_route_param(rq->route->path, rq->path, n, out, cap))
+        out[0] = '\0';
+}
+
 int srv_rq_oauth(struct srv_request *rq)
 {
     return strncmp(rq->path, "/oauth/", 7) == 0;

@@ -43,6 +43,9 @@ struct srv_config {
     int64_t jwks_max_age;
     int64_t sweep_interval;
     int64_t keys_refresh_interval;
+    int64_t allow_registration; /* 0 or 1 */
+    int64_t session_idle_ttl;
+    int64_t session_absolute_ttl;
 };
 
 /* Which settings a command accepts as flags. */
@@ -140,6 +143,9 @@ extern const size_t srv_route_count;
 const struct srv_route *srv_route_find(const char *method, const char *path, int *path_known);
 /* Writes the methods routed for path, "GET, POST", into buf (for the Allow header). */
 void srv_route_allow(const char *path, char *buf, size_t cap);
+/* Copies the n-th "{…}" segment of path (matched against pattern) into out. 0 when there is no
+ * such segment or it does not fit. */
+int srv_route_param(const char *pattern, const char *path, size_t n, char *out, size_t cap);
 
 struct srv_ctx *srv_rq_ctx(struct srv_request *rq);
 const char *srv_rq_method(struct srv_request *rq);
@@ -153,6 +159,8 @@ void srv_rq_log_client(struct srv_request *rq, const char *client_id);
 /* Per-request state of the handler, released with free_fn when the request ends. */
 void *srv_rq_state(struct srv_request *rq);
 void srv_rq_set_state(struct srv_request *rq, void *state, void (*free_fn)(void *state));
+/* The n-th path parameter of the matched route (see srv_route_param), or "" when absent. */
+void srv_rq_param(struct srv_request *rq, size_t n, char *out, size_t cap);
 /* 1 when errors of this route are RFC 6749 ({"error":…}), 0 for problem+json. */
 int srv_rq_oauth(struct srv_request *rq);
 
@@ -217,14 +225,27 @@ int srv_utf8_valid(const char *s, size_t len);
 #define SRV_SECRET_PREFIX "idpsec_"
 #define SRV_SECRET_MAX 256 /* longest client secret looked at */
 
+enum srv_client_kind { SRV_CLIENT_SERVICE_ACCOUNT = 1, SRV_CLIENT_APPLICATION = 2 };
+
 struct srv_client {
     char id[STORE_ID_MAX];
-    char *secret; /* owned, wiped when the call ends */
+    char *secret; /* owned, wiped when the call ends; NULL for a public application */
     size_t secret_len;
     char secret_id[STORE_ID_MAX];    /* the record the secret is checked against, "" if none */
     char phc[STORE_PHC_MAX];         /* its hash, or the dummy hash */
     int verified;                    /* Argon2 said yes */
-    struct store_service_account sa; /* the authenticated account */
+    int kind;                        /* enum srv_client_kind, once authenticated */
+    struct store_service_account sa; /* kind SERVICE_ACCOUNT */
+    struct store_application app;    /* kind APPLICATION */
+};
+
+/* What a user grant carries across its Argon2 suspension. */
+struct srv_login {
+    struct store_user user;         /* owned: clear with store_user_clear() */
+    struct store_identity identity; /* the local-userpass identity logged in with */
+    int found;                      /* identity and user exist */
+    int verified;                   /* the password matched */
+    char new_phc[STORE_PHC_MAX];    /* a re-hash under the current parameters, or "" */
 };
 
 /* One call to an OAuth endpoint: its form and client, kept across the Argon2 suspension. */
@@ -232,13 +253,19 @@ struct srv_oauth_call {
     struct srv_form form;
     struct srv_client client;
     srv_handler next;
+    struct srv_login login;
 };
+
+/* 1 when the caller is an application allowed to use grant; otherwise answers
+ * unauthorized_client itself and returns 0. */
+int srv_app_allows_or_error(struct srv_request *rq, const struct srv_client *c, const char *grant);
 
 /* Parses the form body into a call owned by rq (srv_rq_state). NULL when it answered an error. */
 struct srv_oauth_call *srv_oauth_call_begin_or_error(struct srv_request *rq);
-/* Authenticates the calling service account (client_secret_basic or client_secret_post), then
- * calls next(rq) with call->client.sa filled. Answers invalid_client (401) or invalid_request
- * itself. An unknown client costs the same Argon2 run as a wrong secret. */
+/* Authenticates the caller, then calls next(rq) with call->client filled: a service account or
+ * a confidential application by its secret (client_secret_basic or client_secret_post), a public
+ * application by its client_id alone (auth method none). Answers invalid_client (401) or
+ * invalid_request itself. An unknown client costs the same Argon2 run as a wrong secret. */
 void srv_client_authenticate(struct srv_request *rq, srv_handler next);
 
 /* The SHA-256 hint stored beside a secret's hash: 8 hex chars of SHA-256(secret). */
@@ -257,6 +284,60 @@ void srv_secret_hint(const char *secret, size_t len, char hint[9]);
 int srv_secret_new(const struct crypto_argon2_params *params, const char *sa_id,
                    int64_t expires_in_hours, struct store_secret *rec, char secret[SRV_SECRET_LEN]);
 
+/* ---- JSON bodies (json_body.c) ---- */
+
+/* Parses an application/json body into an object whose members are all named in fields
+ * (a NULL-terminated list). Answers 400/415 problem+json itself on a wrong content type,
+ * malformed JSON, invalid UTF-8, duplicate members, a non-object, or unknown members (named). */
+int srv_json_parse_or_error(struct srv_request *rq, const char *const *fields, json_t **out);
+/* Reads member name as a string of 1..max bytes (valid UTF-8 by construction of jansson).
+ * required: 400 when absent. *out is borrowed from obj (NULL when absent and optional). */
+int srv_json_string_or_error(struct srv_request *rq, json_t *obj, const char *name, int required,
+                             size_t max, const char **out);
+
+/* ---- bearer callers of the self-service API (bearer.c) ---- */
+
+struct srv_user_caller {
+    json_t *claims;      /* owned: the verified access-token claims */
+    const char *user_id; /* borrowed from claims */
+    const char *sid;
+    const char *client_id;
+};
+
+/* Authenticates "Authorization: Bearer <access token>" as a user whose token, session and
+ * account are all still good. Answers 401 (with WWW-Authenticate, RFC 6750) or 403 (a token of
+ * a service account) as problem+json itself. Release with srv_user_caller_clear(). */
+int srv_bearer_user_or_error(struct srv_request *rq, struct srv_user_caller *out);
+void srv_user_caller_clear(struct srv_user_caller *c);
+
+/* A user as the API shows it: id, email, name, status, anonymous, created_at, updated_at,
+ * metadata, and identities (id, provider, created_at) when idns is not NULL. */
+json_t *srv_user_json(const struct store_user *u, const struct store_identity *idns, size_t n);
+/* A session as the API shows it; current marks the caller's own. */
+json_t *srv_session_json(const struct store_session *s, int current);
+
+/* ---- users (accounts.c) ---- */
+
+#define SRV_PASSWORD_MIN 8
+#define SRV_PASSWORD_MAX 1024
+
+/* 1 when email looks like local@domain: 3..320 bytes of UTF-8, one '@' with text on both sides,
+ * no spaces or control characters. Deliverability is not idpd's to judge. */
+int srv_email_valid(const char *email);
+/* The index form of an email: ASCII letters lower-cased (out holds STORE_EMAIL_MAX). */
+void srv_email_normalise(const char *email, char *out);
+/* Passwords: 8..1024 bytes of UTF-8, no composition rules (NIST SP 800-63B). */
+int srv_password_valid(const char *pw);
+
+/* ---- audit events (audit.c) ---- */
+
+/* Appends one event in txn. actor, target and detail may be NULL; detail never holds a secret. */
+int srv_audit(struct store_txn *txn, const char *type, const char *actor, const char *target,
+              const char *client_ip, int success, const char *detail);
+/* The same in its own write transaction (for failures, which change nothing else). */
+void srv_audit_now(struct srv_ctx *ctx, const char *type, const char *actor, const char *target,
+                   const char *client_ip, int success, const char *detail);
+
 /* ---- tokens (tokens.c, token_verify.c) ---- */
 
 struct srv_principal {
@@ -267,6 +348,10 @@ struct srv_principal {
     const char *audience;
     char (*roles)[STORE_ROLE_MAX];
     size_t nroles;
+    /* users only */
+    const char *sid;
+    int64_t auth_time;
+    const char *amr; /* "pwd", "anon" */
 };
 
 struct srv_issued_token {
@@ -279,6 +364,29 @@ struct srv_issued_token {
 /* Mints and signs an RFC 9068 access token. */
 int srv_token_issue(struct srv_ctx *ctx, const struct srv_principal *p,
                     struct srv_issued_token *out);
+/* Mints an OIDC ID token (typ JWT) for u, audience client_id. *out is malloc'd. */
+int srv_id_token_issue(struct srv_ctx *ctx, const struct store_user *u, const char *client_id,
+                       const char *sid, int64_t auth_time, const char *nonce, char **out);
+
+/* ---- user sessions (sessions.c) ---- */
+
+/* Opaque refresh token: 256 random bits in base64url, NUL included. */
+#define SRV_REFRESH_LEN 44
+
+/* The scope values a user grant may ask for. */
+int srv_user_scope_valid_or_error(struct srv_request *rq, const char *scope);
+
+/* Fills a new session for user_id logged in through client_id (ids, times from the configured
+ * lifetimes, client IP and user agent of rq) and makes its refresh token. Writes nothing. */
+int srv_session_new(struct srv_request *rq, const char *user_id, const char *client_id,
+                    const char *amr, const char *scope, struct store_session *s,
+                    char refresh[SRV_REFRESH_LEN]);
+
+/* Signs the tokens of a user session and answers them: access token, refresh token, ID token
+ * when the session's scope has openid. Answers server_error itself on failure. */
+void srv_reply_session_tokens(struct srv_request *rq, const struct store_user *u,
+                              const struct store_session *s, const char *refresh,
+                              const char *nonce);
 
 enum srv_token_state {
     SRV_TOKEN_ACTIVE = 0,
@@ -307,6 +415,17 @@ void srv_handle_jwks(struct srv_request *rq);
 void srv_handle_token(struct srv_request *rq);
 void srv_handle_introspect(struct srv_request *rq);
 void srv_handle_revoke(struct srv_request *rq);
+void srv_grant_password(struct srv_request *rq);
+void srv_handle_register(struct srv_request *rq);
+void srv_handle_userinfo(struct srv_request *rq);
+void srv_handle_me(struct srv_request *rq);
+void srv_handle_me_sessions(struct srv_request *rq);
+void srv_handle_me_session_delete(struct srv_request *rq);
+void srv_handle_me_password(struct srv_request *rq);
+void srv_handle_me_link(struct srv_request *rq);
+void srv_handle_me_unlink(struct srv_request *rq);
+void srv_grant_anonymous(struct srv_request *rq);
+void srv_grant_refresh(struct srv_request *rq);
 
 /* Renders the OpenID/OAuth metadata document (discovery.c). */
 char *srv_discovery_render(const char *issuer, const char *alg, size_t *len);
@@ -315,6 +434,7 @@ char *srv_discovery_render(const char *issuer, const char *alg, size_t *len);
 
 int srv_cmd_serve(int argc, char **argv);
 int srv_cmd_service_account(int argc, char **argv);
+int srv_cmd_application(int argc, char **argv);
 
 /* Exit codes of every command (DESIGN.md §9). */
 enum srv_exit { SRV_EXIT_OK = 0, SRV_EXIT_RUNTIME = 1, SRV_EXIT_USAGE = 2 };

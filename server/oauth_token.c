@@ -100,6 +100,11 @@ static void issue_client_credentials(struct srv_request *rq)
     struct srv_ctx *ctx = srv_rq_ctx(rq);
     const struct store_service_account *sa = &call->client.sa;
     char aud[1024], *scope = NULL;
+    if (call->client.kind != SRV_CLIENT_SERVICE_ACCOUNT) {
+        srv_reply_oauth_error(rq, 400, "unauthorized_client",
+                              "client_credentials is for service accounts");
+        return;
+    }
     char(*narrowed)[STORE_ROLE_MAX] = NULL;
     size_t nnarrowed = 0;
     struct srv_issued_token tok = {0};
@@ -133,6 +138,15 @@ out:
 
 void srv_handle_token(struct srv_request *rq)
 {
+    static const struct {
+        const char *grant;
+        srv_handler issue;
+    } grants[] = {
+        {"client_credentials", issue_client_credentials},
+        {"password", srv_grant_password},
+        {"refresh_token", srv_grant_refresh},
+        {"urn:idpd:grant-type:anonymous", srv_grant_anonymous},
+    };
     struct srv_oauth_call *call = srv_oauth_call_begin_or_error(rq);
     if (!call)
         return;
@@ -141,10 +155,12 @@ void srv_handle_token(struct srv_request *rq)
         srv_reply_oauth_error(rq, 400, "invalid_request", "grant_type is required");
         return;
     }
-    if (strcmp(grant, "client_credentials") != 0) {
-        srv_reply_oauth_error(rq, 400, "unsupported_grant_type",
-                              "grant_type %.64s is not supported", grant);
-        return;
+    for (size_t i = 0; i < sizeof grants / sizeof grants[0]; i++) {
+        if (strcmp(grant, grants[i].grant) == 0) {
+            srv_client_authenticate(rq, grants[i].issue);
+            return;
+        }
     }
-    srv_client_authenticate(rq, issue_client_credentials);
+    srv_reply_oauth_error(rq, 400, "unsupported_grant_type", "grant_type %.64s is not supported",
+                          grant);
 }

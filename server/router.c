@@ -12,6 +12,15 @@ const struct srv_route srv_route_table[] = {
     {"POST", "/oauth/token", SRV_AUTH_CLIENT, srv_handle_token},
     {"POST", "/oauth/introspect", SRV_AUTH_CLIENT, srv_handle_introspect},
     {"POST", "/oauth/revoke", SRV_AUTH_CLIENT, srv_handle_revoke},
+    {"GET", "/userinfo", SRV_AUTH_BEARER, srv_handle_userinfo},
+    {"POST", "/userinfo", SRV_AUTH_BEARER, srv_handle_userinfo},
+    {"POST", "/v1/register", SRV_AUTH_NONE, srv_handle_register},
+    {"GET", "/v1/me", SRV_AUTH_BEARER, srv_handle_me},
+    {"GET", "/v1/me/sessions", SRV_AUTH_BEARER, srv_handle_me_sessions},
+    {"DELETE", "/v1/me/sessions/{sid}", SRV_AUTH_BEARER, srv_handle_me_session_delete},
+    {"POST", "/v1/me/password", SRV_AUTH_BEARER, srv_handle_me_password},
+    {"POST", "/v1/me/identities", SRV_AUTH_BEARER, srv_handle_me_link},
+    {"DELETE", "/v1/me/identities/{id}", SRV_AUTH_BEARER, srv_handle_me_unlink},
 };
 const size_t srv_route_count = sizeof srv_route_table / sizeof srv_route_table[0];
 
@@ -73,4 +82,30 @@ int srv_route_at(size_t i, const char **method, const char **path)
     *method = srv_route_table[i].method;
     *path = srv_route_table[i].path;
     return 1;
+}
+
+int srv_route_param(const char *pattern, const char *path, size_t n, char *out, size_t cap)
+{
+    size_t seen = 0;
+    while (*pattern && *path) {
+        if (*pattern == '{') {
+            const char *close = strchr(pattern, '}');
+            size_t len = strcspn(path, "/");
+            if (!close)
+                return 0;
+            if (seen++ == n) {
+                if (len == 0 || len >= cap)
+                    return 0;
+                memcpy(out, path, len);
+                out[len] = '\0';
+                return 1;
+            }
+            path += len;
+            pattern = close + 1;
+            continue;
+        }
+        if (*pattern++ != *path++)
+            return 0;
+    }
+    return 0;
 }

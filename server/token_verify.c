@@ -30,9 +30,35 @@ struct principal_check {
     const char *jti;
     const char *sub;
     const char *type;
+    const char *sid;
+    int64_t now;
     int denied;
     int gone;
 };
+
+/* A user's token lives only as long as its user (active) and its session (not ended, not
+ * expired): logout, disable and delete take effect at once. */
+static int user_gone(struct store_txn *txn, struct principal_check *pc, int *gone)
+{
+    struct store_user u = {0};
+    struct store_session s;
+    int rc = store_user_get(txn, pc->sub, &u);
+    int active = rc == STORE_OK && u.status == STORE_USER_ACTIVE;
+    store_user_clear(&u);
+    if (rc != STORE_OK && rc != STORE_NOTFOUND)
+        return rc;
+    *gone = 1;
+    if (!active || !pc->sid)
+        return STORE_OK;
+    rc = store_session_get(txn, pc->sid, &s);
+    if (rc == STORE_NOTFOUND)
+        return STORE_OK;
+    if (rc != STORE_OK)
+        return rc;
+    *gone = strcmp(s.user_id, pc->sub) != 0 || s.idle_expires_at <= pc->now ||
+            s.absolute_expires_at <= pc->now;
+    return STORE_OK;
+}
 
 static int check_txn(struct store_txn *txn, void *arg)
 {
@@ -47,7 +73,9 @@ static int check_txn(struct store_txn *txn, void *arg)
         store_service_account_clear(&sa);
         return rc == STORE_NOTFOUND ? STORE_OK : rc;
     }
-    pc->gone = 1; /* no other principal type exists yet */
+    if (strcmp(pc->type, "user") == 0)
+        return user_gone(txn, pc, &pc->gone);
+    pc->gone = 1; /* no other principal type exists */
     return STORE_OK;
 }
 
@@ -72,7 +100,13 @@ enum srv_token_state srv_token_check(struct srv_ctx *ctx, const char *token, siz
     if (!json_is_object(claims) || !iss || strcmp(iss, ctx->issuer) != 0 || !jti || !sub || !type ||
         !json_is_integer(exp))
         goto out;
-    struct principal_check pc = {.jti = jti, .sub = sub, .type = type};
+    struct principal_check pc = {
+        .jti = jti,
+        .sub = sub,
+        .type = type,
+        .sid = json_string_value(json_object_get(claims, "sid")),
+        .now = srv_now(),
+    };
     if (json_integer_value(exp) <= srv_now()) {
         state = SRV_TOKEN_EXPIRED;
     } else {

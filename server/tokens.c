@@ -54,6 +54,11 @@ int srv_token_issue(struct srv_ctx *ctx, const struct srv_principal *p,
         json_object_set_new(claims, "scope", json_string(p->scope));
     json_object_set_new(claims, "principal_type", json_string(p->principal_type));
     json_object_set(claims, "roles", roles);
+    if (p->sid) {
+        json_object_set_new(claims, "sid", json_string(p->sid));
+        json_object_set_new(claims, "auth_time", json_integer(p->auth_time));
+        json_object_set_new(claims, "amr", json_pack("[s]", p->amr));
+    }
     claims_text = json_dumps(claims, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!claims_text)
         goto out;
@@ -67,5 +72,35 @@ out:
     free(claims_text);
     json_decref(claims);
     json_decref(roles);
+    return rc;
+}
+
+int srv_id_token_issue(struct srv_ctx *ctx, const struct store_user *u, const char *client_id,
+                       const char *sid, int64_t auth_time, const char *nonce, char **out)
+{
+    int64_t now = srv_now();
+    char *text = NULL;
+    int rc = SRV_ERUNTIME;
+    json_t *claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "iss", ctx->issuer, "sub",
+                               u->id, "aud", client_id, "iat", (json_int_t)now, "exp",
+                               (json_int_t)(now + ctx->cfg->access_token_ttl), "auth_time",
+                               (json_int_t)auth_time, "sid", sid);
+    *out = NULL;
+    if (!claims)
+        goto out;
+    if (nonce)
+        json_object_set_new(claims, "nonce", json_string(nonce));
+    if (u->email[0]) {
+        json_object_set_new(claims, "email", json_string(u->email));
+        json_object_set_new(claims, "email_verified", json_false()); /* idpd sends no mail yet */
+    }
+    if (u->name[0])
+        json_object_set_new(claims, "name", json_string(u->name));
+    text = json_dumps(claims, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (text && keys_jwt_sign(ctx->keys, "JWT", text, strlen(text), out) == KEYS_OK)
+        rc = SRV_OK;
+out:
+    free(text);
+    json_decref(claims);
     return rc;
 }

@@ -1,0 +1,86 @@
+/* application/json request bodies of the self-service and admin APIs: strict, so a typo in a
+ * member name is an error that names it rather than a silently ignored field. */
+#include <string.h>
+#include <strings.h>
+
+#include "server/internal.h"
+
+static int is_json_type(const char *ct)
+{
+    static const char want[] = "application/json";
+    if (!ct || strncasecmp(ct, want, sizeof want - 1) != 0)
+        return 0;
+    char next = ct[sizeof want - 1];
+    return next == '\0' || next == ';' || next == ' ';
+}
+
+int srv_json_parse_or_error(struct srv_request *rq, const char *const *fields, json_t **out)
+{
+    size_t len;
+    const char *body = srv_rq_body(rq, &len);
+    json_error_t err;
+    const char *key;
+    json_t *v, *obj;
+    char unknown[256] = "";
+    *out = NULL;
+    if (!is_json_type(srv_rq_header(rq, "Content-Type"))) {
+        srv_reply_problem(rq, 415, "the body must be application/json");
+        return SRV_ERESPONDED;
+    }
+    /* jansson refuses invalid UTF-8 and, with this flag, duplicate members. */
+    obj = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+    if (!obj) {
+        srv_reply_problem(rq, 400, "the body is not valid JSON: %s (at byte %d)", err.text,
+                          err.position);
+        return SRV_ERESPONDED;
+    }
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        srv_reply_problem(rq, 400, "the body must be a JSON object");
+        return SRV_ERESPONDED;
+    }
+    json_object_foreach(obj, key, v)
+    {
+        int known = 0;
+        for (size_t i = 0; fields[i] && !known; i++)
+            known = strcmp(fields[i], key) == 0;
+        if (!known && strlen(unknown) + strlen(key) + 3 < sizeof unknown) {
+            if (unknown[0])
+                strncat(unknown, ", ", sizeof unknown - strlen(unknown) - 1);
+            strncat(unknown, key, sizeof unknown - strlen(unknown) - 1);
+        } else if (!known && !unknown[0]) {
+            strncat(unknown, "(a long name)", sizeof unknown - 1);
+        }
+    }
+    if (unknown[0]) {
+        json_decref(obj);
+        srv_reply_problem(rq, 400, "unknown member(s): %s", unknown);
+        return SRV_ERESPONDED;
+    }
+    *out = obj;
+    return SRV_OK;
+}
+
+int srv_json_string_or_error(struct srv_request *rq, json_t *obj, const char *name, int required,
+                             size_t max, const char **out)
+{
+    json_t *v = json_object_get(obj, name);
+    *out = NULL;
+    if (!v || json_is_null(v)) {
+        if (!required)
+            return SRV_OK;
+        srv_reply_problem(rq, 400, "%s is required", name);
+        return SRV_ERESPONDED;
+    }
+    if (!json_is_string(v)) {
+        srv_reply_problem(rq, 400, "%s must be a string", name);
+        return SRV_ERESPONDED;
+    }
+    size_t len = json_string_length(v);
+    if (len == 0 || len > max || strlen(json_string_value(v)) != len) { /* embedded NUL */
+        srv_reply_problem(rq, 400, "%s must be 1 to %zu bytes of text", name, max);
+        return SRV_ERESPONDED;
+    }
+    *out = json_string_value(v);
+    return SRV_OK;
+}

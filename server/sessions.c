@@ -1,0 +1,132 @@
+/* User sessions: what a login creates and what a refresh rotates. A session holds the SHA-256 of
+ * its current refresh token only; the token itself exists once, in the answer. */
+#define LOG_MODULE "sessions"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/internal.h"
+
+static const char *const no_store[] = {"Cache-Control", "no-store", "Pragma", "no-cache", NULL};
+
+/* openid asks for an ID token; profile, email and offline_access are accepted and recorded
+ * (every login gets a refresh token, as the SDKs expect). */
+int srv_user_scope_valid_or_error(struct srv_request *rq, const char *scope)
+{
+    static const char *const known[] = {"openid", "profile", "email", "offline_access"};
+    if (!scope)
+        return SRV_OK;
+    if (strlen(scope) >= STORE_SCOPE_MAX) {
+        srv_reply_oauth_error(rq, 400, "invalid_scope", "scope is too long");
+        return SRV_ERESPONDED;
+    }
+    for (const char *p = scope; *p;) {
+        p += strspn(p, " ");
+        size_t len = strcspn(p, " "), i = 0;
+        if (len == 0)
+            break;
+        for (; i < sizeof known / sizeof known[0]; i++)
+            if (strlen(known[i]) == len && strncmp(known[i], p, len) == 0)
+                break;
+        if (i == sizeof known / sizeof known[0]) {
+            srv_reply_oauth_error(rq, 400, "invalid_scope", "scope %.*s is not supported",
+                                  (int)(len > 64 ? 64 : len), p);
+            return SRV_ERESPONDED;
+        }
+        p += len;
+    }
+    return SRV_OK;
+}
+
+static int scope_has(const char *scope, const char *value)
+{
+    size_t vlen = strlen(value);
+    for (const char *p = scope; p && *p;) {
+        p += strspn(p, " ");
+        size_t len = strcspn(p, " ");
+        if (len == vlen && strncmp(p, value, len) == 0)
+            return 1;
+        p += len;
+    }
+    return 0;
+}
+
+int srv_session_new(struct srv_request *rq, const char *user_id, const char *client_id,
+                    const char *amr, const char *scope, struct store_session *s,
+                    char refresh[SRV_REFRESH_LEN])
+{
+    const struct srv_config *cfg = srv_rq_ctx(rq)->cfg;
+    uint8_t raw[32];
+    const char *ua = srv_rq_header(rq, "User-Agent");
+    int rc = SRV_ERUNTIME;
+    memset(s, 0, sizeof *s);
+    if (crypto_id_new("ses", s->id, sizeof s->id) != CRYPTO_OK ||
+        crypto_random(raw, sizeof raw) != CRYPTO_OK ||
+        crypto_b64url_encode(raw, sizeof raw, refresh, SRV_REFRESH_LEN, NULL) != CRYPTO_OK)
+        goto out;
+    crypto_sha256(refresh, strlen(refresh), s->refresh_hash);
+    snprintf(s->user_id, sizeof s->user_id, "%s", user_id);
+    snprintf(s->client_id, sizeof s->client_id, "%s", client_id);
+    snprintf(s->amr, sizeof s->amr, "%s", amr);
+    snprintf(s->scope, sizeof s->scope, "%s", scope ? scope : "");
+    s->created_at = s->last_used_at = srv_now();
+    s->idle_expires_at = s->created_at + cfg->session_idle_ttl;
+    s->absolute_expires_at = s->created_at + cfg->session_absolute_ttl;
+    if (s->idle_expires_at > s->absolute_expires_at)
+        s->idle_expires_at = s->absolute_expires_at;
+    snprintf(s->client_ip, sizeof s->client_ip, "%s", srv_rq_client_ip(rq));
+    /* A user agent is the client's to say; keep 256 bytes of it if it is text. */
+    if (ua && srv_utf8_valid(ua, strlen(ua)))
+        snprintf(s->user_agent, sizeof s->user_agent, "%.256s", ua);
+    if (!srv_utf8_valid(s->user_agent, strlen(s->user_agent)))
+        s->user_agent[0] = '\0'; /* the cut fell inside a character */
+    rc = SRV_OK;
+out:
+    crypto_wipe(raw, sizeof raw);
+    return rc;
+}
+
+void srv_reply_session_tokens(struct srv_request *rq, const struct store_user *u,
+                              const struct store_session *s, const char *refresh, const char *nonce)
+{
+    struct srv_ctx *ctx = srv_rq_ctx(rq);
+    struct srv_issued_token tok = {0};
+    char *id_token = NULL;
+    struct srv_principal p = {
+        .sub = u->id,
+        .principal_type = "user",
+        .client_id = s->client_id,
+        .scope = s->scope[0] ? s->scope : NULL,
+        .audience = ctx->cfg->audience[0] ? NULL : ctx->issuer,
+        .roles = u->roles,
+        .nroles = u->nroles,
+        .sid = s->id,
+        .auth_time = s->created_at,
+        .amr = s->amr,
+    };
+    char aud[1024];
+    if (!p.audience) { /* the first configured audience */
+        size_t len = strcspn(ctx->cfg->audience, ",");
+        snprintf(aud, sizeof aud, "%.*s", (int)len, ctx->cfg->audience);
+        p.audience = aud;
+    }
+    if (srv_token_issue(ctx, &p, &tok) != SRV_OK ||
+        (scope_has(s->scope, "openid") &&
+         srv_id_token_issue(ctx, u, s->client_id, s->id, s->created_at, nonce, &id_token) !=
+             SRV_OK)) {
+        srv_reply_oauth_error(rq, 500, "server_error", "the tokens could not be signed");
+        goto out;
+    }
+    json_t *body =
+        json_pack("{s:s, s:s, s:I, s:s}", "access_token", tok.access_token, "token_type", "Bearer",
+                  "expires_in", (json_int_t)(tok.exp - tok.iat), "refresh_token", refresh);
+    if (body && id_token)
+        json_object_set_new(body, "id_token", json_string(id_token));
+    if (body && s->scope[0])
+        json_object_set_new(body, "scope", json_string(s->scope));
+    srv_reply_json(rq, 200, body, no_store);
+out:
+    free(tok.access_token);
+    free(id_token);
+}
