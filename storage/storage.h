@@ -82,6 +82,14 @@ int store_meta_put(struct store_txn *txn, const char *name, uint64_t value);
 
 /* ---- service accounts ---- */
 
+#define STORE_ACL_MAX 64  /* access-list entries per service account */
+#define STORE_CIDR_MAX 50 /* "ffff:…/128" as text, incl. NUL; the server checks the syntax */
+
+struct store_acl_entry {
+    char cidr[STORE_CIDR_MAX];
+    char comment[STORE_NAME_MAX];
+};
+
 struct store_service_account {
     char id[STORE_ID_MAX]; /* "sa_…", also the OAuth client_id */
     char name[STORE_NAME_MAX];
@@ -91,6 +99,8 @@ struct store_service_account {
     int64_t updated_at;
     size_t nroles;                 /* direct role grants, at most STORE_ROLES_MAX */
     char (*roles)[STORE_ROLE_MAX]; /* owned; freed by store_service_account_clear() */
+    size_t nacl;                   /* access list; empty = any address */
+    struct store_acl_entry *acl;   /* owned; at most STORE_ACL_MAX */
 };
 
 /* Frees what a getter put into sa and zeroes it. Safe on a zeroed struct. */
@@ -238,12 +248,26 @@ int store_user_update(struct store_txn *txn, const struct store_user *u);
 int store_user_get(struct store_txn *txn, const char *id, struct store_user *out);
 /* The id of the user holding email (ignoring ASCII case). STORE_NOTFOUND when none. */
 int store_user_find_email(struct store_txn *txn, const char *email, char user_id[STORE_ID_MAX]);
-/* Deletes the user with its email index entry, identities and sessions (all in txn). */
+/* Deletes the user with its email index entry, identities, sessions and team memberships (all in
+ * txn). */
 int store_user_delete(struct store_txn *txn, const char *id);
 /* Like store_sa_list(); free with store_user_list_free(). */
 int store_user_list(struct store_txn *txn, const char *after, size_t limit,
                     struct store_user **items, size_t *n);
 void store_user_list_free(struct store_user *items, size_t n);
+
+struct store_user_filter {
+    const char *email_prefix; /* NULL or "" = any; compared ignoring ASCII case */
+    int status;               /* -1 = any, else enum store_user_status */
+};
+
+/* Up to limit users with id > after that match filter, in id order. At most scan_max users are
+ * looked at (0 = no bound); *scanned_to (may be NULL) receives the id of the last user looked at,
+ * so a caller can page on through a sparse match without rescanning. Free with
+ * store_user_list_free(). */
+int store_user_search(struct store_txn *txn, const struct store_user_filter *filter,
+                      const char *after, size_t limit, size_t scan_max, struct store_user **items,
+                      size_t *n, char scanned_to[STORE_ID_MAX]);
 
 /* ---- identities: how a user signs in ---- */
 
@@ -342,8 +366,69 @@ struct store_audit_event {
 /* Appends an event. STORE_EXISTS when the id is taken. */
 int store_audit_append(struct store_txn *txn, const struct store_audit_event *ev);
 /* Up to limit events with id < before (NULL or "" = from the newest), newest first;
- * free with free(). Filtering arrives with the admin API. */
+ * free with free(). */
 int store_audit_list(struct store_txn *txn, const char *before, size_t limit,
                      struct store_audit_event **items, size_t *n);
+
+struct store_audit_filter {
+    const char *type;   /* NULL = any; exact match */
+    const char *actor;  /* NULL = any; exact match */
+    const char *target; /* NULL = any; exact match */
+    int64_t since;      /* 0 = any; only events with time >= since */
+};
+
+/* Like store_audit_list(), keeping only events that match filter; the walk stops at the first
+ * event older than filter->since. At most scan_max events are looked at (0 = no bound);
+ * *scanned_to (may be NULL) receives the id of the last event looked at. */
+int store_audit_search(struct store_txn *txn, const struct store_audit_filter *filter,
+                       const char *before, size_t limit, size_t scan_max,
+                       struct store_audit_event **items, size_t *n, char scanned_to[STORE_ID_MAX]);
+/* Deletes events older than before (unix seconds) in one write transaction, walking from the
+ * oldest (event ids are time-ordered). *removed (may be NULL) receives how many went. */
+int store_audit_expire(struct store *st, int64_t before, size_t *removed);
+
+/* ---- teams and memberships ---- */
+
+#define STORE_TEAMS_PER_USER_MAX 256
+
+struct store_team {
+    char id[STORE_ID_MAX];      /* "team_…" */
+    char name[STORE_NAME_MAX];  /* unique within scope, ignoring ASCII case */
+    char scope[STORE_NAME_MAX]; /* where the name is unique: "" (global) or e.g. "org_acme" */
+    char description[STORE_TEXT_MAX];
+    int64_t created_at;
+    int64_t updated_at;
+    size_t nroles;                 /* role grants every member receives */
+    char (*roles)[STORE_ROLE_MAX]; /* owned */
+};
+
+void store_team_clear(struct store_team *t);
+
+/* STORE_EXISTS when the id or (scope, name ignoring ASCII case) is taken. */
+int store_team_insert(struct store_txn *txn, const struct store_team *t);
+/* Replaces a team, moving its name index entry. STORE_NOTFOUND when absent; STORE_EXISTS when
+ * the new (scope, name) belongs to another team. */
+int store_team_update(struct store_txn *txn, const struct store_team *t);
+int store_team_get(struct store_txn *txn, const char *id, struct store_team *out);
+/* Deletes the team and every membership in it. */
+int store_team_delete(struct store_txn *txn, const char *id);
+/* Like store_sa_list(); free with store_team_list_free(). */
+int store_team_list(struct store_txn *txn, const char *after, size_t limit,
+                    struct store_team **items, size_t *n);
+void store_team_list_free(struct store_team *items, size_t n);
+
+/* Makes user_id a member of team_id; already a member is STORE_OK (idempotent, like PUT).
+ * STORE_NOTFOUND when the team or the user does not exist; STORE_EINVAL when the user is in
+ * STORE_TEAMS_PER_USER_MAX teams. */
+int store_member_add(struct store_txn *txn, const char *team_id, const char *user_id);
+/* STORE_NOTFOUND when user_id is not a member of team_id. */
+int store_member_remove(struct store_txn *txn, const char *team_id, const char *user_id);
+/* Up to limit member user ids of team_id with id > after, in id order; *ids is malloc'd
+ * (free()). STORE_NOTFOUND when the team does not exist. */
+int store_member_list(struct store_txn *txn, const char *team_id, const char *after, size_t limit,
+                      char (**ids)[STORE_ID_MAX], size_t *n);
+/* The ids of every team user_id belongs to, in id order; *ids is malloc'd (free()). */
+int store_user_teams(struct store_txn *txn, const char *user_id, char (**ids)[STORE_ID_MAX],
+                     size_t *n);
 
 #endif
