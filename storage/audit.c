@@ -1,6 +1,6 @@
 /* Audit events: id -> {"time","type","actor","target","client_ip","result","detail"}. Event
  * ids are time-sortable ("evt_…"), so key order is time order and the newest is the last key.
- * Events are only appended; nothing here changes or deletes one. */
+ * Events are only appended, never changed; retention (store_audit_expire) deletes the oldest. */
 #include "storage/internal.h"
 
 #include <stdlib.h>
@@ -104,6 +104,24 @@ out:
     return rc;
 }
 
+/* Positions cur on the newest key < before (the newest key when before is NULL or ""); returns
+ * LMDB's code. */
+static int cursor_last_before(MDB_cursor *cur, const char *before, MDB_val *key, MDB_val *data)
+{
+    int mrc;
+    if (!before || !before[0])
+        return mdb_cursor_get(cur, key, data, MDB_LAST);
+    /* the first key >= before, then one back */
+    key->mv_data = (void *)before;
+    key->mv_size = strlen(before);
+    mrc = mdb_cursor_get(cur, key, data, MDB_SET_RANGE);
+    if (mrc == MDB_SUCCESS)
+        return mdb_cursor_get(cur, key, data, MDB_PREV);
+    if (mrc == MDB_NOTFOUND) /* every key is < before */
+        return mdb_cursor_get(cur, key, data, MDB_LAST);
+    return mrc;
+}
+
 int store_audit_list(struct store_txn *txn, const char *before, size_t limit,
                      struct store_audit_event **items, size_t *n)
 {
@@ -136,18 +154,7 @@ int store_audit_list(struct store_txn *txn, const char *before, size_t limit,
         store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_AUDIT], &cur), "cursor audit");
     if (rc)
         goto out;
-    if (before && before[0]) {
-        /* the first key >= before, then one back: the newest key < before */
-        key.mv_data = (void *)before;
-        key.mv_size = strlen(before);
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
-        if (mrc == MDB_SUCCESS)
-            mrc = mdb_cursor_get(cur, &key, &data, MDB_PREV);
-        else if (mrc == MDB_NOTFOUND) /* every key is < before */
-            mrc = mdb_cursor_get(cur, &key, &data, MDB_LAST);
-    } else {
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_LAST);
-    }
+    mrc = cursor_last_before(cur, before, &key, &data);
     while (mrc == MDB_SUCCESS && count < cap) {
         rc = event_decode(&key, &data, &list[count]);
         if (rc)
@@ -166,5 +173,137 @@ out:
         *items = list;
         *n = count;
     }
+    return rc;
+}
+
+static int event_matches(const struct store_audit_event *ev, const struct store_audit_filter *f)
+{
+    return !f || ((!f->type || strcmp(ev->type, f->type) == 0) &&
+                  (!f->actor || strcmp(ev->actor, f->actor) == 0) &&
+                  (!f->target || strcmp(ev->target, f->target) == 0));
+}
+
+static int filter_valid(const struct store_audit_filter *f)
+{
+    return !f || ((!f->type || str_fits(f->type, STORE_EVENT_TYPE_MAX)) &&
+                  (!f->actor || str_fits(f->actor, STORE_ID_MAX)) &&
+                  (!f->target || str_fits(f->target, STORE_ID_MAX)));
+}
+
+int store_audit_search(struct store_txn *txn, const struct store_audit_filter *filter,
+                       const char *before, size_t limit, size_t scan_max,
+                       struct store_audit_event **items, size_t *n, char scanned_to[STORE_ID_MAX])
+{
+    struct store_audit_event *list = NULL, ev;
+    char last[STORE_ID_MAX] = "";
+    MDB_cursor *cur = NULL;
+    MDB_val key, data;
+    MDB_stat stat;
+    size_t count = 0, scanned = 0, cap;
+    int rc, mrc;
+
+    if (scanned_to)
+        scanned_to[0] = '\0';
+    if (!items || !n)
+        return STORE_EINVAL;
+    *items = NULL;
+    *n = 0;
+    if (!txn || (before && !str_fits(before, STORE_ID_MAX)) || !filter_valid(filter))
+        return STORE_EINVAL;
+    rc = store_mdb_err(txn, mdb_stat(txn->txn, txn->st->dbi[DB_AUDIT], &stat), "stat audit");
+    if (rc)
+        goto out;
+    /* Allocate no more than there are records or may be looked at, whatever limit says. */
+    cap = limit < stat.ms_entries ? limit : stat.ms_entries;
+    if (scan_max && scan_max < cap)
+        cap = scan_max;
+    if (cap == 0)
+        goto out;
+    list = calloc(cap, sizeof *list);
+    if (!list) {
+        rc = STORE_ENOMEM;
+        goto out;
+    }
+    rc =
+        store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_AUDIT], &cur), "cursor audit");
+    if (rc)
+        goto out;
+    mrc = cursor_last_before(cur, before, &key, &data);
+    while (mrc == MDB_SUCCESS && count < cap && (scan_max == 0 || scanned < scan_max)) {
+        rc = event_decode(&key, &data, &ev);
+        if (rc)
+            goto out;
+        scanned++;
+        memcpy(last, ev.id, sizeof last);
+        /* ids are time-ordered: nothing older than this one can follow */
+        if (filter && filter->since && ev.time < filter->since)
+            break;
+        if (event_matches(&ev, filter))
+            list[count++] = ev;
+        mrc = mdb_cursor_get(cur, &key, &data, MDB_PREV);
+    }
+    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        rc = store_mdb_err(txn, mrc, "search audit events");
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    if (rc || count == 0) {
+        free(list);
+    } else {
+        *items = list;
+        *n = count;
+    }
+    if (!rc && scanned_to)
+        memcpy(scanned_to, last, STORE_ID_MAX);
+    return rc;
+}
+
+struct expire {
+    int64_t before;
+    size_t removed;
+};
+
+static int expire_cb(struct store_txn *txn, void *arg)
+{
+    struct expire *ex = arg;
+    struct store_audit_event ev;
+    MDB_cursor *cur = NULL;
+    MDB_val key, data;
+    int rc, mrc;
+
+    ex->removed = 0; /* the callback may run again after the map grows */
+    rc =
+        store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_AUDIT], &cur), "cursor audit");
+    if (rc)
+        return rc;
+    /* Always take the first (oldest) event: no reliance on where a cursor lands after a
+     * delete. */
+    for (;;) {
+        mrc = mdb_cursor_get(cur, &key, &data, MDB_FIRST);
+        if (mrc)
+            break;
+        rc = event_decode(&key, &data, &ev);
+        if (rc)
+            goto out;
+        if (ev.time >= ex->before)
+            break;
+        mrc = mdb_cursor_del(cur, 0);
+        if (mrc)
+            break;
+        ex->removed++;
+    }
+    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        rc = store_mdb_err(txn, mrc, "expire audit events");
+out:
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+int store_audit_expire(struct store *st, int64_t before, size_t *removed)
+{
+    struct expire ex = {.before = before};
+    int rc = store_write(st, expire_cb, &ex);
+    if (removed)
+        *removed = rc ? 0 : ex.removed;
     return rc;
 }

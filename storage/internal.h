@@ -35,6 +35,13 @@ enum store_db {
     DB_REFRESH,         /* 32-byte hash -> state byte (0 current, 1 superseded) || session id */
     DB_SESSION_REFRESH, /* "<session_id>/" || hex of a hash -> empty: every hash it issued */
     DB_AUDIT,           /* event id (time-sortable) -> JSON record */
+    DB_TEAMS,           /* id -> JSON record, roles inside */
+    /* MDB_DUPSORT: scope || "\0" -> sorted duplicates lower(name) || "\0" || team id. Logically
+     * (scope, ASCII-lower-cased name) -> id; split at the NUL because the joined key can reach
+     * 513 bytes and LMDB keys end at 511. Every duplicate is at most 304 bytes. */
+    DB_TEAMS_BY_NAME,
+    DB_TEAM_MEMBERS, /* "<team_id>/<user_id>" -> empty: a team's members are a range */
+    DB_USER_TEAMS,   /* "<user_id>/<team_id>" -> empty: a user's teams are a range */
     DB_COUNT
 };
 
@@ -45,6 +52,8 @@ enum store_db {
 #define STORE_PAIR_KEY_MAX (2 * STORE_ID_MAX) /* "<owner_id>/<id>" incl. NUL */
 
 extern const char *const store_db_names[DB_COUNT];
+/* The persistent flags a database is created with (MDB_DUPSORT or 0); checked at every open. */
+extern const unsigned store_db_flags[DB_COUNT];
 
 struct store {
     MDB_env *env;
@@ -88,6 +97,9 @@ int store_user_exists(struct store_txn *txn, const char *user_id);
 
 /* Deletes every identity of user_id with its index entries. (identities.c) */
 int store_identities_delete_all(struct store_txn *txn, const char *user_id);
+
+/* Deletes every membership of user_id, in both directions. (teams.c) */
+int store_user_teams_delete_all(struct store_txn *txn, const char *user_id);
 
 /* The sweep's two halves (store_sweep() in sweep.c runs both in one write transaction): each
  * removes what expired at or before now and adds how many records went to *removed.

@@ -25,17 +25,25 @@ const char *const store_db_names[DB_COUNT] = {
     [DB_REFRESH] = "refresh",
     [DB_SESSION_REFRESH] = "session_refresh",
     [DB_AUDIT] = "audit",
+    [DB_TEAMS] = "teams",
+    [DB_TEAMS_BY_NAME] = "teams_by_name",
+    [DB_TEAM_MEMBERS] = "team_members",
+    [DB_USER_TEAMS] = "user_teams",
+};
+
+const unsigned store_db_flags[DB_COUNT] = {
+    [DB_TEAMS_BY_NAME] = MDB_DUPSORT,
 };
 
 static int create_db(struct store_txn *txn, enum store_db db)
 {
     MDB_dbi dbi;
-    int mrc = mdb_dbi_open(txn->txn, store_db_names[db], MDB_CREATE, &dbi);
+    int mrc = mdb_dbi_open(txn->txn, store_db_names[db], MDB_CREATE | store_db_flags[db], &dbi);
     return store_mdb_err(txn, mrc, store_db_names[db]);
 }
 
 /* 0 -> 1: the databases of service accounts, secrets, the denylist, signing keys, applications,
- * users, identities, sessions with their refresh hashes, and audit events. */
+ * users, identities, sessions with their refresh hashes, audit events, teams and memberships. */
 static int upgrade_to_1(struct store_txn *txn)
 {
     static const enum store_db dbs[] = {
@@ -56,6 +64,10 @@ static int upgrade_to_1(struct store_txn *txn)
         DB_REFRESH,
         DB_SESSION_REFRESH,
         DB_AUDIT,
+        DB_TEAMS,
+        DB_TEAMS_BY_NAME,
+        DB_TEAM_MEMBERS,
+        DB_USER_TEAMS,
     };
     int rc = STORE_OK;
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0] && rc == STORE_OK; i++)
@@ -102,6 +114,8 @@ int store_schema_open(struct store_txn *txn)
             goto out;
     }
     for (int db = DB_META + 1; db < DB_COUNT; db++) {
+        unsigned flags = 0;
+        /* 0: LMDB keeps the flags a database was created with */
         mrc = mdb_dbi_open(txn->txn, store_db_names[db], 0, &st->dbi[db]);
         if (mrc == MDB_NOTFOUND) {
             fprintf(stderr, "storage: database %s is missing at schema version %llu\n",
@@ -110,8 +124,17 @@ int store_schema_open(struct store_txn *txn)
             goto out;
         }
         rc = store_mdb_err(txn, mrc, store_db_names[db]);
+        if (!rc)
+            rc = store_mdb_err(txn, mdb_dbi_flags(txn->txn, st->dbi[db], &flags),
+                               store_db_names[db]);
         if (rc)
             goto out;
+        if ((flags & MDB_DUPSORT) != store_db_flags[db]) {
+            fprintf(stderr, "storage: database %s has flags %#x, expected %#x\n",
+                    store_db_names[db], flags & MDB_DUPSORT, store_db_flags[db]);
+            rc = STORE_ECORRUPT;
+            goto out;
+        }
     }
 out:
     return rc;

@@ -85,6 +85,8 @@ int store_meta_put(struct store_txn *txn, const char *name, uint64_t value);
 #define STORE_ACL_MAX 64  /* access-list entries per service account */
 #define STORE_CIDR_MAX 50 /* "ffff:…/128" as text, incl. NUL; the server checks the syntax */
 
+/* cidr: 1..STORE_CIDR_MAX-1 bytes of printable ASCII other than space; comment: UTF-8, may be
+ * empty. store_sa_insert() and store_sa_update() answer STORE_EINVAL otherwise. */
 struct store_acl_entry {
     char cidr[STORE_CIDR_MAX];
     char comment[STORE_NAME_MAX];
@@ -261,10 +263,11 @@ struct store_user_filter {
     int status;               /* -1 = any, else enum store_user_status */
 };
 
-/* Up to limit users with id > after that match filter, in id order. At most scan_max users are
- * looked at (0 = no bound); *scanned_to (may be NULL) receives the id of the last user looked at,
- * so a caller can page on through a sparse match without rescanning. Free with
- * store_user_list_free(). */
+/* Up to limit users with id > after that match filter (NULL = every user), in id order. At most
+ * scan_max users are looked at (0 = no bound); *scanned_to (may be NULL) receives the id of the
+ * last user looked at ("" when none), so a caller can page on through a sparse match without
+ * rescanning. STORE_EINVAL for a status other than -1 and the enum, or a prefix longer than an
+ * email. Free with store_user_list_free(). */
 int store_user_search(struct store_txn *txn, const struct store_user_filter *filter,
                       const char *after, size_t limit, size_t scan_max, struct store_user **items,
                       size_t *n, char scanned_to[STORE_ID_MAX]);
@@ -377,9 +380,10 @@ struct store_audit_filter {
     int64_t since;      /* 0 = any; only events with time >= since */
 };
 
-/* Like store_audit_list(), keeping only events that match filter; the walk stops at the first
- * event older than filter->since. At most scan_max events are looked at (0 = no bound);
- * *scanned_to (may be NULL) receives the id of the last event looked at. */
+/* Like store_audit_list(), keeping only events that match filter (NULL = every event); the walk
+ * stops at the first event older than filter->since. At most scan_max events are looked at
+ * (0 = no bound); *scanned_to (may be NULL) receives the id of the last event looked at ("" when
+ * none). */
 int store_audit_search(struct store_txn *txn, const struct store_audit_filter *filter,
                        const char *before, size_t limit, size_t scan_max,
                        struct store_audit_event **items, size_t *n, char scanned_to[STORE_ID_MAX]);
@@ -427,7 +431,8 @@ int store_member_remove(struct store_txn *txn, const char *team_id, const char *
  * (free()). STORE_NOTFOUND when the team does not exist. */
 int store_member_list(struct store_txn *txn, const char *team_id, const char *after, size_t limit,
                       char (**ids)[STORE_ID_MAX], size_t *n);
-/* The ids of every team user_id belongs to, in id order; *ids is malloc'd (free()). */
+/* The ids of every team user_id belongs to, in id order; *ids is malloc'd (free()). A user who
+ * does not exist belongs to no team (STORE_OK, *n = 0). */
 int store_user_teams(struct store_txn *txn, const char *user_id, char (**ids)[STORE_ID_MAX],
                      size_t *n);
 

@@ -355,6 +355,8 @@ int store_user_delete(struct store_txn *txn, const char *id)
         rc = store_identities_delete_all(txn, id);
     if (!rc)
         rc = store_session_delete_user(txn, id, NULL, NULL);
+    if (!rc)
+        rc = store_user_teams_delete_all(txn, id);
     if (rc)
         goto out;
     user_key(id, &key);
@@ -425,4 +427,104 @@ void store_user_list_free(struct store_user *items, size_t n)
     for (size_t i = 0; i < n; i++)
         store_user_clear(&items[i]);
     free(items);
+}
+
+/* 1 when email starts with prefix, ASCII letters compared ignoring case. */
+static int email_has_prefix(const char *email, const char *prefix)
+{
+    for (size_t i = 0; prefix[i]; i++) {
+        char a = email[i], b = prefix[i];
+        if (a >= 'A' && a <= 'Z')
+            a = (char)(a - 'A' + 'a');
+        if (b >= 'A' && b <= 'Z')
+            b = (char)(b - 'A' + 'a');
+        if (a != b) /* also where email ends first */
+            return 0;
+    }
+    return 1;
+}
+
+static int user_matches(const struct store_user *u, const struct store_user_filter *filter)
+{
+    if (!filter)
+        return 1;
+    if (filter->status != -1 && u->status != filter->status)
+        return 0;
+    return !filter->email_prefix || email_has_prefix(u->email, filter->email_prefix);
+}
+
+int store_user_search(struct store_txn *txn, const struct store_user_filter *filter,
+                      const char *after, size_t limit, size_t scan_max, struct store_user **items,
+                      size_t *n, char scanned_to[STORE_ID_MAX])
+{
+    struct store_user *list = NULL, u = {0};
+    char last[STORE_ID_MAX] = "";
+    MDB_cursor *cur = NULL;
+    MDB_val key, data;
+    MDB_stat stat;
+    size_t count = 0, scanned = 0, cap;
+    int rc, mrc;
+
+    if (scanned_to)
+        scanned_to[0] = '\0';
+    if (!items || !n)
+        return STORE_EINVAL;
+    *items = NULL;
+    *n = 0;
+    if (!txn || (after && !str_fits(after, STORE_ID_MAX)))
+        return STORE_EINVAL;
+    if (filter && ((filter->email_prefix && !str_fits(filter->email_prefix, STORE_EMAIL_MAX)) ||
+                   (filter->status != -1 && filter->status != STORE_USER_ACTIVE &&
+                    filter->status != STORE_USER_DISABLED)))
+        return STORE_EINVAL;
+    rc = store_mdb_err(txn, mdb_stat(txn->txn, txn->st->dbi[DB_USERS], &stat), "stat users");
+    if (rc)
+        goto out;
+    /* Allocate no more than there are records or may be looked at, whatever limit says. */
+    cap = limit < stat.ms_entries ? limit : stat.ms_entries;
+    if (scan_max && scan_max < cap)
+        cap = scan_max;
+    if (cap == 0)
+        goto out;
+    list = calloc(cap, sizeof *list);
+    if (!list) {
+        rc = STORE_ENOMEM;
+        goto out;
+    }
+    rc =
+        store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_USERS], &cur), "cursor users");
+    if (rc)
+        goto out;
+    mrc = cursor_first_after(cur, after, &key, &data);
+    while (mrc == MDB_SUCCESS && count < cap && (scan_max == 0 || scanned < scan_max)) {
+        rc = user_decode(&key, &data, &u);
+        if (rc)
+            goto out;
+        scanned++;
+        memcpy(last, u.id, sizeof last);
+        if (user_matches(&u, filter)) {
+            list[count++] = u;
+            memset(&u, 0, sizeof u); /* the list owns it now */
+        } else {
+            store_user_clear(&u);
+        }
+        mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
+    }
+    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        rc = store_mdb_err(txn, mrc, "search users");
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    store_user_clear(&u);
+    if (rc) {
+        store_user_list_free(list, count);
+    } else if (count == 0) {
+        free(list);
+    } else {
+        *items = list;
+        *n = count;
+    }
+    if (!rc && scanned_to)
+        memcpy(scanned_to, last, STORE_ID_MAX);
+    return rc;
 }

@@ -2844,6 +2844,1281 @@ TEST(corrupt_user_records_are_refused)
     store_close(st);
 }
 
+/* ---- service-account access lists ---- */
+
+/* An access list of n entries at their maximum: 49-byte CIDRs and 256-byte UTF-8 comments, each
+ * distinct. */
+static struct store_acl_entry *make_acl(size_t n)
+{
+    struct store_acl_entry *acl = calloc(n ? n : 1, sizeof *acl);
+    for (size_t i = 0; acl && i < n; i++) {
+        fill_head(acl[i].cidr, STORE_CIDR_MAX, "2001:db8::", i, '0');
+        memcpy(acl[i].cidr + STORE_CIDR_MAX - 5, "/128", 4);
+        fill_head(acl[i].comment, STORE_NAME_MAX, "caf\xc3\xa9 \"office\" \\ ", i, 'c');
+    }
+    return acl;
+}
+
+TEST(sa_acl_round_trip_at_maximum)
+{
+    struct store *st = NULL;
+    struct store_service_account sa, got;
+    struct sa_list l = {.limit = 10};
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    make_sa(&sa, "sa_acl", 1);
+    sa.nacl = STORE_ACL_MAX;
+    sa.acl = make_acl(STORE_ACL_MAX);
+    CHECK(sa.acl != NULL);
+    CHECK_INT(strlen(sa.acl[0].cidr), STORE_CIDR_MAX - 1);
+    CHECK_INT(strlen(sa.acl[0].comment), STORE_NAME_MAX - 1);
+    CHECK_INT(store_write(st, sa_insert_cb, &sa), STORE_OK);
+
+    CHECK_INT(sa_get(st, "sa_acl", &got), STORE_OK);
+    CHECK_INT(got.nacl, STORE_ACL_MAX);
+    CHECK(got.acl != NULL && got.acl != sa.acl);
+    for (size_t i = 0; i < STORE_ACL_MAX; i++) {
+        CHECK_STR(got.acl[i].cidr, sa.acl[i].cidr);
+        CHECK_STR(got.acl[i].comment, sa.acl[i].comment);
+    }
+    CHECK_INT(got.nroles, 1);
+    CHECK_STR(got.roles[0], "role-0");
+    store_service_account_clear(&got);
+    CHECK(got.acl == NULL && got.nacl == 0 && got.roles == NULL && got.id[0] == '\0');
+
+    /* listed with its access list too */
+    CHECK_INT(store_read(st, sa_list_cb, &l), STORE_OK);
+    CHECK_INT(l.n, 1);
+    CHECK_INT(l.items[0].nacl, STORE_ACL_MAX);
+    CHECK_STR(l.items[0].acl[STORE_ACL_MAX - 1].cidr, sa.acl[STORE_ACL_MAX - 1].cidr);
+    store_sa_list_free(l.items, l.n);
+
+    /* one short entry with an empty comment, then none */
+    free(sa.acl);
+    sa.nacl = 1;
+    sa.acl = calloc(1, sizeof *sa.acl);
+    CHECK(sa.acl != NULL);
+    snprintf(sa.acl[0].cidr, sizeof sa.acl[0].cidr, "10.0.0.0/8");
+    CHECK_INT(store_write(st, sa_update_cb, &sa), STORE_OK);
+    CHECK_INT(sa_get(st, "sa_acl", &got), STORE_OK);
+    CHECK_INT(got.nacl, 1);
+    CHECK_STR(got.acl[0].cidr, "10.0.0.0/8");
+    CHECK_STR(got.acl[0].comment, "");
+    store_service_account_clear(&got);
+    free(sa.acl);
+    sa.acl = NULL;
+    sa.nacl = 0;
+    CHECK_INT(store_write(st, sa_update_cb, &sa), STORE_OK);
+    CHECK_INT(sa_get(st, "sa_acl", &got), STORE_OK);
+    CHECK_INT(got.nacl, 0);
+    CHECK(got.acl == NULL);
+    store_service_account_clear(&got);
+    store_service_account_clear(&sa);
+    store_close(st);
+}
+
+TEST(sa_acl_limits_are_einval)
+{
+    struct store *st = NULL;
+    struct store_service_account sa, got;
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    make_sa(&sa, "sa_acl", 0);
+    sa.nacl = STORE_ACL_MAX + 1; /* 65 entries */
+    sa.acl = make_acl(STORE_ACL_MAX + 1);
+    CHECK(sa.acl != NULL);
+    CHECK_INT(store_write(st, sa_insert_cb, &sa), STORE_EINVAL);
+    CHECK_INT(sa_get(st, "sa_acl", &got), STORE_NOTFOUND);
+
+    sa.nacl = 2;
+    memset(sa.acl[1].cidr, '1', STORE_CIDR_MAX); /* 50 bytes: no NUL in the field */
+    CHECK_INT(store_write(st, sa_insert_cb, &sa), STORE_EINVAL);
+    sa.acl[1].cidr[0] = '\0'; /* empty */
+    CHECK_INT(store_write(st, sa_insert_cb, &sa), STORE_EINVAL);
+    static const char *bad_cidrs[] = {"10.0.0.0/8 ", "10.0.0.0\t/8", "caf\xc3\xa9/8", "\x7f"};
+    for (size_t i = 0; i < sizeof bad_cidrs / sizeof bad_cidrs[0]; i++) {
+        snprintf(sa.acl[1].cidr, sizeof sa.acl[1].cidr, "%s", bad_cidrs[i]);
+        CHECK_MSG(store_write(st, sa_insert_cb, &sa) == STORE_EINVAL, "cidr %zu", i);
+    }
+    snprintf(sa.acl[1].cidr, sizeof sa.acl[1].cidr, "192.0.2.0/24");
+    memset(sa.acl[1].comment, 'c', STORE_NAME_MAX); /* 257 bytes */
+    CHECK_INT(store_write(st, sa_insert_cb, &sa), STORE_EINVAL);
+    snprintf(sa.acl[1].comment, sizeof sa.acl[1].comment, "bad \xff utf-8");
+    CHECK_INT(store_write(st, sa_insert_cb, &sa), STORE_EINVAL);
+    CHECK_INT(sa_get(st, "sa_acl", &got), STORE_NOTFOUND);
+    free(sa.acl);
+    sa.acl = NULL; /* entries promised, none given */
+    CHECK_INT(store_write(st, sa_insert_cb, &sa), STORE_EINVAL);
+
+    /* a refused update leaves the stored list as it was */
+    sa.nacl = 2;
+    sa.acl = make_acl(2);
+    CHECK(sa.acl != NULL);
+    CHECK_INT(store_write(st, sa_insert_cb, &sa), STORE_OK);
+    sa.acl[0].cidr[0] = '\0';
+    CHECK_INT(store_write(st, sa_update_cb, &sa), STORE_EINVAL);
+    CHECK_INT(sa_get(st, "sa_acl", &got), STORE_OK);
+    CHECK_INT(got.nacl, 2);
+    CHECK_INT(strlen(got.acl[0].cidr), STORE_CIDR_MAX - 1);
+    store_service_account_clear(&got);
+    store_service_account_clear(&sa);
+    store_close(st);
+}
+
+TEST(sa_acl_corrupt_records_are_refused)
+{
+    struct store *st = NULL;
+    struct store_service_account got;
+#define SA_HEAD                                                                                    \
+    "{\"name\":\"x\",\"description\":\"\",\"disabled\":false,\"created_at\":1,\"updated_at\":1,"   \
+    "\"roles\":[]"
+    static const char *bad[] = {
+        SA_HEAD ",\"acl\":{}}",
+        SA_HEAD ",\"acl\":null}",
+        SA_HEAD ",\"acl\":[\"10.0.0.0/8\"]}",
+        SA_HEAD ",\"acl\":[{\"cidr\":\"10.0.0.0/8\"}]}",
+        SA_HEAD ",\"acl\":[{\"cidr\":\"10.0.0.0/8\",\"comment\":7}]}",
+        SA_HEAD ",\"acl\":[{\"cidr\":\"\",\"comment\":\"\"}]}",
+        SA_HEAD ",\"acl\":[{\"cidr\":\"10.0.0.0 /8\",\"comment\":\"\"}]}",
+        SA_HEAD ",\"acl\":[{\"cidr\":\"10.0.0.0/8\",\"comment\":\"\",\"extra\":1}]}",
+        SA_HEAD ",\"acl\":[{\"cidr\":\"0123456789012345678901234567890123456789012345678901\","
+                "\"comment\":\"\"}]}",
+    };
+    static const char no_acl[] = SA_HEAD "}";
+    static const char empty_acl[] = SA_HEAD ",\"acl\":[]}";
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    store_close(st);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_INT(raw_put("service_accounts", "sa_bad", bad[i], strlen(bad[i])), 0);
+        st = NULL;
+        CHECK_INT(open_small(&st), STORE_OK);
+        CHECK_MSG(sa_get(st, "sa_bad", &got) == STORE_ECORRUPT, "record %zu", i);
+        CHECK(got.acl == NULL && got.nacl == 0);
+        store_close(st);
+    }
+    /* 65 entries */
+    {
+        static char big[8192];
+        size_t used = (size_t)snprintf(big, sizeof big, "%s,\"acl\":[", SA_HEAD);
+        for (int i = 0; i <= STORE_ACL_MAX; i++)
+            used +=
+                (size_t)snprintf(big + used, sizeof big - used,
+                                 "%s{\"cidr\":\"10.0.0.%d/32\",\"comment\":\"\"}", i ? "," : "", i);
+        used += (size_t)snprintf(big + used, sizeof big - used, "]}");
+        CHECK(used < sizeof big);
+        CHECK_INT(raw_put("service_accounts", "sa_bad", big, used), 0);
+        st = NULL;
+        CHECK_INT(open_small(&st), STORE_OK);
+        CHECK_INT(sa_get(st, "sa_bad", &got), STORE_ECORRUPT);
+        store_close(st);
+    }
+    /* a record without "acl", or with an empty one, has an empty list */
+    CHECK_INT(raw_put("service_accounts", "sa_old", no_acl, strlen(no_acl)), 0);
+    CHECK_INT(raw_put("service_accounts", "sa_bad", empty_acl, strlen(empty_acl)), 0);
+    st = NULL;
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(sa_get(st, "sa_old", &got), STORE_OK);
+    CHECK_INT(got.nacl, 0);
+    CHECK(got.acl == NULL);
+    CHECK_STR(got.name, "x");
+    store_service_account_clear(&got);
+    CHECK_INT(sa_get(st, "sa_bad", &got), STORE_OK);
+    CHECK_INT(got.nacl, 0);
+    CHECK(got.acl == NULL);
+    store_close(st);
+#undef SA_HEAD
+}
+
+/* ---- user search ---- */
+
+struct user_search {
+    struct store_user_filter filter;
+    const struct store_user_filter *fp; /* &filter, or NULL */
+    const char *after;
+    size_t limit, scan_max;
+    char scanned_to[STORE_ID_MAX];
+    char ids[512]; /* the ids found, comma-separated */
+    size_t n;
+};
+
+static int user_search_cb(struct store_txn *txn, void *arg)
+{
+    struct user_search *s = arg;
+    struct store_user *items = NULL;
+    size_t used = 0;
+    int rc = store_user_search(txn, s->fp, s->after, s->limit, s->scan_max, &items, &s->n,
+                               s->scanned_to);
+    s->ids[0] = '\0';
+    for (size_t i = 0; i < s->n; i++)
+        used += (size_t)snprintf(s->ids + used, sizeof s->ids - used, "%s%s", i ? "," : "",
+                                 items[i].id);
+    store_user_list_free(items, s->n);
+    return rc;
+}
+
+/* Searches with email prefix and status from after; ids and scanned_to land in *s. */
+static int user_search(struct store *st, struct user_search *s, const char *prefix, int status,
+                       const char *after, size_t limit, size_t scan_max)
+{
+    memset(s, 0, sizeof *s);
+    s->filter.email_prefix = prefix;
+    s->filter.status = status;
+    s->fp = &s->filter;
+    s->after = after;
+    s->limit = limit;
+    s->scan_max = scan_max;
+    snprintf(s->scanned_to, sizeof s->scanned_to, "untouched");
+    return store_read(st, user_search_cb, s);
+}
+
+static int user_insert_status(struct store *st, const char *id, const char *email, int status)
+{
+    struct store_user u;
+    make_user(&u, id, email);
+    u.status = status;
+    return store_write(st, user_insert_cb, &u);
+}
+
+TEST(user_search_filters_and_pages)
+{
+    struct store *st = NULL;
+    struct user_search s;
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(user_insert_status(st, "usr_04", "bob@example.com", STORE_USER_ACTIVE), STORE_OK);
+    CHECK_INT(user_insert_status(st, "usr_01", "Alice@Example.com", STORE_USER_ACTIVE), STORE_OK);
+    CHECK_INT(user_insert_status(st, "usr_03", "", STORE_USER_ACTIVE), STORE_OK);
+    CHECK_INT(user_insert_status(st, "usr_02", "alan@example.com", STORE_USER_DISABLED), STORE_OK);
+    CHECK_INT(user_insert_status(st, "usr_06", "al@x", STORE_USER_ACTIVE), STORE_OK);
+    CHECK_INT(user_insert_status(st, "usr_05", "ALICE2@x.com", STORE_USER_DISABLED), STORE_OK);
+
+    /* prefix, ignoring case both ways */
+    CHECK_INT(user_search(st, &s, "al", -1, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "usr_01,usr_02,usr_05,usr_06");
+    CHECK_STR(s.scanned_to, "usr_06");
+    CHECK_INT(user_search(st, &s, "ALI", -1, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "usr_01,usr_05");
+    CHECK_INT(user_search(st, &s, "alice@example.COM", -1, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "usr_01");
+    CHECK_INT(user_search(st, &s, "alice@example.com.au", -1, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "");
+    CHECK_INT(s.n, 0);
+    CHECK_STR(s.scanned_to, "usr_06");
+    /* status alone, and both */
+    CHECK_INT(user_search(st, &s, NULL, STORE_USER_DISABLED, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "usr_02,usr_05");
+    CHECK_INT(user_search(st, &s, "", STORE_USER_ACTIVE, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "usr_01,usr_03,usr_04,usr_06");
+    CHECK_INT(user_search(st, &s, "al", STORE_USER_ACTIVE, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "usr_01,usr_06");
+    CHECK_INT(user_search(st, &s, "AL", STORE_USER_DISABLED, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "usr_02,usr_05");
+    /* no filter: everyone, the anonymous user too; a prefix never matches the anonymous "" */
+    CHECK_INT(user_search(st, &s, NULL, -1, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "usr_01,usr_02,usr_03,usr_04,usr_05,usr_06");
+    s.fp = NULL;
+    CHECK_INT(store_read(st, user_search_cb, &s), STORE_OK);
+    CHECK_STR(s.ids, "usr_01,usr_02,usr_03,usr_04,usr_05,usr_06");
+    CHECK_INT(user_search(st, &s, "a", -1, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "usr_01,usr_02,usr_05,usr_06");
+
+    /* paging: limit stops the walk at the last match; after continues from there */
+    CHECK_INT(user_search(st, &s, "al", -1, NULL, 2, 0), STORE_OK);
+    CHECK_STR(s.ids, "usr_01,usr_02");
+    CHECK_STR(s.scanned_to, "usr_02");
+    CHECK_INT(user_search(st, &s, "al", -1, "usr_02", 2, 0), STORE_OK);
+    CHECK_STR(s.ids, "usr_05,usr_06");
+    CHECK_STR(s.scanned_to, "usr_06");
+    CHECK_INT(user_search(st, &s, "al", -1, "usr_06", 2, 0), STORE_OK);
+    CHECK_STR(s.ids, "");
+    CHECK_STR(s.scanned_to, "");
+    CHECK_INT(user_search(st, &s, "al", -1, "usr_025", 1, 0), STORE_OK); /* between two ids */
+    CHECK_STR(s.ids, "usr_05");
+    CHECK_STR(s.scanned_to, "usr_05");
+    CHECK_INT(user_search(st, &s, "al", -1, NULL, 0, 0), STORE_OK); /* limit 0: nothing */
+    CHECK_STR(s.ids, "");
+    CHECK_STR(s.scanned_to, "");
+
+    /* bad arguments */
+    CHECK_INT(user_search(st, &s, NULL, 2, NULL, 10, 0), STORE_EINVAL);
+    CHECK_STR(s.scanned_to, "");
+    CHECK_INT(user_search(st, &s, NULL, -2, NULL, 10, 0), STORE_EINVAL);
+    {
+        char long_prefix[STORE_EMAIL_MAX + 1];
+        fill(long_prefix, sizeof long_prefix, 'a'); /* 321 bytes */
+        CHECK_INT(user_search(st, &s, long_prefix, -1, NULL, 10, 0), STORE_EINVAL);
+        long_prefix[STORE_EMAIL_MAX - 1] = '\0'; /* 320 bytes: fine, matches nobody */
+        CHECK_INT(user_search(st, &s, long_prefix, -1, NULL, 10, 0), STORE_OK);
+        CHECK_INT(s.n, 0);
+    }
+    store_close(st);
+}
+
+static int ten_users_cb(struct store_txn *txn, void *arg)
+{
+    int rc = STORE_OK;
+    for (int i = 0; i < 10 && rc == STORE_OK; i++) {
+        struct store_user u;
+        char id[STORE_ID_MAX], email[64];
+        snprintf(id, sizeof id, "usr_%02d", i);
+        snprintf(email, sizeof email, "%s%d@x.com", i == 7 ? "match" : "other", i);
+        make_user(&u, id, email);
+        rc = store_user_insert(txn, &u);
+    }
+    return rc;
+}
+
+TEST(user_search_scan_max_bounds_the_work)
+{
+    struct store *st = NULL;
+    struct user_search s;
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(store_write(st, ten_users_cb, NULL), STORE_OK);
+    /* one match in ten; three users looked at per call */
+    CHECK_INT(user_search(st, &s, "MATCH", -1, NULL, 5, 3), STORE_OK);
+    CHECK_INT(s.n, 0);
+    CHECK_STR(s.scanned_to, "usr_02");
+    CHECK_INT(user_search(st, &s, "MATCH", -1, "usr_02", 5, 3), STORE_OK);
+    CHECK_INT(s.n, 0);
+    CHECK_STR(s.scanned_to, "usr_05");
+    CHECK_INT(user_search(st, &s, "MATCH", -1, "usr_05", 5, 3), STORE_OK);
+    CHECK_STR(s.ids, "usr_07");
+    CHECK_STR(s.scanned_to, "usr_08");
+    CHECK_INT(user_search(st, &s, "MATCH", -1, "usr_08", 5, 3), STORE_OK);
+    CHECK_INT(s.n, 0);
+    CHECK_STR(s.scanned_to, "usr_09");
+    CHECK_INT(user_search(st, &s, "MATCH", -1, "usr_09", 5, 3), STORE_OK);
+    CHECK_INT(s.n, 0);
+    CHECK_STR(s.scanned_to, "");
+    /* unbounded finds it in one call; a bound of one looks at exactly one user */
+    CHECK_INT(user_search(st, &s, "match", -1, NULL, 5, 0), STORE_OK);
+    CHECK_STR(s.ids, "usr_07");
+    CHECK_STR(s.scanned_to, "usr_09");
+    CHECK_INT(user_search(st, &s, NULL, -1, "usr_03", 5, 1), STORE_OK);
+    CHECK_STR(s.ids, "usr_04");
+    CHECK_STR(s.scanned_to, "usr_04");
+    /* the limit stops the walk before scan_max does */
+    CHECK_INT(user_search(st, &s, "other", -1, NULL, 2, 8), STORE_OK);
+    CHECK_STR(s.ids, "usr_00,usr_01");
+    CHECK_STR(s.scanned_to, "usr_01");
+    store_close(st);
+}
+
+/* ---- audit search and expiry ---- */
+
+struct audit_search {
+    struct store_audit_filter filter;
+    const struct store_audit_filter *fp;
+    const char *before;
+    size_t limit, scan_max;
+    char scanned_to[STORE_ID_MAX];
+    char ids[512];
+    size_t n;
+};
+
+static int audit_search_cb(struct store_txn *txn, void *arg)
+{
+    struct audit_search *s = arg;
+    struct store_audit_event *items = NULL;
+    size_t used = 0;
+    int rc = store_audit_search(txn, s->fp, s->before, s->limit, s->scan_max, &items, &s->n,
+                                s->scanned_to);
+    s->ids[0] = '\0';
+    for (size_t i = 0; i < s->n; i++)
+        used += (size_t)snprintf(s->ids + used, sizeof s->ids - used, "%s%s", i ? "," : "",
+                                 items[i].id);
+    free(items);
+    return rc;
+}
+
+static int audit_search(struct store *st, struct audit_search *s, const char *type,
+                        const char *actor, const char *target, int64_t since, const char *before,
+                        size_t limit, size_t scan_max)
+{
+    memset(s, 0, sizeof *s);
+    s->filter.type = type;
+    s->filter.actor = actor;
+    s->filter.target = target;
+    s->filter.since = since;
+    s->fp = &s->filter;
+    s->before = before;
+    s->limit = limit;
+    s->scan_max = scan_max;
+    snprintf(s->scanned_to, sizeof s->scanned_to, "untouched");
+    return store_read(st, audit_search_cb, s);
+}
+
+static int audit_add(struct store *st, const char *id, int64_t time, const char *type,
+                     const char *actor, const char *target)
+{
+    struct store_audit_event ev;
+    make_event(&ev, id, time);
+    snprintf(ev.type, sizeof ev.type, "%s", type);
+    snprintf(ev.actor, sizeof ev.actor, "%s", actor);
+    snprintf(ev.target, sizeof ev.target, "%s", target);
+    return store_write(st, audit_append_cb, &ev);
+}
+
+TEST(audit_search_filters_and_pages)
+{
+    struct store *st = NULL;
+    struct audit_search s;
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(audit_add(st, "evt_01", 100, "user.login", "usr_a", "ses_1"), STORE_OK);
+    CHECK_INT(audit_add(st, "evt_02", 200, "user.disable", "usr_admin", "usr_a"), STORE_OK);
+    CHECK_INT(audit_add(st, "evt_03", 300, "user.login", "usr_b", "ses_2"), STORE_OK);
+    CHECK_INT(audit_add(st, "evt_04", 400, "team.create", "sa_ci", "team_x"), STORE_OK);
+    CHECK_INT(audit_add(st, "evt_05", 500, "user.login", "usr_a", "ses_3"), STORE_OK);
+    CHECK_INT(audit_add(st, "evt_06", 600, "user.enable", "usr_admin", "usr_a"), STORE_OK);
+
+    /* each filter alone, newest first */
+    CHECK_INT(audit_search(st, &s, "user.login", NULL, NULL, 0, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "evt_05,evt_03,evt_01");
+    CHECK_STR(s.scanned_to, "evt_01");
+    CHECK_INT(audit_search(st, &s, NULL, "usr_admin", NULL, 0, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "evt_06,evt_02");
+    CHECK_INT(audit_search(st, &s, NULL, NULL, "usr_a", 0, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "evt_06,evt_02");
+    CHECK_INT(audit_search(st, &s, NULL, NULL, NULL, 400, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "evt_06,evt_05,evt_04");
+    CHECK_STR(s.scanned_to, "evt_03"); /* the first older event ends the walk */
+    /* combined, and exact (not prefix) matches */
+    CHECK_INT(audit_search(st, &s, "user.login", "usr_a", NULL, 0, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "evt_05,evt_01");
+    CHECK_INT(audit_search(st, &s, "user.login", "usr_a", "ses_1", 0, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "evt_01");
+    CHECK_INT(audit_search(st, &s, "user.login", "usr_a", NULL, 200, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "evt_05");
+    CHECK_INT(audit_search(st, &s, "user", NULL, NULL, 0, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "");
+    CHECK_INT(audit_search(st, &s, NULL, "usr_", NULL, 0, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "");
+    CHECK_INT(audit_search(st, &s, NULL, NULL, NULL, 0, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "evt_06,evt_05,evt_04,evt_03,evt_02,evt_01");
+    s.fp = NULL;
+    CHECK_INT(store_read(st, audit_search_cb, &s), STORE_OK);
+    CHECK_STR(s.ids, "evt_06,evt_05,evt_04,evt_03,evt_02,evt_01");
+
+    /* paging with before */
+    CHECK_INT(audit_search(st, &s, "user.login", NULL, NULL, 0, NULL, 2, 0), STORE_OK);
+    CHECK_STR(s.ids, "evt_05,evt_03");
+    CHECK_STR(s.scanned_to, "evt_03");
+    CHECK_INT(audit_search(st, &s, "user.login", NULL, NULL, 0, "evt_03", 2, 0), STORE_OK);
+    CHECK_STR(s.ids, "evt_01");
+    CHECK_STR(s.scanned_to, "evt_01");
+    CHECK_INT(audit_search(st, &s, "user.login", NULL, NULL, 0, "evt_01", 2, 0), STORE_OK);
+    CHECK_STR(s.ids, "");
+    CHECK_STR(s.scanned_to, "");
+    CHECK_INT(audit_search(st, &s, NULL, "usr_a", NULL, 0, "evt_045", 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "evt_01"); /* evt_03 is usr_b's */
+    CHECK_INT(audit_search(st, &s, NULL, NULL, NULL, 0, "", 1, 0), STORE_OK);
+    CHECK_STR(s.ids, "evt_06");
+
+    /* scan_max: two events looked at per call */
+    CHECK_INT(audit_search(st, &s, NULL, "usr_b", NULL, 0, NULL, 10, 2), STORE_OK);
+    CHECK_STR(s.ids, "");
+    CHECK_STR(s.scanned_to, "evt_05");
+    CHECK_INT(audit_search(st, &s, NULL, "usr_b", NULL, 0, "evt_05", 10, 2), STORE_OK);
+    CHECK_STR(s.ids, "evt_03");
+    CHECK_STR(s.scanned_to, "evt_03");
+    CHECK_INT(audit_search(st, &s, NULL, "usr_b", NULL, 0, "evt_03", 10, 2), STORE_OK);
+    CHECK_STR(s.ids, "");
+    CHECK_STR(s.scanned_to, "evt_01");
+    CHECK_INT(audit_search(st, &s, NULL, NULL, NULL, 0, NULL, 0, 0), STORE_OK); /* limit 0 */
+    CHECK_STR(s.ids, "");
+    CHECK_STR(s.scanned_to, "");
+
+    /* bad arguments */
+    {
+        char type[STORE_EVENT_TYPE_MAX + 1], id[STORE_ID_MAX + 1];
+        fill(type, sizeof type, 't');
+        fill(id, sizeof id, 'i');
+        CHECK_INT(audit_search(st, &s, type, NULL, NULL, 0, NULL, 10, 0), STORE_EINVAL);
+        CHECK_STR(s.scanned_to, "");
+        CHECK_INT(audit_search(st, &s, NULL, id, NULL, 0, NULL, 10, 0), STORE_EINVAL);
+        CHECK_INT(audit_search(st, &s, NULL, NULL, id, 0, NULL, 10, 0), STORE_EINVAL);
+        CHECK_INT(audit_search(st, &s, NULL, NULL, NULL, 0, id, 10, 0), STORE_EINVAL);
+    }
+    store_close(st);
+}
+
+TEST(audit_search_since_stops_the_walk)
+{
+    struct store *st = NULL;
+    struct audit_search s;
+
+    /* ids order events; an out-of-order time shows the walk stops rather than filters */
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(audit_add(st, "evt_1", 900, "user.login", "usr_a", ""), STORE_OK);
+    CHECK_INT(audit_add(st, "evt_2", 50, "user.login", "usr_a", ""), STORE_OK);
+    CHECK_INT(audit_add(st, "evt_3", 300, "user.login", "usr_a", ""), STORE_OK);
+    CHECK_INT(audit_add(st, "evt_4", 400, "user.logout", "usr_a", ""), STORE_OK);
+    CHECK_INT(audit_search(st, &s, "user.login", NULL, NULL, 100, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "evt_3");
+    CHECK_STR(s.scanned_to, "evt_2");
+    CHECK_INT(audit_search(st, &s, "user.login", NULL, NULL, 0, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "evt_3,evt_2,evt_1");
+    /* since equal to an event's time keeps it; a since past everything finds nothing */
+    CHECK_INT(audit_search(st, &s, NULL, NULL, NULL, 400, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "evt_4");
+    CHECK_STR(s.scanned_to, "evt_3");
+    CHECK_INT(audit_search(st, &s, NULL, NULL, NULL, 1000, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "");
+    CHECK_STR(s.scanned_to, "evt_4");
+    store_close(st);
+}
+
+TEST(audit_expire_removes_only_older_events)
+{
+    struct store *st = NULL;
+    struct audit_search s;
+    char ids[128];
+    size_t removed = 99;
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(store_audit_expire(st, 1000, &removed), STORE_OK); /* nothing to expire */
+    CHECK_INT(removed, 0);
+    for (int i = 1; i <= 5; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "evt_%d", i);
+        CHECK_INT(audit_add(st, id, 10 * i, "user.login", "usr_a", ""), STORE_OK);
+    }
+    CHECK_INT(store_audit_expire(st, 30, &removed), STORE_OK);
+    CHECK_INT(removed, 2);
+    CHECK_INT(audit_page(st, NULL, 10, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "evt_5,evt_4,evt_3");
+    CHECK_INT(store_audit_expire(st, 30, &removed), STORE_OK); /* time 30 is not older than 30 */
+    CHECK_INT(removed, 0);
+    CHECK_INT(store_audit_expire(st, 31, NULL), STORE_OK);
+    CHECK_INT(audit_page(st, NULL, 10, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "evt_5,evt_4");
+    CHECK_INT(audit_search(st, &s, NULL, NULL, NULL, 0, NULL, 10, 0), STORE_OK);
+    CHECK_STR(s.ids, "evt_5,evt_4");
+    CHECK_INT(store_audit_expire(st, INT64_MAX, &removed), STORE_OK);
+    CHECK_INT(removed, 2);
+    CHECK_INT(audit_page(st, NULL, 10, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "");
+    CHECK_INT(store_audit_expire(NULL, 1, &removed), STORE_EINVAL);
+    CHECK_INT(removed, 0);
+    store_close(st);
+}
+
+static int many_events_cb(struct store_txn *txn, void *arg)
+{
+    int rc = STORE_OK;
+    for (int i = 0; i < 3000 && rc == STORE_OK; i++) {
+        struct store_audit_event ev;
+        char id[32];
+        snprintf(id, sizeof id, "evt_%06d", i);
+        make_event(&ev, id, i);
+        fill(ev.detail, sizeof ev.detail, 'd');
+        rc = store_audit_append(txn, &ev);
+    }
+    return rc;
+}
+
+TEST(audit_expire_of_many_events)
+{
+    struct store *st = NULL;
+    char ids[64];
+    size_t removed = 0;
+
+    /* one transaction deletes thousands of events, growing the map when it must */
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(store_write(st, many_events_cb, NULL), STORE_OK);
+    CHECK_INT(store_audit_expire(st, 2999, &removed), STORE_OK);
+    CHECK_INT(removed, 2999);
+    CHECK_INT(audit_page(st, NULL, 10, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "evt_002999");
+    store_close(st);
+}
+
+/* ---- teams and memberships ---- */
+
+static void make_team(struct store_team *t, const char *id, const char *name, const char *scope,
+                      size_t nroles)
+{
+    memset(t, 0, sizeof *t);
+    snprintf(t->id, sizeof t->id, "%s", id);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    snprintf(t->scope, sizeof t->scope, "%s", scope);
+    snprintf(t->description, sizeof t->description, "team %s", id);
+    t->created_at = 1700000000;
+    t->updated_at = 1700000001;
+    t->nroles = nroles;
+    t->roles = nroles ? calloc(nroles, sizeof *t->roles) : NULL;
+    for (size_t i = 0; t->roles && i < nroles; i++)
+        snprintf(t->roles[i], sizeof t->roles[i], "readWrite@db%zu", i);
+}
+
+static int team_insert_cb(struct store_txn *txn, void *arg)
+{
+    return store_team_insert(txn, arg);
+}
+
+static int team_update_cb(struct store_txn *txn, void *arg)
+{
+    return store_team_update(txn, arg);
+}
+
+static int team_delete_cb(struct store_txn *txn, void *arg)
+{
+    return store_team_delete(txn, arg);
+}
+
+static int team_insert(struct store *st, const char *id, const char *name, const char *scope)
+{
+    struct store_team t;
+    int rc;
+    make_team(&t, id, name, scope, 1);
+    rc = store_write(st, team_insert_cb, &t);
+    store_team_clear(&t);
+    return rc;
+}
+
+static int team_rename(struct store *st, const char *id, const char *name, const char *scope)
+{
+    struct store_team t;
+    int rc;
+    make_team(&t, id, name, scope, 0);
+    rc = store_write(st, team_update_cb, &t);
+    store_team_clear(&t);
+    return rc;
+}
+
+struct team_get {
+    const char *id;
+    struct store_team out;
+};
+
+static int team_get_cb(struct store_txn *txn, void *arg)
+{
+    struct team_get *g = arg;
+    return store_team_get(txn, g->id, &g->out);
+}
+
+/* The caller clears *out with store_team_clear(). */
+static int team_get(struct store *st, const char *id, struct store_team *out)
+{
+    static struct team_get g;
+    int rc;
+    memset(&g, 0, sizeof g);
+    g.id = id;
+    rc = store_read(st, team_get_cb, &g);
+    *out = g.out;
+    return rc;
+}
+
+static int team_list_cb(struct store_txn *txn, void *arg)
+{
+    struct page *p = arg;
+    return store_team_list(txn, p->after, p->limit, (struct store_team **)&p->items, &p->n);
+}
+
+struct member_ref {
+    const char *team_id, *user_id, *after;
+    size_t limit;
+    char ids[1024];
+    size_t n;
+};
+
+static int member_add_cb(struct store_txn *txn, void *arg)
+{
+    struct member_ref *m = arg;
+    return store_member_add(txn, m->team_id, m->user_id);
+}
+
+static int member_remove_cb(struct store_txn *txn, void *arg)
+{
+    struct member_ref *m = arg;
+    return store_member_remove(txn, m->team_id, m->user_id);
+}
+
+static void join_ids(char (*ids)[STORE_ID_MAX], size_t n, char *out, size_t cap)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && used < cap; i++)
+        used += (size_t)snprintf(out + used, cap - used, "%s%s", i ? "," : "", ids[i]);
+}
+
+static int member_list_cb(struct store_txn *txn, void *arg)
+{
+    struct member_ref *m = arg;
+    char(*ids)[STORE_ID_MAX] = (void *)1;
+    int rc = store_member_list(txn, m->team_id, m->after, m->limit, &ids, &m->n);
+    join_ids(ids, m->n, m->ids, sizeof m->ids);
+    if (m->n == 0 && ids != NULL)
+        rc = -1; /* nothing found must leave no allocation behind */
+    free(ids);
+    return rc;
+}
+
+static int user_teams_cb(struct store_txn *txn, void *arg)
+{
+    struct member_ref *m = arg;
+    char(*ids)[STORE_ID_MAX] = (void *)1;
+    int rc = store_user_teams(txn, m->user_id, &ids, &m->n);
+    join_ids(ids, m->n, m->ids, sizeof m->ids);
+    if (m->n == 0 && ids != NULL)
+        rc = -1;
+    free(ids);
+    return rc;
+}
+
+static int member_add(struct store *st, const char *team_id, const char *user_id)
+{
+    struct member_ref m = {.team_id = team_id, .user_id = user_id};
+    return store_write(st, member_add_cb, &m);
+}
+
+static int member_remove(struct store *st, const char *team_id, const char *user_id)
+{
+    struct member_ref m = {.team_id = team_id, .user_id = user_id};
+    return store_write(st, member_remove_cb, &m);
+}
+
+/* The member ids of team_id after `after` (at most limit), comma-separated, into ids. */
+static int member_list(struct store *st, const char *team_id, const char *after, size_t limit,
+                       char *ids, size_t cap)
+{
+    struct member_ref m = {.team_id = team_id, .after = after, .limit = limit};
+    int rc = store_read(st, member_list_cb, &m);
+    snprintf(ids, cap, "%s", m.ids);
+    return rc;
+}
+
+static int user_teams(struct store *st, const char *user_id, char *ids, size_t cap)
+{
+    struct member_ref m = {.user_id = user_id};
+    int rc = store_read(st, user_teams_cb, &m);
+    snprintf(ids, cap, "%s", m.ids);
+    return rc;
+}
+
+TEST(team_round_trip_at_maximum)
+{
+    struct store *st = NULL;
+    struct store_team t, t2, got, *items;
+    struct page p = {.limit = 10};
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    make_team(&t, "", "", "", STORE_ROLES_MAX);
+    CHECK(t.roles != NULL);
+    fill_head(t.id, STORE_ID_MAX, "team_9", 0, 'i');
+    /* name and scope at 256 bytes each: together longer than an LMDB key may be */
+    fill_head(t.name, STORE_NAME_MAX, "Caf\xc3\xa9 \"Platform\" \\ ", 0, 'N');
+    fill_head(t.scope, STORE_NAME_MAX, "org_", 0, 's');
+    fill_head(t.description, STORE_TEXT_MAX, "desc\n\t", 0, 'd');
+    for (size_t i = 0; i < STORE_ROLES_MAX; i++)
+        fill_head(t.roles[i], STORE_ROLE_MAX, "PROJECT_OWNER@proj", i, 'r');
+    t.created_at = -3;
+    t.updated_at = INT64_MAX;
+    CHECK_INT(store_write(st, team_insert_cb, &t), STORE_OK);
+
+    CHECK_INT(team_get(st, t.id, &got), STORE_OK);
+    CHECK_STR(got.id, t.id);
+    CHECK_STR(got.name, t.name);
+    CHECK_INT(strlen(got.name), 256);
+    CHECK_STR(got.scope, t.scope);
+    CHECK_INT(strlen(got.scope), 256);
+    CHECK_STR(got.description, t.description);
+    CHECK_INT(strlen(got.description), 1024);
+    CHECK_INT(got.created_at, -3);
+    CHECK(got.updated_at == INT64_MAX);
+    CHECK_INT(got.nroles, STORE_ROLES_MAX);
+    for (size_t i = 0; i < STORE_ROLES_MAX; i++)
+        CHECK_STR(got.roles[i], t.roles[i]);
+    store_team_clear(&got);
+    CHECK(got.roles == NULL && got.nroles == 0 && got.id[0] == '\0');
+
+    /* a second long name differing only in its last byte, and the same name in lower case */
+    make_team(&t2, "team_2", "", "", 0);
+    memcpy(t2.name, t.name, sizeof t2.name);
+    memcpy(t2.scope, t.scope, sizeof t2.scope);
+    t2.name[255] = 'M';
+    CHECK_INT(store_write(st, team_insert_cb, &t2), STORE_OK);
+    t2.name[255] = 'n';
+    snprintf(t2.id, sizeof t2.id, "team_3");
+    CHECK_INT(store_write(st, team_insert_cb, &t2), STORE_EXISTS);
+
+    /* a team without roles, in the global scope */
+    CHECK_INT(team_insert(st, "team_0", "Global", ""), STORE_OK);
+    CHECK_INT(team_get(st, "team_0", &got), STORE_OK);
+    CHECK_STR(got.scope, "");
+    CHECK_INT(got.nroles, 1);
+    CHECK_STR(got.roles[0], "readWrite@db0");
+    store_team_clear(&got);
+    CHECK_INT(team_get(st, "team_nobody", &got), STORE_NOTFOUND);
+    CHECK(got.roles == NULL && got.id[0] == '\0');
+
+    /* listed in id order, paged by after */
+    CHECK_INT(store_read(st, team_list_cb, &p), STORE_OK);
+    items = p.items;
+    CHECK_INT(p.n, 3);
+    CHECK_STR(items[0].id, "team_0");
+    CHECK_STR(items[1].id, "team_2");
+    CHECK_STR(items[2].id, t.id);
+    CHECK_INT(items[2].nroles, STORE_ROLES_MAX);
+    store_team_list_free(items, p.n);
+    p.after = "team_0";
+    p.limit = 1;
+    CHECK_INT(store_read(st, team_list_cb, &p), STORE_OK);
+    items = p.items;
+    CHECK_INT(p.n, 1);
+    CHECK_STR(items[0].id, "team_2");
+    store_team_list_free(items, p.n);
+    store_team_clear(&t);
+    store_close(st);
+}
+
+TEST(team_limits_are_einval)
+{
+    struct store *st = NULL;
+    struct store_team t, *items;
+    struct page p = {.limit = 10};
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    make_team(&t, "team_x", "", "", 0); /* an empty name */
+    CHECK_INT(store_write(st, team_insert_cb, &t), STORE_EINVAL);
+    make_team(&t, "team_x", "x", "", 0);
+    memset(t.name, 'n', STORE_NAME_MAX); /* 257 bytes */
+    CHECK_INT(store_write(st, team_insert_cb, &t), STORE_EINVAL);
+    make_team(&t, "team_x", "x", "", 0);
+    memset(t.scope, 's', STORE_NAME_MAX);
+    CHECK_INT(store_write(st, team_insert_cb, &t), STORE_EINVAL);
+    make_team(&t, "team_x", "x", "", 0);
+    memset(t.description, 'd', STORE_TEXT_MAX);
+    CHECK_INT(store_write(st, team_insert_cb, &t), STORE_EINVAL);
+    make_team(&t, "team_x", "bad \xff utf-8", "", 0);
+    CHECK_INT(store_write(st, team_insert_cb, &t), STORE_EINVAL);
+    make_team(&t, "team_x", "x", "org_\xc3", 0);
+    CHECK_INT(store_write(st, team_insert_cb, &t), STORE_EINVAL);
+    make_team(&t, "team_a/b", "x", "", 0);
+    CHECK_INT(store_write(st, team_insert_cb, &t), STORE_EINVAL);
+    make_team(&t, "", "x", "", 0);
+    CHECK_INT(store_write(st, team_insert_cb, &t), STORE_EINVAL);
+    make_team(&t, "team_x", "x", "", STORE_ROLES_MAX + 1);
+    CHECK_INT(store_write(st, team_insert_cb, &t), STORE_EINVAL);
+    t.nroles = 1;
+    t.roles[0][0] = '\0';
+    CHECK_INT(store_write(st, team_insert_cb, &t), STORE_EINVAL);
+    store_team_clear(&t);
+    CHECK_INT(store_read(st, team_list_cb, &p), STORE_OK);
+    items = p.items;
+    CHECK_INT(p.n, 0);
+    store_team_list_free(items, p.n);
+    /* nothing was left in the name index either */
+    CHECK_INT(team_insert(st, "team_x", "x", ""), STORE_OK);
+    store_close(st);
+}
+
+TEST(team_names_are_unique_within_a_scope)
+{
+    struct store *st = NULL;
+    struct store_team got;
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(team_insert(st, "team_1", "Platform", "org_acme"), STORE_OK);
+    CHECK_INT(team_insert(st, "team_2", "PLATFORM", "org_acme"), STORE_EXISTS);
+    CHECK_INT(team_insert(st, "team_2", "platform", "org_acme"), STORE_EXISTS);
+    CHECK_INT(team_insert(st, "team_1", "Other", "org_acme"), STORE_EXISTS); /* the id */
+    CHECK_INT(team_get(st, "team_2", &got), STORE_NOTFOUND);
+    /* scopes are compared exactly; names ignoring ASCII case only */
+    CHECK_INT(team_insert(st, "team_2", "platform", "org_other"), STORE_OK);
+    CHECK_INT(team_insert(st, "team_3", "Platform", ""), STORE_OK);
+    CHECK_INT(team_insert(st, "team_4", "Platform", "ORG_ACME"), STORE_OK);
+    CHECK_INT(team_insert(st, "team_5", "pLATFORM", ""), STORE_EXISTS);
+    CHECK_INT(team_insert(st, "team_5", "Platforms", "org_acme"), STORE_OK); /* a longer name */
+    CHECK_INT(team_insert(st, "team_6", "Platfor", "org_acme"), STORE_OK);   /* a shorter one */
+    CHECK_INT(team_insert(st, "team_7", "PLATFORMS", "org_acme"), STORE_EXISTS);
+    CHECK_INT(team_insert(st, "team_7", "caf\xc3\xa9", "org_acme"), STORE_OK);
+    CHECK_INT(team_insert(st, "team_8", "CAF\xc3\xa9", "org_acme"), STORE_EXISTS);
+    CHECK_INT(team_insert(st, "team_8", "caf\xc3\x89", "org_acme"), STORE_OK); /* not ASCII */
+    CHECK_INT(team_get(st, "team_1", &got), STORE_OK);
+    CHECK_STR(got.name, "Platform");
+    store_team_clear(&got);
+    store_close(st);
+}
+
+TEST(team_update_moves_the_name_index)
+{
+    struct store *st = NULL;
+    struct store_team t, got;
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(team_insert(st, "team_1", "Platform", "org_acme"), STORE_OK);
+    CHECK_INT(team_insert(st, "team_2", "Data", "org_acme"), STORE_OK);
+
+    /* a rename frees the old name and takes the new one */
+    make_team(&t, "team_1", "Infra", "org_acme", 2);
+    snprintf(t.description, sizeof t.description, "renamed");
+    t.updated_at = 1800000000;
+    CHECK_INT(store_write(st, team_update_cb, &t), STORE_OK);
+    store_team_clear(&t);
+    CHECK_INT(team_get(st, "team_1", &got), STORE_OK);
+    CHECK_STR(got.name, "Infra");
+    CHECK_STR(got.description, "renamed");
+    CHECK_INT(got.updated_at, 1800000000);
+    CHECK_INT(got.created_at, 1700000000);
+    CHECK_INT(got.nroles, 2);
+    CHECK_STR(got.roles[1], "readWrite@db1");
+    store_team_clear(&got);
+    CHECK_INT(team_insert(st, "team_3", "INFRA", "org_acme"), STORE_EXISTS);
+    CHECK_INT(team_insert(st, "team_3", "platform", "org_acme"), STORE_OK);
+
+    /* only the case changes: the team keeps its entry and the record its new spelling */
+    CHECK_INT(team_rename(st, "team_1", "INFRA", "org_acme"), STORE_OK);
+    CHECK_INT(team_get(st, "team_1", &got), STORE_OK);
+    CHECK_STR(got.name, "INFRA");
+    store_team_clear(&got);
+    CHECK_INT(team_insert(st, "team_4", "infra", "org_acme"), STORE_EXISTS);
+    CHECK_INT(team_rename(st, "team_1", "INFRA", "org_acme"), STORE_OK); /* unchanged */
+
+    /* another team's name is refused and changes nothing */
+    CHECK_INT(team_rename(st, "team_1", "data", "org_acme"), STORE_EXISTS);
+    CHECK_INT(team_get(st, "team_1", &got), STORE_OK);
+    CHECK_STR(got.name, "INFRA");
+    store_team_clear(&got);
+    CHECK_INT(team_insert(st, "team_4", "Infra", "org_acme"), STORE_EXISTS);
+
+    /* moving to another scope frees the name in the old one */
+    CHECK_INT(team_rename(st, "team_1", "Infra", "org_beta"), STORE_OK);
+    CHECK_INT(team_insert(st, "team_4", "infra", "org_acme"), STORE_OK);
+    CHECK_INT(team_insert(st, "team_5", "infra", "org_beta"), STORE_EXISTS);
+
+    CHECK_INT(team_rename(st, "team_nobody", "Nobody", ""), STORE_NOTFOUND);
+    CHECK_INT(team_insert(st, "team_nobody", "Nobody", ""), STORE_OK); /* the name stayed free */
+    store_close(st);
+}
+
+TEST(members_add_remove_and_list)
+{
+    struct store *st = NULL;
+    char ids[1024];
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(team_insert(st, "team_a", "A", ""), STORE_OK);
+    CHECK_INT(team_insert(st, "team_b", "B", ""), STORE_OK);
+    CHECK_INT(team_insert(st, "team_c", "C", ""), STORE_OK);
+    for (int i = 5; i >= 1; i--) {
+        char id[16];
+        snprintf(id, sizeof id, "usr_%d", i);
+        CHECK_INT(user_insert(st, id, ""), STORE_OK);
+    }
+    CHECK_INT(member_list(st, "team_a", NULL, 10, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "");
+
+    /* added out of order; adding again is fine and adds nothing */
+    CHECK_INT(member_add(st, "team_a", "usr_3"), STORE_OK);
+    CHECK_INT(member_add(st, "team_a", "usr_1"), STORE_OK);
+    CHECK_INT(member_add(st, "team_a", "usr_5"), STORE_OK);
+    CHECK_INT(member_add(st, "team_a", "usr_2"), STORE_OK);
+    CHECK_INT(member_add(st, "team_a", "usr_3"), STORE_OK);
+    CHECK_INT(member_add(st, "team_c", "usr_3"), STORE_OK);
+    CHECK_INT(member_add(st, "team_b", "usr_3"), STORE_OK);
+    CHECK_INT(member_list(st, "team_a", NULL, 10, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "usr_1,usr_2,usr_3,usr_5");
+    CHECK_INT(user_teams(st, "usr_3", ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "team_a,team_b,team_c");
+    CHECK_INT(user_teams(st, "usr_1", ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "team_a");
+    CHECK_INT(user_teams(st, "usr_4", ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "");
+    CHECK_INT(user_teams(st, "usr_nobody", ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "");
+
+    /* paging */
+    CHECK_INT(member_list(st, "team_a", NULL, 2, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "usr_1,usr_2");
+    CHECK_INT(member_list(st, "team_a", "usr_2", 2, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "usr_3,usr_5");
+    CHECK_INT(member_list(st, "team_a", "usr_5", 2, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "");
+    CHECK_INT(member_list(st, "team_a", "usr_4", 10, ids, sizeof ids), STORE_OK); /* not one */
+    CHECK_STR(ids, "usr_5");
+    CHECK_INT(member_list(st, "team_a", "", 1, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "usr_1");
+    CHECK_INT(member_list(st, "team_a", NULL, 0, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "");
+    CHECK_INT(member_list(st, "team_b", NULL, 10, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "usr_3");
+
+    /* missing team or user */
+    CHECK_INT(member_add(st, "team_nobody", "usr_1"), STORE_NOTFOUND);
+    CHECK_INT(member_add(st, "team_a", "usr_nobody"), STORE_NOTFOUND);
+    CHECK_INT(member_list(st, "team_nobody", NULL, 10, ids, sizeof ids), STORE_NOTFOUND);
+    CHECK_INT(user_teams(st, "usr_nobody", ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "");
+
+    /* remove: both directions go; a non-member is NOTFOUND */
+    CHECK_INT(member_remove(st, "team_a", "usr_3"), STORE_OK);
+    CHECK_INT(member_remove(st, "team_a", "usr_3"), STORE_NOTFOUND);
+    CHECK_INT(member_remove(st, "team_a", "usr_4"), STORE_NOTFOUND);
+    CHECK_INT(member_remove(st, "team_nobody", "usr_1"), STORE_NOTFOUND);
+    CHECK_INT(member_list(st, "team_a", NULL, 10, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "usr_1,usr_2,usr_5");
+    CHECK_INT(user_teams(st, "usr_3", ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "team_b,team_c");
+
+    /* bad ids */
+    CHECK_INT(member_add(st, "team_a", "usr_a/b"), STORE_EINVAL);
+    CHECK_INT(member_add(st, "", "usr_1"), STORE_EINVAL);
+    CHECK_INT(member_add(st, "team_a", NULL), STORE_EINVAL);
+    CHECK_INT(member_remove(st, "team_a", ""), STORE_EINVAL);
+    CHECK_INT(member_list(st, "team_a", "usr/1", 10, ids, sizeof ids), STORE_EINVAL);
+    CHECK_INT(member_list(st, "team/a", NULL, 10, ids, sizeof ids), STORE_EINVAL);
+    CHECK_INT(user_teams(st, "", ids, sizeof ids), STORE_EINVAL);
+    store_close(st);
+}
+
+static int many_teams_cb(struct store_txn *txn, void *arg)
+{
+    int rc = STORE_OK;
+    for (int i = 0; i <= STORE_TEAMS_PER_USER_MAX && rc == STORE_OK; i++) {
+        struct store_team t;
+        char id[STORE_ID_MAX], name[32];
+        snprintf(id, sizeof id, "team_%03d", i);
+        snprintf(name, sizeof name, "Team %d", i);
+        make_team(&t, id, name, "", 0);
+        rc = store_team_insert(txn, &t);
+        if (!rc && i < STORE_TEAMS_PER_USER_MAX)
+            rc = store_member_add(txn, id, "usr_busy");
+    }
+    return rc;
+}
+
+TEST(teams_per_user_are_limited)
+{
+    struct store *st = NULL;
+    struct member_ref m = {.user_id = "usr_busy"};
+    char ids[64];
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_busy", "busy@x.com"), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_free", "free@x.com"), STORE_OK);
+    CHECK_INT(store_write(st, many_teams_cb, NULL), STORE_OK);
+    CHECK_INT(store_read(st, user_teams_cb, &m), STORE_OK);
+    CHECK_INT(m.n, STORE_TEAMS_PER_USER_MAX);
+    /* the 257th team is refused; one the user is in already is still fine */
+    CHECK_INT(member_add(st, "team_256", "usr_busy"), STORE_EINVAL);
+    CHECK_INT(member_add(st, "team_000", "usr_busy"), STORE_OK);
+    CHECK_INT(member_list(st, "team_256", NULL, 10, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "");
+    CHECK_INT(member_add(st, "team_256", "usr_free"), STORE_OK);
+    /* leaving one team makes room */
+    CHECK_INT(member_remove(st, "team_100", "usr_busy"), STORE_OK);
+    CHECK_INT(member_add(st, "team_256", "usr_busy"), STORE_OK);
+    CHECK_INT(member_list(st, "team_256", NULL, 10, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "usr_busy,usr_free");
+    store_close(st);
+}
+
+TEST(team_delete_removes_memberships)
+{
+    struct store *st = NULL;
+    struct store_team got;
+    char ids[256];
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(team_insert(st, "team_a", "Alpha", "org"), STORE_OK);
+    CHECK_INT(team_insert(st, "team_b", "Beta", "org"), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_1", "one@x.com"), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_2", "two@x.com"), STORE_OK);
+    CHECK_INT(member_add(st, "team_a", "usr_1"), STORE_OK);
+    CHECK_INT(member_add(st, "team_a", "usr_2"), STORE_OK);
+    CHECK_INT(member_add(st, "team_b", "usr_1"), STORE_OK);
+
+    CHECK_INT(store_write(st, team_delete_cb, "team_a"), STORE_OK);
+    CHECK_INT(team_get(st, "team_a", &got), STORE_NOTFOUND);
+    CHECK_INT(member_list(st, "team_a", NULL, 10, ids, sizeof ids), STORE_NOTFOUND);
+    CHECK_INT(user_teams(st, "usr_1", ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "team_b");
+    CHECK_INT(user_teams(st, "usr_2", ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "");
+    CHECK_INT(member_remove(st, "team_a", "usr_1"), STORE_NOTFOUND);
+    CHECK_INT(store_write(st, team_delete_cb, "team_a"), STORE_NOTFOUND);
+    CHECK_INT(store_write(st, team_delete_cb, "team/a"), STORE_EINVAL);
+
+    /* the other team is whole; the id and the name are free again, with no members */
+    CHECK_INT(member_list(st, "team_b", NULL, 10, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "usr_1");
+    CHECK_INT(team_insert(st, "team_a", "alpha", "org"), STORE_OK);
+    CHECK_INT(member_list(st, "team_a", NULL, 10, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "");
+    store_close(st);
+}
+
+TEST(user_delete_removes_memberships)
+{
+    struct store *st = NULL;
+    char ids[256];
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(team_insert(st, "team_a", "Alpha", ""), STORE_OK);
+    CHECK_INT(team_insert(st, "team_b", "Beta", ""), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_1", "one@x.com"), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_2", "two@x.com"), STORE_OK);
+    CHECK_INT(member_add(st, "team_a", "usr_1"), STORE_OK);
+    CHECK_INT(member_add(st, "team_b", "usr_1"), STORE_OK);
+    CHECK_INT(member_add(st, "team_a", "usr_2"), STORE_OK);
+
+    CHECK_INT(store_write(st, user_delete_cb, "usr_1"), STORE_OK);
+    CHECK_INT(member_list(st, "team_a", NULL, 10, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "usr_2");
+    CHECK_INT(member_list(st, "team_b", NULL, 10, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "");
+    CHECK_INT(user_teams(st, "usr_1", ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "");
+    CHECK_INT(user_teams(st, "usr_2", ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "team_a");
+    /* a new user with the same id starts in no team */
+    CHECK_INT(user_insert(st, "usr_1", "one@x.com"), STORE_OK);
+    CHECK_INT(user_teams(st, "usr_1", ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "");
+    CHECK_INT(member_list(st, "team_a", NULL, 10, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "usr_2");
+    store_close(st);
+}
+
+/* A team, a user and their membership; arg non-NULL: then fails with 42. */
+static int team_with_member_cb(struct store_txn *txn, void *arg)
+{
+    struct store_team t;
+    struct store_user u;
+    int rc;
+
+    make_team(&t, "team_tx", "Transient", "org", 3);
+    make_user(&u, "usr_tx", "tx@x.com");
+    rc = store_team_insert(txn, &t);
+    store_team_clear(&t);
+    if (!rc)
+        rc = store_user_insert(txn, &u);
+    if (!rc)
+        rc = store_member_add(txn, "team_tx", "usr_tx");
+    return rc ? rc : arg ? 42 : STORE_OK;
+}
+
+TEST(failed_transaction_leaves_no_team_records)
+{
+    struct store *st = NULL;
+    struct store_team got;
+    char ids[64];
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(store_write(st, team_with_member_cb, "fail"), 42);
+    CHECK_INT(team_get(st, "team_tx", &got), STORE_NOTFOUND);
+    CHECK_INT(member_list(st, "team_tx", NULL, 10, ids, sizeof ids), STORE_NOTFOUND);
+    CHECK_INT(user_teams(st, "usr_tx", ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "");
+    /* the name is free: the same transaction can run again */
+    CHECK_INT(store_write(st, team_with_member_cb, NULL), STORE_OK);
+    CHECK_INT(member_list(st, "team_tx", NULL, 10, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "usr_tx");
+    CHECK_INT(user_teams(st, "usr_tx", ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "team_tx");
+
+    /* and it survives a reopen */
+    store_close(st);
+    st = NULL;
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(team_get(st, "team_tx", &got), STORE_OK);
+    CHECK_STR(got.name, "Transient");
+    CHECK_INT(got.nroles, 3);
+    store_team_clear(&got);
+    CHECK_INT(team_insert(st, "team_other", "TRANSIENT", "org"), STORE_EXISTS);
+    CHECK_INT(user_teams(st, "usr_tx", ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "team_tx");
+    store_close(st);
+}
+
+static int team_ops_in_read_cb(struct store_txn *txn, void *arg)
+{
+    struct store_team t;
+    int rc;
+    make_team(&t, "team_r", "R", "", 0);
+    rc = store_team_insert(txn, &t);
+    if (rc == STORE_EINVAL)
+        rc = store_team_update(txn, &t);
+    if (rc == STORE_EINVAL)
+        rc = store_team_delete(txn, "team_r");
+    if (rc == STORE_EINVAL)
+        rc = store_member_add(txn, "team_r", "usr_r");
+    if (rc == STORE_EINVAL)
+        rc = store_member_remove(txn, "team_r", "usr_r");
+    return rc;
+}
+
+TEST(read_transaction_refuses_team_writes)
+{
+    struct store *st = NULL;
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(store_read(st, team_ops_in_read_cb, NULL), STORE_EINVAL);
+    CHECK_INT(store_audit_expire(st, 1, NULL), STORE_OK);
+    store_close(st);
+}
+
+TEST(corrupt_team_records_are_refused)
+{
+    struct store *st = NULL;
+    struct store_team got;
+    struct page p = {.limit = 10};
+    char ids[64];
+#define TEAM_TAIL "\"description\":\"\",\"created_at\":1,\"updated_at\":1"
+    static const char *bad[] = {
+        "not json",
+        "[]",
+        "{\"name\":\"\",\"scope\":\"\"," TEAM_TAIL ",\"roles\":[]}",
+        "{\"name\":1,\"scope\":\"\"," TEAM_TAIL ",\"roles\":[]}",
+        "{\"name\":\"x\"," TEAM_TAIL ",\"roles\":[]}",
+        "{\"name\":\"x\",\"scope\":\"\"," TEAM_TAIL "}",
+        "{\"name\":\"x\",\"scope\":\"\"," TEAM_TAIL ",\"roles\":[\"\"]}",
+        "{\"name\":\"x\",\"scope\":\"\",\"description\":\"\",\"created_at\":\"1\","
+        "\"updated_at\":1,\"roles\":[]}",
+        "{\"name\":\"x\",\"name\":\"y\",\"scope\":\"\"," TEAM_TAIL ",\"roles\":[]}",
+        "{\"name\":\"x\\u0000y\",\"scope\":\"\"," TEAM_TAIL ",\"roles\":[]}",
+    };
+#undef TEAM_TAIL
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(team_insert(st, "team_ok", "OK", ""), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_1", "one@x.com"), STORE_OK);
+    CHECK_INT(member_add(st, "team_ok", "usr_1"), STORE_OK);
+    store_close(st);
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_INT(raw_put("teams", "team_bad", bad[i], strlen(bad[i])), 0);
+        st = NULL;
+        CHECK_INT(open_small(&st), STORE_OK);
+        CHECK_MSG(team_get(st, "team_bad", &got) == STORE_ECORRUPT, "team %zu", i);
+        CHECK(got.roles == NULL && got.id[0] == '\0');
+        CHECK_INT(store_read(st, team_list_cb, &p), STORE_ECORRUPT);
+        CHECK(p.items == NULL && p.n == 0);
+        /* nor can it be updated or deleted around the record */
+        CHECK_INT(team_rename(st, "team_bad", "New", ""), STORE_ECORRUPT);
+        CHECK_INT(store_write(st, team_delete_cb, "team_bad"), STORE_ECORRUPT);
+        CHECK_INT(team_get(st, "team_ok", &got), STORE_OK);
+        store_team_clear(&got);
+        store_close(st);
+    }
+
+    /* a membership key that is not "<team>/<user>" */
+    CHECK_INT(raw_put("team_members", "team_ok/usr_2/x", "", 0), 0);
+    CHECK_INT(raw_put("user_teams", "usr_1/team_ok/x", "", 0), 0);
+    st = NULL;
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(member_list(st, "team_ok", NULL, 10, ids, sizeof ids), STORE_ECORRUPT);
+    CHECK_INT(user_teams(st, "usr_1", ids, sizeof ids), STORE_ECORRUPT);
+    CHECK_INT(store_write(st, user_delete_cb, "usr_1"), STORE_ECORRUPT);
+    CHECK_INT(store_write(st, team_delete_cb, "team_ok"), STORE_ECORRUPT);
+    CHECK_INT(team_get(st, "team_ok", &got), STORE_OK);
+    store_team_clear(&got);
+    store_close(st);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -2900,5 +4175,25 @@ int main(int argc, char **argv)
     RUN(user_records_survive_reopen);
     RUN(read_transaction_refuses_user_writes);
     RUN(corrupt_user_records_are_refused);
+    RUN(sa_acl_round_trip_at_maximum);
+    RUN(sa_acl_limits_are_einval);
+    RUN(sa_acl_corrupt_records_are_refused);
+    RUN(user_search_filters_and_pages);
+    RUN(user_search_scan_max_bounds_the_work);
+    RUN(audit_search_filters_and_pages);
+    RUN(audit_search_since_stops_the_walk);
+    RUN(audit_expire_removes_only_older_events);
+    RUN(audit_expire_of_many_events);
+    RUN(team_round_trip_at_maximum);
+    RUN(team_limits_are_einval);
+    RUN(team_names_are_unique_within_a_scope);
+    RUN(team_update_moves_the_name_index);
+    RUN(members_add_remove_and_list);
+    RUN(teams_per_user_are_limited);
+    RUN(team_delete_removes_memberships);
+    RUN(user_delete_removes_memberships);
+    RUN(failed_transaction_leaves_no_team_records);
+    RUN(read_transaction_refuses_team_writes);
+    RUN(corrupt_team_records_are_refused);
     return th_done();
 }
