@@ -8,7 +8,7 @@
 
 #include "server/internal.h"
 
-static void challenge(struct srv_request *rq, const char *error, const char *detail)
+void srv_reply_bearer_challenge(struct srv_request *rq, const char *error, const char *detail)
 {
     char www[160];
     snprintf(www, sizeof www, "Bearer realm=\"idpd\"%s%s%s", error ? ", error=\"" : "",
@@ -29,21 +29,26 @@ int srv_bearer_user_or_error(struct srv_request *rq, struct srv_user_caller *out
     json_t *claims = NULL;
     memset(out, 0, sizeof *out);
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
-        challenge(rq, NULL, "a bearer access token is required");
+        srv_reply_bearer_challenge(rq, NULL, "a bearer access token is required");
         return SRV_ERESPONDED;
     }
     const char *token = auth + 7;
     while (*token == ' ')
         token++;
     enum srv_token_state st = srv_token_check(srv_rq_ctx(rq), token, strlen(token), &claims);
+    if (st == SRV_TOKEN_UNAVAILABLE) {
+        json_decref(claims);
+        srv_reply_problem(rq, 503, "the token cannot be checked now; retry shortly");
+        return SRV_ERESPONDED;
+    }
     if (st != SRV_TOKEN_ACTIVE) {
         json_decref(claims);
-        challenge(rq, "invalid_token",
-                  st == SRV_TOKEN_EXPIRED   ? "the access token has expired"
-                  : st == SRV_TOKEN_REVOKED ? "the access token was revoked"
-                  : st == SRV_TOKEN_NO_PRINCIPAL
-                      ? "the session has ended or the user is disabled or deleted"
-                      : "the access token is not valid");
+        srv_reply_bearer_challenge(rq, "invalid_token",
+                                   st == SRV_TOKEN_EXPIRED   ? "the access token has expired"
+                                   : st == SRV_TOKEN_REVOKED ? "the access token was revoked"
+                                   : st == SRV_TOKEN_NO_PRINCIPAL
+                                       ? "the session has ended or the user is disabled or deleted"
+                                       : "the access token is not valid");
         return SRV_ERESPONDED;
     }
     const char *type = json_string_value(json_object_get(claims, "principal_type"));

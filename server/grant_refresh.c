@@ -8,17 +8,42 @@
 
 #include "server/internal.h"
 
-enum outcome { OK, UNKNOWN, REUSED, OTHER_CLIENT, EXPIRED, USER_GONE };
+enum outcome { OK, UNKNOWN, REUSED, OTHER_CLIENT, EXPIRED, USER_GONE, SCOPE_NOT_GRANTED };
 
 struct refresh_args {
     struct srv_request *rq;
     const char *client_id;
+    const char *scope;  /* the narrower scope asked for, or NULL */
+    char bad_scope[65]; /* SCOPE_NOT_GRANTED: the first value that was not granted */
     uint8_t old_hash[STORE_REFRESH_HASH_LEN];
     uint8_t new_hash[STORE_REFRESH_HASH_LEN];
     struct store_session session;
     struct store_user user;
     enum outcome outcome;
 };
+
+/* A refresh may narrow the scope the session was granted, never widen it (RFC 6749 §6). Returns
+ * the first value of want that granted lacks (its length in *len), or NULL. */
+static const char *scope_not_granted(const char *want, const char *granted, size_t *len)
+{
+    for (const char *p = want; *p;) {
+        p += strspn(p, " ");
+        size_t plen = strcspn(p, " ");
+        int found = 0;
+        for (const char *q = granted; *q && plen;) {
+            q += strspn(q, " ");
+            size_t qlen = strcspn(q, " ");
+            found |= qlen == plen && strncmp(p, q, plen) == 0;
+            q += qlen;
+        }
+        if (plen && !found) {
+            *len = plen;
+            return p;
+        }
+        p += plen;
+    }
+    return NULL;
+}
 
 /* Everything a refresh decides happens in this one write transaction: a rotation, or the end of
  * a session that was reused or expired (committed even though the client gets an error). */
@@ -61,6 +86,19 @@ static int refresh_txn(struct store_txn *txn, void *arg)
     }
     if (rc != STORE_OK)
         return rc;
+    /* Refused before the rotation, so the refresh token stays good. The session's scope holds
+     * only values login accepted, so an unknown value is simply one that was not granted. */
+    size_t badlen = 0;
+    const char *bad = a->scope ? scope_not_granted(a->scope, a->session.scope, &badlen) : NULL;
+    if (a->scope && !bad && strlen(a->scope) >= sizeof a->session.scope) {
+        bad = "(the scope is too long)";
+        badlen = strlen(bad);
+    }
+    if (bad) {
+        snprintf(a->bad_scope, sizeof a->bad_scope, "%.*s", (int)badlen, bad);
+        a->outcome = SCOPE_NOT_GRANTED;
+        return STORE_OK;
+    }
     int64_t idle = now + cfg->session_idle_ttl;
     if (idle > a->session.absolute_expires_at)
         idle = a->session.absolute_expires_at;
@@ -72,34 +110,6 @@ static int refresh_txn(struct store_txn *txn, void *arg)
     a->session.idle_expires_at = idle;
     a->outcome = OK;
     return STORE_OK;
-}
-
-/* A refresh may narrow the scope the session was granted, never widen it (RFC 6749 §6). */
-static int narrow_scope_or_error(struct srv_request *rq, const char *want, char *scope)
-{
-    if (!want)
-        return SRV_OK;
-    if (srv_user_scope_valid_or_error(rq, want) != SRV_OK)
-        return SRV_ERESPONDED;
-    for (const char *p = want; *p;) {
-        p += strspn(p, " ");
-        size_t len = strcspn(p, " ");
-        int granted = 0;
-        for (const char *q = scope; *q && len;) {
-            q += strspn(q, " ");
-            size_t qlen = strcspn(q, " ");
-            granted |= qlen == len && strncmp(p, q, len) == 0;
-            q += qlen;
-        }
-        if (len && !granted) {
-            srv_reply_oauth_error(rq, 400, "invalid_scope", "scope %.*s was not granted",
-                                  (int)(len > 64 ? 64 : len), p);
-            return SRV_ERESPONDED;
-        }
-        p += len;
-    }
-    snprintf(scope, STORE_SCOPE_MAX, "%s", want);
-    return SRV_OK;
 }
 
 void srv_grant_refresh(struct srv_request *rq)
@@ -116,6 +126,7 @@ void srv_grant_refresh(struct srv_request *rq)
         srv_reply_oauth_error(rq, 400, "invalid_request", "refresh_token is required");
         return;
     }
+    a.scope = srv_form_get(&call->form, "scope");
     crypto_sha256(token, strlen(token), a.old_hash);
     if (crypto_random(raw, sizeof raw) != CRYPTO_OK ||
         crypto_b64url_encode(raw, sizeof raw, refresh, sizeof refresh, NULL) != CRYPTO_OK) {
@@ -131,9 +142,14 @@ void srv_grant_refresh(struct srv_request *rq)
     }
     switch (a.outcome) {
     case OK:
-        if (narrow_scope_or_error(rq, srv_form_get(&call->form, "scope"), a.session.scope) ==
-            SRV_OK)
-            srv_reply_session_tokens(rq, &a.user, &a.session, refresh, NULL);
+        /* A narrower scope is for these tokens only: the session keeps its own. */
+        if (a.scope && a.scope[strspn(a.scope, " ")])
+            snprintf(a.session.scope, sizeof a.session.scope, "%s", a.scope);
+        srv_reply_session_tokens(rq, &a.user, &a.session, refresh, NULL);
+        break;
+    case SCOPE_NOT_GRANTED:
+        srv_reply_oauth_error(rq, 400, "invalid_scope", "scope %s was not granted to the session",
+                              a.bad_scope);
         break;
     case REUSED:
         LOG(SRV_LOG_WARN, "refresh token reuse: session %s of %s ended", a.session.id,

@@ -11,14 +11,40 @@ struct profile {
     struct store_user user;
     struct store_identity idns[STORE_IDENTITIES_MAX];
     size_t n;
+    struct store_team *teams; /* the teams the user belongs to */
+    size_t nteams;
 };
+
+static void profile_clear(struct profile *p)
+{
+    store_user_clear(&p->user);
+    store_team_list_free(p->teams, p->nteams);
+    p->teams = NULL;
+    p->nteams = 0;
+}
 
 static int profile_txn(struct store_txn *txn, void *arg)
 {
     struct profile *p = arg;
-    store_user_clear(&p->user);
+    char(*ids)[STORE_ID_MAX] = NULL;
+    size_t nids = 0;
+    profile_clear(p);
     int rc = store_user_get(txn, p->user_id, &p->user);
-    return rc ? rc : store_identity_list(txn, p->user_id, p->idns, STORE_IDENTITIES_MAX, &p->n);
+    if (rc == STORE_OK)
+        rc = store_identity_list(txn, p->user_id, p->idns, STORE_IDENTITIES_MAX, &p->n);
+    if (rc == STORE_OK)
+        rc = store_user_teams(txn, p->user_id, &ids, &nids);
+    if (rc == STORE_OK && nids && !(p->teams = calloc(nids, sizeof *p->teams)))
+        rc = STORE_ENOMEM;
+    for (size_t i = 0; rc == STORE_OK && i < nids; i++) {
+        rc = store_team_get(txn, ids[i], &p->teams[p->nteams]);
+        if (rc == STORE_OK)
+            p->nteams++;
+        else if (rc == STORE_NOTFOUND)
+            rc = STORE_OK;
+    }
+    free(ids);
+    return rc;
 }
 
 /* Reads the caller's profile; answers 503 itself when the store fails. (The user exists: bearer
@@ -53,12 +79,18 @@ void srv_handle_me(struct srv_request *rq)
     if (read_profile_or_error(rq, p) != SRV_OK)
         goto out;
     json_t *body = srv_user_json(&p->user, p->idns, p->n);
+    json_t *teams = json_array();
+    for (size_t i = 0; i < p->nteams; i++)
+        json_array_append_new(teams, json_pack("{s:s, s:s, s:s}", "id", p->teams[i].id, "name",
+                                               p->teams[i].name, "scope", p->teams[i].scope));
     if (body)
-        json_object_set_new(body, "teams", json_array()); /* teams arrive with the admin API */
+        json_object_set_new(body, "teams", teams);
+    else
+        json_decref(teams);
     srv_reply_json(rq, 200, body, NULL);
 out:
     if (p)
-        store_user_clear(&p->user);
+        profile_clear(p);
     free(p);
     srv_user_caller_clear(&caller);
 }
@@ -90,7 +122,7 @@ void srv_handle_userinfo(struct srv_request *rq)
     srv_reply_json(rq, 200, body, headers);
 out:
     if (p)
-        store_user_clear(&p->user);
+        profile_clear(p);
     free(p);
     srv_user_caller_clear(&caller);
 }

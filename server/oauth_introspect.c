@@ -29,7 +29,14 @@ static void introspect(struct srv_request *rq)
         srv_reply_oauth_error(rq, 400, "invalid_request", "token is required");
         return;
     }
-    if (srv_token_check(srv_rq_ctx(rq), token, strlen(token), &claims) != SRV_TOKEN_ACTIVE) {
+    enum srv_token_state st = srv_token_check(srv_rq_ctx(rq), token, strlen(token), &claims);
+    if (st == SRV_TOKEN_UNAVAILABLE) {
+        json_decref(claims);
+        srv_reply_oauth_error(rq, 503, "temporarily_unavailable",
+                              "the token cannot be checked now");
+        return;
+    }
+    if (st != SRV_TOKEN_ACTIVE) {
         json_decref(claims);
         srv_reply_json(rq, 200, json_pack("{s:b}", "active", 0), no_store);
         return;

@@ -92,6 +92,12 @@ static void revoke(struct srv_request *rq)
         return;
     }
     enum srv_token_state st = srv_token_check(ctx, token, strlen(token), &claims);
+    if (st == SRV_TOKEN_UNAVAILABLE) {
+        json_decref(claims);
+        srv_reply_oauth_error(rq, 503, "temporarily_unavailable",
+                              "the token cannot be checked now");
+        return;
+    }
     if (st == SRV_TOKEN_ACTIVE || st == SRV_TOKEN_NO_PRINCIPAL || st == SRV_TOKEN_REVOKED) {
         const char *owner = json_string_value(json_object_get(claims, "client_id"));
         if (!owner || strcmp(owner, call->client.id) != 0) {

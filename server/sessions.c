@@ -69,7 +69,16 @@ int srv_session_new(struct srv_request *rq, const char *user_id, const char *cli
     snprintf(s->user_id, sizeof s->user_id, "%s", user_id);
     snprintf(s->client_id, sizeof s->client_id, "%s", client_id);
     snprintf(s->amr, sizeof s->amr, "%s", amr);
-    snprintf(s->scope, sizeof s->scope, "%s", scope ? scope : "");
+    /* Stored normalised: each value once, single spaces, as it goes into tokens and answers. */
+    for (const char *p = scope ? scope : ""; *p;) {
+        p += strspn(p, " ");
+        size_t len = strcspn(p, " "), used = strlen(s->scope);
+        char value[STORE_SCOPE_MAX];
+        snprintf(value, sizeof value, "%.*s", (int)len, p);
+        if (len && !scope_has(s->scope, value) && used + len + 2 <= sizeof s->scope)
+            snprintf(s->scope + used, sizeof s->scope - used, "%s%s", used ? " " : "", value);
+        p += len;
+    }
     s->created_at = s->last_used_at = srv_now();
     s->idle_expires_at = s->created_at + cfg->session_idle_ttl;
     s->absolute_expires_at = s->created_at + cfg->session_absolute_ttl;
@@ -87,30 +96,46 @@ out:
     return rc;
 }
 
+/* Team grants count: the token carries the user's effective roles as they are now. */
+struct roles {
+    const char *user_id;
+    char (*roles)[STORE_ROLE_MAX];
+    size_t n;
+};
+
+static int roles_txn(struct store_txn *txn, void *arg)
+{
+    struct roles *r = arg;
+    free(r->roles);
+    r->roles = NULL;
+    return srv_effective_roles(txn, "user", r->user_id, &r->roles, &r->n);
+}
+
 void srv_reply_session_tokens(struct srv_request *rq, const struct store_user *u,
                               const struct store_session *s, const char *refresh, const char *nonce)
 {
     struct srv_ctx *ctx = srv_rq_ctx(rq);
     struct srv_issued_token tok = {0};
     char *id_token = NULL;
+    struct srv_oauth_call *call = srv_rq_state(rq);
+    struct roles r = {u->id, NULL, 0};
+    int rc = store_read(ctx->store, roles_txn, &r);
+    if (rc != STORE_OK) {
+        srv_reply_oauth_error(rq, 503, "temporarily_unavailable", "the roles cannot be read");
+        goto out;
+    }
     struct srv_principal p = {
         .sub = u->id,
         .principal_type = "user",
         .client_id = s->client_id,
         .scope = s->scope[0] ? s->scope : NULL,
-        .audience = ctx->cfg->audience[0] ? NULL : ctx->issuer,
-        .roles = u->roles,
-        .nroles = u->nroles,
+        .audience = call->audience,
+        .roles = r.roles,
+        .nroles = r.n,
         .sid = s->id,
         .auth_time = s->created_at,
         .amr = s->amr,
     };
-    char aud[1024];
-    if (!p.audience) { /* the first configured audience */
-        size_t len = strcspn(ctx->cfg->audience, ",");
-        snprintf(aud, sizeof aud, "%.*s", (int)len, ctx->cfg->audience);
-        p.audience = aud;
-    }
     if (srv_token_issue(ctx, &p, &tok) != SRV_OK ||
         (scope_has(s->scope, "openid") &&
          srv_id_token_issue(ctx, u, s->client_id, s->id, s->created_at, nonce, &id_token) !=
@@ -127,6 +152,7 @@ void srv_reply_session_tokens(struct srv_request *rq, const struct store_user *u
         json_object_set_new(body, "scope", json_string(s->scope));
     srv_reply_json(rq, 200, body, no_store);
 out:
+    free(r.roles);
     free(tok.access_token);
     free(id_token);
 }

@@ -113,6 +113,7 @@ enum srv_token_state srv_token_check(struct srv_ctx *ctx, const char *token, siz
         int src = store_read(ctx->store, check_txn, &pc);
         if (src != STORE_OK) {
             LOG(SRV_LOG_ERROR, "token check failed: %s", store_strerror(src));
+            state = SRV_TOKEN_UNAVAILABLE;
             goto out;
         }
         state = pc.denied ? SRV_TOKEN_REVOKED : pc.gone ? SRV_TOKEN_NO_PRINCIPAL : SRV_TOKEN_ACTIVE;

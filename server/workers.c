@@ -17,6 +17,7 @@ struct srv_workers {
     struct job *ring;
     unsigned cap, head, count, reserved;
     int stopping;
+    int drained; /* the threads are joined */
     unsigned nthreads;
     pthread_t *threads;
 };
@@ -88,9 +89,9 @@ void srv_workers_submit(struct srv_workers *w, void (*fn)(void *arg), void *arg)
     pthread_mutex_unlock(&w->lock);
 }
 
-void srv_workers_stop(struct srv_workers *w)
+void srv_workers_drain(struct srv_workers *w)
 {
-    if (!w)
+    if (!w || w->drained)
         return;
     pthread_mutex_lock(&w->lock);
     w->stopping = 1; /* reserved jobs still run: their connections wait to be resumed */
@@ -98,6 +99,14 @@ void srv_workers_stop(struct srv_workers *w)
     pthread_mutex_unlock(&w->lock);
     for (unsigned i = 0; i < w->nthreads; i++)
         pthread_join(w->threads[i], NULL);
+    w->drained = 1;
+}
+
+void srv_workers_stop(struct srv_workers *w)
+{
+    if (!w)
+        return;
+    srv_workers_drain(w);
     pthread_cond_destroy(&w->ready);
     pthread_mutex_destroy(&w->lock);
     free(w->ring);
