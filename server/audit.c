@@ -6,20 +6,28 @@
 
 #include "server/internal.h"
 
+int srv_audit_event_fill(struct store_audit_event *ev, const char *type, const char *actor,
+                         const char *target, const char *client_ip, int success, const char *detail)
+{
+    memset(ev, 0, sizeof *ev);
+    if (crypto_id_new("evt", ev->id, sizeof ev->id) != CRYPTO_OK)
+        return STORE_EINVAL;
+    ev->time = srv_now();
+    snprintf(ev->type, sizeof ev->type, "%s", type);
+    snprintf(ev->actor, sizeof ev->actor, "%s", actor ? actor : "");
+    snprintf(ev->target, sizeof ev->target, "%s", target ? target : "");
+    snprintf(ev->client_ip, sizeof ev->client_ip, "%s", client_ip ? client_ip : "");
+    snprintf(ev->result, sizeof ev->result, "%s", success ? "success" : "failure");
+    snprintf(ev->detail, sizeof ev->detail, "%s", detail ? detail : "");
+    return STORE_OK;
+}
+
 int srv_audit(struct store_txn *txn, const char *type, const char *actor, const char *target,
               const char *client_ip, int success, const char *detail)
 {
-    struct store_audit_event ev = {0};
-    if (crypto_id_new("evt", ev.id, sizeof ev.id) != CRYPTO_OK)
-        return STORE_EINVAL;
-    ev.time = srv_now();
-    snprintf(ev.type, sizeof ev.type, "%s", type);
-    snprintf(ev.actor, sizeof ev.actor, "%s", actor ? actor : "");
-    snprintf(ev.target, sizeof ev.target, "%s", target ? target : "");
-    snprintf(ev.client_ip, sizeof ev.client_ip, "%s", client_ip ? client_ip : "");
-    snprintf(ev.result, sizeof ev.result, "%s", success ? "success" : "failure");
-    snprintf(ev.detail, sizeof ev.detail, "%s", detail ? detail : "");
-    return store_audit_append(txn, &ev);
+    struct store_audit_event ev;
+    int rc = srv_audit_event_fill(&ev, type, actor, target, client_ip, success, detail);
+    return rc ? rc : store_audit_append(txn, &ev);
 }
 
 struct audit_args {

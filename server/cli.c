@@ -12,6 +12,9 @@ static void usage(FILE *out)
                  "  serve                       run the HTTP server\n"
                  "  service-account create      create a service account and its first secret\n"
                  "  application create          create an application (an SDK's OAuth client)\n"
+                 "  bootstrap-admin             create the first idp:admin user (password on "
+                 "stdin)\n"
+                 "  keys rotate                 make the next signing key active\n"
                  "  version                     print the version\n"
                  "Run idpd <command> --help for a command's options.\n");
 }
@@ -29,6 +32,10 @@ int srv_main(int argc, char **argv)
         return srv_cmd_service_account(argc - 1, argv + 1);
     if (strcmp(cmd, "application") == 0)
         return srv_cmd_application(argc - 1, argv + 1);
+    if (strcmp(cmd, "bootstrap-admin") == 0)
+        return srv_cmd_bootstrap_admin(argc - 1, argv + 1);
+    if (strcmp(cmd, "keys") == 0)
+        return srv_cmd_keys(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("idpd %s (OpenSSL %s, libmicrohttpd %s)\n", IDPD_VERSION,
                OpenSSL_version(OPENSSL_VERSION_STRING), srv_http_version());

@@ -9,9 +9,6 @@
 
 #include "server/internal.h"
 
-static const char *const known_grants[] = {"password", "refresh_token",
-                                           "urn:idpd:grant-type:anonymous", NULL};
-
 static void app_usage(FILE *out)
 {
     fprintf(out, "usage: idpd application create --name NAME --grant GRANT... "
@@ -28,30 +25,11 @@ static int insert_txn(struct store_txn *txn, void *arg)
     return store_app_insert(txn, arg);
 }
 
-/* Adds v to list[*n] (de-duplicated); 0 and a message when the list is full or v too long. */
-static int add_unique(char (*list)[STORE_URI_MAX], size_t *n, size_t max, size_t width,
-                      const char *v, const char *what)
-{
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp(list[i], v) == 0)
-            return 1;
-    if (*n == max || strlen(v) >= width || !srv_utf8_valid(v, strlen(v)) || !*v) {
-        fprintf(stderr, "idpd application: at most %zu %s of at most %zu bytes each\n", max, what,
-                width - 1);
-        return 0;
-    }
-    memcpy(list[(*n)++], v, strlen(v) + 1);
-    return 1;
-}
-
 static int create_app(const struct srv_config *cfg, int argc, char **argv)
 {
     struct store_application *app = calloc(1, sizeof *app);
     struct srv_ctx ctx = {0};
-    char secret[SRV_SECRET_LEN] = "";
-    const char *name = NULL;
-    char grants[STORE_GRANTS_MAX][STORE_URI_MAX];
-    size_t ngrants = 0;
+    char secret[SRV_SECRET_LEN] = "", why[256];
     int rc = SRV_EXIT_USAGE;
     if (!app)
         return SRV_EXIT_RUNTIME;
@@ -68,8 +46,13 @@ static int create_app(const struct srv_config *cfg, int argc, char **argv)
             goto out;
         }
         i++;
+        int added = 1;
         if (strcmp(flag, "--name") == 0) {
-            name = v;
+            if (strlen(v) >= sizeof app->name) {
+                fprintf(stderr, "idpd application: --name is at most 256 bytes\n");
+                goto out;
+            }
+            snprintf(app->name, sizeof app->name, "%s", v);
         } else if (strcmp(flag, "--type") == 0) {
             if (strcmp(v, "public") != 0 && strcmp(v, "confidential") != 0) {
                 fprintf(stderr, "idpd application: --type is public or confidential\n");
@@ -77,54 +60,32 @@ static int create_app(const struct srv_config *cfg, int argc, char **argv)
             }
             app->type = strcmp(v, "confidential") == 0 ? STORE_APP_CONFIDENTIAL : STORE_APP_PUBLIC;
         } else if (strcmp(flag, "--grant") == 0) {
-            size_t k = 0;
-            while (known_grants[k] && strcmp(known_grants[k], v) != 0)
-                k++;
-            if (!known_grants[k]) {
-                fprintf(stderr, "idpd application: unknown grant \"%s\"\n", v);
-                goto out;
-            }
-            if (!add_unique(grants, &ngrants, STORE_GRANTS_MAX, STORE_GRANT_MAX, v, "grants"))
-                goto out;
+            added = srv_app_add(app, SRV_APP_GRANTS, v, why, sizeof why);
         } else if (strcmp(flag, "--redirect-uri") == 0) {
-            if (!add_unique(app->redirect_uris, &app->nredirect_uris, STORE_URIS_MAX, STORE_URI_MAX,
-                            v, "redirect URIs"))
-                goto out;
+            added = srv_app_add(app, SRV_APP_REDIRECT_URIS, v, why, sizeof why);
         } else if (strcmp(flag, "--origin") == 0) {
-            if (!add_unique(app->origins, &app->norigins, STORE_URIS_MAX, STORE_URI_MAX, v,
-                            "origins"))
-                goto out;
+            added = srv_app_add(app, SRV_APP_ORIGINS, v, why, sizeof why);
         } else {
             fprintf(stderr, "idpd application: unknown option \"%s\"\n", flag);
             app_usage(stderr);
             goto out;
         }
+        if (!added) {
+            fprintf(stderr, "idpd application: %s \"%s\": %s\n", flag, v, why);
+            goto out;
+        }
     }
-    if (!name || !srv_name_valid(name)) {
-        fprintf(stderr, "idpd application: --name is required (1..256 bytes of UTF-8 text)\n");
+    if (!srv_app_check(app, why, sizeof why)) {
+        fprintf(stderr, "idpd application: %s (--name NAME, --grant GRANT)\n", why);
         goto out;
     }
-    if (ngrants == 0) {
-        fprintf(stderr, "idpd application: at least one --grant is required\n");
-        goto out;
-    }
-    for (size_t i = 0; i < ngrants; i++)
-        memcpy(app->grants[i], grants[i], STORE_GRANT_MAX);
-    app->ngrants = ngrants;
-    snprintf(app->name, sizeof app->name, "%s", name);
     rc = SRV_EXIT_RUNTIME;
     if (srv_ctx_open(&ctx, cfg) != SRV_OK || crypto_id_new("app", app->id, sizeof app->id))
         goto out;
     app->created_at = app->updated_at = srv_now();
-    if (app->type == STORE_APP_CONFIDENTIAL) {
-        struct store_secret rec;
-        /* Same shape and hashing as a service account's secret; an application has one. */
-        if (srv_secret_new(&cfg->argon2, app->id, SRV_SECRET_HOURS_MAX, &rec, secret) != SRV_OK)
-            goto out;
-        memcpy(app->phc, rec.phc, sizeof app->phc);
-        memcpy(app->hint, rec.hint, sizeof app->hint);
-        crypto_wipe(&rec, sizeof rec);
-    }
+    if (app->type == STORE_APP_CONFIDENTIAL &&
+        srv_app_secret_new(&cfg->argon2, app, secret) != SRV_OK)
+        goto out;
     int src = store_write(ctx.store, insert_txn, app);
     if (src != STORE_OK) {
         fprintf(stderr, "idpd application: cannot store the application: %s\n",

@@ -5,7 +5,11 @@
  * the account's (at most two) live secrets to check is picked by an 8-hex-digit SHA-256 hint, so
  * one request costs one Argon2 run whatever the account holds; an unknown client, a disabled
  * account or no matching secret costs the same run against a dummy hash, so timing does not tell
- * which client ids exist. A pair verified in the last secret_cache_ttl seconds skips Argon2. */
+ * which client ids exist. A pair verified in the last secret_cache_ttl seconds skips Argon2.
+ *
+ * Once authenticated, a service account must call from inside its access list (when it has
+ * one), and the secret's last_used_at is rewritten when it is more than a minute old: the hot
+ * path stays read-only but for one small write per secret and minute. */
 #define LOG_MODULE "oauth"
 
 #include <stdlib.h>
@@ -185,6 +189,7 @@ static int lookup_txn(struct store_txn *txn, void *arg)
     store_service_account_clear(&c->sa);
     memset(&c->app, 0, sizeof c->app);
     c->secret_id[0] = '\0';
+    c->secret_last_used_at = 0;
     c->kind = 0;
     if (c->secret)
         srv_secret_hint(c->secret, c->secret_len, hint);
@@ -213,6 +218,7 @@ static int lookup_txn(struct store_txn *txn, void *arg)
         if (secs[i].expires_at > l->now && strcmp(secs[i].hint, hint) == 0) {
             memcpy(c->secret_id, secs[i].id, sizeof c->secret_id);
             memcpy(c->phc, secs[i].phc, sizeof c->phc);
+            c->secret_last_used_at = secs[i].last_used_at;
             break;
         }
     }
@@ -250,6 +256,81 @@ static void verify_work(struct srv_request *rq)
     c->verified = crypto_password_verify(phc, c->secret, len) == CRYPTO_OK && c->secret_id[0];
 }
 
+#define TOUCH_INTERVAL 60        /* seconds between two writes of one secret's last_used_at */
+#define TOUCH_FRESH STORE_EXISTS /* touch_txn: another request wrote it already; abort */
+
+struct touch {
+    const char *sa_id, *secret_id;
+    int64_t now;
+};
+
+/* Rewrites last_used_at unless a concurrent request did so since our read (then aborts with
+ * TOUCH_FRESH, which writes nothing). Re-runnable. */
+static int touch_txn(struct store_txn *txn, void *arg)
+{
+    struct touch *t = arg;
+    struct store_secret secs[STORE_SECRETS_MAX];
+    size_t n = 0;
+    int rc = store_secret_list(txn, t->sa_id, secs, STORE_SECRETS_MAX, &n);
+    for (size_t i = 0; rc == STORE_OK && i < n; i++)
+        if (strcmp(secs[i].id, t->secret_id) == 0) {
+            rc = secs[i].last_used_at > t->now - TOUCH_INTERVAL
+                     ? TOUCH_FRESH
+                     : store_secret_touch(txn, t->sa_id, t->secret_id, t->now);
+            crypto_wipe(secs, sizeof secs);
+            return rc;
+        }
+    crypto_wipe(secs, sizeof secs);
+    return rc == STORE_OK ? STORE_NOTFOUND : rc;
+}
+
+static void touch_secret(struct srv_request *rq, const struct srv_client *c)
+{
+    struct touch t = {c->id, c->secret_id, srv_now()};
+    if (c->secret_last_used_at > t.now - TOUCH_INTERVAL)
+        return;
+    int rc = store_write(srv_rq_ctx(rq)->store, touch_txn, &t);
+    if (rc != STORE_OK && rc != TOUCH_FRESH && rc != STORE_NOTFOUND)
+        LOG(SRV_LOG_WARN, "last_used_at of %s not written: %s", c->secret_id, store_strerror(rc));
+}
+
+/* 1 when the account's access list is empty or holds the caller's address. */
+static int acl_allows(const struct store_service_account *sa, const char *ip)
+{
+    if (sa->nacl == 0)
+        return 1;
+    for (size_t i = 0; i < sa->nacl; i++) {
+        struct srv_cidr cidr;
+        const char *why;
+        if (srv_cidr_parse(sa->acl[i].cidr, &cidr, &why) && srv_cidr_contains(&cidr, ip))
+            return 1;
+    }
+    return 0;
+}
+
+/* The client proved its secret: record the use, check where a service account calls from, go
+ * on. */
+static void authenticated(struct srv_request *rq)
+{
+    struct srv_oauth_call *call = srv_rq_state(rq);
+    struct srv_client *c = &call->client;
+    if (c->kind == SRV_CLIENT_SERVICE_ACCOUNT) {
+        const char *ip = srv_rq_client_ip(rq);
+        touch_secret(rq, c);
+        if (!acl_allows(&c->sa, ip)) {
+            char detail[128];
+            snprintf(detail, sizeof detail, "outside the access list: %s %s", srv_rq_method(rq),
+                     srv_rq_path(rq));
+            srv_audit_enqueue(srv_rq_ctx(rq), "token.refused", c->id, c->id, ip, 0, detail);
+            srv_reply_oauth_error(rq, 400, "unauthorized_client",
+                                  "the request comes from outside this service account's access "
+                                  "list");
+            return;
+        }
+    }
+    call->next(rq);
+}
+
 static void after_verify(struct srv_request *rq)
 {
     struct srv_oauth_call *call = srv_rq_state(rq);
@@ -264,7 +345,7 @@ static void after_verify(struct srv_request *rq)
     }
     srv_secret_cache_put(ctx->secret_cache, c->id, c->secret, c->secret_len, c->secret_id,
                          srv_now());
-    call->next(rq);
+    authenticated(rq);
 }
 
 void srv_client_authenticate(struct srv_request *rq, srv_handler next)
@@ -292,7 +373,7 @@ void srv_client_authenticate(struct srv_request *rq, srv_handler next)
     }
     if (candidate && srv_secret_cache_check(ctx->secret_cache, c->id, c->secret, c->secret_len,
                                             c->secret_id, srv_now())) {
-        next(rq);
+        authenticated(rq);
         return;
     }
     srv_defer(rq, verify_work, after_verify);

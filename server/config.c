@@ -10,7 +10,8 @@
 
 #include "server/internal.h"
 
-enum kind { K_STR, K_INT, K_BOOL, K_LISTEN, K_ALG, K_LEVEL };
+/* K_INT_OFF: an integer that is 0 (off) or from min to max. */
+enum kind { K_STR, K_INT, K_INT_OFF, K_BOOL, K_LISTEN, K_ALG, K_LEVEL };
 
 struct setting {
     const char *name; /* also the config-file key; the flag is --name with '-' for '_' */
@@ -60,6 +61,10 @@ static const struct setting settings[] = {
      "seconds a session lives without a refresh (30 days)"},
     {"session_absolute_ttl", K_INT, OFF(session_absolute_ttl), 300, 315360000, "7776000", 0,
      "seconds a session lives at most (90 days)"},
+    {"audit_retention_days", K_INT, OFF(audit_retention_days), 1, 3650, "90", 0,
+     "days audit events are kept"},
+    {"key_rotation_interval", K_INT_OFF, OFF(key_rotation_interval), 3600, 31536000, "0", 0,
+     "seconds between automatic signing-key rotations (0 = never)"},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -97,13 +102,15 @@ static int set_value(struct srv_config *cfg, const struct setting *s, const char
             return SRV_EUSAGE;
         }
         /* fall through: stored as an integer */
-    case K_INT: {
+    case K_INT:
+    case K_INT_OFF: {
         char *end = NULL;
         errno = 0;
         long long v = strtoll(value, &end, 10);
-        if (errno || end == value || *end || v < s->min || v > s->max) {
-            fprintf(stderr, "idpd: %s (%s) must be an integer from %lld to %lld\n", s->name, origin,
-                    s->min, s->max);
+        if (errno || end == value || *end ||
+            ((v < s->min || v > s->max) && !(s->kind == K_INT_OFF && v == 0))) {
+            fprintf(stderr, "idpd: %s (%s) must be %san integer from %lld to %lld\n", s->name,
+                    origin, s->kind == K_INT_OFF ? "0 (off) or " : "", s->min, s->max);
             return SRV_EUSAGE;
         }
         /* Integer fields are 4 bytes (unsigned, uint32_t) or 8 (int64_t, size_t); the bounds
@@ -169,16 +176,18 @@ static int load_file(struct srv_config *cfg, const char *path)
         }
         if (s->kind == K_BOOL && json_is_boolean(v)) {
             value = json_is_true(v) ? "1" : "0";
-        } else if ((s->kind == K_INT || s->kind == K_BOOL) && json_is_integer(v)) {
+        } else if ((s->kind == K_INT || s->kind == K_INT_OFF || s->kind == K_BOOL) &&
+                   json_is_integer(v)) {
             snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
             value = num;
-        } else if (s->kind != K_INT && s->kind != K_BOOL && json_is_string(v)) {
+        } else if (s->kind != K_INT && s->kind != K_INT_OFF && s->kind != K_BOOL &&
+                   json_is_string(v)) {
             value = json_string_value(v);
         } else {
             fprintf(stderr, "idpd: config %s: \"%s\" must be %s\n", path, key,
-                    s->kind == K_INT    ? "an integer"
-                    : s->kind == K_BOOL ? "a boolean"
-                                        : "a string");
+                    s->kind == K_INT || s->kind == K_INT_OFF ? "an integer"
+                    : s->kind == K_BOOL                      ? "a boolean"
+                                                             : "a string");
             goto out;
         }
         if (set_value(cfg, s, value, path) != SRV_OK)

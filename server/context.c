@@ -91,7 +91,8 @@ int srv_ctx_start_serving(struct srv_ctx *ctx)
         fprintf(stderr, "idpd: cannot compute Argon2id with the configured parameters\n");
         goto out;
     }
-    if (srv_workers_start(cfg->workers, cfg->worker_queue, &ctx->workers) != SRV_OK ||
+    if (crypto_random(ctx->cursor_key, sizeof ctx->cursor_key) != CRYPTO_OK ||
+        srv_workers_start(cfg->workers, cfg->worker_queue, &ctx->workers) != SRV_OK ||
         srv_secret_cache_new(cfg->secret_cache_ttl, &ctx->secret_cache) != SRV_OK) {
         fprintf(stderr, "idpd: cannot start worker threads\n");
         goto out;

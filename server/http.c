@@ -35,6 +35,10 @@ struct srv_request {
     size_t body_cap;
     size_t discarded;
     int too_big;
+    /* Set by srv_defer() on the HTTP thread: the handler handed the request to a worker, which
+     * may already be writing phase, so the HTTP thread must not read phase again until the
+     * connection is resumed. Only HTTP threads touch this flag. */
+    int deferred;
     enum phase phase;
     void (*work)(struct srv_request *rq);
     srv_handler cont;
@@ -115,6 +119,37 @@ void srv_rq_set_state(struct srv_request *rq, void *state, void (*free_fn)(void 
     rq->state_free = free_fn;
 }
 
+const char *srv_rq_query(struct srv_request *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+struct unknown_query {
+    const char *const *allowed;
+    char *out;
+    size_t cap;
+};
+
+static enum MHD_Result find_unknown(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    struct unknown_query *u = cls;
+    for (size_t i = 0; u->allowed[i]; i++)
+        if (strcmp(u->allowed[i], key) == 0)
+            return MHD_YES;
+    snprintf(u->out, u->cap, "%s", key);
+    return MHD_NO; /* stop at the first */
+}
+
+int srv_rq_query_unknown(struct srv_request *rq, const char *const *allowed, char *unknown,
+                         size_t cap)
+{
+    struct unknown_query u = {allowed, unknown, cap};
+    unknown[0] = '\0';
+    MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, find_unknown, &u);
+    return unknown[0] != '\0';
+}
+
 void srv_rq_param(struct srv_request *rq, size_t n, char *out, size_t cap)
 {
     if (!rq->route || !srv_route_param(rq->route->path, rq->path, n, out, cap))
@@ -166,9 +201,7 @@ void srv_reply_json(struct srv_request *rq, unsigned status, json_t *body,
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!text) {
-        srv_reply(rq, 500, "application/problem+json",
-                  "{\"type\":\"about:blank\",\"title\":\"Internal Server Error\",\"status\":500}",
-                  66, NULL);
+        srv_reply_problem(rq, 500, "the answer could not be rendered");
         return;
     }
     srv_reply(rq, status, "application/json", text, strlen(text), extra_headers);
@@ -302,6 +335,7 @@ void srv_defer(struct srv_request *rq, void (*work)(struct srv_request *rq), srv
     }
     rq->work = work;
     rq->cont = cont;
+    rq->deferred = 1;
     rq->phase = PH_SUSPENDED;
     MHD_suspend_connection(rq->conn);
     srv_workers_submit(rq->http->ctx->workers, run_deferred, rq);
@@ -404,6 +438,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
          * body that runs DISCARD_MAX past the limit ends the connection unanswered. */
         return keep ? MHD_YES : MHD_NO;
     }
+    rq->deferred = 0;
     switch (rq->phase) {
     case PH_RECEIVING:
         rq->phase = PH_DISPATCHED;
@@ -419,7 +454,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     default:
         break;
     }
-    if (rq->phase == PH_DISPATCHED && rq->status == 0) {
+    if (!rq->deferred && rq->status == 0) {
         LOG(SRV_LOG_ERROR, "handler for %s %s answered nothing", rq->method, rq->path);
         srv_reply_problem(rq, 500, "internal error");
     }
@@ -566,10 +601,13 @@ void srv_http_stop(struct srv_http *h)
         return;
     if (h->daemon) {
         int fd = MHD_quiesce_daemon(h->daemon); /* no new connections */
-        /* Deferred work resumes its connections; MHD refuses to stop while any is suspended. */
+        /* Deferred work resumes its connections; MHD refuses to stop while any is suspended.
+         * The pool is freed only once MHD has stopped: until then a request that arrived before
+         * the quiesce may still reach srv_defer(), which must find the drained pool (503). */
+        srv_workers_drain(h->ctx->workers);
+        MHD_stop_daemon(h->daemon);
         srv_workers_stop(h->ctx->workers);
         h->ctx->workers = NULL;
-        MHD_stop_daemon(h->daemon);
         if (fd >= 0)
             close(fd);
     } else if (h->listen_fd >= 0) {

@@ -46,6 +46,8 @@ struct srv_config {
     int64_t allow_registration; /* 0 or 1 */
     int64_t session_idle_ttl;
     int64_t session_absolute_ttl;
+    int64_t audit_retention_days;
+    int64_t key_rotation_interval; /* seconds; 0 = no automatic rotation */
 };
 
 /* Which settings a command accepts as flags. */
@@ -79,8 +81,12 @@ void srv_log_fmt(enum srv_log_level lvl, const char *module, const char *fmt, ..
 
 struct srv_workers;
 int srv_workers_start(unsigned threads, unsigned queue_cap, struct srv_workers **out);
+/* Runs every reserved job and ends the threads; from then on srv_workers_reserve() answers 0,
+ * but w stays valid for callers until srv_workers_stop(). */
+void srv_workers_drain(struct srv_workers *w);
+/* Drains (when not yet done) and frees. */
 void srv_workers_stop(struct srv_workers *w);
-/* Reserves a queue slot: 1 when reserved, 0 when the queue is full (answer 503). */
+/* Reserves a queue slot: 1 when reserved, 0 when the queue is full or draining (answer 503). */
 int srv_workers_reserve(struct srv_workers *w);
 /* Runs fn(arg) on a worker; needs a slot from srv_workers_reserve(), so it cannot fail. */
 void srv_workers_submit(struct srv_workers *w, void (*fn)(void *arg), void *arg);
@@ -108,7 +114,9 @@ struct srv_ctx {
     struct srv_secret_cache *secret_cache;
     char dummy_phc[CRYPTO_PHC_MAX]; /* verified against when the client is unknown */
     char issuer[1024];              /* cfg->issuer, or http://HOST:PORT once the port is bound */
+    uint8_t cursor_key[32];         /* authenticates list cursors; per process */
     struct srv_http *http;
+    struct srv_audit_queue *audit_queue; /* NULL: srv_audit_enqueue() writes at once */
 };
 
 /* Opens (creating when absent) the data folder: store, master key, signing keys. Used by serve
@@ -234,6 +242,7 @@ struct srv_client {
     char secret_id[STORE_ID_MAX];    /* the record the secret is checked against, "" if none */
     char phc[STORE_PHC_MAX];         /* its hash, or the dummy hash */
     int verified;                    /* Argon2 said yes */
+    int64_t secret_last_used_at;     /* the stored last_used_at of secret_id (0 = never) */
     int kind;                        /* enum srv_client_kind, once authenticated */
     struct store_service_account sa; /* kind SERVICE_ACCOUNT */
     struct store_application app;    /* kind APPLICATION */
@@ -254,6 +263,7 @@ struct srv_oauth_call {
     struct srv_client client;
     srv_handler next;
     struct srv_login login;
+    char audience[1024]; /* the aud of the tokens this call issues, checked before any work */
 };
 
 /* 1 when the caller is an application allowed to use grant; otherwise answers
@@ -284,6 +294,26 @@ void srv_secret_hint(const char *secret, size_t len, char hint[9]);
 int srv_secret_new(const struct crypto_argon2_params *params, const char *sa_id,
                    int64_t expires_in_hours, struct store_secret *rec, char secret[SRV_SECRET_LEN]);
 
+/* ---- applications (applications.c): shared by the admin API and the CLI ---- */
+
+/* The grant types an application may be given; NULL-terminated. */
+extern const char *const srv_app_grant_types[];
+
+enum srv_app_list { SRV_APP_GRANTS, SRV_APP_REDIRECT_URIS, SRV_APP_ORIGINS };
+
+/* Adds v to one of app's lists (a repeat is ignored) after checking it: a known grant type; a
+ * redirect URI (absolute, no fragment, printable ASCII, at most 1024 bytes); an origin
+ * (scheme://host[:port]). 1 when done; 0 with the reason written into why (cap bytes) when v is
+ * not valid or the list is full. */
+int srv_app_add(struct store_application *app, enum srv_app_list list, const char *v, char *why,
+                size_t cap);
+/* 1 when app as a whole may be stored (a valid name, at least one grant type); 0 and why. */
+int srv_app_check(const struct store_application *app, char *why, size_t cap);
+/* Makes the secret of confidential application app (whose id is set): the plain value into
+ * secret (shown once; the caller wipes it), its hash and hint into app. Runs Argon2. */
+int srv_app_secret_new(const struct crypto_argon2_params *params, struct store_application *app,
+                       char secret[SRV_SECRET_LEN]);
+
 /* ---- JSON bodies (json_body.c) ---- */
 
 /* Parses an application/json body into an object whose members are all named in fields
@@ -308,6 +338,8 @@ struct srv_user_caller {
  * account are all still good. Answers 401 (with WWW-Authenticate, RFC 6750) or 403 (a token of
  * a service account) as problem+json itself. Release with srv_user_caller_clear(). */
 int srv_bearer_user_or_error(struct srv_request *rq, struct srv_user_caller *out);
+/* Answers 401 problem+json with WWW-Authenticate: Bearer realm="idpd"[, error="<error>"]. */
+void srv_reply_bearer_challenge(struct srv_request *rq, const char *error, const char *detail);
 void srv_user_caller_clear(struct srv_user_caller *c);
 
 /* A user as the API shows it: id, email, name, status, anonymous, created_at, updated_at,
@@ -315,6 +347,85 @@ void srv_user_caller_clear(struct srv_user_caller *c);
 json_t *srv_user_json(const struct store_user *u, const struct store_identity *idns, size_t n);
 /* A session as the API shows it; current marks the caller's own. */
 json_t *srv_session_json(const struct store_session *s, int current);
+
+/* ---- admin API (admin.c; resources in admin_*.c) ---- */
+
+/* What an admin route needs (DESIGN.md §4): the built-in roles that satisfy each. */
+enum srv_admin_need {
+    SRV_NEED_READ,        /* idp:admin, idp:user-admin, idp:auditor: read users, teams, SAs… */
+    SRV_NEED_USERS_WRITE, /* idp:admin, idp:user-admin: change users, sessions, teams, members */
+    SRV_NEED_ADMIN,       /* idp:admin: service accounts, applications, keys */
+    SRV_NEED_AUDIT_READ,  /* idp:admin, idp:auditor: the audit log */
+};
+
+struct srv_admin_caller {
+    char id[STORE_ID_MAX]; /* usr_… or sa_…: the actor of audit events */
+    int is_admin;          /* holds idp:admin (may grant idp:* roles) */
+};
+
+/* Authenticates a bearer access token of a user or service account and checks, against the
+ * roles the principal holds now (not the ones its token was issued with, so a revoked grant
+ * takes effect at once), that it may do need. 401 / 403 problem+json otherwise. */
+int srv_admin_caller_or_error(struct srv_request *rq, enum srv_admin_need need,
+                              struct srv_admin_caller *out);
+
+/* A principal's effective roles: direct grants, plus (users) those of every team it belongs to;
+ * sorted, de-duplicated; *roles is malloc'd (free()). */
+int srv_effective_roles(struct store_txn *txn, const char *principal_type, const char *id,
+                        char (**roles)[STORE_ROLE_MAX], size_t *n);
+
+/* Reads ?limit= (1..500, default 100) and ?after= (an opaque cursor made by srv_cursor_make for
+ * the same list and filters: a cursor that was altered or made for other filters is a 400) and
+ * refuses query parameters not named in allowed (NULL-terminated; limit and after are always
+ * allowed). *after receives the last id of the previous page, or "". */
+int srv_list_params_or_error(struct srv_request *rq, const char *const *allowed, size_t *limit,
+                             char after[STORE_ID_MAX]);
+/* The opaque cursor that continues the list after last_id. Bound to the path and the query
+ * filters (allowed, as given to srv_list_params_or_error) of rq, authenticated with a
+ * per-process key. Returns a malloc'd string. */
+char *srv_cursor_make(struct srv_request *rq, const char *const *allowed, const char *last_id);
+/* {"items": items, "next": cursor or null}; takes ownership of items. */
+json_t *srv_list_json(json_t *items, char *next);
+
+/* A query parameter's value (borrowed), or NULL. */
+const char *srv_rq_query(struct srv_request *rq, const char *name);
+/* Writes the first query parameter not in allowed into unknown; 0 when all are allowed. */
+int srv_rq_query_unknown(struct srv_request *rq, const char *const *allowed, char *unknown,
+                         size_t cap);
+
+/* Reads arr, a JSON array of role strings (validated, at most STORE_ROLES_MAX, de-duplicated,
+ * sorted), as a member "roles" of a larger body. When caller is not NULL, only an idp:admin
+ * caller may name idp:* roles (403); with NULL the caller checks that itself (a PUT of roles
+ * compares the idp:* roles before and after). Answers 400/403 itself. *roles is malloc'd. */
+int srv_roles_json_or_error(struct srv_request *rq, const struct srv_admin_caller *caller,
+                            json_t *arr, char (**roles)[STORE_ROLE_MAX], size_t *n);
+/* Parses {"roles":[…]} (validated role strings, at most STORE_ROLES_MAX, de-duplicated).
+ * Only an idp:admin caller may grant idp:* roles. *roles is malloc'd (free()). */
+int srv_roles_parse_or_error(struct srv_request *rq, const struct srv_admin_caller *caller,
+                             char (**roles)[STORE_ROLE_MAX], size_t *n);
+/* 404 problem when rc is STORE_NOTFOUND, 409 when STORE_EXISTS, 400 when STORE_EINVAL, 403 when
+ * SRV_TXN_FORBIDDEN, otherwise 503; what names the resource in the detail. */
+void srv_reply_store_error(struct srv_request *rq, int rc, const char *what);
+
+/* What a transaction callback returns when the caller may not make the change: store_write()
+ * aborts and passes it on, so nothing is written. Distinct from every STORE_* code. */
+#define SRV_TXN_FORBIDDEN 1000
+
+/* Privilege guard, inside a transaction: a caller without idp:admin may not act on a user who
+ * holds an idp:* role (directly or through a team), nor change a team that grants one, so an
+ * idp:user-admin cannot take over or lock out an admin (reset its password, disable it, put
+ * itself in an admin team). STORE_OK when allowed or when the principal does not exist (the
+ * caller's own code answers 404), SRV_TXN_FORBIDDEN when not. */
+int srv_admin_guard_user(struct store_txn *txn, const struct srv_admin_caller *caller,
+                         const char *user_id);
+int srv_admin_guard_team(const struct srv_admin_caller *caller, const struct store_team *team);
+
+/* The signing keys as the admin API and `idpd keys rotate` show them (admin_keys.c): an array
+ * of {"kid","alg","state","created_at","activated_at","retire_after"}, null for a time that is
+ * 0. Returns a new reference. */
+json_t *srv_keys_json(const struct keys_info *items, size_t n);
+/* The kid (and activated_at, may be NULL) of the ring's active key. KEYS_EKID when none. */
+int srv_keys_active(struct keys *kr, char kid[KEYS_KID_MAX], int64_t *activated_at);
 
 /* ---- users (accounts.c) ---- */
 
@@ -331,12 +442,55 @@ int srv_password_valid(const char *pw);
 
 /* ---- audit events (audit.c) ---- */
 
+/* Fills ev (a fresh time-ordered id, now) from the parts; NULL parts are "". */
+int srv_audit_event_fill(struct store_audit_event *ev, const char *type, const char *actor,
+                         const char *target, const char *client_ip, int success,
+                         const char *detail);
 /* Appends one event in txn. actor, target and detail may be NULL; detail never holds a secret. */
 int srv_audit(struct store_txn *txn, const char *type, const char *actor, const char *target,
               const char *client_ip, int success, const char *detail);
 /* The same in its own write transaction (for failures, which change nothing else). */
 void srv_audit_now(struct srv_ctx *ctx, const char *type, const char *actor, const char *target,
                    const char *client_ip, int success, const char *detail);
+
+/* ---- batched audit events (audit_queue.c) ---- */
+
+/* Hot-path events (a token issued to a service account) are queued in memory and written in one
+ * write transaction per batch, so issuing a token costs no fsync. The queue is bounded (cap
+ * events): a flusher thread writes it as soon as it is half full, and an event that finds it full
+ * is written at once. */
+struct srv_audit_queue;
+/* Makes ctx->audit_queue and starts its flusher thread. SRV_ERUNTIME when out of memory. */
+int srv_audit_queue_start(struct srv_ctx *ctx, size_t cap);
+/* Stops the flusher, writes what is still queued, frees the queue (ctx->audit_queue = NULL).
+ * Call once no request can enqueue any more. Safe without a queue. */
+void srv_audit_queue_stop(struct srv_ctx *ctx);
+/* Builds the event now (id and time) and copies it into ctx->audit_queue, or writes it at once
+ * when there is no queue (CLI commands, tests) or it is full. Arguments as srv_audit(); all but
+ * type may be NULL. */
+void srv_audit_enqueue(struct srv_ctx *ctx, const char *type, const char *actor, const char *target,
+                       const char *client_ip, int success, const char *detail);
+/* Writes every queued event in one write transaction (the main loop calls it each second).
+ * Events that cannot be written are logged and dropped. */
+void srv_audit_flush(struct srv_ctx *ctx);
+
+/* ---- access-list CIDRs (cidr.c) ---- */
+
+struct srv_cidr {
+    int family; /* 4 or 6 */
+    uint8_t addr[16];
+    unsigned prefix; /* 0..32 or 0..128 */
+};
+
+/* Parses "a.b.c.d/len", an IPv6 address "/len", or a bare address (/32, /128). The host bits
+ * must be zero ("10.0.0.0/8", not "10.1.2.3/8"). An IPv4-mapped IPv6 network of /96 or longer
+ * (::ffff:a.b.c.d/len) is read as its IPv4 network. Returns 1, or 0 with *why (static text). */
+int srv_cidr_parse(const char *text, struct srv_cidr *out, const char **why);
+/* The canonical text: "10.0.0.0/8", "2001:db8::/32" (fits STORE_CIDR_MAX). */
+void srv_cidr_format(const struct srv_cidr *c, char out[STORE_CIDR_MAX]);
+/* 1 when the textual address ip is inside c; an IPv4-mapped IPv6 address (::ffff:a.b.c.d) is
+ * compared as IPv4. */
+int srv_cidr_contains(const struct srv_cidr *c, const char *ip);
 
 /* ---- tokens (tokens.c, token_verify.c) ---- */
 
@@ -392,8 +546,9 @@ enum srv_token_state {
     SRV_TOKEN_ACTIVE = 0,
     SRV_TOKEN_INVALID, /* not ours: bad format, alg, kid, signature, typ, issuer */
     SRV_TOKEN_EXPIRED,
-    SRV_TOKEN_REVOKED,     /* jti on the denylist */
-    SRV_TOKEN_NO_PRINCIPAL /* principal deleted or disabled */
+    SRV_TOKEN_REVOKED,      /* jti on the denylist */
+    SRV_TOKEN_NO_PRINCIPAL, /* principal deleted or disabled, or its session ended */
+    SRV_TOKEN_UNAVAILABLE   /* the store could not be read: answer 503, decide nothing */
 };
 
 /* Verifies an access token idpd issued and checks it is still good: signature and alg by keys/,
@@ -424,6 +579,47 @@ void srv_handle_me_session_delete(struct srv_request *rq);
 void srv_handle_me_password(struct srv_request *rq);
 void srv_handle_me_link(struct srv_request *rq);
 void srv_handle_me_unlink(struct srv_request *rq);
+
+/* admin_users.c, admin_roles.c, admin_teams.c, admin_service_accounts.c, admin_applications.c,
+ * admin_keys.c, admin_audit.c */
+void srv_admin_apps_create(struct srv_request *rq);
+void srv_admin_apps_delete(struct srv_request *rq);
+void srv_admin_apps_get(struct srv_request *rq);
+void srv_admin_apps_list(struct srv_request *rq);
+void srv_admin_apps_patch(struct srv_request *rq);
+void srv_admin_audit_list(struct srv_request *rq);
+void srv_admin_keys_list(struct srv_request *rq);
+void srv_admin_keys_rotate(struct srv_request *rq);
+void srv_admin_roles_get(struct srv_request *rq);
+void srv_admin_roles_put(struct srv_request *rq);
+void srv_admin_sa_acl_get(struct srv_request *rq);
+void srv_admin_sa_acl_put(struct srv_request *rq);
+void srv_admin_sa_create(struct srv_request *rq);
+void srv_admin_sa_delete(struct srv_request *rq);
+void srv_admin_sa_get(struct srv_request *rq);
+void srv_admin_sa_list(struct srv_request *rq);
+void srv_admin_sa_patch(struct srv_request *rq);
+void srv_admin_sa_secret_create(struct srv_request *rq);
+void srv_admin_sa_secret_delete(struct srv_request *rq);
+void srv_admin_sa_secrets(struct srv_request *rq);
+void srv_admin_session_delete(struct srv_request *rq);
+void srv_admin_teams_create(struct srv_request *rq);
+void srv_admin_teams_delete(struct srv_request *rq);
+void srv_admin_teams_get(struct srv_request *rq);
+void srv_admin_teams_list(struct srv_request *rq);
+void srv_admin_teams_member_delete(struct srv_request *rq);
+void srv_admin_teams_member_put(struct srv_request *rq);
+void srv_admin_teams_members(struct srv_request *rq);
+void srv_admin_teams_patch(struct srv_request *rq);
+void srv_admin_users_create(struct srv_request *rq);
+void srv_admin_users_delete(struct srv_request *rq);
+void srv_admin_users_disable(struct srv_request *rq);
+void srv_admin_users_enable(struct srv_request *rq);
+void srv_admin_users_get(struct srv_request *rq);
+void srv_admin_users_list(struct srv_request *rq);
+void srv_admin_users_patch(struct srv_request *rq);
+void srv_admin_users_sessions(struct srv_request *rq);
+void srv_admin_users_sessions_delete(struct srv_request *rq);
 void srv_grant_anonymous(struct srv_request *rq);
 void srv_grant_refresh(struct srv_request *rq);
 
@@ -435,6 +631,8 @@ char *srv_discovery_render(const char *issuer, const char *alg, size_t *len);
 int srv_cmd_serve(int argc, char **argv);
 int srv_cmd_service_account(int argc, char **argv);
 int srv_cmd_application(int argc, char **argv);
+int srv_cmd_bootstrap_admin(int argc, char **argv);
+int srv_cmd_keys(int argc, char **argv);
 
 /* Exit codes of every command (DESIGN.md §9). */
 enum srv_exit { SRV_EXIT_OK = 0, SRV_EXIT_RUNTIME = 1, SRV_EXIT_USAGE = 2 };

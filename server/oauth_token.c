@@ -8,8 +8,9 @@
 
 static const char *const no_store[] = {"Cache-Control", "no-store", "Pragma", "no-cache", NULL};
 
-/* The requested audience (resource or audience parameter) must be one of the configured ones;
- * without one the token names the first. Writes it into aud. */
+/* The requested audience (resource or audience parameter, RFC 8707) must be one of the configured
+ * ones; without one the tokens name the first. Checked for every grant before any work, so a bad
+ * one changes nothing. Writes it into aud. */
 static int pick_audience_or_error(struct srv_request *rq, const struct srv_form *form, char *aud,
                                   size_t cap)
 {
@@ -99,7 +100,7 @@ static void issue_client_credentials(struct srv_request *rq)
     struct srv_oauth_call *call = srv_rq_state(rq);
     struct srv_ctx *ctx = srv_rq_ctx(rq);
     const struct store_service_account *sa = &call->client.sa;
-    char aud[1024], *scope = NULL;
+    char *scope = NULL;
     if (call->client.kind != SRV_CLIENT_SERVICE_ACCOUNT) {
         srv_reply_oauth_error(rq, 400, "unauthorized_client",
                               "client_credentials is for service accounts");
@@ -108,8 +109,7 @@ static void issue_client_credentials(struct srv_request *rq)
     char(*narrowed)[STORE_ROLE_MAX] = NULL;
     size_t nnarrowed = 0;
     struct srv_issued_token tok = {0};
-    if (pick_audience_or_error(rq, &call->form, aud, sizeof aud) != SRV_OK ||
-        narrow_roles_or_error(rq, srv_form_get(&call->form, "scope"), sa, &narrowed, &nnarrowed,
+    if (narrow_roles_or_error(rq, srv_form_get(&call->form, "scope"), sa, &narrowed, &nnarrowed,
                               &scope) != SRV_OK)
         goto out;
     struct srv_principal p = {
@@ -117,7 +117,7 @@ static void issue_client_credentials(struct srv_request *rq)
         .principal_type = "service_account",
         .client_id = sa->id,
         .scope = scope,
-        .audience = aud,
+        .audience = call->audience,
         .roles = scope ? narrowed : sa->roles,
         .nroles = scope ? nnarrowed : sa->nroles,
     };
@@ -125,6 +125,8 @@ static void issue_client_credentials(struct srv_request *rq)
         srv_reply_oauth_error(rq, 500, "server_error", "the token could not be signed");
         goto out;
     }
+    /* Queued, not written here: a write per token would cost an fsync each (audit_queue.c). */
+    srv_audit_enqueue(ctx, "token.issue", sa->id, sa->id, srv_rq_client_ip(rq), 1, tok.jti);
     json_t *body = json_pack("{s:s, s:s, s:I}", "access_token", tok.access_token, "token_type",
                              "Bearer", "expires_in", (json_int_t)(tok.exp - tok.iat));
     if (body && scope)
@@ -157,6 +159,9 @@ void srv_handle_token(struct srv_request *rq)
     }
     for (size_t i = 0; i < sizeof grants / sizeof grants[0]; i++) {
         if (strcmp(grant, grants[i].grant) == 0) {
+            if (pick_audience_or_error(rq, &call->form, call->audience, sizeof call->audience) !=
+                SRV_OK)
+                return;
             srv_client_authenticate(rq, grants[i].issue);
             return;
         }

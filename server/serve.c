@@ -1,6 +1,6 @@
 /* idpd serve: opens the data folder, starts the listener, and on the main thread waits for
- * SIGINT/SIGTERM while doing the periodic chores: the expiry sweep and picking up keys rotated by
- * another process. */
+ * SIGINT/SIGTERM while doing the periodic chores: writing queued audit events, the expiry sweep,
+ * picking up keys rotated by another process, automatic key rotation and audit retention. */
 #define LOG_MODULE "server"
 
 #include <errno.h>
@@ -11,14 +11,55 @@
 
 #include "server/internal.h"
 
+#define AUDIT_QUEUE_CAP 4096 /* queued audit events (two buffers of about 2 MiB) */
+
 static void serve_usage(FILE *out)
 {
     fprintf(out, "usage: idpd serve [options]\n");
     srv_config_usage(out, SRV_CFG_SERVE);
 }
 
-static void chores(struct srv_ctx *ctx, int64_t now, int64_t *next_sweep, int64_t *next_keys)
+/* key_rotation_interval: rotates when the active key has signed for that long. Another process
+ * may have rotated already; the caller refreshed the ring just before, so this sees it. */
+static void auto_rotate(struct srv_ctx *ctx, int64_t now)
 {
+    char kid[KEYS_KID_MAX];
+    int64_t activated_at = 0;
+    if (ctx->cfg->key_rotation_interval <= 0 ||
+        srv_keys_active(ctx->keys, kid, &activated_at) != KEYS_OK ||
+        now - activated_at < ctx->cfg->key_rotation_interval)
+        return;
+    int rc = keys_rotate(ctx->keys, now);
+    if (rc == KEYS_OK)
+        rc = srv_keys_active(ctx->keys, kid, NULL);
+    if (rc != KEYS_OK) {
+        LOG(SRV_LOG_ERROR, "automatic key rotation failed: %s", keys_strerror(rc));
+        return;
+    }
+    srv_http_refresh_jwks(ctx->http);
+    srv_audit_now(ctx, "keys.rotate", "", kid, "", 1, "automatic");
+    LOG(SRV_LOG_INFO, "signing keys rotated automatically; active kid %s", kid);
+}
+
+/* audit_retention_days: deletes older events, once an hour. */
+static void audit_retention(struct srv_ctx *ctx, int64_t now, int64_t *next_expire)
+{
+    size_t removed = 0;
+    if (now < *next_expire)
+        return;
+    int rc = store_audit_expire(ctx->store, now - ctx->cfg->audit_retention_days * 86400, &removed);
+    if (rc != STORE_OK)
+        LOG(SRV_LOG_ERROR, "audit retention failed: %s", store_strerror(rc));
+    else
+        LOG(SRV_LOG_INFO, "audit retention removed %zu events older than %lld days", removed,
+            (long long)ctx->cfg->audit_retention_days);
+    *next_expire = now + 3600;
+}
+
+static void chores(struct srv_ctx *ctx, int64_t now, int64_t *next_sweep, int64_t *next_keys,
+                   int64_t *next_expire)
+{
+    srv_audit_flush(ctx);
     if (now >= *next_sweep) {
         size_t removed = 0;
         int rc = store_sweep(ctx->store, now, &removed);
@@ -34,8 +75,10 @@ static void chores(struct srv_ctx *ctx, int64_t now, int64_t *next_sweep, int64_
             srv_http_refresh_jwks(ctx->http);
             LOG(SRV_LOG_INFO, "signing keys changed on disk; JWKS reloaded");
         }
+        auto_rotate(ctx, now);
         *next_keys = now + ctx->cfg->keys_refresh_interval;
     }
+    audit_retention(ctx, now, next_expire);
 }
 
 int srv_cmd_serve(int argc, char **argv)
@@ -62,8 +105,13 @@ int srv_cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (srv_ctx_open(&ctx, &cfg) != SRV_OK || srv_ctx_start_serving(&ctx) != SRV_OK ||
-        srv_http_start(&ctx, &ctx.http) != SRV_OK)
+    if (srv_ctx_open(&ctx, &cfg) != SRV_OK || srv_ctx_start_serving(&ctx) != SRV_OK)
+        goto out;
+    if (srv_audit_queue_start(&ctx, AUDIT_QUEUE_CAP) != SRV_OK) {
+        fprintf(stderr, "idpd: cannot start the audit queue\n");
+        goto out;
+    }
+    if (srv_http_start(&ctx, &ctx.http) != SRV_OK)
         goto out;
     json_t *f = json_pack("{s:s, s:i, s:s, s:s, s:s}", "address", cfg.listen_host, "port",
                           (int)srv_http_port(ctx.http), "issuer", ctx.issuer, "data", cfg.data_dir,
@@ -71,7 +119,7 @@ int srv_cmd_serve(int argc, char **argv)
     srv_log_json(SRV_LOG_NOTICE, LOG_MODULE, "listening", f);
     json_decref(f);
 
-    int64_t next_sweep = 0, next_keys = srv_now() + cfg.keys_refresh_interval;
+    int64_t next_sweep = 0, next_keys = srv_now() + cfg.keys_refresh_interval, next_expire = 0;
     for (;;) {
         struct timespec tick = {1, 0};
         int sig = sigtimedwait(&stop, NULL, &tick);
@@ -79,12 +127,14 @@ int srv_cmd_serve(int argc, char **argv)
             LOG(SRV_LOG_INFO, "signal %d: stopping", sig);
             break;
         }
-        chores(&ctx, srv_now(), &next_sweep, &next_keys);
+        chores(&ctx, srv_now(), &next_sweep, &next_keys, &next_expire);
     }
     rc = SRV_EXIT_OK;
 out:
     srv_http_stop(ctx.http);
     ctx.http = NULL;
+    srv_audit_flush(&ctx); /* no request can queue an event any more */
+    srv_audit_queue_stop(&ctx);
     srv_ctx_close(&ctx);
     if (rc == SRV_EXIT_OK)
         LOG(SRV_LOG_NOTICE, "stopped");

@@ -1,0 +1,113 @@
+/* GET /admin/v1/keys, POST /admin/v1/keys/rotate: the signing keys. Rotation makes the
+ * pre-published next key active, retires the active one (it keeps verifying and stays in the
+ * JWKS until every token it signed has expired) and makes a new next key; this process serves
+ * the new JWKS at once, other processes within keys_refresh_interval. */
+#define LOG_MODULE "admin"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/internal.h"
+
+static json_t *time_json(int64_t t)
+{
+    return t ? json_integer((json_int_t)t) : json_null();
+}
+
+json_t *srv_keys_json(const struct keys_info *items, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++)
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:o, s:o}", "kid", items[i].kid,
+                                             "alg", items[i].alg, "state", items[i].state,
+                                             "created_at", (json_int_t)items[i].created_at,
+                                             "activated_at", time_json(items[i].activated_at),
+                                             "retire_after", time_json(items[i].retire_after)));
+    return arr;
+}
+
+/* Answers {"items":[…]} with the ring as this process holds it now. */
+static void reply_keys(struct srv_request *rq)
+{
+    struct keys_info *items = NULL;
+    size_t n = 0;
+    int rc = keys_list(srv_rq_ctx(rq)->keys, &items, &n);
+    if (rc != KEYS_OK) {
+        LOG(SRV_LOG_ERROR, "listing the signing keys: %s", keys_strerror(rc));
+        srv_reply_problem(rq, 503, "the signing keys cannot be read now; retry shortly");
+        return;
+    }
+    srv_reply_json(rq, 200, srv_list_json(srv_keys_json(items, n), NULL), NULL);
+    free(items);
+}
+
+void srv_admin_keys_list(struct srv_request *rq)
+{
+    struct srv_admin_caller caller;
+    if (srv_admin_caller_or_error(rq, SRV_NEED_READ, &caller) != SRV_OK)
+        return;
+    reply_keys(rq);
+}
+
+int srv_keys_active(struct keys *kr, char kid[KEYS_KID_MAX], int64_t *activated_at)
+{
+    struct keys_info *items = NULL;
+    size_t n = 0;
+    int rc = keys_list(kr, &items, &n);
+    kid[0] = '\0';
+    if (activated_at)
+        *activated_at = 0;
+    for (size_t i = 0; rc == KEYS_OK && i < n; i++)
+        if (strcmp(items[i].state, "active") == 0) {
+            memcpy(kid, items[i].kid, KEYS_KID_MAX);
+            if (activated_at)
+                *activated_at = items[i].activated_at;
+            break;
+        }
+    free(items);
+    return rc == KEYS_OK && !kid[0] ? KEYS_EKID : rc;
+}
+
+struct rotation {
+    struct srv_admin_caller caller;
+    int rc; /* enum keys_err of keys_rotate */
+};
+
+/* Key generation (RSA especially) is slow: rotate on a worker, not an HTTP thread. */
+static void rotate_work(struct srv_request *rq)
+{
+    struct rotation *r = srv_rq_state(rq);
+    r->rc = keys_rotate(srv_rq_ctx(rq)->keys, srv_now());
+}
+
+static void rotated(struct srv_request *rq)
+{
+    struct rotation *r = srv_rq_state(rq);
+    struct srv_ctx *ctx = srv_rq_ctx(rq);
+    char kid[KEYS_KID_MAX];
+    if (r->rc != KEYS_OK) {
+        LOG(SRV_LOG_ERROR, "key rotation failed: %s", keys_strerror(r->rc));
+        srv_reply_problem(rq, 503, "the keys could not be rotated; nothing changed");
+        return;
+    }
+    if (srv_http_refresh_jwks(ctx->http) != SRV_OK)
+        LOG(SRV_LOG_ERROR, "the JWKS could not be re-rendered after a rotation");
+    if (srv_keys_active(ctx->keys, kid, NULL) != KEYS_OK)
+        kid[0] = '\0';
+    srv_audit_now(ctx, "admin.keys.rotate", r->caller.id, kid, srv_rq_client_ip(rq), 1, NULL);
+    LOG(SRV_LOG_INFO, "signing keys rotated; active kid %s", kid);
+    reply_keys(rq);
+}
+
+void srv_admin_keys_rotate(struct srv_request *rq)
+{
+    struct rotation *r = calloc(1, sizeof *r);
+    if (!r) {
+        srv_reply_problem(rq, 500, "out of memory");
+        return;
+    }
+    srv_rq_set_state(rq, r, free);
+    if (srv_admin_caller_or_error(rq, SRV_NEED_ADMIN, &r->caller) != SRV_OK)
+        return;
+    srv_defer(rq, rotate_work, rotated);
+}

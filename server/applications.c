@@ -1,0 +1,128 @@
+/* Applications (OAuth clients of SDKs and apps): what a valid one holds, checked in one place
+ * for the admin API (admin_applications.c) and the command line (cli_application.c). */
+#include <stdio.h>
+#include <string.h>
+
+#include "server/internal.h"
+
+const char *const srv_app_grant_types[] = {"password", "refresh_token",
+                                           "urn:idpd:grant-type:anonymous", NULL};
+
+static int grant_known(const char *v)
+{
+    for (size_t k = 0; srv_app_grant_types[k]; k++)
+        if (strcmp(srv_app_grant_types[k], v) == 0)
+            return 1;
+    return 0;
+}
+
+/* Printable ASCII without spaces: what a URI is (RFC 3986 §2; IRIs go percent-encoded). */
+static int uri_chars(const char *v)
+{
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f)
+            return 0;
+    return 1;
+}
+
+/* Length of the RFC 3986 scheme at the start of v ("https"), 0 when there is none. */
+static size_t scheme_len(const char *v)
+{
+    size_t i = 0;
+    if (!((v[0] >= 'a' && v[0] <= 'z') || (v[0] >= 'A' && v[0] <= 'Z')))
+        return 0;
+    while ((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
+           (v[i] >= '0' && v[i] <= '9') || v[i] == '+' || v[i] == '-' || v[i] == '.')
+        i++;
+    return v[i] == ':' ? i : 0;
+}
+
+/* RFC 6749 §3.1.2: an absolute URI without a fragment (custom schemes of native apps allowed). */
+static int redirect_uri_valid(const char *v)
+{
+    return uri_chars(v) && scheme_len(v) && !strchr(v, '#') && v[scheme_len(v) + 1] != '\0';
+}
+
+/* RFC 6454 serialised origin: scheme "://" host [":" port], nothing after. */
+static int origin_valid(const char *v)
+{
+    size_t s = scheme_len(v);
+    if (!uri_chars(v) || !s || strncmp(v + s, "://", 3) != 0 || !v[s + 3])
+        return 0;
+    return strpbrk(v + s + 3, "/?#@") == NULL;
+}
+
+int srv_app_add(struct store_application *app, enum srv_app_list list, const char *v, char *why,
+                size_t cap)
+{
+    static const char *const what[] = {"grant type", "redirect URI", "origin"};
+    char(*uris)[STORE_URI_MAX] = list == SRV_APP_REDIRECT_URIS ? app->redirect_uris : app->origins;
+    size_t *n = list == SRV_APP_GRANTS          ? &app->ngrants
+                : list == SRV_APP_REDIRECT_URIS ? &app->nredirect_uris
+                                                : &app->norigins;
+    size_t max = list == SRV_APP_GRANTS ? STORE_GRANTS_MAX : STORE_URIS_MAX;
+    size_t len = strlen(v);
+    int ok;
+    switch (list) {
+    case SRV_APP_GRANTS:
+        ok = grant_known(v);
+        break;
+    case SRV_APP_REDIRECT_URIS:
+        ok = len < STORE_URI_MAX && redirect_uri_valid(v);
+        break;
+    default:
+        ok = len < STORE_URI_MAX && origin_valid(v);
+        break;
+    }
+    if (!ok) {
+        if (list == SRV_APP_GRANTS)
+            snprintf(why, cap,
+                     "not a known grant type (password, refresh_token, "
+                     "urn:idpd:grant-type:anonymous)");
+        else
+            snprintf(why, cap, "not %s: %s, printable ASCII, at most %d bytes",
+                     list == SRV_APP_REDIRECT_URIS ? "a redirect URI" : "an origin",
+                     list == SRV_APP_REDIRECT_URIS ? "an absolute URI without a fragment"
+                                                   : "scheme://host[:port]",
+                     STORE_URI_MAX - 1);
+        return 0;
+    }
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(list == SRV_APP_GRANTS ? app->grants[i] : uris[i], v) == 0)
+            return 1;
+    if (*n == max) {
+        snprintf(why, cap, "at most %zu %ss", max, what[list]);
+        return 0;
+    }
+    memcpy(list == SRV_APP_GRANTS ? app->grants[*n] : uris[*n], v, len + 1);
+    (*n)++;
+    return 1;
+}
+
+int srv_app_check(const struct store_application *app, char *why, size_t cap)
+{
+    if (!srv_name_valid(app->name)) {
+        snprintf(why, cap, "name must be 1 to 256 bytes of text");
+        return 0;
+    }
+    if (app->ngrants == 0) {
+        snprintf(why, cap, "an application needs at least one grant type");
+        return 0;
+    }
+    return 1;
+}
+
+int srv_app_secret_new(const struct crypto_argon2_params *params, struct store_application *app,
+                       char secret[SRV_SECRET_LEN])
+{
+    struct store_secret rec;
+    /* Same shape and hashing as a service account's secret; an application has one, which does
+     * not expire (the expiry srv_secret_new computes is not kept). */
+    int rc = srv_secret_new(params, app->id, SRV_SECRET_HOURS_MAX, &rec, secret);
+    if (rc == SRV_OK) {
+        memcpy(app->phc, rec.phc, sizeof app->phc);
+        memcpy(app->hint, rec.hint, sizeof app->hint);
+    }
+    crypto_wipe(&rec, sizeof rec);
+    return rc;
+}
