@@ -493,6 +493,36 @@ int ts_sa_create(const char *data, const char *name, const char *const *roles,
     return 0;
 }
 
+int ts_app_create(const char *data, const char *name, const char *const *grants, const char *type,
+                  struct ts_account *out)
+{
+    const char *args[64] = {"application", "create", "--data", data, "--name", name};
+    size_t n = 6;
+    for (size_t i = 0; grants && grants[i] && n + 5 < 64; i++) {
+        args[n++] = "--grant";
+        args[n++] = grants[i];
+    }
+    if (type) {
+        args[n++] = "--type";
+        args[n++] = type;
+    }
+    args[n] = NULL;
+    struct ts_cmd *c = ts_run(args, NULL);
+    if (c->status != 0) {
+        fprintf(stderr, "  application create exited %d: %s", c->status, c->err);
+        return c->status;
+    }
+    json_t *j = ts_keep_json(json_loads(c->out, 0, NULL));
+    const char *id = ts_jstr(j, "client_id"), *secret = ts_jstr(j, "client_secret");
+    if (!id || strlen(id) >= sizeof out->id || (secret && strlen(secret) >= sizeof out->secret)) {
+        fprintf(stderr, "  application create printed %s\n", c->out);
+        return -1;
+    }
+    snprintf(out->id, sizeof out->id, "%s", id);
+    snprintf(out->secret, sizeof out->secret, "%s", secret ? secret : "");
+    return 0;
+}
+
 /* ---- HTTP ---- */
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
@@ -712,7 +742,7 @@ const char *ts_token_str(struct ts_server *s, const struct ts_account *a)
 }
 
 /* token is form-encoded: tokens are base64url and dots, but forged ones may hold anything. */
-static const char *form_escape(const char *s)
+const char *ts_form_escape(const char *s)
 {
     CURL *e = curl_easy_init();
     char *esc = curl_easy_escape(e, s, (int)strlen(s));
@@ -726,13 +756,68 @@ struct ts_resp *ts_introspect(struct ts_server *s, const struct ts_account *call
                               const char *token)
 {
     const char *h[] = {ts_basic(caller), NULL};
-    return ts_post(s, "/oauth/introspect", h, ts_printf("token=%s", form_escape(token)));
+    return ts_post(s, "/oauth/introspect", h, ts_printf("token=%s", ts_form_escape(token)));
 }
 
 struct ts_resp *ts_revoke(struct ts_server *s, const struct ts_account *caller, const char *token)
 {
     const char *h[] = {ts_basic(caller), NULL};
-    return ts_post(s, "/oauth/revoke", h, ts_printf("token=%s", form_escape(token)));
+    return ts_post(s, "/oauth/revoke", h, ts_printf("token=%s", ts_form_escape(token)));
+}
+
+/* ---- users ---- */
+
+struct ts_resp *ts_bearer(struct ts_server *s, const char *method, const char *path,
+                          const char *bearer, const char *json)
+{
+    const char *h[] = {bearer ? ts_printf("Authorization: Bearer %s", bearer) : NULL, NULL};
+    struct ts_req rq = {.method = method,
+                        .path = path,
+                        .headers = h,
+                        .body = json,
+                        .content_type = json ? "application/json" : NULL};
+    return ts_do(s, &rq);
+}
+
+struct ts_resp *ts_register(struct ts_server *s, const char *client_id, const char *email,
+                            const char *password)
+{
+    json_t *j = ts_keep_json(
+        json_pack("{s:s, s:s, s:s}", "client_id", client_id, "email", email, "password", password));
+    char *body = j ? ts_keep(json_dumps(j, JSON_COMPACT)) : NULL;
+    return ts_bearer(s, "POST", "/v1/register", NULL, body);
+}
+
+struct ts_resp *ts_login(struct ts_server *s, const char *client_id, const char *email,
+                         const char *password, const char *extra)
+{
+    return ts_post(s, "/oauth/token", NULL,
+                   ts_printf("grant_type=password&client_id=%s&username=%s&password=%s%s%s",
+                             ts_form_escape(client_id), ts_form_escape(email),
+                             ts_form_escape(password), extra ? "&" : "", extra ? extra : ""));
+}
+
+struct ts_resp *ts_refresh(struct ts_server *s, const char *client_id, const char *refresh_token,
+                           const char *extra)
+{
+    return ts_post(s, "/oauth/token", NULL,
+                   ts_printf("grant_type=refresh_token&client_id=%s&refresh_token=%s%s%s",
+                             ts_form_escape(client_id), ts_form_escape(refresh_token),
+                             extra ? "&" : "", extra ? extra : ""));
+}
+
+struct ts_resp *ts_anonymous(struct ts_server *s, const char *client_id)
+{
+    return ts_post(s, "/oauth/token", NULL,
+                   ts_printf("grant_type=urn%%3Aidpd%%3Agrant-type%%3Aanonymous&client_id=%s",
+                             ts_form_escape(client_id)));
+}
+
+struct ts_resp *ts_revoke_public(struct ts_server *s, const char *client_id, const char *token)
+{
+    return ts_post(
+        s, "/oauth/revoke", NULL,
+        ts_printf("client_id=%s&token=%s", ts_form_escape(client_id), ts_form_escape(token)));
 }
 
 /* ---- JSON ---- */
@@ -1055,4 +1140,27 @@ int ts_store_sa_delete(const char *data, const char *id)
     if (st)
         store_close(st);
     return rc;
+}
+
+struct phc_read {
+    const char *email;
+    struct store_identity idn;
+};
+
+static int phc_txn(struct store_txn *txn, void *arg)
+{
+    struct phc_read *r = arg;
+    return store_identity_find(txn, "local-userpass", r->email, &r->idn);
+}
+
+const char *ts_store_password_phc(const char *data, const char *email)
+{
+    struct store *st = NULL;
+    struct phc_read r = {.email = email};
+    int rc = store_open(data, NULL, &st);
+    if (rc == STORE_OK)
+        rc = store_read(st, phc_txn, &r);
+    if (st)
+        store_close(st);
+    return rc == STORE_OK ? ts_printf("%s", r.idn.phc) : NULL;
 }

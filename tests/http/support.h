@@ -94,6 +94,12 @@ struct ts_account {
 int ts_sa_create(const char *data, const char *name, const char *const *roles,
                  const char *const *env, struct ts_account *out);
 
+/* `idpd application create --data DIR --name NAME --grant G… [--type TYPE]` (type NULL: the
+ * default, public); fills *out: id = client_id, secret = client_secret or "". Returns the exit
+ * status (or -1 when the output is not the expected JSON). */
+int ts_app_create(const char *data, const char *name, const char *const *grants, const char *type,
+                  struct ts_account *out);
+
 /* ---- HTTP ---- */
 
 struct ts_req {
@@ -147,6 +153,30 @@ struct ts_resp *ts_introspect(struct ts_server *s, const struct ts_account *call
                               const char *token);
 struct ts_resp *ts_revoke(struct ts_server *s, const struct ts_account *caller, const char *token);
 
+/* s form-encoded (every byte but unreserved ones percent-escaped). */
+const char *ts_form_escape(const char *s);
+
+/* ---- users (applications' clients; bearer is a user's access token, NULL for none) ---- */
+
+/* method path with "Authorization: Bearer bearer" and, when json is not NULL, that body as
+ * application/json. */
+struct ts_resp *ts_bearer(struct ts_server *s, const char *method, const char *path,
+                          const char *bearer, const char *json);
+/* POST /v1/register {"client_id","email","password"} (the values JSON-escaped). */
+struct ts_resp *ts_register(struct ts_server *s, const char *client_id, const char *email,
+                            const char *password);
+/* grant_type=password with client_id in the form (a public application); extra ("scope=openid")
+ * is appended when not NULL. */
+struct ts_resp *ts_login(struct ts_server *s, const char *client_id, const char *email,
+                         const char *password, const char *extra);
+/* grant_type=refresh_token with client_id in the form; extra appended when not NULL. */
+struct ts_resp *ts_refresh(struct ts_server *s, const char *client_id, const char *refresh_token,
+                           const char *extra);
+/* grant_type=urn:idpd:grant-type:anonymous with client_id in the form. */
+struct ts_resp *ts_anonymous(struct ts_server *s, const char *client_id);
+/* POST /oauth/revoke token=… with client_id in the form (a public application). */
+struct ts_resp *ts_revoke_public(struct ts_server *s, const char *client_id, const char *token);
+
 /* ---- JSON ---- */
 
 const char *ts_jstr(json_t *o, const char *key); /* string member or NULL */
@@ -184,6 +214,9 @@ struct keys *ts_keys_open(const char *data);
 const char *ts_keys_sign(struct keys *kr, const char *typ, const char *claims);
 /* store_sa_delete() of an account in a data folder (the server may be running on it). */
 int ts_store_sa_delete(const char *data, const char *id);
+/* The PHC string of the local-userpass identity of email (lower-case) in a data folder, read
+ * beside a running server; NULL when there is none. */
+const char *ts_store_password_phc(const char *data, const char *email);
 
 /* ---- assertions ---- */
 
@@ -225,6 +258,15 @@ int ts_store_sa_delete(const char *data, const char *id);
         CHECK_STR(ts_header(ts_r_, "Content-Type"), "application/json");                           \
         CHECK_STR(ts_r_->body, "{\"active\":false}");                                              \
         CHECK_STR(ts_header(ts_r_, "Cache-Control"), "no-store");                                  \
+    } while (0)
+
+/* A bearer challenge (RFC 6750 §3): 401, problem+json and WWW-Authenticate: Bearer
+ * realm="idpd" followed by err_attr (e.g. ", error=\"invalid_token\"", or "" for none). */
+#define CHECK_BEARER_401(resp, err_attr)                                                           \
+    do {                                                                                           \
+        const struct ts_resp *ts_b_ = (resp);                                                      \
+        CHECK_PROBLEM(ts_b_, 401);                                                                 \
+        CHECK_STR(ts_header(ts_b_, "WWW-Authenticate"), "Bearer realm=\"idpd\"" err_attr);         \
     } while (0)
 
 #endif

@@ -159,18 +159,33 @@ TEST(unsupported_and_missing_grant_type)
     struct ts_server *s = start_with_account(&a);
     CHECK(s);
     const char *h[] = {ts_basic(&a), NULL};
-    static const char *const grants[] = {"password", "foo", "authorization_code", "refresh_token",
-                                         "CLIENT_CREDENTIALS"};
-    for (size_t i = 0; i < sizeof grants / sizeof grants[0]; i++) {
-        struct ts_resp *r = ts_post(s, "/oauth/token", h, ts_printf("grant_type=%s", grants[i]));
+    static const char *const unknown[] = {"foo", "authorization_code", "CLIENT_CREDENTIALS",
+                                          "urn:idpd:grant-type:ANONYMOUS"};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        struct ts_resp *r =
+            ts_post(s, "/oauth/token", h, ts_printf("grant_type=%s", ts_form_escape(unknown[i])));
         CHECK_OAUTH_ERROR(r, 400, "unsupported_grant_type");
     }
-    /* without credentials too: the grant is judged first */
-    CHECK_OAUTH_ERROR(ts_post(s, "/oauth/token", NULL, "grant_type=password&username=a"), 400,
+    /* without credentials too: an unknown grant is judged first */
+    CHECK_OAUTH_ERROR(ts_post(s, "/oauth/token", NULL, "grant_type=foo&username=a"), 400,
                       "unsupported_grant_type");
+    /* grants idpd knows but only applications listed for them may use: a service account that
+     * authenticates is refused them */
+    static const char *const app_only[] = {"password&username=a%40b.c&password=12345678",
+                                           "refresh_token&refresh_token=abc",
+                                           "urn%3Aidpd%3Agrant-type%3Aanonymous"};
+    for (size_t i = 0; i < sizeof app_only / sizeof app_only[0]; i++) {
+        struct ts_resp *r = ts_post(s, "/oauth/token", h, ts_printf("grant_type=%s", app_only[i]));
+        CHECK_OAUTH_ERROR(r, 400, "unauthorized_client");
+    }
+    /* a known grant without credentials: client authentication comes first */
+    CHECK_OAUTH_ERROR(ts_post(s, "/oauth/token", NULL, "grant_type=password&username=a"), 401,
+                      "invalid_client");
     CHECK_OAUTH_ERROR(ts_post(s, "/oauth/token", h, "scope=reader"), 400, "invalid_request");
     CHECK_OAUTH_ERROR(ts_post(s, "/oauth/token", h, "grant_type="), 400, "invalid_request");
     CHECK_OAUTH_ERROR(ts_post(s, "/oauth/token", h, ""), 400, "invalid_request");
+    /* nothing changed */
+    CHECK_INT(ts_token(s, &a, NULL)->status, 200);
 }
 
 TEST(wrong_content_type_400)

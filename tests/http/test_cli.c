@@ -190,6 +190,74 @@ TEST(serve_port_in_use_exit_1)
     CHECK_INT(ts_get(s, "/healthz")->status, 200);
 }
 
+/* idpd application create: usage errors exit 2 and print nothing; a public application prints
+ * its client_id alone, a confidential one its secret once; the server takes both at once. */
+TEST(application_create)
+{
+    const char *data = ts_path("data");
+    const char *no_grant[] = {"application", "create", "--data", data, "--name", "web", NULL};
+    const char *bad_grant[] = {"application", "create", "--data",  data,
+                               "--name",      "web",    "--grant", "client_credentials",
+                               NULL};
+    const char *unknown_grant[] = {"application", "create",  "--data",   data, "--name",
+                                   "web",         "--grant", "implicit", NULL};
+    const char *bad_type[] = {"application", "create",   "--data", data,    "--name", "web",
+                              "--grant",     "password", "--type", "other", NULL};
+    const char *no_name[] = {"application", "create", "--data", data, "--grant", "password", NULL};
+    const char *no_value[] = {"application", "create", "--data",  data,
+                              "--name",      "web",    "--grant", NULL};
+    const char *unknown_flag[] = {"application", "create",   "--data",   data,   "--name", "web",
+                                  "--grant",     "password", "--colour", "blue", NULL};
+    const char *bad_verb[] = {"application", "delete", NULL};
+    const char *const *cases[] = {no_grant, bad_grant, unknown_grant, bad_type,
+                                  no_name,  no_value,  unknown_flag,  bad_verb};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct ts_cmd *c = ts_run(cases[i], NULL);
+        CHECK_MSG(c->status == 2, "case %zu: status %d, stderr %s", i, c->status, c->err);
+        CHECK_STR(c->out, "");
+        CHECK(c->err[0] != '\0');
+    }
+    CHECK(!exists(data)); /* a usage error changes nothing */
+
+    const char *pub[] = {"application", "create",        "--data",  data,
+                         "--name",      "mobile",        "--grant", "password",
+                         "--grant",     "refresh_token", "--grant", "urn:idpd:grant-type:anonymous",
+                         NULL};
+    struct ts_cmd *c = ts_run(pub, NULL);
+    CHECK_MSG(c->status == 0, "stderr: %s", c->err);
+    json_t *j = ts_keep_json(json_loads(c->out, 0, NULL));
+    CHECK_INT(json_object_size(j), 1);
+    const char *pub_id = ts_jstr(j, "client_id");
+    CHECK(pub_id && strncmp(pub_id, "app_", 4) == 0);
+
+    const char *conf[] = {"application", "create",   "--data", data,           "--name", "backend",
+                          "--grant",     "password", "--type", "confidential", NULL};
+    c = ts_run(conf, NULL);
+    CHECK_MSG(c->status == 0, "stderr: %s", c->err);
+    json_t *k = ts_keep_json(json_loads(c->out, 0, NULL));
+    CHECK_INT(json_object_size(k), 2);
+    const char *conf_id = ts_jstr(k, "client_id"), *secret = ts_jstr(k, "client_secret");
+    CHECK(conf_id && strncmp(conf_id, "app_", 4) == 0 && strcmp(conf_id, pub_id) != 0);
+    CHECK(secret && strncmp(secret, "idpsec_", 7) == 0);
+    CHECK_INT(strlen(secret), 7 + 43);
+    CHECK(strstr(c->err, secret) == NULL);
+
+    /* the running server knows both: the public one names itself, the confidential one must
+     * authenticate (a wrong grant is refused only after the client is known) */
+    struct ts_opts o = {.data = data};
+    struct ts_server *s = ts_start(&o);
+    CHECK(s);
+    CHECK_INT(ts_anonymous(s, pub_id)->status, 200);
+    CHECK_OAUTH_ERROR(ts_anonymous(s, conf_id), 401, "invalid_client");
+    struct ts_account ca;
+    snprintf(ca.id, sizeof ca.id, "%s", conf_id);
+    snprintf(ca.secret, sizeof ca.secret, "%s", secret);
+    const char *h[] = {ts_basic(&ca), NULL};
+    CHECK_OAUTH_ERROR(
+        ts_post(s, "/oauth/token", h, "grant_type=urn%3Aidpd%3Agrant-type%3Aanonymous"), 400,
+        "unauthorized_client");
+}
+
 int main(int argc, char **argv)
 {
     ts_init(argc, argv);
@@ -200,5 +268,6 @@ int main(int argc, char **argv)
     RUN(serve_bad_data_folder_exit_1);
     RUN(serve_usage_errors_exit_2);
     RUN(serve_port_in_use_exit_1);
+    RUN(application_create);
     return ts_done();
 }

@@ -119,7 +119,7 @@ TEST(unknown_route_is_404_problem)
     struct ts_server *s = ts_start(NULL);
     CHECK(s);
     static const char *const paths[] = {"/nope", "/oauth/token/extra", "/.well-known/", "/jwks/",
-                                        "/JWKS", "/admin/v1/users"};
+                                        "/JWKS", "/admin/v2/users"};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         struct ts_resp *r = ts_get(s, paths[i]);
         CHECK_PROBLEM(r, 404);

@@ -194,12 +194,22 @@ describe('failures', () => {
     );
   });
 
-  test('another grant type is unsupported_grant_type', async () => {
+  test('an unknown grant type is unsupported_grant_type', async () => {
     await assertOPError(
-      client('client_secret_basic').grant({ grant_type: 'password', username: 'u', password: 'p' }),
+      client('client_secret_basic').grant({ grant_type: 'urn:example:grant-type:unknown' }),
       'unsupported_grant_type',
       400,
     );
+  });
+
+  test('a service account asking for a user grant is unauthorized_client', async () => {
+    for (const grant of [
+      { grant_type: 'password', username: 'u@example.com', password: 'password1' },
+      { grant_type: 'refresh_token', refresh_token: 'x'.repeat(43) },
+      { grant_type: 'urn:idpd:grant-type:anonymous' },
+    ]) {
+      await assertOPError(client('client_secret_basic').grant(grant), 'unauthorized_client', 400);
+    }
   });
 
   test('the right secret still works after failures', async () => {

@@ -21,11 +21,27 @@ function checkEndpoints(m) {
   assert.equal(m.introspection_endpoint, `${srv.issuer}/oauth/introspect`);
   assert.equal(m.revocation_endpoint, `${srv.issuer}/oauth/revoke`);
   assert.equal(m.jwks_uri, `${srv.issuer}/jwks`);
-  assert.deepEqual(m.grant_types_supported, ['client_credentials']);
-  assert.deepEqual(m.token_endpoint_auth_methods_supported.slice().sort(), [
+  assert.equal(m.userinfo_endpoint, `${srv.issuer}/userinfo`);
+  assert.deepEqual(m.grant_types_supported.slice().sort(), [
+    'client_credentials',
+    'password',
+    'refresh_token',
+    'urn:idpd:grant-type:anonymous',
+  ]);
+  // none: public applications name themselves with client_id alone (token and revocation)
+  const withNone = ['client_secret_basic', 'client_secret_post', 'none'];
+  assert.deepEqual(m.token_endpoint_auth_methods_supported.slice().sort(), withNone);
+  assert.deepEqual(m.revocation_endpoint_auth_methods_supported.slice().sort(), withNone);
+  assert.deepEqual(m.introspection_endpoint_auth_methods_supported.slice().sort(), [
     'client_secret_basic',
     'client_secret_post',
   ]);
+  assert.deepEqual(m.scopes_supported.slice().sort(), ['email', 'offline_access', 'openid', 'profile']);
+  assert.deepEqual(m.id_token_signing_alg_values_supported, ['ES256']);
+  assert.deepEqual(m.subject_types_supported, ['public']);
+  for (const c of ['sub', 'sid', 'auth_time', 'amr', 'nonce', 'email', 'email_verified', 'name']) {
+    assert.ok(m.claims_supported.includes(c), `claims_supported lacks ${c}`);
+  }
 }
 
 test('the issuer defaults to http://HOST:PORT of the listener', () => {
@@ -37,6 +53,14 @@ test('Issuer.discover(issuer) finds the issuer and its endpoints', async () => {
   checkEndpoints(issuer.metadata);
   assert.equal(issuer.issuer, srv.issuer);
   assert.equal(issuer.token_endpoint, `${srv.issuer}/oauth/token`);
+  assert.equal(issuer.userinfo_endpoint, `${srv.issuer}/userinfo`);
+});
+
+test('a public application client is accepted by openid-client (auth method none)', async () => {
+  const issuer = await Issuer.discover(srv.issuer);
+  const client = new issuer.Client({ client_id: 'app_x', token_endpoint_auth_method: 'none' });
+  assert.equal(client.token_endpoint_auth_method, 'none');
+  assert.equal(client.revocation_endpoint_auth_method, 'none');
 });
 
 test('Issuer.discover on the RFC 8414 path answers the same metadata', async () => {

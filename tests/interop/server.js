@@ -1,6 +1,6 @@
 // Starts the real idpd binary for a test file: a fresh temporary data folder, a random loopback
-// port (learnt from the "listening" log line), service accounts made with the CLI against the
-// same data folder while the server runs, and a clean stop (SIGTERM, exit code 0).
+// port (learnt from the "listening" log line), service accounts and applications made with the
+// CLI against the same data folder while the server runs, and a clean stop (SIGTERM, exit code 0).
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,9 @@ import { custom } from 'openid-client';
 custom.setHttpOptionsDefaults({ timeout: 30000 });
 
 const START_TIMEOUT_MS = 60000;
+
+// Every grant an application may hold (idpd application create --grant).
+export const USER_GRANTS = ['password', 'refresh_token', 'urn:idpd:grant-type:anonymous'];
 const STOP_TIMEOUT_MS = 30000;
 
 export function idpdBin() {
@@ -38,14 +41,15 @@ function tail(lines, n = 40) {
   return lines.slice(-n).join('\n');
 }
 
-// Starts `idpd serve --listen 127.0.0.1:0 --data <fresh dir>`; env adds IDPD_* settings.
-export async function startServer({ env = {} } = {}) {
+// Starts `idpd serve --listen 127.0.0.1:0 --data <fresh dir>`; env adds IDPD_* settings, args
+// more command-line flags (such as --allow-registration).
+export async function startServer({ env = {}, args = [] } = {}) {
   const bin = idpdBin();
   const dir = await mkdtemp(path.join(tmpdir(), 'idpd-interop-'));
   const dataDir = path.join(dir, 'data');
   const childEnvironment = childEnv(env);
   const lines = [];
-  const child = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--data', dataDir], {
+  const child = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--data', dataDir, ...args], {
     env: childEnvironment,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -116,21 +120,15 @@ export async function startServer({ env = {} } = {}) {
     createServiceAccount(name, roles = []) {
       const args = ['service-account', 'create', '--data', dataDir, '--name', name];
       for (const r of roles) args.push('--role', r);
-      return new Promise((resolve, reject) => {
-        execFile(bin, args, { env: childEnvironment, timeout: 60000 }, (err, stdout, stderr) => {
-          if (err) {
-            reject(new Error(`idpd ${args.join(' ')} failed: ${err.message}\n${stderr}`));
-            return;
-          }
-          try {
-            const out = JSON.parse(stdout);
-            if (!out.client_id || !out.client_secret) throw new Error('no client_id/client_secret');
-            resolve(out);
-          } catch (e) {
-            reject(new Error(`unexpected output of idpd service-account create: ${e.message}\n${stdout}`));
-          }
-        });
-      });
+      return runCli(args, ['client_id', 'client_secret']);
+    },
+
+    // `idpd application create` on the running server's data folder: a public application
+    // (client_id only) unless type is 'confidential' (client_id and client_secret).
+    createApplication(name, grants = USER_GRANTS, { type = 'public' } = {}) {
+      const args = ['application', 'create', '--data', dataDir, '--name', name, '--type', type];
+      for (const g of grants) args.push('--grant', g);
+      return runCli(args, type === 'confidential' ? ['client_id', 'client_secret'] : ['client_id']);
     },
 
     // SIGTERM, then the exit code must be 0 (a sanitizer report makes it non-zero). Removes the
@@ -140,6 +138,27 @@ export async function startServer({ env = {} } = {}) {
       return stopped;
     },
   };
+
+  // Runs an idpd CLI command on the data folder and answers its JSON output, which must hold
+  // the members named in want.
+  function runCli(args, want) {
+    return new Promise((resolve, reject) => {
+      execFile(bin, args, { env: childEnvironment, timeout: 60000 }, (err, stdout, stderr) => {
+        if (err) {
+          reject(new Error(`idpd ${args.join(' ')} failed: ${err.message}\n${stderr}`));
+          return;
+        }
+        try {
+          const out = JSON.parse(stdout);
+          for (const k of want) if (typeof out[k] !== 'string' || !out[k]) throw new Error(`no ${k}`);
+          resolve(out);
+        } catch (e) {
+          const cmd = args.slice(0, 2).join(' ');
+          reject(new Error(`unexpected output of idpd ${cmd}: ${e.message}\n${stdout}`));
+        }
+      });
+    });
+  }
 
   async function doStop() {
     const diedEarly = exitInfo !== null;
