@@ -292,6 +292,15 @@ int srv_config_load(struct srv_config *cfg, int scope, int *argc, char **argv)
         fprintf(stderr, "idpd: issuer must be an http(s) URL without query or fragment\n");
         return SRV_EUSAGE;
     }
+    /* The next key is published one rotation before it signs; a verifier caching the JWKS longer
+     * than that could meet a token whose kid it has not fetched yet. */
+    if (cfg->key_rotation_interval && cfg->key_rotation_interval < cfg->jwks_max_age) {
+        fprintf(stderr,
+                "idpd: key_rotation_interval (%lld s) must not be shorter than "
+                "jwks_max_age (%lld s)\n",
+                (long long)cfg->key_rotation_interval, (long long)cfg->jwks_max_age);
+        return SRV_EUSAGE;
+    }
     size_t il = strlen(cfg->issuer);
     while (il && cfg->issuer[il - 1] == '/')
         cfg->issuer[--il] = '\0';

@@ -174,6 +174,11 @@ TEST(serve_usage_errors_exit_2)
     struct ts_cmd *c = ts_run(args, env);
     CHECK_INT(c->status, 2);
     CHECK(strstr(c->err, "http_threads") != NULL);
+    /* a rotation faster than verifiers refresh their cached JWKS is refused */
+    const char *fast[] = {"IDPD_KEY_ROTATION_INTERVAL=3600", "IDPD_JWKS_MAX_AGE=7200", NULL};
+    c = ts_run(args, fast);
+    CHECK_INT(c->status, 2);
+    CHECK(strstr(c->err, "key_rotation_interval") != NULL);
     CHECK(!exists(data));
 }
 
