@@ -600,16 +600,16 @@ void srv_http_stop(struct srv_http *h)
     if (!h)
         return;
     if (h->daemon) {
-        int fd = MHD_quiesce_daemon(h->daemon); /* no new connections */
-        /* Deferred work resumes its connections; MHD refuses to stop while any is suspended.
-         * The pool is freed only once MHD has stopped: until then a request that arrived before
-         * the quiesce may still reach srv_defer(), which must find the drained pool (503). */
+        /* Deferred work resumes its connections first: MHD refuses to stop while any is still
+         * suspended. Once drained, the pool takes no more work, so a request that reaches
+         * srv_defer() from now on answers 503 rather than suspending. The pool is freed only
+         * after MHD has stopped, which also closes the listening socket it was given.
+         * (MHD_quiesce_daemon() is not used: in 0.9.75 with a thread pool on epoll it can
+         * panic with "Failed to remove listen FD from epoll set".) */
         srv_workers_drain(h->ctx->workers);
         MHD_stop_daemon(h->daemon);
         srv_workers_stop(h->ctx->workers);
         h->ctx->workers = NULL;
-        if (fd >= 0)
-            close(fd);
     } else if (h->listen_fd >= 0) {
         close(h->listen_fd);
     }
