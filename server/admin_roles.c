@@ -1,6 +1,7 @@
 /* GET|PUT /admin/v1/{users|teams|service-accounts}/{id}/roles: a principal's direct role grants,
- * replaced as a set. Only idp:admin changes idp:* grants (adds or removes them); idp:user-admin
- * manages the other roles of users and teams. */
+ * replaced as a set. Only idp:admin adds or removes idp:* grants, or changes any role of a user
+ * holding an idp:* role or of a team granting one; idp:user-admin manages the roles of the other
+ * users and teams. */
 #define LOG_MODULE "admin"
 
 #include <stdlib.h>
@@ -88,6 +89,12 @@ static int roles_txn(struct store_txn *txn, void *arg)
         }
         goto out;
     }
+    /* The guard of every other admin write: a caller without idp:admin leaves alone the roles
+     * of a user who holds an idp:* role (itself included) and of a team that grants one. */
+    if (a->kind == USER && (rc = srv_admin_guard_user(txn, a->caller, a->id)) != STORE_OK)
+        goto out;
+    if (a->kind == TEAM && (rc = srv_admin_guard_team(a->caller, &t)) != STORE_OK)
+        goto out;
     if (!a->caller->is_admin && idp_differs(*rec, *nrec, a->roles, a->n)) {
         a->touches_idp = 1;
         goto out;

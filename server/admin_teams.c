@@ -205,7 +205,8 @@ static int edit_txn(struct store_txn *txn, void *arg)
             memcpy(t->roles, e->roles, e->nroles * sizeof *t->roles);
             t->nroles = e->nroles;
         }
-    } else if ((rc = store_team_get(txn, e->id, t)) != STORE_OK) {
+    } else if ((rc = store_team_get(txn, e->id, t)) != STORE_OK ||
+               (rc = srv_admin_guard_team(&e->caller, t)) != STORE_OK) {
         return rc;
     }
     if (e->name)
@@ -290,8 +291,11 @@ static int op_txn(struct store_txn *txn, void *arg)
     rc = store_team_get(txn, a->team_id, &t);
     if (rc == STORE_OK)
         rc = srv_admin_guard_team(a->caller, &t);
-    if (rc == STORE_OK && a->op != OP_DELETE)
+    if (rc == STORE_OK && a->op != OP_DELETE) {
+        a->missing = "user";
         rc = srv_admin_guard_user(txn, a->caller, a->user_id);
+        a->missing = "team";
+    }
     if (rc != STORE_OK)
         goto out;
     switch (a->op) {

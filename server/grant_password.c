@@ -98,8 +98,10 @@ static void after_verify(struct srv_request *rq)
         return;
     }
     if (l->user.status != STORE_USER_ACTIVE) {
+        /* The same answer as a wrong password: telling a disabled account's right password
+         * apart would make this an oracle for guessing it. The audit event says why. */
         srv_audit_now(ctx, "user.login", l->user.id, NULL, ip, 0, "user disabled");
-        srv_reply_oauth_error(rq, 400, "invalid_grant", "the user is disabled");
+        srv_reply_oauth_error(rq, 400, "invalid_grant", bad_credentials);
         return;
     }
     if (srv_session_new(rq, l->user.id, call->client.id, "pwd", srv_form_get(&call->form, "scope"),

@@ -349,6 +349,10 @@ static void dispatch(struct srv_request *rq)
     const struct srv_route *route = srv_route_find(rq->method, rq->path, &path_known);
     /* The OAuth endpoints answer every error in RFC 6749's shape, these two included. */
     int oauth = (route || path_known) && srv_rq_oauth(rq);
+    if (!srv_utf8_valid(rq->path, strlen(rq->path))) {
+        srv_reply_problem(rq, 400, "the path is not valid UTF-8");
+        return;
+    }
     if (rq->too_big) {
         size_t limit = rq->http->ctx->cfg->body_limit;
         if (oauth)
@@ -468,9 +472,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!rq)
         return;
     if (SRV_LOG_INFO >= srv_log_min) {
-        json_t *f =
-            json_pack("{s:s, s:s, s:i, s:f}", "method", rq->method, "path", rq->path, "status",
-                      (int)rq->status, "duration_ms", srv_now_ms() - rq->start_ms);
+        /* A path that is not UTF-8 (answered 400) cannot go into a JSON line as it is. */
+        const char *path = srv_utf8_valid(rq->path, strlen(rq->path)) ? rq->path : "(not UTF-8)";
+        json_t *f = json_pack("{s:s, s:s, s:i, s:f}", "method", rq->method, "path", path, "status",
+                              (int)rq->status, "duration_ms", srv_now_ms() - rq->start_ms);
         if (f && rq->client_id[0])
             json_object_set_new(f, "client_id", json_string(rq->client_id));
         if (f && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)

@@ -959,8 +959,9 @@ TEST(user_roles_bad_input_changes_nothing)
     char r129[130];
     memset(r129, 'r', 129);
     r129[129] = '\0';
-    const char *bad_roles[] = {"has space",   "",          r129,      "a@",       "@b", "a@b@c",
-                               "caf\xc3\xa9", "tab\there", "del\x7f", "new\nline"};
+    const char *bad_roles[] = {"has space", "",          r129,          "a@",
+                               "@b",        "a@b@c",     "caf\xc3\xa9", "tab\there",
+                               "del\x7f",   "new\nline", "IDP:admin",   "Idp:auditor"};
     for (size_t i = 0; i < sizeof bad_roles / sizeof bad_roles[0]; i++) {
         struct ts_resp *r = put_roles(&f, f.t_admin, user_path(id, "/roles"),
                                       js(json_pack("{s:[s,s]}", "roles", "fine", bad_roles[i])));
@@ -1030,9 +1031,10 @@ TEST(user_admin_and_idp_roles)
     CHECK_STR(roles_of(&f, user_path(id, "/roles")), "x");
 }
 
-/* An idp:user-admin may change the other roles of a user who holds an idp:* role, as long as the
- * idp:* roles stay as they are. */
-TEST(user_admin_keeps_idp_role_while_changing_others)
+/* Any role change on a user who holds an idp:* role is idp:admin's to make, even one that keeps
+ * the idp:* role as it is: a user-admin could otherwise hand an admin (or itself) data-plane roles.
+ * The admin's change goes through. */
+TEST(user_admin_cannot_change_roles_of_idp_holders)
 {
     struct fixture f;
     CHECK(setup(&f));
@@ -1044,9 +1046,13 @@ TEST(user_admin_keeps_idp_role_while_changing_others)
               200);
     struct ts_resp *r = put_roles(&f, f.t_uadmin, user_path(id, "/roles"),
                                   "{\"roles\":[\"new@app\",\"idp:auditor\",\"b\"]}");
-    CHECK_MSG(r->status == 200, "user-admin keeping idp:auditor: %ld %s", r->status, r->body);
+    CHECK_PROBLEM(r, 403);
+    CHECK_STR(roles_of(&f, user_path(id, "/roles")), "idp:auditor,old@app");
+    /* nor its own: a user-admin holds idp:user-admin */
+    r = put_roles(&f, f.t_admin, user_path(id, "/roles"),
+                  "{\"roles\":[\"new@app\",\"idp:auditor\",\"b\"]}");
+    CHECK_INT(r->status, 200);
     CHECK_STR(r->body, "{\"roles\":[\"b\",\"idp:auditor\",\"new@app\"]}");
-    CHECK_STR(roles_of(&f, user_path(id, "/roles")), "b,idp:auditor,new@app");
     struct tokens t;
     CHECK(login(&f, "keeper@example.org", PASSWORD, &t));
     CHECK_STR(ts_jarray_join(json_object_get(t.claims, "roles")), "b,idp:auditor,new@app");
@@ -1352,7 +1358,7 @@ int main(int argc, char **argv)
     RUN(user_roles_put_and_next_token);
     RUN(user_roles_bad_input_changes_nothing);
     RUN(user_admin_and_idp_roles);
-    RUN(user_admin_keeps_idp_role_while_changing_others);
+    RUN(user_admin_cannot_change_roles_of_idp_holders);
     RUN(user_admin_cannot_act_on_admins);
     RUN(service_account_roles);
     RUN(bootstrap_admin);

@@ -127,6 +127,10 @@ TEST(unknown_route_is_404_problem)
     }
     struct ts_resp *r = ts_post(s, "/oauth/nope", NULL, "grant_type=client_credentials");
     CHECK_PROBLEM(r, 404);
+    /* a path that is not UTF-8 is refused before routing, and the log keeps its line */
+    r = ts_get(s, "/admin/v1/users/%ff%fe");
+    CHECK_PROBLEM(r, 400);
+    CHECK(ts_log_wait(s, "\"path\":\"(not UTF-8)\"", 5000));
 }
 
 TEST(wrong_method_is_405_with_allow)
