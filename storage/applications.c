@@ -181,57 +181,20 @@ int store_app_delete(struct store_txn *txn, const char *id)
                          "delete application");
 }
 
+static int app_decode_any(const MDB_val *key, const MDB_val *data, void *out)
+{
+    return app_decode(key, data, out);
+}
+
 int store_app_list(struct store_txn *txn, const char *after, size_t limit,
                    struct store_application **items, size_t *n)
 {
-    struct store_application *list = NULL;
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
-    MDB_stat stat;
-    size_t count = 0, cap;
-    int rc, mrc;
-
-    if (!items || !n)
+    static const struct store_list_kind kind = {sizeof(**items), app_decode_any, NULL,
+                                                "list applications"};
+    void *list = NULL;
+    if (!items)
         return STORE_EINVAL;
-    *items = NULL;
-    *n = 0;
-    if (!txn || (after && !str_fits(after, STORE_ID_MAX)))
-        return STORE_EINVAL;
-    rc = store_mdb_err(txn, mdb_stat(txn->txn, txn->st->dbi[DB_APPLICATIONS], &stat),
-                       "stat applications");
-    if (rc)
-        goto out;
-    /* Allocate no more than there are records, whatever limit the caller asked for. */
-    cap = limit < stat.ms_entries ? limit : stat.ms_entries;
-    if (cap == 0)
-        goto out;
-    list = calloc(cap, sizeof *list);
-    if (!list) {
-        rc = STORE_ENOMEM;
-        goto out;
-    }
-    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_APPLICATIONS], &cur),
-                       "cursor applications");
-    if (rc)
-        goto out;
-    mrc = cursor_first_after(cur, after, &key, &data);
-    while (mrc == MDB_SUCCESS && count < cap) {
-        rc = app_decode(&key, &data, &list[count]);
-        if (rc)
-            goto out;
-        count++;
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
-    }
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = store_mdb_err(txn, mrc, "list applications");
-out:
-    if (cur)
-        mdb_cursor_close(cur);
-    if (rc) {
-        free(list);
-    } else {
-        *items = list;
-        *n = count;
-    }
+    int rc = store_list_records(txn, DB_APPLICATIONS, after, limit, &kind, &list, n);
+    *items = list;
     return rc;
 }

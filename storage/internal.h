@@ -133,6 +133,19 @@ int pair_split(const void *data, size_t len, char owner[STORE_ID_MAX], char id[S
  * or ""); returns LMDB's code. For lists paged by id. */
 int cursor_first_after(MDB_cursor *cur, const char *after, MDB_val *key, MDB_val *data);
 
+/* How store_list_records() handles one record type. */
+struct store_list_kind {
+    size_t size; /* of one item */
+    int (*decode)(const MDB_val *key, const MDB_val *data, void *out);
+    void (*clear)(void *item); /* releases what decode allocated; NULL when nothing */
+    const char *what;          /* names the list in error lines */
+};
+
+/* Up to limit records of db with key > after (NULL: from the first), in key (id) order, into a
+ * calloc'd array of *n items. On error nothing is returned and nothing leaks. (list.c) */
+int store_list_records(struct store_txn *txn, enum store_db db, const char *after, size_t limit,
+                       const struct store_list_kind *kind, void **items, size_t *n);
+
 void be64_put(uint8_t out[8], uint64_t v);
 uint64_t be64_get(const uint8_t in[8]);
 

@@ -262,58 +262,26 @@ int store_sa_delete(struct store_txn *txn, const char *id)
     return store_secrets_delete_all(txn, id);
 }
 
+static int sa_decode_any(const MDB_val *key, const MDB_val *data, void *out)
+{
+    return sa_decode(key, data, out);
+}
+
+static void sa_clear_any(void *item)
+{
+    store_service_account_clear(item);
+}
+
 int store_sa_list(struct store_txn *txn, const char *after, size_t limit,
                   struct store_service_account **items, size_t *n)
 {
-    struct store_service_account *list = NULL;
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
-    MDB_stat stat;
-    size_t count = 0, cap;
-    int rc, mrc;
-
-    if (!items || !n)
+    static const struct store_list_kind kind = {sizeof(**items), sa_decode_any, sa_clear_any,
+                                                "list service accounts"};
+    void *list = NULL;
+    if (!items)
         return STORE_EINVAL;
-    *items = NULL;
-    *n = 0;
-    if (!txn || (after && !str_fits(after, STORE_ID_MAX)))
-        return STORE_EINVAL;
-    rc = store_mdb_err(txn, mdb_stat(txn->txn, txn->st->dbi[DB_SERVICE_ACCOUNTS], &stat),
-                       "stat service accounts");
-    if (rc)
-        goto out;
-    /* Allocate no more than there are records, whatever limit the caller asked for. */
-    cap = limit < stat.ms_entries ? limit : stat.ms_entries;
-    if (cap == 0)
-        goto out;
-    list = calloc(cap, sizeof *list);
-    if (!list) {
-        rc = STORE_ENOMEM;
-        goto out;
-    }
-    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_SERVICE_ACCOUNTS], &cur),
-                       "cursor service accounts");
-    if (rc)
-        goto out;
-    mrc = cursor_first_after(cur, after, &key, &data);
-    while (mrc == MDB_SUCCESS && count < cap) {
-        rc = sa_decode(&key, &data, &list[count]);
-        if (rc)
-            goto out;
-        count++;
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
-    }
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = store_mdb_err(txn, mrc, "list service accounts");
-out:
-    if (cur)
-        mdb_cursor_close(cur);
-    if (rc) {
-        store_sa_list_free(list, count);
-    } else {
-        *items = list;
-        *n = count;
-    }
+    int rc = store_list_records(txn, DB_SERVICE_ACCOUNTS, after, limit, &kind, &list, n);
+    *items = list;
     return rc;
 }
 
