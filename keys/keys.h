@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 struct store;
+struct store_txn;
 
 enum keys_err {
     KEYS_OK = 0,
@@ -67,6 +68,15 @@ void keys_close(struct keys *kr);
  * verifies and stays published until now + token_ttl), a new next key is made, and retired keys
  * past their time are deleted. Bumps the ring epoch so other processes reload. */
 int keys_rotate(struct keys *kr, int64_t now);
+
+/* keys_rotate() that also runs in_txn(txn, active_kid, arg) inside the rotation's write
+ * transaction, after the new active key is in place, so what the caller records about the
+ * rotation (its audit event) commits with it or not at all. in_txn returns 0 or a STORE_* error;
+ * any error aborts the rotation (KEYS_ESTORE). in_txn may run more than once (storage re-runs a
+ * transaction after growing its map). */
+int keys_rotate_with(struct keys *kr, int64_t now,
+                     int (*in_txn)(struct store_txn *txn, const char *active_kid, void *arg),
+                     void *arg);
 
 /* Reloads the ring when another process (idpd keys rotate) changed it; cheap when nothing did.
  * *changed (may be NULL) is set to 1 when a new ring was loaded. */

@@ -305,6 +305,10 @@ struct write_arg {
     size_t npool;
     size_t need; /* set by plan(): keys the write uses from pool */
     int changed;
+    /* keys_rotate_with(): runs in the rotation's transaction with the new active kid */
+    int (*in_txn)(struct store_txn *txn, const char *active_kid, void *arg);
+    void *in_txn_arg;
+    char active_kid[KEYS_KID_MAX];
 };
 
 /* Which stored key is the active one (newest activation) and which the next one (newest). */
@@ -406,7 +410,9 @@ static int write_cb(struct store_txn *txn, void *arg)
             items[next].state = STORE_KEY_ACTIVE;
             items[next].activated_at = a->now;
             rc = store_key_put(txn, &items[next]);
+            snprintf(a->active_kid, sizeof a->active_kid, "%s", items[next].kid);
         } else {
+            snprintf(a->active_kid, sizeof a->active_kid, "%s", a->pool[used].kid);
             rc = put_new(txn, a, &used, STORE_KEY_ACTIVE);
         }
         if (rc != STORE_OK)
@@ -426,6 +432,11 @@ static int write_cb(struct store_txn *txn, void *arg)
             if (rc != STORE_OK && rc != STORE_NOTFOUND)
                 goto out;
         }
+    }
+    if (a->rotate && a->in_txn) {
+        rc = a->in_txn(txn, a->active_kid, a->in_txn_arg);
+        if (rc != STORE_OK)
+            goto out;
     }
     rc = read_epoch(txn, &epoch);
     if (rc != STORE_OK)
@@ -466,7 +477,9 @@ out:
 
 /* Adds what is missing (rotate = 0) or rotates, in one write transaction, with the fresh keys
  * generated beforehand. *changed = 1 when it wrote. */
-static int write_keys(struct keys *kr, int rotate, int64_t now, int *changed)
+static int write_keys(struct keys *kr, int rotate, int64_t now,
+                      int (*in_txn)(struct store_txn *, const char *, void *), void *in_txn_arg,
+                      int *changed)
 {
     int rc;
     struct write_arg a;
@@ -475,6 +488,8 @@ static int write_keys(struct keys *kr, int rotate, int64_t now, int *changed)
     a.kr = kr;
     a.rotate = rotate;
     a.now = now;
+    a.in_txn = in_txn;
+    a.in_txn_arg = in_txn_arg;
     *changed = 0;
     rc = store_read(kr->st, plan_cb, &a);
     if (rc != STORE_OK) {
@@ -544,7 +559,7 @@ int keys_open(struct store *st, const uint8_t master[KEYS_MASTER_LEN],
         rc = KEYS_ENOMEM;
         goto out;
     }
-    rc = write_keys(kr, 0, (int64_t)time(NULL), &changed);
+    rc = write_keys(kr, 0, (int64_t)time(NULL), NULL, NULL, &changed);
     if (rc != KEYS_OK)
         goto out;
     rc = ring_reload(kr, 1, NULL); /* KEYS_ESTORE when the keys went meanwhile */
@@ -568,16 +583,23 @@ void keys_close(struct keys *kr)
     free(kr);
 }
 
-int keys_rotate(struct keys *kr, int64_t now)
+int keys_rotate_with(struct keys *kr, int64_t now,
+                     int (*in_txn)(struct store_txn *txn, const char *active_kid, void *arg),
+                     void *arg)
 {
     int rc, changed = 0;
 
     if (!kr)
         return KEYS_EINVAL;
-    rc = write_keys(kr, 1, now, &changed);
+    rc = write_keys(kr, 1, now, in_txn, arg, &changed);
     if (rc == KEYS_OK)
         rc = ring_reload(kr, 0, NULL);
     return rc;
+}
+
+int keys_rotate(struct keys *kr, int64_t now)
+{
+    return keys_rotate_with(kr, now, NULL, NULL);
 }
 
 static int epoch_cb(struct store_txn *txn, void *arg)

@@ -68,16 +68,35 @@ int srv_keys_active(struct keys *kr, char kid[KEYS_KID_MAX], int64_t *activated_
     return rc == KEYS_OK && !kid[0] ? KEYS_EKID : rc;
 }
 
+struct rotation_audit {
+    const char *type, *actor, *client_ip, *detail;
+};
+
+static int audit_rotation(struct store_txn *txn, const char *active_kid, void *arg)
+{
+    const struct rotation_audit *a = arg;
+    return srv_audit(txn, a->type, a->actor, active_kid, a->client_ip, 1, a->detail);
+}
+
+int srv_keys_rotate_audited(struct srv_ctx *ctx, const char *type, const char *actor,
+                            const char *client_ip, const char *detail)
+{
+    struct rotation_audit a = {type, actor, client_ip, detail};
+    return keys_rotate_with(ctx->keys, srv_now(), audit_rotation, &a);
+}
+
 struct rotation {
     struct srv_admin_caller caller;
-    int rc; /* enum keys_err of keys_rotate */
+    char client_ip[STORE_IP_MAX];
+    int rc; /* enum keys_err of the rotation */
 };
 
 /* Key generation (RSA especially) is slow: rotate on a worker, not an HTTP thread. */
 static void rotate_work(struct srv_request *rq)
 {
     struct rotation *r = srv_rq_state(rq);
-    r->rc = keys_rotate(srv_rq_ctx(rq)->keys, srv_now());
+    r->rc = srv_keys_rotate_audited(srv_rq_ctx(rq), "admin.keys.rotate", r->caller.id, r->client_ip,
+                                    NULL);
 }
 
 static void rotated(struct srv_request *rq)
@@ -94,7 +113,6 @@ static void rotated(struct srv_request *rq)
         LOG(SRV_LOG_ERROR, "the JWKS could not be re-rendered after a rotation");
     if (srv_keys_active(ctx->keys, kid, NULL) != KEYS_OK)
         kid[0] = '\0';
-    srv_audit_now(ctx, "admin.keys.rotate", r->caller.id, kid, srv_rq_client_ip(rq), 1, NULL);
     LOG(SRV_LOG_INFO, "signing keys rotated; active kid %s", kid);
     reply_keys(rq);
 }
@@ -109,5 +127,6 @@ void srv_admin_keys_rotate(struct srv_request *rq)
     srv_rq_set_state(rq, r, free);
     if (srv_admin_caller_or_error(rq, SRV_NEED_ADMIN, &r->caller) != SRV_OK)
         return;
+    snprintf(r->client_ip, sizeof r->client_ip, "%s", srv_rq_client_ip(rq));
     srv_defer(rq, rotate_work, rotated);
 }

@@ -180,7 +180,7 @@ int srv_cmd_keys(int argc, char **argv)
     }
     if (srv_ctx_open(&ctx, &cfg) != SRV_OK)
         goto out;
-    int krc = keys_rotate(ctx.keys, srv_now());
+    int krc = srv_keys_rotate_audited(&ctx, "admin.keys.rotate", "", "", "from the command line");
     if (krc == KEYS_OK)
         krc = srv_keys_active(ctx.keys, kid, NULL);
     if (krc == KEYS_OK)
@@ -189,7 +189,6 @@ int srv_cmd_keys(int argc, char **argv)
         fprintf(stderr, "idpd keys rotate: %s\n", keys_strerror(krc));
         goto out;
     }
-    srv_audit_now(&ctx, "admin.keys.rotate", "", kid, "", 1, "from the command line");
     json_t *o = json_pack("{s:o}", "keys", srv_keys_json(items, n));
     if (o && json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER) == 0 &&
         fputc('\n', stdout) != EOF)

@@ -426,6 +426,10 @@ int srv_admin_guard_team(const struct srv_admin_caller *caller, const struct sto
 json_t *srv_keys_json(const struct keys_info *items, size_t n);
 /* The kid (and activated_at, may be NULL) of the ring's active key. KEYS_EKID when none. */
 int srv_keys_active(struct keys *kr, char kid[KEYS_KID_MAX], int64_t *activated_at);
+/* Rotates the keys with the audit event of type (target: the new active kid) in the rotation's
+ * own write transaction. actor, client_ip and detail may be "" or NULL. Returns enum keys_err. */
+int srv_keys_rotate_audited(struct srv_ctx *ctx, const char *type, const char *actor,
+                            const char *client_ip, const char *detail);
 
 /* ---- users (accounts.c) ---- */
 

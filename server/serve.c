@@ -29,7 +29,7 @@ static void auto_rotate(struct srv_ctx *ctx, int64_t now)
         srv_keys_active(ctx->keys, kid, &activated_at) != KEYS_OK ||
         now - activated_at < ctx->cfg->key_rotation_interval)
         return;
-    int rc = keys_rotate(ctx->keys, now);
+    int rc = srv_keys_rotate_audited(ctx, "keys.rotate", "", "", "automatic");
     if (rc == KEYS_OK)
         rc = srv_keys_active(ctx->keys, kid, NULL);
     if (rc != KEYS_OK) {
@@ -37,7 +37,6 @@ static void auto_rotate(struct srv_ctx *ctx, int64_t now)
         return;
     }
     srv_http_refresh_jwks(ctx->http);
-    srv_audit_now(ctx, "keys.rotate", "", kid, "", 1, "automatic");
     LOG(SRV_LOG_INFO, "signing keys rotated automatically; active kid %s", kid);
 }
 

@@ -1124,6 +1124,53 @@ TEST(rotation)
 
 /* A retired key stops verifying at retire_after even in a ring loaded before, and
  * keys_refresh() then drops it from the JWKS although no other process changed anything. */
+/* keys_rotate_with(): what the hook writes commits with the rotation, and a failing hook leaves
+ * the keys as they were. */
+struct hook_arg {
+    char kid[KEYS_KID_MAX];
+    int fail;
+};
+
+static int rotation_hook(struct store_txn *txn, const char *active_kid, void *arg)
+{
+    struct hook_arg *h = arg;
+    snprintf(h->kid, sizeof h->kid, "%s", active_kid);
+    int rc = store_meta_put(txn, "test_rotations", 1);
+    return rc ? rc : h->fail ? STORE_EIO : STORE_OK;
+}
+
+static int read_rotations(struct store_txn *txn, void *arg)
+{
+    return store_meta_get(txn, "test_rotations", arg);
+}
+
+TEST(rotation_with_hook)
+{
+    struct fixture f;
+    char a0[KEYS_KID_MAX], n0[KEYS_KID_MAX], a1[KEYS_KID_MAX];
+    struct hook_arg h = {"", 1};
+    uint64_t count = 0;
+
+    CHECK_INT(fixture_open(&f, th_tmpdir(), "ES256"), 0);
+    CHECK_INT(kid_in_state(f.kr, "active", a0), 0);
+    CHECK_INT(kid_in_state(f.kr, "next", n0), 0);
+    /* the hook fails: nothing of the rotation or of the hook is written */
+    CHECK(keys_rotate_with(f.kr, (int64_t)time(NULL), rotation_hook, &h) != KEYS_OK);
+    CHECK_STR(h.kid, n0); /* it was handed the key that would have become active */
+    CHECK_INT(kid_in_state(f.kr, "active", a1), 0);
+    CHECK_STR(a1, a0);
+    CHECK_INT(store_read(f.st, read_rotations, &count), STORE_NOTFOUND);
+    /* the hook succeeds: both commit */
+    h.fail = 0;
+    CHECK_INT(keys_rotate_with(f.kr, (int64_t)time(NULL), rotation_hook, &h), KEYS_OK);
+    CHECK_INT(kid_in_state(f.kr, "active", a1), 0);
+    CHECK_STR(a1, n0);
+    CHECK_STR(h.kid, n0);
+    CHECK_INT(store_read(f.st, read_rotations, &count), STORE_OK);
+    CHECK_INT(count, 1);
+    fixture_close(&f);
+}
+
 TEST(retired_key_expires)
 {
     struct fixture f;
@@ -1330,6 +1377,7 @@ int main(int argc, char **argv)
     RUN(wrong_master_key_refused);
     RUN(persistence);
     RUN(rotation);
+    RUN(rotation_with_hook);
     RUN(retired_key_expires);
     RUN(alg_change_applies_to_new_keys);
     RUN(concurrent_open_makes_one_set);
