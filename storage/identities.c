@@ -274,63 +274,20 @@ static int identity_older(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
+static int identity_decode_owned(const MDB_val *key, size_t prefix_len, const MDB_val *data,
+                                 void *out)
+{
+    (void)prefix_len;
+    return identity_decode(key, data, out);
+}
+
 int store_identity_list(struct store_txn *txn, const char *user_id, struct store_identity *out,
                         size_t cap, size_t *n)
 {
-    struct store_identity *all = NULL;
-    struct pair_key prefix;
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
-    size_t count = 0, alloc = 0;
-    int rc, mrc;
-
-    if (!n)
-        return STORE_EINVAL;
-    *n = 0;
-    if (!txn || (cap && !out))
-        return STORE_EINVAL;
-    rc = pair_key(user_id, NULL, &prefix);
-    if (rc)
-        return rc;
-    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_IDENTITIES], &cur),
-                       "cursor identities");
-    if (rc)
-        goto out;
-    /* Collect all, then sort by created_at (key order is by id). A user holds at most
-     * STORE_IDENTITIES_MAX. */
-    key = prefix.val;
-    mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
-    while (mrc == MDB_SUCCESS && pair_has_prefix(&key, &prefix)) {
-        if (count == alloc) {
-            size_t grown = alloc ? alloc * 2 : STORE_IDENTITIES_MAX;
-            struct store_identity *p = realloc(all, grown * sizeof *all);
-            if (!p) {
-                rc = STORE_ENOMEM;
-                goto out;
-            }
-            all = p;
-            alloc = grown;
-        }
-        rc = identity_decode(&key, &data, &all[count]);
-        if (rc)
-            goto out;
-        count++;
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
-    }
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND) {
-        rc = store_mdb_err(txn, mrc, "list identities");
-        goto out;
-    }
-    if (count > 1)
-        qsort(all, count, sizeof *all, identity_older);
-    *n = count < cap ? count : cap;
-    if (*n)
-        memcpy(out, all, *n * sizeof *all);
-out:
-    if (cur)
-        mdb_cursor_close(cur);
-    free(all);
-    return rc;
+    static const struct store_owned_kind kind = {sizeof *out, STORE_IDENTITIES_MAX,
+                                                 identity_decode_owned, identity_older,
+                                                 "list identities"};
+    return store_list_owned(txn, DB_IDENTITIES, user_id, &kind, out, cap, n);
 }
 
 int store_identity_delete(struct store_txn *txn, const char *user_id, const char *id)

@@ -146,6 +146,21 @@ struct store_list_kind {
 int store_list_records(struct store_txn *txn, enum store_db db, const char *after, size_t limit,
                        const struct store_list_kind *kind, void **items, size_t *n);
 
+/* How store_list_owned() handles one record type kept under "<owner>/<id>" keys. The records
+ * must own no memory: they are copied out with memcpy. */
+struct store_owned_kind {
+    size_t size;    /* of one record */
+    size_t initial; /* records to allocate room for first (the owner's usual bound) */
+    int (*decode)(const MDB_val *key, size_t prefix_len, const MDB_val *data, void *out);
+    int (*older)(const void *a, const void *b); /* qsort order: oldest first */
+    const char *what;                           /* names the list in error lines */
+};
+
+/* Every record of owner in db, sorted by kind->older, copied into out[0..cap); *n receives how
+ * many were copied. (list.c) */
+int store_list_owned(struct store_txn *txn, enum store_db db, const char *owner,
+                     const struct store_owned_kind *kind, void *out, size_t cap, size_t *n);
+
 void be64_put(uint8_t out[8], uint64_t v);
 uint64_t be64_get(const uint8_t in[8]);
 

@@ -158,63 +158,18 @@ static int secret_older(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
+static int secret_decode_owned(const MDB_val *key, size_t prefix_len, const MDB_val *data,
+                               void *out)
+{
+    return secret_decode(key, prefix_len, data, out);
+}
+
 int store_secret_list(struct store_txn *txn, const char *sa_id, struct store_secret *out,
                       size_t cap, size_t *n)
 {
-    struct store_secret *all = NULL;
-    struct pair_key prefix;
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
-    size_t count = 0, alloc = 0;
-    int rc, mrc;
-
-    if (!n)
-        return STORE_EINVAL;
-    *n = 0;
-    if (!txn || (cap && !out))
-        return STORE_EINVAL;
-    rc = pair_key(sa_id, NULL, &prefix);
-    if (rc)
-        return rc;
-    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_SECRETS], &cur),
-                       "cursor secrets");
-    if (rc)
-        goto out;
-    /* Collect all, then sort: "oldest first" is by created_at, which key order only
-     * approximates. An account holds at most STORE_SECRETS_MAX. */
-    key = prefix.val;
-    mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
-    while (mrc == MDB_SUCCESS && pair_has_prefix(&key, &prefix)) {
-        if (count == alloc) {
-            size_t grown = alloc ? alloc * 2 : STORE_SECRETS_MAX;
-            struct store_secret *p = realloc(all, grown * sizeof *all);
-            if (!p) {
-                rc = STORE_ENOMEM;
-                goto out;
-            }
-            all = p;
-            alloc = grown;
-        }
-        rc = secret_decode(&key, prefix.val.mv_size, &data, &all[count]);
-        if (rc)
-            goto out;
-        count++;
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
-    }
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND) {
-        rc = store_mdb_err(txn, mrc, "list secrets");
-        goto out;
-    }
-    if (count > 1)
-        qsort(all, count, sizeof *all, secret_older);
-    *n = count < cap ? count : cap;
-    if (*n)
-        memcpy(out, all, *n * sizeof *all);
-out:
-    if (cur)
-        mdb_cursor_close(cur);
-    free(all);
-    return rc;
+    static const struct store_owned_kind kind = {sizeof *out, STORE_SECRETS_MAX,
+                                                 secret_decode_owned, secret_older, "list secrets"};
+    return store_list_owned(txn, DB_SECRETS, sa_id, &kind, out, cap, n);
 }
 
 int store_secret_delete(struct store_txn *txn, const char *sa_id, const char *secret_id)
