@@ -1,9 +1,11 @@
 #include "crypto/internal.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #define ID_PREFIX_MAX 16
@@ -13,10 +15,55 @@
 /* Crockford base32 in lower case: no i, l, o, u, so ids survive being read aloud or retyped. */
 static const char crockford[] = "0123456789abcdefghjkmnpqrstvwxyz";
 
+/* ---- small requests from a per-thread pool ----
+ * OpenSSL 3's RAND_bytes costs about a microsecond of locking, fork checks (a getpid system
+ * call) and DRBG bookkeeping whatever the length, and a token request asks for a few small
+ * values (jti, ids). Each thread therefore draws POOL_BYTES at a time and hands them out once,
+ * wiping each byte as it goes. A forked child must not repeat its parent's bytes: the atfork
+ * handler empties the pool of the thread that forks, the only thread a child has. */
+#define POOL_BYTES 512
+#define POOL_MAX_REQUEST 64
+
+static __thread unsigned char pool[POOL_BYTES];
+static __thread size_t pool_left;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void pool_forget(void)
+{
+    OPENSSL_cleanse(pool, sizeof pool);
+    pool_left = 0;
+}
+
+static void pool_register(void)
+{
+    pthread_atfork(NULL, NULL, pool_forget);
+}
+
+static int pool_take(unsigned char *out, size_t len)
+{
+    pthread_once(&pool_once, pool_register);
+    if (pool_left < len) {
+        if (RAND_bytes(pool, sizeof pool) != 1) {
+            pool_forget();
+            return crypto_ossl_fail();
+        }
+        pool_left = sizeof pool;
+    }
+    unsigned char *src = pool + (sizeof pool - pool_left);
+    memcpy(out, src, len);
+    OPENSSL_cleanse(src, len);
+    pool_left -= len;
+    return CRYPTO_OK;
+}
+
 int crypto_random(void *out, size_t len)
 {
     if (!out && len)
         return CRYPTO_EINVAL;
+    if (len == 0)
+        return CRYPTO_OK;
+    if (len <= POOL_MAX_REQUEST)
+        return pool_take(out, len);
     unsigned char *p = out;
     /* RAND_bytes takes an int length. */
     while (len) {

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <time.h>
 
 /* ---- helpers ---- */
@@ -76,6 +78,34 @@ TEST(test_random)
     CHECK_INT(crypto_random(b, sizeof b), CRYPTO_OK);
     CHECK(!all_zero(a, sizeof a));
     CHECK(memcmp(a, b, sizeof a) != 0);
+}
+
+/* Small requests come from a per-thread pool: values drawn one after another never repeat, and
+ * a forked child does not hand out the bytes its parent's pool still holds. */
+TEST(test_random_pool)
+{
+    uint8_t seen[40][16];
+    for (int i = 0; i < 40; i++) {
+        CHECK_INT(crypto_random(seen[i], sizeof seen[i]), CRYPTO_OK);
+        for (int k = 0; k < i; k++)
+            CHECK(memcmp(seen[i], seen[k], sizeof seen[i]) != 0);
+    }
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t child = fork();
+    if (child == 0) {
+        uint8_t c[16];
+        int ok = crypto_random(c, sizeof c) == CRYPTO_OK && write(fds[1], c, sizeof c) == 16;
+        _exit(ok ? 0 : 1);
+    }
+    uint8_t parent_next[16], child_first[16];
+    CHECK_INT(crypto_random(parent_next, sizeof parent_next), CRYPTO_OK);
+    CHECK(read(fds[0], child_first, sizeof child_first) == 16);
+    int status = 0;
+    CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(memcmp(parent_next, child_first, sizeof parent_next) != 0);
+    close(fds[0]);
+    close(fds[1]);
 }
 
 /* ---- identifiers ---- */
@@ -837,6 +867,7 @@ int main(int argc, char **argv)
     th_init(argc, argv);
     RUN(test_strerror);
     RUN(test_random);
+    RUN(test_random_pool);
     RUN(test_id_format);
     RUN(test_id_prefix);
     RUN(test_id_order);
