@@ -228,6 +228,28 @@ char *srv_urldecode(const char *s, size_t len, size_t *outlen);
 /* 1 when s[0..len) is valid UTF-8 without NUL bytes. */
 int srv_utf8_valid(const char *s, size_t len);
 
+/* ---- a compact JSON writer for hot paths (json_out.c) ----
+ * Start from a zeroed struct; open the top-level object with srv_jw_object(w, NULL). Members
+ * take a key inside objects and NULL inside arrays. Any failure (no memory, invalid UTF-8, a
+ * NULL string, unbalanced nesting) is remembered and makes srv_jw_finish() return NULL. */
+#define SRV_JW_DEPTH 8
+struct srv_jw {
+    char *buf;
+    size_t len, cap;
+    unsigned depth;
+    unsigned count[SRV_JW_DEPTH]; /* members written so far at each level */
+    int failed;
+};
+void srv_jw_object(struct srv_jw *w, const char *key);
+void srv_jw_array(struct srv_jw *w, const char *key);
+void srv_jw_close(struct srv_jw *w, char bracket); /* '}' or ']' */
+void srv_jw_string(struct srv_jw *w, const char *key, const char *value);
+void srv_jw_int(struct srv_jw *w, const char *key, int64_t value);
+void srv_jw_bool(struct srv_jw *w, const char *key, int value);
+/* The document (malloc'd, NUL-terminated; *len may be NULL), or NULL after any failure. Resets w
+ * either way. */
+char *srv_jw_finish(struct srv_jw *w, size_t *len);
+
 /* ---- OAuth client authentication (client_auth.c) ---- */
 
 #define SRV_SECRET_PREFIX "idpsec_"

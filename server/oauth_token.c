@@ -127,11 +127,21 @@ static void issue_client_credentials(struct srv_request *rq)
     }
     /* Queued, not written here: a write per token would cost an fsync each (audit_queue.c). */
     srv_audit_enqueue(ctx, "token.issue", sa->id, sa->id, srv_rq_client_ip(rq), 1, tok.jti);
-    json_t *body = json_pack("{s:s, s:s, s:I}", "access_token", tok.access_token, "token_type",
-                             "Bearer", "expires_in", (json_int_t)(tok.exp - tok.iat));
-    if (body && scope)
-        json_object_set_new(body, "scope", json_string(scope));
-    srv_reply_json(rq, 200, body, no_store);
+    struct srv_jw w = {0};
+    srv_jw_object(&w, NULL);
+    srv_jw_string(&w, "access_token", tok.access_token);
+    srv_jw_string(&w, "token_type", "Bearer");
+    srv_jw_int(&w, "expires_in", tok.exp - tok.iat);
+    if (scope)
+        srv_jw_string(&w, "scope", scope);
+    srv_jw_close(&w, '}');
+    size_t len = 0;
+    char *text = srv_jw_finish(&w, &len);
+    if (text)
+        srv_reply(rq, 200, "application/json", text, len, no_store);
+    else
+        srv_reply_oauth_error(rq, 500, "server_error", "the answer could not be rendered");
+    free(text);
 out:
     free(scope);
     free(narrowed);

@@ -620,6 +620,59 @@ TEST(test_name_valid)
     CHECK(!srv_name_valid(name));
 }
 
+TEST(test_json_writer)
+{
+    struct srv_jw w = {0};
+    size_t len = 0;
+    srv_jw_object(&w, NULL);
+    srv_jw_string(&w, "s", "a\"b\\c\n\t\x01\x1f/\xc3\xa9");
+    srv_jw_int(&w, "n", -9007199254740993LL);
+    srv_jw_bool(&w, "t", 1);
+    srv_jw_bool(&w, "f", 0);
+    srv_jw_array(&w, "a");
+    srv_jw_string(&w, NULL, "x");
+    srv_jw_object(&w, NULL);
+    srv_jw_close(&w, '}');
+    srv_jw_array(&w, NULL);
+    srv_jw_close(&w, ']');
+    srv_jw_close(&w, ']');
+    srv_jw_object(&w, "o");
+    srv_jw_close(&w, '}');
+    srv_jw_close(&w, '}');
+    char *out = srv_jw_finish(&w, &len);
+    const char *want =
+        "{\"s\":\"a\\\"b\\\\c\\n\\t\\u0001\\u001f/\xc3\xa9\",\"n\":-9007199254740993,"
+        "\"t\":true,\"f\":false,\"a\":[\"x\",{},[]],\"o\":{}}";
+    CHECK_STR(out, want);
+    CHECK_INT(len, strlen(want));
+    /* jansson reads back what it wrote */
+    json_error_t err;
+    json_t *back = out ? json_loads(out, 0, &err) : NULL;
+    CHECK(back != NULL);
+    CHECK_STR(json_string_value(json_object_get(back, "s")), "a\"b\\c\n\t\x01\x1f/\xc3\xa9");
+    json_decref(back);
+    free(out);
+
+    /* failures: invalid UTF-8, a NULL string, unbalanced nesting, a member outside an object */
+    srv_jw_object(&w, NULL);
+    srv_jw_string(&w, "bad", "\xc3");
+    srv_jw_close(&w, '}');
+    CHECK(srv_jw_finish(&w, NULL) == NULL);
+    srv_jw_object(&w, NULL);
+    srv_jw_string(&w, "null", NULL);
+    srv_jw_close(&w, '}');
+    CHECK(srv_jw_finish(&w, NULL) == NULL);
+    srv_jw_object(&w, NULL);
+    CHECK(srv_jw_finish(&w, NULL) == NULL);
+    srv_jw_close(&w, '}');
+    CHECK(srv_jw_finish(&w, NULL) == NULL);
+    srv_jw_int(&w, "k", 1);
+    CHECK(srv_jw_finish(&w, NULL) == NULL);
+    for (int i = 0; i <= SRV_JW_DEPTH; i++)
+        srv_jw_array(&w, NULL);
+    CHECK(srv_jw_finish(&w, NULL) == NULL);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -635,5 +688,6 @@ int main(int argc, char **argv)
     RUN(test_utf8_valid);
     RUN(test_role_valid);
     RUN(test_name_valid);
+    RUN(test_json_writer);
     return th_done();
 }
