@@ -196,35 +196,148 @@ int store_read(struct store *st, int (*fn)(struct store_txn *txn, void *arg), vo
     return rc;
 }
 
-int store_write(struct store *st, int (*fn)(struct store_txn *txn, void *arg), void *arg)
-{
-    int rc;
+/* ---- store_write: group commit ----
+ * Every write transaction costs LMDB's durable commit (two fdatasyncs), which serialises writers
+ * at a few thousand commits per second. Concurrent writers are therefore committed together:
+ * the first to arrive becomes the leader, takes every queued write, runs each callback in its
+ * own nested transaction (so one callback's failure undoes only its own changes) and commits
+ * once for all of them. Each caller returns only after the commit that holds its change, so a
+ * write acknowledged is a write on disk, as before; a write alone is a plain transaction. */
 
-    if (!st || !fn || in_callback)
-        return STORE_EINVAL;
+struct write_op {
+    int (*fn)(struct store_txn *txn, void *arg);
+    void *arg;
+    int rc;
+    int done;
+    struct write_op *next;
+};
+
+/* Runs fn in child, a nested transaction of parent (or in parent itself when child is NULL).
+ * Returns 1 when LMDB ran out of map, which dooms the whole batch. */
+static int run_op(struct store *st, struct store_txn *parent, struct write_op *op, int nested)
+{
+    struct store_txn child = {.st = st, .write = 1};
+    struct store_txn *t = parent;
+    if (nested) {
+        int mrc = mdb_txn_begin(st->env, parent->txn, 0, &child.txn);
+        if (mrc) {
+            op->rc = store_mdb_err(&child, mrc, "mdb_txn_begin (nested)");
+            return child.map_full;
+        }
+        t = &child;
+    }
+    in_callback = 1;
+    op->rc = op->fn(t, op->arg);
+    in_callback = 0;
+    if (t->map_full || op->rc == STORE_EMAPFULL) {
+        if (nested)
+            mdb_txn_abort(child.txn);
+        return 1;
+    }
+    if (nested) {
+        if (op->rc == STORE_OK)
+            op->rc = store_mdb_err(&child, mdb_txn_commit(child.txn), "mdb_txn_commit (nested)");
+        else
+            mdb_txn_abort(child.txn);
+        return child.map_full;
+    }
+    return 0;
+}
+
+static void fail_all(struct write_op *batch, int rc)
+{
+    for (struct write_op *op = batch; op; op = op->next)
+        op->rc = rc;
+}
+
+static void run_batch(struct store *st, struct write_op *batch)
+{
+    int nested = batch->next != NULL;
     for (;;) {
-        struct store_txn txn = {.st = st, .write = 1};
+        struct store_txn parent = {.st = st, .write = 1};
         size_t seen;
-        rc = txn_begin(st, 0, &txn.txn, &seen);
-        if (rc)
-            break;
-        in_callback = 1;
-        rc = fn(&txn, arg);
-        in_callback = 0;
-        if (rc == STORE_OK && !txn.map_full) {
-            int mrc = mdb_txn_commit(txn.txn); /* frees the txn even when it fails */
-            rc = store_mdb_err(&txn, mrc, "mdb_txn_commit");
+        int rc = txn_begin(st, 0, &parent.txn, &seen), map_full = 0, any_ok = 0;
+        if (rc) {
+            fail_all(batch, rc);
+            return;
+        }
+        for (struct write_op *op = batch; op && !map_full; op = op->next) {
+            map_full = run_op(st, &parent, op, nested);
+            any_ok |= op->rc == STORE_OK;
+        }
+        if (!map_full && any_ok) {
+            rc = store_mdb_err(&parent, mdb_txn_commit(parent.txn), "mdb_txn_commit");
+            map_full = parent.map_full;
+            if (rc && !map_full)
+                for (struct write_op *op = batch; op; op = op->next)
+                    if (op->rc == STORE_OK)
+                        op->rc = rc; /* nothing of the batch is on disk */
         } else {
-            mdb_txn_abort(txn.txn);
+            mdb_txn_abort(parent.txn);
         }
         pthread_rwlock_unlock(&st->resize_lock);
-        if (!txn.map_full && rc != STORE_EMAPFULL)
-            break;
+        if (!map_full)
+            return;
+        /* Out of map: grow it and run the whole batch again (callbacks are re-runnable). */
         rc = grow_map(st, seen);
-        if (rc)
-            break;
+        if (rc) {
+            fail_all(batch, rc);
+            return;
+        }
     }
-    return rc;
+}
+
+int store_write(struct store *st, int (*fn)(struct store_txn *txn, void *arg), void *arg)
+{
+    if (!st || !fn || in_callback)
+        return STORE_EINVAL;
+    struct write_op op = {.fn = fn, .arg = arg};
+    pthread_mutex_lock(&st->group_lock);
+    *st->group_tail = &op;
+    st->group_tail = &op.next;
+    st->writes++;
+    while (!op.done) {
+        if (st->group_leader) {
+            pthread_cond_wait(&st->group_done, &st->group_lock);
+            continue;
+        }
+        struct write_op *batch = st->group_head;
+        st->group_head = NULL;
+        st->group_tail = &st->group_head;
+        st->group_leader = 1;
+        pthread_mutex_unlock(&st->group_lock);
+        run_batch(st, batch);
+        pthread_mutex_lock(&st->group_lock);
+        /* The owners wait for this lock, so their ops stay valid until it is released. */
+        for (struct write_op *o = batch; o; o = o->next)
+            o->done = 1;
+        st->batches++;
+        st->group_leader = 0;
+        pthread_cond_broadcast(&st->group_done);
+    }
+    pthread_mutex_unlock(&st->group_lock);
+    return op.rc;
+}
+
+void store_write_stats(struct store *st, uint64_t *writes, uint64_t *batches)
+{
+    pthread_mutex_lock(&st->group_lock);
+    *writes = st->writes;
+    *batches = st->batches;
+    pthread_mutex_unlock(&st->group_lock);
+}
+
+uint64_t store_generation(struct store *st)
+{
+    MDB_envinfo info;
+    if (!st || mdb_env_info(st->env, &info) != MDB_SUCCESS)
+        return 0;
+    return (uint64_t)info.me_last_txnid;
+}
+
+uint64_t store_txn_generation(const struct store_txn *txn)
+{
+    return txn && txn->txn ? (uint64_t)mdb_txn_id(txn->txn) : 0;
 }
 
 size_t store_map_size(struct store *st)
@@ -273,6 +386,9 @@ int store_open(const char *dir, const struct store_options *opts, struct store *
     if (!st)
         return STORE_ENOMEM;
     st->map_size_max = map_size_max;
+    pthread_mutex_init(&st->group_lock, NULL);
+    pthread_cond_init(&st->group_done, NULL);
+    st->group_tail = &st->group_head;
     if (pthread_rwlockattr_init(&attr)) {
         rc = STORE_ENOMEM;
         goto out;
@@ -324,6 +440,8 @@ out:
             mdb_env_close(st->env);
         if (lock_ready)
             pthread_rwlock_destroy(&st->resize_lock);
+        pthread_mutex_destroy(&st->group_lock);
+        pthread_cond_destroy(&st->group_done);
         free(st);
     }
     return rc;
@@ -335,5 +453,7 @@ void store_close(struct store *st)
         return;
     mdb_env_close(st->env);
     pthread_rwlock_destroy(&st->resize_lock);
+    pthread_mutex_destroy(&st->group_lock);
+    pthread_cond_destroy(&st->group_done);
     free(st);
 }

@@ -55,6 +55,8 @@ extern const char *const store_db_names[DB_COUNT];
 /* The persistent flags a database is created with (MDB_DUPSORT or 0); checked at every open. */
 extern const unsigned store_db_flags[DB_COUNT];
 
+struct write_op; /* a queued store_write() (env.c) */
+
 struct store {
     MDB_env *env;
     MDB_dbi dbi[DB_COUNT];
@@ -64,6 +66,13 @@ struct store {
      * mdb_env_set_mapsize() requires that no transaction of this process is open. Writers are
      * preferred so a steady stream of readers cannot starve a resize. */
     pthread_rwlock_t resize_lock;
+    /* Group commit (store_write): queued writes, whether a leader is committing, and counts. */
+    pthread_mutex_t group_lock;
+    pthread_cond_t group_done;
+    struct write_op *group_head, **group_tail;
+    int group_leader;
+    uint64_t writes;  /* store_write() calls */
+    uint64_t batches; /* the transactions (commits or aborts) that served them */
 };
 
 struct store_txn {

@@ -66,6 +66,19 @@ int store_read(struct store *st, int (*fn)(struct store_txn *txn, void *arg), vo
  * the transaction and is returned unchanged. On MDB_MAP_FULL the map is grown (doubled, up to
  * map_size_max) and fn runs again from the start, so fn must be re-runnable. */
 int store_write(struct store *st, int (*fn)(struct store_txn *txn, void *arg), void *arg);
+/* Concurrent store_write() calls share one durable commit (group commit): each callback runs in
+ * its own nested transaction, so it still commits or aborts alone, possibly on another thread
+ * than its caller's; each call returns after the commit that holds its change. */
+
+/* The generation of the data: the id of the last committed write transaction, by any process
+ * (LMDB's meta page; no lock, no system call). Data read in a transaction whose
+ * store_txn_generation() equals the current store_generation() is still exactly what is stored,
+ * which lets the server cache a decoded record and know for certain when it went stale. */
+uint64_t store_generation(struct store *st);
+uint64_t store_txn_generation(const struct store_txn *txn);
+
+/* How many store_write() calls this process made, and how many LMDB transactions served them. */
+void store_write_stats(struct store *st, uint64_t *writes, uint64_t *batches);
 
 /* Current map size in bytes (for tests and /readyz). */
 size_t store_map_size(struct store *st);

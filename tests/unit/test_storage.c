@@ -1032,6 +1032,168 @@ TEST(map_growth_stops_at_max)
     store_close(st);
 }
 
+/* ---- group commit ---- */
+
+struct group_writer {
+    struct store *st;
+    struct meta m;
+    int fail;  /* write, then return STORE_EINVAL: the write must vanish */
+    int block; /* the first writer: hold the commit until the others have queued */
+    uint64_t base_writes;
+    int others;
+    atomic_int *entered;
+    int rc;
+};
+
+static int group_cb(struct store_txn *txn, void *arg)
+{
+    struct group_writer *g = arg;
+    int rc = store_meta_put(txn, g->m.name, g->m.value);
+    if (g->block) {
+        atomic_store(g->entered, 1);
+        /* Wait (at most 10 s) until every other writer is queued behind this commit. */
+        for (int i = 0; i < 10000; i++) {
+            uint64_t writes, batches;
+            store_write_stats(g->st, &writes, &batches);
+            if (writes >= g->base_writes + 1 + (uint64_t)g->others)
+                break;
+            usleep(1000);
+        }
+    }
+    return rc == STORE_OK && g->fail ? STORE_EINVAL : rc;
+}
+
+static void *group_thread(void *arg)
+{
+    struct group_writer *g = arg;
+    g->rc = store_write(g->st, group_cb, g);
+    return NULL;
+}
+
+TEST(group_commit_shares_one_commit_and_isolates_failures)
+{
+    enum { OTHERS = 7 };
+    struct store *st = NULL;
+    atomic_int entered = 0;
+    static const char *names[OTHERS + 1] = {"g0", "g1", "g2", "g3", "g4", "g5", "g6", "g7"};
+    struct group_writer w[OTHERS + 1];
+    pthread_t th[OTHERS + 1];
+    uint64_t writes0, batches0, writes1, batches1;
+
+    CHECK_INT(store_open(th_tmpdir(), NULL, &st), STORE_OK);
+    store_write_stats(st, &writes0, &batches0);
+    for (int i = 0; i <= OTHERS; i++)
+        w[i] = (struct group_writer){.st = st,
+                                     .m = {.name = names[i], .value = 100 + (uint64_t)i},
+                                     .fail = i % 2,
+                                     .block = i == 0,
+                                     .base_writes = writes0,
+                                     .others = OTHERS,
+                                     .entered = &entered};
+    w[0].fail = 0;
+    CHECK(pthread_create(&th[0], NULL, group_thread, &w[0]) == 0);
+    while (!atomic_load(&entered))
+        usleep(1000);
+    for (int i = 1; i <= OTHERS; i++)
+        CHECK(pthread_create(&th[i], NULL, group_thread, &w[i]) == 0);
+    for (int i = 0; i <= OTHERS; i++)
+        pthread_join(th[i], NULL);
+    store_write_stats(st, &writes1, &batches1);
+    /* the first writer alone, then the seven queued behind it in one transaction */
+    CHECK_INT(writes1 - writes0, OTHERS + 1);
+    CHECK_INT(batches1 - batches0, 2);
+    for (int i = 0; i <= OTHERS; i++) {
+        struct meta m = {.name = names[i]};
+        CHECK_INT(w[i].rc, w[i].fail ? STORE_EINVAL : STORE_OK);
+        CHECK_INT(store_read(st, meta_get_cb, &m), w[i].fail ? STORE_NOTFOUND : STORE_OK);
+        if (!w[i].fail)
+            CHECK_INT(m.value, 100 + i);
+    }
+    store_close(st);
+}
+
+static int generation_cb(struct store_txn *txn, void *arg)
+{
+    *(uint64_t *)arg = store_txn_generation(txn);
+    return STORE_OK;
+}
+
+/* The generation names the last commit, by this process or another, and a read transaction sees
+ * the generation it started at. */
+TEST(generation_follows_every_commit)
+{
+    struct store *st = NULL;
+    uint64_t g0, g1, g2, seen = 0;
+    struct meta m = {.name = "gen_test", .value = 1};
+    CHECK_INT(store_open(th_tmpdir(), NULL, &st), STORE_OK);
+    g0 = store_generation(st);
+    CHECK(g0 > 0);
+    CHECK_INT(store_read(st, generation_cb, &seen), STORE_OK);
+    CHECK_INT(seen, g0);
+    CHECK_INT(store_write(st, meta_put_cb, &m), STORE_OK);
+    g1 = store_generation(st);
+    CHECK(g1 > g0);
+    /* an aborted write is no commit */
+    CHECK_INT(store_write(st, insert_then_fail_cb, NULL), 42);
+    CHECK_INT(store_generation(st), g1);
+    /* another process commits: this one sees it without any transaction of its own */
+    pid_t child = fork();
+    if (child == 0) {
+        struct store *other = NULL;
+        struct meta cm = {.name = "gen_test", .value = 2};
+        int ok = store_open(th_tmpdir(), NULL, &other) == STORE_OK &&
+                 store_write(other, meta_put_cb, &cm) == STORE_OK;
+        store_close(other);
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    g2 = store_generation(st);
+    CHECK(g2 > g1);
+    CHECK_INT(store_read(st, generation_cb, &seen), STORE_OK);
+    CHECK_INT(seen, g2);
+    CHECK_INT(store_read(st, meta_get_cb, &m), STORE_OK);
+    CHECK_INT(m.value, 2);
+    store_close(st);
+}
+
+struct grow_writer {
+    struct store *st;
+    const char *prefix;
+    int rc;
+};
+
+static void *grow_thread(void *arg)
+{
+    struct grow_writer *g = arg;
+    g->rc = insert_batches(g->st, g->prefix, 1000, 20);
+    return NULL;
+}
+
+/* Batches of several writers that run out of map grow it and run again, all of them. */
+TEST(group_commit_grows_the_map)
+{
+    struct store *st = NULL;
+    struct grow_writer g[4] = {
+        {.prefix = "sa_a"}, {.prefix = "sa_b"}, {.prefix = "sa_c"}, {.prefix = "sa_d"}};
+    pthread_t th[4];
+    CHECK_INT(open_small(&st), STORE_OK);
+    for (int i = 0; i < 4; i++) {
+        g[i].st = st;
+        CHECK(pthread_create(&th[i], NULL, grow_thread, &g[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_INT(g[i].rc, STORE_OK);
+    }
+    CHECK(store_map_size(st) > SMALL_MAP);
+    struct sa_list l = {.limit = 5000};
+    CHECK_INT(store_read(st, sa_list_cb, &l), STORE_OK);
+    CHECK_INT(l.n, 4000);
+    store_sa_list_free(l.items, l.n);
+    store_close(st);
+}
+
 struct reader_ctx {
     struct store *st;
     atomic_int stop;
@@ -4149,6 +4311,9 @@ int main(int argc, char **argv)
     RUN(failed_callback_changes_nothing);
     RUN(map_grows_when_full);
     RUN(map_growth_stops_at_max);
+    RUN(group_commit_shares_one_commit_and_isolates_failures);
+    RUN(group_commit_grows_the_map);
+    RUN(generation_follows_every_commit);
     RUN(readers_run_while_the_map_grows);
     RUN(another_process_grows_the_map);
     RUN(corrupt_records_are_refused);
