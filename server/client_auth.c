@@ -174,6 +174,8 @@ out:
 struct lookup {
     struct srv_client *c;
     int64_t now;
+    uint64_t generation;       /* of the data read */
+    int64_t secret_expires_at; /* of the secret found */
 };
 
 /* Fills c->sa or c->app and, when the secret's hint matches a live secret, c->secret_id and
@@ -191,6 +193,7 @@ static int lookup_txn(struct store_txn *txn, void *arg)
     c->secret_id[0] = '\0';
     c->secret_last_used_at = 0;
     c->kind = 0;
+    l->generation = store_txn_generation(txn);
     if (c->secret)
         srv_secret_hint(c->secret, c->secret_len, hint);
     if (strncmp(c->id, "app_", 4) == 0) {
@@ -219,6 +222,7 @@ static int lookup_txn(struct store_txn *txn, void *arg)
             memcpy(c->secret_id, secs[i].id, sizeof c->secret_id);
             memcpy(c->phc, secs[i].phc, sizeof c->phc);
             c->secret_last_used_at = secs[i].last_used_at;
+            l->secret_expires_at = secs[i].expires_at;
             break;
         }
     }
@@ -226,22 +230,62 @@ static int lookup_txn(struct store_txn *txn, void *arg)
     return STORE_OK;
 }
 
+/* A service account with a secret: its record from the client cache, when nothing has been
+ * committed since it was read. 1 on a hit. */
+static int cached_account(struct srv_ctx *ctx, struct srv_client *c, int64_t now)
+{
+    struct srv_client_record rec;
+    char hint[9];
+    if (!c->secret || strncmp(c->id, "sa_", 3) != 0)
+        return 0;
+    srv_secret_hint(c->secret, c->secret_len, hint);
+    if (!srv_client_cache_get(ctx->client_cache, store_generation(ctx->store), c->id, hint, now,
+                              &rec))
+        return 0;
+    store_service_account_clear(&c->sa);
+    memset(&c->app, 0, sizeof c->app);
+    c->sa = rec.sa; /* ownership moves to c */
+    memcpy(c->secret_id, rec.secret_id, sizeof c->secret_id);
+    memcpy(c->phc, rec.phc, sizeof c->phc);
+    c->secret_last_used_at = rec.secret_last_used_at;
+    c->kind = SRV_CLIENT_SERVICE_ACCOUNT;
+    crypto_wipe(rec.phc, sizeof rec.phc);
+    return 1;
+}
+
+static void remember_account(struct srv_ctx *ctx, const struct srv_client *c,
+                             const struct lookup *l)
+{
+    char hint[9];
+    struct srv_client_record rec = {.sa = c->sa, .secret_last_used_at = c->secret_last_used_at};
+    srv_secret_hint(c->secret, c->secret_len, hint);
+    memcpy(rec.secret_id, c->secret_id, sizeof rec.secret_id);
+    memcpy(rec.phc, c->phc, sizeof rec.phc);
+    srv_client_cache_put(ctx->client_cache, l->generation, hint, l->secret_expires_at, &rec);
+    crypto_wipe(rec.phc, sizeof rec.phc);
+}
+
 /* Reads the client. Returns 1 when a secret should be checked against c->phc: the client exists,
- * is enabled and holds a live secret matching the hint. Reads the store each time, so a secret
- * deleted or an account disabled by another process (the CLI) takes effect at once, cache or
- * not. */
+ * is enabled and holds a live secret matching the hint. Served from the client cache only while
+ * the store is unchanged, so a secret deleted or an account disabled, by this process or another
+ * (the CLI), takes effect at once, cache or not. */
 static int find_candidate(struct srv_request *rq, struct srv_client *c)
 {
-    struct lookup l = {c, srv_now()};
+    struct srv_ctx *ctx = srv_rq_ctx(rq);
+    struct lookup l = {c, srv_now(), 0, 0};
     if (strlen(c->id) == 0 || c->secret_len > SRV_SECRET_MAX) {
         c->kind = 0;
         return 0;
     }
-    int rc = store_read(srv_rq_ctx(rq)->store, lookup_txn, &l);
+    if (cached_account(ctx, c, l.now))
+        return !c->sa.disabled;
+    int rc = store_read(ctx->store, lookup_txn, &l);
     if (rc != STORE_OK && rc != STORE_NOTFOUND)
         LOG(SRV_LOG_ERROR, "client lookup failed: %s", store_strerror(rc));
     if (rc != STORE_OK)
         c->kind = 0;
+    if (rc == STORE_OK && c->kind == SRV_CLIENT_SERVICE_ACCOUNT && c->secret_id[0])
+        remember_account(ctx, c, &l);
     if (c->kind == SRV_CLIENT_SERVICE_ACCOUNT && c->sa.disabled)
         return 0;
     return rc == STORE_OK && c->secret_id[0];

@@ -48,6 +48,8 @@ static const struct setting settings[] = {
     {"http_threads", K_INT, OFF(http_threads), 1, 256, "4", 0, "HTTP threads"},
     {"workers", K_INT, OFF(workers), 1, 256, "2", 0, "Argon2 worker threads"},
     {"worker_queue", K_INT, OFF(worker_queue), 1, 65536, "256", 0, "queued Argon2 jobs before 503"},
+    {"worker_nice", K_INT, OFF(worker_nice), 0, 19, "10", 0,
+     "nice value of the Argon2 workers, so HTTP threads go first"},
     {"secret_cache_ttl", K_INT, OFF(secret_cache_ttl), 0, 300, "300", 0,
      "seconds a verified client secret is remembered (0 = never)"},
     {"jwks_max_age", K_INT, OFF(jwks_max_age), 0, 86400, "300", 0, "JWKS Cache-Control max-age"},

@@ -92,8 +92,10 @@ int srv_ctx_start_serving(struct srv_ctx *ctx)
         goto out;
     }
     if (crypto_random(ctx->cursor_key, sizeof ctx->cursor_key) != CRYPTO_OK ||
-        srv_workers_start(cfg->workers, cfg->worker_queue, &ctx->workers) != SRV_OK ||
-        srv_secret_cache_new(cfg->secret_cache_ttl, &ctx->secret_cache) != SRV_OK) {
+        srv_workers_start(cfg->workers, cfg->worker_queue, cfg->worker_nice, &ctx->workers) !=
+            SRV_OK ||
+        srv_secret_cache_new(cfg->secret_cache_ttl, &ctx->secret_cache) != SRV_OK ||
+        srv_client_cache_new(&ctx->client_cache) != SRV_OK) {
         fprintf(stderr, "idpd: cannot start worker threads\n");
         goto out;
     }
@@ -107,6 +109,7 @@ void srv_ctx_close(struct srv_ctx *ctx)
 {
     srv_workers_stop(ctx->workers);
     srv_secret_cache_free(ctx->secret_cache);
+    srv_client_cache_free(ctx->client_cache);
     keys_close(ctx->keys);
     store_close(ctx->store);
     memset(ctx, 0, sizeof *ctx);

@@ -39,6 +39,7 @@ struct srv_config {
     unsigned http_threads;
     unsigned workers;
     unsigned worker_queue;
+    unsigned worker_nice; /* Linux nice value of the worker threads */
     int64_t secret_cache_ttl;
     int64_t jwks_max_age;
     int64_t sweep_interval;
@@ -80,7 +81,8 @@ void srv_log_fmt(enum srv_log_level lvl, const char *module, const char *fmt, ..
 /* ---- worker pool (workers.c): Argon2 off the HTTP threads ---- */
 
 struct srv_workers;
-int srv_workers_start(unsigned threads, unsigned queue_cap, struct srv_workers **out);
+int srv_workers_start(unsigned threads, unsigned queue_cap, unsigned nice,
+                      struct srv_workers **out);
 /* Runs every reserved job and ends the threads; from then on srv_workers_reserve() answers 0,
  * but w stays valid for callers until srv_workers_stop(). */
 void srv_workers_drain(struct srv_workers *w);
@@ -90,6 +92,26 @@ void srv_workers_stop(struct srv_workers *w);
 int srv_workers_reserve(struct srv_workers *w);
 /* Runs fn(arg) on a worker; needs a slot from srv_workers_reserve(), so it cannot fail. */
 void srv_workers_submit(struct srv_workers *w, void (*fn)(void *arg), void *arg);
+
+/* ---- decoded service accounts for client authentication (client_cache.c) ---- */
+
+/* What client authentication reads about a service account and its matching secret. */
+struct srv_client_record {
+    struct store_service_account sa; /* owned */
+    char secret_id[STORE_ID_MAX];
+    char phc[STORE_PHC_MAX];
+    int64_t secret_last_used_at;
+};
+struct srv_client_cache;
+int srv_client_cache_new(struct srv_client_cache **out);
+void srv_client_cache_free(struct srv_client_cache *c);
+/* 1 and a copy in *out (clear out->sa) when the cache holds client_id's record for a secret with
+ * this hint, read at exactly this store generation, and the secret is live at now; else 0. */
+int srv_client_cache_get(struct srv_client_cache *c, uint64_t generation, const char *client_id,
+                         const char *hint, int64_t now, struct srv_client_record *out);
+/* Remembers rec (copied) as read at generation, for a secret with this hint and expiry. */
+void srv_client_cache_put(struct srv_client_cache *c, uint64_t generation, const char *hint,
+                          int64_t secret_expires_at, const struct srv_client_record *rec);
 
 /* ---- verified-secret cache (secret_cache.c) ---- */
 
@@ -112,6 +134,7 @@ struct srv_ctx {
     struct keys *keys;
     struct srv_workers *workers;
     struct srv_secret_cache *secret_cache;
+    struct srv_client_cache *client_cache;
     char dummy_phc[CRYPTO_PHC_MAX]; /* verified against when the client is unknown */
     char issuer[1024];              /* cfg->issuer, or http://HOST:PORT once the port is bound */
     uint8_t cursor_key[32];         /* authenticates list cursors; per process */

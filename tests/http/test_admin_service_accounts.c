@@ -354,6 +354,49 @@ TEST(disable_takes_effect_at_once)
     CHECK_INT(ts_token(f.s, &a, NULL)->status, 200);
 }
 
+/* The roles claim of a fresh token of a, joined with commas; NULL when none was issued. */
+static const char *token_roles(struct fx *f, struct ts_account *a)
+{
+    json_t *hdr = NULL, *claims = NULL;
+    struct ts_resp *r = ts_token(f->s, a, NULL);
+    if (r->status != 200 || ts_jwt_decode(ts_jstr(r->json, "access_token"), &hdr, &claims) != 0)
+        return NULL;
+    return ts_jarray_join(json_object_get(claims, "roles"));
+}
+
+/* Client authentication keeps decoded accounts in memory: every change must still show in the
+ * very next token. */
+TEST(changes_show_in_the_next_token)
+{
+    struct fx f;
+    struct ts_account a = {0};
+    CHECK(fx_start(&f));
+    CHECK_INT(create_sa(&f, "{\"name\":\"reader\",\"roles\":[\"app:read\"]}", &a)->status, 201);
+    for (int i = 0; i < 3; i++) /* the first reads the store, the others may be served cached */
+        CHECK_STR(token_roles(&f, &a), "app:read");
+    struct ts_resp *r = ts_bearer(f.s, "PUT", path(a.id, "/roles"), f.admin_tok,
+                                  "{\"roles\":[\"app:read\",\"app:write\"]}");
+    CHECK_INT(r->status, 200);
+    CHECK_STR(token_roles(&f, &a), "app:read,app:write");
+    /* an access list that leaves out loopback refuses the next request */
+    r = ts_bearer(f.s, "PUT", path(a.id, "/access-list"), f.admin_tok,
+                  "{\"entries\":[{\"cidr\":\"192.0.2.0/24\"}]}");
+    CHECK_INT(r->status, 200);
+    CHECK_OAUTH_ERROR(ts_token(f.s, &a, NULL), 400, "unauthorized_client");
+    /* a deleted secret authenticates nothing */
+    r = ts_bearer(f.s, "PUT", path(a.id, "/access-list"), f.admin_tok, "{\"entries\":[]}");
+    CHECK_INT(r->status, 200);
+    CHECK_INT(ts_token(f.s, &a, NULL)->status, 200);
+    r = ts_bearer(f.s, "GET", path(a.id, "/secrets"), f.admin_tok, NULL);
+    const char *sid = json_string_value(
+        json_object_get(json_array_get(json_object_get(r->json, "items"), 0), "id"));
+    CHECK(sid);
+    char secret_path[256];
+    snprintf(secret_path, sizeof secret_path, "/secrets/%s", sid ? sid : "");
+    CHECK_INT(ts_bearer(f.s, "DELETE", path(a.id, secret_path), f.admin_tok, NULL)->status, 204);
+    CHECK_OAUTH_ERROR(ts_token(f.s, &a, NULL), 401, "invalid_client");
+}
+
 TEST(secret_rotation)
 {
     struct fx f;
@@ -643,6 +686,7 @@ int main(int argc, char **argv)
     RUN(list_pages_with_cursors);
     RUN(get_patch_delete);
     RUN(disable_takes_effect_at_once);
+    RUN(changes_show_in_the_next_token);
     RUN(secret_rotation);
     RUN(access_list);
     RUN(roles_allow_and_refuse);
