@@ -330,9 +330,17 @@ void store_write_stats(struct store *st, uint64_t *writes, uint64_t *batches)
 uint64_t store_generation(struct store *st)
 {
     MDB_envinfo info;
-    if (!st || mdb_env_info(st->env, &info) != MDB_SUCCESS)
+    int mrc;
+    if (!st)
         return 0;
-    return (uint64_t)info.me_last_txnid;
+    if (in_callback) /* this thread already holds resize_lock */
+        return mdb_env_info(st->env, &info) == MDB_SUCCESS ? (uint64_t)info.me_last_txnid : 0;
+    /* The meta pages live in the map, which a resize replaces: read them under resize_lock. */
+    if (lock_shared(st))
+        return 0;
+    mrc = mdb_env_info(st->env, &info);
+    pthread_rwlock_unlock(&st->resize_lock);
+    return mrc == MDB_SUCCESS ? (uint64_t)info.me_last_txnid : 0;
 }
 
 uint64_t store_txn_generation(const struct store_txn *txn)

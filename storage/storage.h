@@ -71,9 +71,10 @@ int store_write(struct store *st, int (*fn)(struct store_txn *txn, void *arg), v
  * than its caller's; each call returns after the commit that holds its change. */
 
 /* The generation of the data: the id of the last committed write transaction, by any process
- * (LMDB's meta page; no lock, no system call). Data read in a transaction whose
- * store_txn_generation() equals the current store_generation() is still exactly what is stored,
- * which lets the server cache a decoded record and know for certain when it went stale. */
+ * (LMDB's meta page, read under the shared map lock; no system call), or 0 on failure. Data
+ * read in a transaction whose store_txn_generation() equals the current store_generation() is
+ * still exactly what is stored, which lets the server cache a decoded record and know for
+ * certain when it went stale. */
 uint64_t store_generation(struct store *st);
 uint64_t store_txn_generation(const struct store_txn *txn);
 

@@ -1219,6 +1219,36 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
+static void *generation_main(void *arg)
+{
+    struct reader_ctx *ctx = arg;
+    while (!atomic_load(&ctx->stop)) {
+        if (store_generation(ctx->st) == 0)
+            atomic_fetch_add(&ctx->errors, 1);
+        atomic_fetch_add(&ctx->reads, 1);
+    }
+    return NULL;
+}
+
+/* The generation lives in the map's meta pages, which a resize unmaps: reading it must wait. */
+TEST(generation_reads_while_the_map_grows)
+{
+    struct reader_ctx ctx = {0};
+    pthread_t readers[2];
+    CHECK_INT(open_small(&ctx.st), STORE_OK);
+    for (int i = 0; i < 2; i++)
+        CHECK_INT(pthread_create(&readers[i], NULL, generation_main, &ctx), 0);
+    int rc = insert_batches(ctx.st, "sb_", 6000, 20);
+    atomic_store(&ctx.stop, 1);
+    for (int i = 0; i < 2; i++)
+        pthread_join(readers[i], NULL);
+    CHECK_INT(rc, STORE_OK);
+    CHECK(store_map_size(ctx.st) >= 8 * SMALL_MAP);
+    CHECK_INT(atomic_load(&ctx.errors), 0);
+    CHECK(atomic_load(&ctx.reads) > 0);
+    store_close(ctx.st);
+}
+
 TEST(readers_run_while_the_map_grows)
 {
     struct reader_ctx ctx = {0};
@@ -4315,6 +4345,7 @@ int main(int argc, char **argv)
     RUN(group_commit_grows_the_map);
     RUN(generation_follows_every_commit);
     RUN(readers_run_while_the_map_grows);
+    RUN(generation_reads_while_the_map_grows);
     RUN(another_process_grows_the_map);
     RUN(corrupt_records_are_refused);
     RUN(app_round_trip_at_maximum);
