@@ -1,6 +1,10 @@
--- wrk script: RFC 7662 introspection of one token. IDPD_BASIC authenticates the caller,
--- IDPD_TOKEN is the token looked at.
+-- wrk script: RFC 7662 introspection of one token. The first script argument names the target:
+-- BENCH_BASIC_<IDPD|PEER> authenticates the caller, BENCH_TOKEN_<IDPD|PEER> is the token.
 wrk.method = "POST"
-wrk.body = "token=" .. os.getenv("IDPD_TOKEN")
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.headers["Authorization"] = "Basic " .. os.getenv("IDPD_BASIC")
+
+function init(args)
+  local target = string.upper(args[1] or "idpd")
+  wrk.headers["Authorization"] = "Basic " .. os.getenv("BENCH_BASIC_" .. target)
+  wrk.body = "token=" .. os.getenv("BENCH_TOKEN_" .. target)
+end

@@ -1,7 +1,7 @@
--- wrk script: refresh-token rotation. Each wrk thread owns one session (one connection per
--- thread, so its requests are sequential) and sends the refresh token the previous answer gave;
--- presenting an old one would end the session (reuse detection). IDPD_RT_<n> seed the chains,
--- IDPD_APP names the public application.
+-- wrk script: refresh-token rotation. Thread n owns the sessions whose refresh tokens
+-- BENCH_RT_<n> lists (comma-separated, one per connection) and always sends the token the
+-- previous answer gave: presenting an old one would end the session (reuse detection).
+-- BENCH_APP names the public application.
 local threads = {}
 local counter = 1
 
@@ -12,12 +12,19 @@ function setup(thread)
 end
 
 function init(args)
-  token = os.getenv("IDPD_RT_" .. id)
-  app = os.getenv("IDPD_APP")
+  pool = {}
+  for t in string.gmatch(os.getenv("BENCH_RT_" .. id) or "", "[^,]+") do
+    table.insert(pool, t)
+  end
+  app = os.getenv("BENCH_APP")
   failures = 0
 end
 
 function request()
+  -- A connection sends its next request only after its answer, so the pool (one token per
+  -- connection, plus one for the request wrk builds once to check the script) never runs dry
+  -- while every rotation succeeds; when one fails its session is lost and the pool shrinks.
+  local token = table.remove(pool, 1) or "exhausted"
   return wrk.format("POST", nil, {["Content-Type"] = "application/x-www-form-urlencoded"},
     "grant_type=refresh_token&client_id=" .. app .. "&refresh_token=" .. token)
 end
@@ -25,7 +32,7 @@ end
 function response(status, headers, body)
   local next_token = body:match('"refresh_token":"([^"]+)"')
   if status == 200 and next_token then
-    token = next_token
+    table.insert(pool, next_token)
   else
     failures = failures + 1
   end
