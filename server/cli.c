@@ -15,6 +15,7 @@ static void usage(FILE *out)
                  "  bootstrap-admin             create the first idp:admin user (password on "
                  "stdin)\n"
                  "  keys rotate                 make the next signing key active\n"
+                 "  backup FILE                 copy the store online, compacted, to FILE\n"
                  "  version                     print the version\n"
                  "Run idpd <command> --help for a command's options.\n");
 }
@@ -36,6 +37,8 @@ int srv_main(int argc, char **argv)
         return srv_cmd_bootstrap_admin(argc - 1, argv + 1);
     if (strcmp(cmd, "keys") == 0)
         return srv_cmd_keys(argc - 1, argv + 1);
+    if (strcmp(cmd, "backup") == 0)
+        return srv_cmd_backup(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("idpd %s (OpenSSL %s, libmicrohttpd %s)\n", IDPD_VERSION,
                OpenSSL_version(OPENSSL_VERSION_STRING), srv_http_version());

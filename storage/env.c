@@ -2,9 +2,11 @@
 #include "storage/internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DEFAULT_MAP_SIZE ((size_t)64 << 20)
@@ -325,6 +327,51 @@ void store_write_stats(struct store *st, uint64_t *writes, uint64_t *batches)
     *writes = st->writes;
     *batches = st->batches;
     pthread_mutex_unlock(&st->group_lock);
+}
+
+int store_backup(struct store *st, const char *path)
+{
+    int fd, rc = STORE_OK;
+    if (!st || !path || in_callback)
+        return STORE_EINVAL;
+    /* O_EXCL: a backup never overwrites anything; 0600 whatever the umask, as the data is. */
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = errno == EEXIST ? STORE_EXISTS : STORE_EIO;
+        fprintf(stderr, "storage: cannot create %s: %s\n", path, strerror(errno));
+        return rc;
+    }
+    if (fchmod(fd, 0600) != 0) {
+        fprintf(stderr, "storage: chmod %s: %s\n", path, strerror(errno));
+        rc = STORE_EIO;
+        goto out;
+    }
+    for (int attempt = 0;; attempt++) {
+        /* The copy runs in a read transaction of its own, so it holds the map like one. */
+        if ((rc = lock_shared(st)) != STORE_OK)
+            goto out;
+        int mrc = mdb_env_copyfd2(st->env, fd, MDB_CP_COMPACT);
+        pthread_rwlock_unlock(&st->resize_lock);
+        if (mrc == MDB_SUCCESS)
+            break;
+        /* Another process grew the map: take its size, start the file again. */
+        if (mrc != MDB_MAP_RESIZED || attempt == RESIZED_RETRIES ||
+            adopt_file_map_size_locked(st) != STORE_OK || ftruncate(fd, 0) != 0 ||
+            lseek(fd, 0, SEEK_SET) != 0) {
+            rc = store_mdb_err(NULL, mrc, "mdb_env_copyfd2");
+            goto out;
+        }
+    }
+    if (fsync(fd) != 0) {
+        fprintf(stderr, "storage: fsync %s: %s\n", path, strerror(errno));
+        rc = STORE_EIO;
+    }
+out:
+    if (close(fd) != 0 && rc == STORE_OK)
+        rc = STORE_EIO;
+    if (rc != STORE_OK)
+        unlink(path);
+    return rc;
 }
 
 uint64_t store_generation(struct store *st)

@@ -70,6 +70,13 @@ int store_write(struct store *st, int (*fn)(struct store_txn *txn, void *arg), v
  * its own nested transaction, so it still commits or aborts alone, possibly on another thread
  * than its caller's; each call returns after the commit that holds its change. */
 
+/* Writes a compacted copy of the whole environment to a new file at path (mode 0600), while
+ * other threads and processes go on reading and writing: the copy is one consistent snapshot.
+ * The file is a complete data.mdb: put it into an empty folder to restore. STORE_EXISTS when
+ * path exists (nothing is overwritten); on any failure the partial file is removed. Signing keys
+ * in it stay sealed: a restore also needs the master key, which is kept apart on purpose. */
+int store_backup(struct store *st, const char *path);
+
 /* The generation of the data: the id of the last committed write transaction, by any process
  * (LMDB's meta page, read under the shared map lock; no system call), or 0 on failure. Data
  * read in a transaction whose store_txn_generation() equals the current store_generation() is
