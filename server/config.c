@@ -67,6 +67,14 @@ static const struct setting settings[] = {
      "days audit events are kept"},
     {"key_rotation_interval", K_INT_OFF, OFF(key_rotation_interval), 3600, 31536000, "0", 0,
      "seconds between automatic signing-key rotations (0 = never)"},
+    {"login_lockout_threshold", K_INT_OFF, OFF(login_lockout_threshold), 1, 1000, "5", 0,
+     "failed logins of one account from one address before each attempt waits (0 = never)"},
+    {"login_lockout_base", K_INT, OFF(login_lockout_base), 1, 3600, "1", 0,
+     "seconds of the first wait; each further failure doubles it"},
+    {"login_lockout_max", K_INT, OFF(login_lockout_max), 1, 86400, "900", 0,
+     "seconds a wait grows to at most"},
+    {"login_failure_ttl", K_INT, OFF(login_failure_ttl), 60, 31536000, "86400", 0,
+     "seconds failed logins are remembered after the last one (or the end of its wait)"},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 

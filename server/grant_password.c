@@ -3,7 +3,8 @@
  * The password is checked by Argon2id on a worker. An unknown email is checked against the dummy
  * hash, so it costs what a wrong password costs and answers the same invalid_grant: the token
  * endpoint does not tell which emails exist. A hash made with other parameters than the current
- * ones is re-made on the worker and stored with the session. */
+ * ones is re-made on the worker and stored with the session. Failures count toward the
+ * brute-force lockout of login_guard.c, which is checked before any of this. */
 #define LOG_MODULE "oauth"
 
 #include <string.h>
@@ -77,10 +78,35 @@ static int login_txn(struct store_txn *txn, void *arg)
         if ((rc = store_identity_update(txn, &now_idn)) != STORE_OK)
             return rc;
     }
-    if ((rc = store_session_insert(txn, a->session)) != STORE_OK)
+    if ((rc = store_session_insert(txn, a->session)) != STORE_OK ||
+        (rc = srv_login_succeeded_txn(txn, l->guard_key)) != STORE_OK)
         return rc;
     return srv_audit(txn, "user.login", l->user.id, a->session->id, srv_rq_client_ip(a->rq), 1,
                      "local-userpass");
+}
+
+struct failed_args {
+    struct srv_request *rq;
+    struct srv_login *login;
+    const char *why;
+};
+
+/* A refused login: its audit event and its count toward a lockout, in one transaction. */
+static int failed_txn(struct store_txn *txn, void *arg)
+{
+    struct failed_args *a = arg;
+    const char *user_id = a->login->found ? a->login->user.id : NULL;
+    int rc = srv_audit(txn, "user.login", user_id, NULL, srv_rq_client_ip(a->rq), 0, a->why);
+    return rc ? rc : srv_login_failed_txn(txn, a->rq, a->login->guard_key, user_id);
+}
+
+static void refuse(struct srv_request *rq, struct srv_login *l, const char *why)
+{
+    struct failed_args a = {rq, l, why};
+    int rc = store_write(srv_rq_ctx(rq)->store, failed_txn, &a);
+    if (rc != STORE_OK)
+        LOG(SRV_LOG_ERROR, "failed login not recorded: %s", store_strerror(rc));
+    srv_reply_oauth_error(rq, 400, "invalid_grant", bad_credentials);
 }
 
 static void after_verify(struct srv_request *rq)
@@ -90,18 +116,15 @@ static void after_verify(struct srv_request *rq)
     struct srv_login *l = &call->login;
     struct store_session session;
     char refresh[SRV_REFRESH_LEN];
-    const char *ip = srv_rq_client_ip(rq);
     if (!l->verified) {
-        srv_audit_now(ctx, "user.login", l->found ? l->user.id : NULL, NULL, ip, 0,
-                      l->found ? "wrong password" : "unknown email");
-        srv_reply_oauth_error(rq, 400, "invalid_grant", bad_credentials);
+        refuse(rq, l, l->found ? "wrong password" : "unknown email");
         return;
     }
     if (l->user.status != STORE_USER_ACTIVE) {
-        /* The same answer as a wrong password: telling a disabled account's right password
-         * apart would make this an oracle for guessing it. The audit event says why. */
-        srv_audit_now(ctx, "user.login", l->user.id, NULL, ip, 0, "user disabled");
-        srv_reply_oauth_error(rq, 400, "invalid_grant", bad_credentials);
+        /* The same answer as a wrong password, and it counts as one: telling a disabled
+         * account's right password apart would make this an oracle for guessing it. The audit
+         * event says why. */
+        refuse(rq, l, "user disabled");
         return;
     }
     if (srv_session_new(rq, l->user.id, call->client.id, "pwd", srv_form_get(&call->form, "scope"),
@@ -142,6 +165,10 @@ void srv_grant_password(struct srv_request *rq)
         srv_reply_oauth_error(rq, 400, "invalid_grant", bad_credentials);
         return;
     }
+    /* A locked (name, address) pair is answered before any work, Argon2 above all. */
+    srv_login_key(email, srv_rq_client_ip(rq), call->login.guard_key);
+    if (srv_login_locked_reply(rq, call->login.guard_key))
+        return;
     struct find_args fa = {email, &call->login};
     int rc = store_read(srv_rq_ctx(rq)->store, find_txn, &fa);
     if (rc != STORE_OK) {

@@ -240,6 +240,22 @@ void srv_reply_problem(struct srv_request *rq, unsigned status, const char *fmt,
     free(text);
 }
 
+void srv_reply_too_many(struct srv_request *rq, int64_t retry_after, const char *why)
+{
+    char secs[24];
+    snprintf(secs, sizeof secs, "%lld", (long long)(retry_after < 1 ? 1 : retry_after));
+    const char *extra[] = {"Cache-Control", "no-store", "Retry-After", secs, NULL};
+    json_t *body = srv_rq_oauth(rq) ? json_pack("{s:s, s:s}", "error", "temporarily_unavailable",
+                                                "error_description", why)
+                                    : json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank",
+                                                "title", reason(429), "status", 429, "detail", why);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    srv_reply(rq, 429, srv_rq_oauth(rq) ? "application/json" : "application/problem+json",
+              text ? text : "{}", text ? strlen(text) : 2, extra);
+    free(text);
+}
+
 void srv_reply_oauth_error(struct srv_request *rq, unsigned status, const char *error,
                            const char *fmt, ...)
 {

@@ -48,7 +48,11 @@ struct srv_config {
     int64_t session_idle_ttl;
     int64_t session_absolute_ttl;
     int64_t audit_retention_days;
-    int64_t key_rotation_interval; /* seconds; 0 = no automatic rotation */
+    int64_t key_rotation_interval;   /* seconds; 0 = no automatic rotation */
+    int64_t login_lockout_threshold; /* 0 = no lockout */
+    int64_t login_lockout_base;
+    int64_t login_lockout_max;
+    int64_t login_failure_ttl;
 };
 
 /* Which settings a command accepts as flags. */
@@ -208,6 +212,26 @@ void srv_reply_problem(struct srv_request *rq, unsigned status, const char *fmt,
  * invalid_client answers 401 with WWW-Authenticate. */
 void srv_reply_oauth_error(struct srv_request *rq, unsigned status, const char *error,
                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* ---- the brute-force defence of password logins (login_guard.c) ----
+ * Failures are counted per login name and client address, in the store, so a restart forgets
+ * nothing and an attacker elsewhere cannot lock the user out. */
+#define SRV_LOGIN_KEY_LEN 64 /* hex of SHA-256 */
+/* The store key of (email, ip): no email or address is stored in clear. */
+void srv_login_key(const char *email, const char *ip, char key[SRV_LOGIN_KEY_LEN + 1]);
+/* Seconds before an attempt for key may be checked (0: now). Answers 429 itself and returns 1
+ * when the caller must stop; returns 0 to go on (also when the store cannot be read, which the
+ * next write reports). */
+int srv_login_locked_reply(struct srv_request *rq, const char *key);
+/* In the transaction of a failed login: counts it and, from the threshold on, sets the wait
+ * (audited as user.lockout with user_id, which may be NULL). */
+int srv_login_failed_txn(struct store_txn *txn, struct srv_request *rq, const char *key,
+                         const char *user_id);
+/* In the transaction of a successful login: forgets the failures. */
+int srv_login_succeeded_txn(struct store_txn *txn, const char *key);
+
+/* 429 Too Many Requests with Retry-After (at least 1 s): RFC 6749 shape (temporarily_unavailable)
+ * on the OAuth endpoints, problem+json elsewhere. */
+void srv_reply_too_many(struct srv_request *rq, int64_t retry_after, const char *why);
 /* Answers one of the shared pre-rendered documents (built once, answered many times). */
 enum srv_cached { SRV_CACHED_DISCOVERY, SRV_CACHED_JWKS };
 void srv_reply_cached(struct srv_request *rq, enum srv_cached which);
@@ -295,11 +319,12 @@ struct srv_client {
 
 /* What a user grant carries across its Argon2 suspension. */
 struct srv_login {
-    struct store_user user;         /* owned: clear with store_user_clear() */
-    struct store_identity identity; /* the local-userpass identity logged in with */
-    int found;                      /* identity and user exist */
-    int verified;                   /* the password matched */
-    char new_phc[STORE_PHC_MAX];    /* a re-hash under the current parameters, or "" */
+    struct store_user user;                /* owned: clear with store_user_clear() */
+    struct store_identity identity;        /* the local-userpass identity logged in with */
+    int found;                             /* identity and user exist */
+    int verified;                          /* the password matched */
+    char new_phc[STORE_PHC_MAX];           /* a re-hash under the current parameters, or "" */
+    char guard_key[SRV_LOGIN_KEY_LEN + 1]; /* failed-login counter of (name, address) */
 };
 
 /* One call to an OAuth endpoint: its form and client, kept across the Argon2 suspension. */

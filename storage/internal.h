@@ -42,6 +42,9 @@ enum store_db {
     DB_TEAMS_BY_NAME,
     DB_TEAM_MEMBERS, /* "<team_id>/<user_id>" -> empty: a team's members are a range */
     DB_USER_TEAMS,   /* "<user_id>/<team_id>" -> empty: a user's teams are a range */
+    /* schema 2 */
+    DB_LOGIN_FAILURES,        /* opaque key -> count, last failure, lock end, expiry (4 x BE64) */
+    DB_LOGIN_FAILURES_BY_EXP, /* BE64 expiry || key -> empty: the sweep walks only expired */
     DB_COUNT
 };
 
@@ -113,6 +116,7 @@ int store_user_teams_delete_all(struct store_txn *txn, const char *user_id);
 /* The sweep's two halves (store_sweep() in sweep.c runs both in one write transaction): each
  * removes what expired at or before now and adds how many records went to *removed.
  * (denylist.c, sessions.c) */
+int store_login_failures_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 int store_deny_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 int store_sessions_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 

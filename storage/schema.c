@@ -29,6 +29,8 @@ const char *const store_db_names[DB_COUNT] = {
     [DB_TEAMS_BY_NAME] = "teams_by_name",
     [DB_TEAM_MEMBERS] = "team_members",
     [DB_USER_TEAMS] = "user_teams",
+    [DB_LOGIN_FAILURES] = "login_failures",
+    [DB_LOGIN_FAILURES_BY_EXP] = "login_failures_by_exp",
 };
 
 const unsigned store_db_flags[DB_COUNT] = {
@@ -75,11 +77,19 @@ static int upgrade_to_1(struct store_txn *txn)
     return rc;
 }
 
+/* 1 -> 2: failed logins, for the brute-force defence. */
+static int upgrade_to_2(struct store_txn *txn)
+{
+    int rc = create_db(txn, DB_LOGIN_FAILURES);
+    return rc ? rc : create_db(txn, DB_LOGIN_FAILURES_BY_EXP);
+}
+
 /* upgrades[v] brings a data folder from version v to v + 1. Steps only move forward: a binary
  * never opens data newer than STORE_SCHEMA_VERSION. A step that adds a database also adds it to
  * enum store_db, which store_schema_open() then opens. */
 static int (*const upgrades[STORE_SCHEMA_VERSION])(struct store_txn *txn) = {
     upgrade_to_1,
+    upgrade_to_2,
 };
 
 int store_schema_open(struct store_txn *txn)

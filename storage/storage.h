@@ -34,7 +34,7 @@ enum store_err {
 const char *store_strerror(int rc);
 
 /* Schema version this binary writes; kept in the meta database. Upgrades are forward-only. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 #define STORE_ID_MAX 48     /* ids: "sa_01h…", incl. NUL (= CRYPTO_ID_MAX) */
 #define STORE_NAME_MAX 257  /* names: at most 256 bytes of UTF-8, incl. NUL */
@@ -69,6 +69,25 @@ int store_write(struct store *st, int (*fn)(struct store_txn *txn, void *arg), v
 /* Concurrent store_write() calls share one durable commit (group commit): each callback runs in
  * its own nested transaction, so it still commits or aborts alone, possibly on another thread
  * than its caller's; each call returns after the commit that holds its change. */
+
+/* ---- failed logins (the brute-force defence) ----
+ * Keyed by an opaque key the server derives from the login name and the client address (storage
+ * sees neither), so known and unknown accounts are counted alike. */
+#define STORE_LOGIN_KEY_MAX 128 /* bytes, excluding NUL */
+struct store_login_failures {
+    uint64_t count;          /* failures since the last success */
+    int64_t last_failure_at; /* unix seconds */
+    int64_t locked_until;    /* no attempt is checked before this; 0 = not locked */
+    int64_t expires_at;      /* the sweep forgets the record after this */
+};
+/* STORE_NOTFOUND (and *out zeroed) when the key has no record. */
+int store_login_failures_get(struct store_txn *txn, const char *key,
+                             struct store_login_failures *out);
+/* Creates or replaces the record. */
+int store_login_failures_put(struct store_txn *txn, const char *key,
+                             const struct store_login_failures *f);
+/* Forgets the record (after a successful login); STORE_OK when there was none. */
+int store_login_failures_delete(struct store_txn *txn, const char *key);
 
 /* Writes a compacted copy of the whole environment to a new file at path (mode 0600), while
  * other threads and processes go on reading and writing: the copy is one consistent snapshot.

@@ -1,5 +1,5 @@
-/* The expiry sweep: expired denylist entries and expired sessions (with their refresh hashes and
- * index entries) go in one write transaction. */
+/* The expiry sweep: expired denylist entries, expired sessions (with their refresh hashes and
+ * index entries) and forgotten failed-login records go in one write transaction. */
 #include "storage/internal.h"
 
 struct sweep {
@@ -16,6 +16,8 @@ static int sweep_cb(struct store_txn *txn, void *arg)
     rc = store_deny_sweep(txn, sw->now, &sw->removed);
     if (!rc)
         rc = store_sessions_sweep(txn, sw->now, &sw->removed);
+    if (!rc)
+        rc = store_login_failures_sweep(txn, sw->now, &sw->removed);
     return rc;
 }
 

@@ -264,7 +264,7 @@ TEST(open_writes_schema_version)
     CHECK(st != NULL);
     CHECK_INT(store_read(st, meta_get_cb, &m), STORE_OK);
     CHECK_INT(m.value, STORE_SCHEMA_VERSION);
-    CHECK_INT(m.value, 1);
+    CHECK_INT(m.value, 2);
     CHECK_INT(store_map_size(st), (size_t)64 << 20);
     store_close(st);
 
@@ -277,7 +277,7 @@ TEST(open_writes_schema_version)
     m.value = 0;
     CHECK_INT(store_open(th_tmpdir(), NULL, &st), STORE_OK);
     CHECK_INT(store_read(st, meta_get_cb, &m), STORE_OK);
-    CHECK_INT(m.value, 1);
+    CHECK_INT(m.value, STORE_SCHEMA_VERSION);
     store_close(st);
 }
 
@@ -1028,7 +1028,7 @@ TEST(map_growth_stops_at_max)
     /* the failed batch changed nothing; the store still reads and takes small writes */
     CHECK_INT(check_all(st, "sa_", inserted), STORE_OK);
     CHECK_INT(store_read(st, meta_get_cb, &m), STORE_OK);
-    CHECK_INT(m.value, 1);
+    CHECK_INT(m.value, STORE_SCHEMA_VERSION);
     store_close(st);
 }
 
@@ -1154,6 +1154,88 @@ TEST(generation_follows_every_commit)
     CHECK_INT(seen, g2);
     CHECK_INT(store_read(st, meta_get_cb, &m), STORE_OK);
     CHECK_INT(m.value, 2);
+    store_close(st);
+}
+
+struct failures_op {
+    const char *key;
+    struct store_login_failures f;
+    int del;
+};
+
+static int failures_put_cb(struct store_txn *txn, void *arg)
+{
+    struct failures_op *o = arg;
+    return o->del ? store_login_failures_delete(txn, o->key)
+                  : store_login_failures_put(txn, o->key, &o->f);
+}
+
+static int failures_get_cb(struct store_txn *txn, void *arg)
+{
+    struct failures_op *o = arg;
+    return store_login_failures_get(txn, o->key, &o->f);
+}
+
+TEST(login_failures_put_get_delete_sweep)
+{
+    struct store *st = NULL;
+    size_t removed = 0;
+    CHECK_INT(store_open(th_tmpdir(), NULL, &st), STORE_OK);
+    struct failures_op a = {.key = "aaaa", .f = {3, 1000, 0, 5000}};
+    struct failures_op b = {.key = "bbbb", .f = {6, 1000, 1030, 9000}};
+    CHECK_INT(store_write(st, failures_put_cb, &a), STORE_OK);
+    CHECK_INT(store_write(st, failures_put_cb, &b), STORE_OK);
+    struct failures_op got = {.key = "bbbb"};
+    CHECK_INT(store_read(st, failures_get_cb, &got), STORE_OK);
+    CHECK_INT(got.f.count, 6);
+    CHECK_INT(got.f.last_failure_at, 1000);
+    CHECK_INT(got.f.locked_until, 1030);
+    CHECK_INT(got.f.expires_at, 9000);
+    /* a replaced record moves in the expiry index: a's new expiry is later than b's */
+    a.f = (struct store_login_failures){4, 2000, 0, 20000};
+    CHECK_INT(store_write(st, failures_put_cb, &a), STORE_OK);
+    CHECK_INT(store_sweep(st, 9000, &removed), STORE_OK);
+    CHECK_INT(removed, 1);
+    got = (struct failures_op){.key = "bbbb"};
+    CHECK_INT(store_read(st, failures_get_cb, &got), STORE_NOTFOUND);
+    CHECK_INT(got.f.count, 0);
+    got = (struct failures_op){.key = "aaaa"};
+    CHECK_INT(store_read(st, failures_get_cb, &got), STORE_OK);
+    CHECK_INT(got.f.count, 4);
+    /* delete: the record and its index entry go; deleting nothing is fine */
+    struct failures_op del = {.key = "aaaa", .del = 1};
+    CHECK_INT(store_write(st, failures_put_cb, &del), STORE_OK);
+    CHECK_INT(store_write(st, failures_put_cb, &del), STORE_OK);
+    CHECK_INT(store_read(st, failures_get_cb, &got), STORE_NOTFOUND);
+    CHECK_INT(store_sweep(st, INT64_MAX / 2, &removed), STORE_OK);
+    CHECK_INT(removed, 0);
+    /* bad keys and values */
+    char longkey[STORE_LOGIN_KEY_MAX + 2];
+    memset(longkey, 'k', sizeof longkey - 1);
+    longkey[sizeof longkey - 1] = '\0';
+    struct failures_op bad = {.key = longkey, .f = {1, 1, 0, 1}};
+    CHECK_INT(store_write(st, failures_put_cb, &bad), STORE_EINVAL);
+    bad.key = "";
+    CHECK_INT(store_write(st, failures_put_cb, &bad), STORE_EINVAL);
+    bad = (struct failures_op){.key = "neg", .f = {1, -1, 0, 1}};
+    CHECK_INT(store_write(st, failures_put_cb, &bad), STORE_EINVAL);
+    store_close(st);
+}
+
+/* A version-1 data folder (before failed logins were kept) is brought to the current version. */
+TEST(schema_upgrades_from_1)
+{
+    struct store *st = NULL;
+    struct meta m = {.name = "schema_version", .value = 1};
+    CHECK_INT(store_open(th_tmpdir(), NULL, &st), STORE_OK);
+    CHECK_INT(store_write(st, meta_put_cb, &m), STORE_OK);
+    store_close(st);
+    st = NULL;
+    CHECK_INT(store_open(th_tmpdir(), NULL, &st), STORE_OK);
+    CHECK_INT(store_read(st, meta_get_cb, &m), STORE_OK);
+    CHECK_INT(m.value, STORE_SCHEMA_VERSION);
+    struct failures_op a = {.key = "after-upgrade", .f = {1, 1, 0, 100}};
+    CHECK_INT(store_write(st, failures_put_cb, &a), STORE_OK);
     store_close(st);
 }
 
@@ -4344,6 +4426,8 @@ int main(int argc, char **argv)
     RUN(group_commit_shares_one_commit_and_isolates_failures);
     RUN(group_commit_grows_the_map);
     RUN(generation_follows_every_commit);
+    RUN(login_failures_put_get_delete_sweep);
+    RUN(schema_upgrades_from_1);
     RUN(readers_run_while_the_map_grows);
     RUN(generation_reads_while_the_map_grows);
     RUN(another_process_grows_the_map);
