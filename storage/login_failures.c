@@ -59,7 +59,7 @@ static int remove_record(struct store_txn *txn, const MDB_val *k)
 {
     MDB_val data, index;
     uint8_t index_buf[INDEX_KEY_MAX];
-    struct store_login_failures old;
+    struct store_login_failures old = {0};
     MDB_dbi list = txn->st->dbi[DB_LOGIN_FAILURES];
     int rc = store_mdb_err(txn, mdb_get(txn->txn, list, (MDB_val *)k, &data), "get login failures");
     if (rc == STORE_NOTFOUND)
