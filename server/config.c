@@ -75,8 +75,47 @@ static const struct setting settings[] = {
      "seconds a wait grows to at most"},
     {"login_failure_ttl", K_INT, OFF(login_failure_ttl), 60, 31536000, "86400", 0,
      "seconds failed logins are remembered after the last one (or the end of its wait)"},
+    {"rate_limit_token", K_INT_OFF, OFF(rate_limit_token), 1, 1000000, "1000", 0,
+     "POST /oauth/token requests per second per client address (bursts of twice that; 0 = off)"},
+    {"rate_limit_introspect", K_INT_OFF, OFF(rate_limit_introspect), 1, 1000000, "1000", 0,
+     "POST /oauth/introspect requests per second per client address (0 = off)"},
+    {"admin_allow", K_STR, OFF(admin_allow), 0, 0, "", SRV_CFG_SERVE,
+     "comma-separated CIDRs that may reach /admin/v1, e.g. 10.0.0.0/8,::1 (empty = any address)"},
+    {"rate_limit_register", K_INT_OFF, OFF(rate_limit_register), 1, 1000000, "5", 0,
+     "POST /v1/register requests per second per client address (0 = off)"},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
+
+/* admin_allow: each comma-separated entry must be a CIDR (or a bare address), as access lists
+ * require; a mistake stops the start rather than leave the admin API open or shut. */
+static int parse_admin_allow(struct srv_config *cfg)
+{
+    char buf[sizeof cfg->admin_allow];
+    char *save = NULL;
+    cfg->admin_allow_n = 0;
+    snprintf(buf, sizeof buf, "%s", cfg->admin_allow);
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        tok += strspn(tok, " ");
+        size_t len = strlen(tok);
+        while (len && tok[len - 1] == ' ')
+            tok[--len] = '\0';
+        const char *why = "";
+        if (cfg->admin_allow_n == SRV_ADMIN_ALLOW_MAX) {
+            fprintf(stderr, "idpd: admin_allow holds more than %d networks\n", SRV_ADMIN_ALLOW_MAX);
+            return SRV_EUSAGE;
+        }
+        if (!srv_cidr_parse(tok, &cfg->admin_allow_cidrs[cfg->admin_allow_n], &why)) {
+            fprintf(stderr, "idpd: admin_allow: \"%s\" is not a network: %s\n", tok, why);
+            return SRV_EUSAGE;
+        }
+        cfg->admin_allow_n++;
+    }
+    if (cfg->admin_allow[0] && cfg->admin_allow_n == 0) {
+        fprintf(stderr, "idpd: admin_allow names no network\n");
+        return SRV_EUSAGE;
+    }
+    return SRV_OK;
+}
 
 static int set_value(struct srv_config *cfg, const struct setting *s, const char *value,
                      const char *origin)
@@ -311,6 +350,8 @@ int srv_config_load(struct srv_config *cfg, int scope, int *argc, char **argv)
                 (long long)cfg->key_rotation_interval, (long long)cfg->jwks_max_age);
         return SRV_EUSAGE;
     }
+    if (parse_admin_allow(cfg) != SRV_OK)
+        return SRV_EUSAGE;
     size_t il = strlen(cfg->issuer);
     while (il && cfg->issuer[il - 1] == '/')
         cfg->issuer[--il] = '\0';

@@ -95,7 +95,8 @@ int srv_ctx_start_serving(struct srv_ctx *ctx)
         srv_workers_start(cfg->workers, cfg->worker_queue, cfg->worker_nice, &ctx->workers) !=
             SRV_OK ||
         srv_secret_cache_new(cfg->secret_cache_ttl, &ctx->secret_cache) != SRV_OK ||
-        srv_client_cache_new(&ctx->client_cache) != SRV_OK) {
+        srv_client_cache_new(&ctx->client_cache) != SRV_OK ||
+        srv_rate_limiter_new(cfg, &ctx->rate_limiter) != SRV_OK) {
         fprintf(stderr, "idpd: cannot start worker threads\n");
         goto out;
     }
@@ -110,6 +111,7 @@ void srv_ctx_close(struct srv_ctx *ctx)
     srv_workers_stop(ctx->workers);
     srv_secret_cache_free(ctx->secret_cache);
     srv_client_cache_free(ctx->client_cache);
+    srv_rate_limiter_free(ctx->rate_limiter);
     keys_close(ctx->keys);
     store_close(ctx->store);
     memset(ctx, 0, sizeof *ctx);

@@ -359,6 +359,19 @@ void srv_defer(struct srv_request *rq, void (*work)(struct srv_request *rq), srv
 
 /* ---- the request cycle ---- */
 
+/* admin_allow: /admin/v1 answers only the listed networks, before any token is looked at. */
+static int admin_reachable(struct srv_request *rq)
+{
+    const struct srv_config *cfg = rq->http->ctx->cfg;
+    if (cfg->admin_allow_n == 0 || strncmp(rq->path, "/admin/", 7) != 0)
+        return 1;
+    const char *ip = srv_rq_client_ip(rq);
+    for (size_t i = 0; i < cfg->admin_allow_n; i++)
+        if (srv_cidr_contains(&cfg->admin_allow_cidrs[i], ip))
+            return 1;
+    return 0;
+}
+
 static void dispatch(struct srv_request *rq)
 {
     int path_known = 0;
@@ -388,6 +401,10 @@ static void dispatch(struct srv_request *rq)
     }
     if (!route) {
         srv_reply_problem(rq, 404, "no such resource: %s", rq->path);
+        return;
+    }
+    if (!admin_reachable(rq)) {
+        srv_reply_problem(rq, 403, "the admin API is not open to this address");
         return;
     }
     rq->route = route;

@@ -24,6 +24,15 @@ enum srv_err {
 
 /* ---- configuration (config.c): one declarative table, read once ---- */
 
+/* A network (cidr.c parses and matches it). */
+struct srv_cidr {
+    int family; /* 4 or 6 */
+    uint8_t addr[16];
+    unsigned prefix; /* 0..32 or 0..128 */
+};
+
+#define SRV_ADMIN_ALLOW_MAX 32
+
 struct srv_config {
     char listen_host[256];
     unsigned listen_port;
@@ -53,6 +62,12 @@ struct srv_config {
     int64_t login_lockout_base;
     int64_t login_lockout_max;
     int64_t login_failure_ttl;
+    int64_t rate_limit_token;      /* requests per second per address; 0 = unlimited */
+    int64_t rate_limit_introspect; /* the same for /oauth/introspect */
+    int64_t rate_limit_register;   /* the same for /v1/register */
+    char admin_allow[2048];        /* comma-separated CIDRs that may reach /admin/v1; "" = any */
+    struct srv_cidr admin_allow_cidrs[SRV_ADMIN_ALLOW_MAX]; /* admin_allow, parsed */
+    size_t admin_allow_n;
 };
 
 /* Which settings a command accepts as flags. */
@@ -139,6 +154,7 @@ struct srv_ctx {
     struct srv_workers *workers;
     struct srv_secret_cache *secret_cache;
     struct srv_client_cache *client_cache;
+    struct srv_rate_limiter *rate_limiter;
     char dummy_phc[CRYPTO_PHC_MAX]; /* verified against when the client is unknown */
     char issuer[1024];              /* cfg->issuer, or http://HOST:PORT once the port is bound */
     uint8_t cursor_key[32];         /* authenticates list cursors; per process */
@@ -228,6 +244,15 @@ int srv_login_failed_txn(struct store_txn *txn, struct srv_request *rq, const ch
                          const char *user_id);
 /* In the transaction of a successful login: forgets the failures. */
 int srv_login_succeeded_txn(struct store_txn *txn, const char *key);
+
+/* ---- per-address rate limits (rate_limit.c) ---- */
+enum srv_rate { SRV_RATE_TOKEN = 1, SRV_RATE_INTROSPECT, SRV_RATE_REGISTER, SRV_RATE_KINDS };
+struct srv_rate_limiter;
+int srv_rate_limiter_new(const struct srv_config *cfg, struct srv_rate_limiter **out);
+void srv_rate_limiter_free(struct srv_rate_limiter *l);
+/* Takes one token from the caller's bucket for kind; when it is empty answers 429 with
+ * Retry-After and returns 1 (the caller stops), else returns 0. */
+int srv_rate_limited_reply(struct srv_request *rq, enum srv_rate kind);
 
 /* 429 Too Many Requests with Retry-After (at least 1 s): RFC 6749 shape (temporarily_unavailable)
  * on the OAuth endpoints, problem+json elsewhere. */
@@ -549,12 +574,6 @@ void srv_audit_enqueue(struct srv_ctx *ctx, const char *type, const char *actor,
 void srv_audit_flush(struct srv_ctx *ctx);
 
 /* ---- access-list CIDRs (cidr.c) ---- */
-
-struct srv_cidr {
-    int family; /* 4 or 6 */
-    uint8_t addr[16];
-    unsigned prefix; /* 0..32 or 0..128 */
-};
 
 /* Parses "a.b.c.d/len", an IPv6 address "/len", or a bare address (/32, /128). The host bits
  * must be zero ("10.0.0.0/8", not "10.1.2.3/8"). An IPv4-mapped IPv6 network of /96 or longer

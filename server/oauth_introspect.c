@@ -56,7 +56,7 @@ static void introspect(struct srv_request *rq)
 
 void srv_handle_introspect(struct srv_request *rq)
 {
-    if (!srv_oauth_call_begin_or_error(rq))
+    if (srv_rate_limited_reply(rq, SRV_RATE_INTROSPECT) || !srv_oauth_call_begin_or_error(rq))
         return;
     srv_client_authenticate(rq, introspect);
 }

@@ -159,6 +159,8 @@ void srv_handle_token(struct srv_request *rq)
         {"refresh_token", srv_grant_refresh},
         {"urn:idpd:grant-type:anonymous", srv_grant_anonymous},
     };
+    if (srv_rate_limited_reply(rq, SRV_RATE_TOKEN))
+        return;
     struct srv_oauth_call *call = srv_oauth_call_begin_or_error(rq);
     if (!call)
         return;

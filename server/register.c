@@ -100,6 +100,8 @@ void srv_handle_register(struct srv_request *rq)
     static const char *const fields[] = {"client_id", "email", "password", "name", NULL};
     struct srv_ctx *ctx = srv_rq_ctx(rq);
     struct reg *r;
+    if (srv_rate_limited_reply(rq, SRV_RATE_REGISTER))
+        return;
     if (!ctx->cfg->allow_registration) {
         srv_reply_problem(rq, 403, "registration is turned off (allow_registration)");
         return;

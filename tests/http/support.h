@@ -145,6 +145,11 @@ void ts_multi_run(CURL **easies, struct ts_resp **resps, size_t n, size_t *order
 const char *ts_basic_header(const char *pair);
 /* ts_basic_header(id ":" secret) */
 const char *ts_basic(const struct ts_account *a);
+/* Sends method path (with one extra header line and a form body, each may be NULL) from the
+ * local address from: another loopback address, such as 127.0.0.2, is a second client. The
+ * status, 0 on a transfer failure. */
+long ts_status_from(struct ts_server *s, const char *from, const char *method, const char *path,
+                    const char *header, const char *body);
 /* client_credentials with client_secret_basic; extra ("scope=x") is appended when not NULL. */
 struct ts_resp *ts_token(struct ts_server *s, const struct ts_account *a, const char *extra);
 /* The access_token of a successful ts_token(), or NULL. */

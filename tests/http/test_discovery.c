@@ -133,6 +133,30 @@ TEST(unknown_route_is_404_problem)
     CHECK(ts_log_wait(s, "\"path\":\"(not UTF-8)\"", 5000));
 }
 
+/* Every answer idpd makes, success or error, cached or not, forbids MIME sniffing. */
+TEST(every_answer_says_nosniff)
+{
+    struct ts_server *s = ts_start(NULL);
+    CHECK(s);
+    if (!s)
+        return;
+    struct ts_resp *rs[] = {
+        ts_get(s, "/jwks"),
+        ts_get(s, "/.well-known/openid-configuration"),
+        ts_get(s, "/healthz"),
+        ts_get(s, "/nope"),
+        ts_post(s, "/oauth/token", NULL, "grant_type=client_credentials"),
+        ts_get(s, "/oauth/token"),
+        ts_get(s, "/v1/me"),
+    };
+    static const long want[] = {200, 200, 200, 404, 401, 405, 401};
+    for (size_t i = 0; i < sizeof rs / sizeof rs[0]; i++) {
+        CHECK_INT(rs[i]->status, want[i]);
+        CHECK_STR(ts_header(rs[i], "X-Content-Type-Options"), "nosniff");
+    }
+    CHECK_INT(ts_stop(s), 0);
+}
+
 TEST(wrong_method_is_405_with_allow)
 {
     struct ts_server *s = ts_start(NULL);
@@ -169,5 +193,6 @@ int main(int argc, char **argv)
     RUN(healthz_and_readyz);
     RUN(unknown_route_is_404_problem);
     RUN(wrong_method_is_405_with_allow);
+    RUN(every_answer_says_nosniff);
     return ts_done();
 }
