@@ -43,6 +43,18 @@ static const struct setting settings[] = {
     {"argon2_memory_kib", K_INT, OFF(argon2.m_kib), 8, 4194304, "19456", 0, "Argon2id memory cost"},
     {"argon2_iterations", K_INT, OFF(argon2.t_cost), 1, 64, "2", 0, "Argon2id time cost"},
     {"argon2_parallelism", K_INT, OFF(argon2.p_lanes), 1, 16, "1", 0, "Argon2id lanes"},
+    {"max_connections", K_INT, OFF(max_connections), 16, 65536, "4096", 0,
+     "open connections at most; more are closed as they arrive"},
+    {"max_connections_per_ip", K_INT_OFF, OFF(max_connections_per_ip), 1, 65536, "128", 0,
+     "open connections per client address (0 = no limit)"},
+    {"connection_timeout", K_INT, OFF(connection_timeout), 1, 3600, "30", 0,
+     "seconds a connection may stay silent, mid-request or idle, before it is closed"},
+    {"header_limit", K_INT, OFF(header_limit), 4096, 1048576, "32768", 0,
+     "bytes per connection for the request line and headers (431 beyond)"},
+    {"json_depth_max", K_INT, OFF(json_depth_max), 1, 256, "16", 0,
+     "nesting levels of a JSON body at most (400 beyond)"},
+    {"json_string_max", K_INT, OFF(json_string_max), 64, 1048576, "8192", 0,
+     "bytes of one string in a JSON body, as sent, at most (400 beyond)"},
     {"body_limit", K_INT, OFF(body_limit), 1024, 16777216, "65536", 0,
      "largest request body in bytes"},
     {"http_threads", K_INT, OFF(http_threads), 1, 256, "4", 0, "HTTP threads"},
@@ -79,6 +91,10 @@ static const struct setting settings[] = {
      "POST /oauth/token requests per second per client address (bursts of twice that; 0 = off)"},
     {"rate_limit_introspect", K_INT_OFF, OFF(rate_limit_introspect), 1, 1000000, "1000", 0,
      "POST /oauth/introspect requests per second per client address (0 = off)"},
+    {"tls_cert", K_STR, OFF(tls_cert), 0, 0, "", SRV_CFG_SERVE,
+     "PEM certificate (chain) file: serve HTTPS (TLS 1.2 and 1.3) instead of HTTP"},
+    {"tls_key", K_STR, OFF(tls_key), 0, 0, "", SRV_CFG_SERVE,
+     "PEM private key file of tls_cert (not readable by others)"},
     {"admin_allow", K_STR, OFF(admin_allow), 0, 0, "", SRV_CFG_SERVE,
      "comma-separated CIDRs that may reach /admin/v1, e.g. 10.0.0.0/8,::1 (empty = any address)"},
     {"rate_limit_register", K_INT_OFF, OFF(rate_limit_register), 1, 1000000, "5", 0,
@@ -352,6 +368,10 @@ int srv_config_load(struct srv_config *cfg, int scope, int *argc, char **argv)
     }
     if (parse_admin_allow(cfg) != SRV_OK)
         return SRV_EUSAGE;
+    if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
+        fprintf(stderr, "idpd: tls_cert and tls_key go together\n");
+        return SRV_EUSAGE;
+    }
     size_t il = strlen(cfg->issuer);
     while (il && cfg->issuer[il - 1] == '/')
         cfg->issuer[--il] = '\0';

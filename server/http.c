@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <sys/stat.h>
 
 #include "server/internal.h"
 
@@ -57,6 +58,8 @@ struct srv_http {
     pthread_mutex_t lock; /* guards the jwks pointer */
     struct MHD_Response *discovery;
     struct MHD_Response *jwks;
+    char *tls_cert, *tls_key; /* PEM, kept until MHD stops; the key is wiped */
+    size_t tls_key_len;
 };
 
 /* ---- accessors ---- */
@@ -572,6 +575,41 @@ out:
     return rc;
 }
 
+/* Reads a PEM file whole (at most 1 MiB). A private key that others may read is refused, as
+ * master.key is; group-readable stays allowed for Debian's ssl-cert group convention. */
+static char *read_pem(const char *path, int is_key, size_t *len)
+{
+    struct stat sb;
+    char *buf = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f || fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0 ||
+        sb.st_size > (1 << 20)) {
+        fprintf(stderr, "idpd: cannot read %s %s: %s\n", is_key ? "TLS key" : "TLS certificate",
+                path, f ? "not a regular file of up to 1 MiB" : strerror(errno));
+        goto out;
+    }
+    if (is_key && (sb.st_mode & S_IROTH)) {
+        fprintf(stderr, "idpd: TLS key %s can be read by others (mode %03o); chmod o-r it\n", path,
+                (unsigned)(sb.st_mode & 0777));
+        goto out;
+    }
+    if (!(buf = malloc((size_t)sb.st_size + 1)) ||
+        fread(buf, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size) {
+        fprintf(stderr, "idpd: cannot read %s\n", path);
+        if (buf)
+            crypto_wipe(buf, (size_t)sb.st_size);
+        free(buf);
+        buf = NULL;
+        goto out;
+    }
+    buf[sb.st_size] = '\0';
+    *len = (size_t)sb.st_size;
+out:
+    if (f)
+        fclose(f);
+    return buf;
+}
+
 int srv_http_start(struct srv_ctx *ctx, struct srv_http **out)
 {
     const struct srv_config *cfg = ctx->cfg;
@@ -587,25 +625,38 @@ int srv_http_start(struct srv_ctx *ctx, struct srv_http **out)
     ctx->http = h;
     if (bind_listener(cfg->listen_host, cfg->listen_port, &h->listen_fd, &h->port) != SRV_OK)
         goto out;
+    int tls = cfg->tls_cert[0] != '\0';
+    size_t cert_len = 0;
+    if (tls && (!(h->tls_cert = read_pem(cfg->tls_cert, 0, &cert_len)) ||
+                !(h->tls_key = read_pem(cfg->tls_key, 1, &h->tls_key_len))))
+        goto out;
     if (cfg->issuer[0])
         snprintf(ctx->issuer, sizeof ctx->issuer, "%s", cfg->issuer);
     else
         snprintf(ctx->issuer, sizeof ctx->issuer,
-                 strchr(cfg->listen_host, ':') ? "http://[%s]:%u" : "http://%s:%u",
-                 cfg->listen_host, h->port);
+                 strchr(cfg->listen_host, ':') ? "%s://[%s]:%u" : "%s://%s:%u",
+                 tls ? "https" : "http", cfg->listen_host, h->port);
     disc = srv_discovery_render(ctx->issuer, keys_active_alg(ctx->keys), &disc_len);
     if (!disc || !(h->discovery = cached_new(disc, disc_len, "public, max-age=3600")))
         goto out;
     if (srv_http_refresh_jwks(h) != SRV_OK)
         goto out;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG;
+                     MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0);
+    /* GnuTLS priorities: TLS 1.3 and 1.2 only; 1.3 wins whenever the client offers it. */
+    static const char tls_priorities[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
     /* The logger goes first so MHD routes every message of its own start-up through it. */
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, h->listen_fd, MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-        MHD_OPTION_CONNECTION_LIMIT, 4096u, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)cfg->connection_timeout, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)cfg->header_limit,
+        /* With TLS off these three are skipped: MHD_OPTION_END ends the list there. */
+        tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->tls_cert, MHD_OPTION_HTTPS_MEM_KEY,
+        h->tls_key, MHD_OPTION_HTTPS_PRIORITIES, tls_priorities, MHD_OPTION_END);
     if (!h->daemon) {
         fprintf(stderr, "idpd: cannot start the HTTP listener on %s:%u\n", cfg->listen_host,
                 h->port);
@@ -655,6 +706,10 @@ void srv_http_stop(struct srv_http *h)
         MHD_destroy_response(h->discovery);
     if (h->jwks)
         MHD_destroy_response(h->jwks);
+    if (h->tls_key)
+        crypto_wipe(h->tls_key, h->tls_key_len);
+    free(h->tls_key);
+    free(h->tls_cert);
     pthread_mutex_destroy(&h->lock);
     free(h);
 }

@@ -45,6 +45,12 @@ struct srv_config {
     int64_t access_token_ttl;
     struct crypto_argon2_params argon2;
     size_t body_limit;
+    uint32_t max_connections;
+    uint32_t max_connections_per_ip; /* 0 = no limit */
+    uint32_t connection_timeout;     /* seconds */
+    int64_t header_limit;            /* bytes: libmicrohttpd's per-connection memory */
+    int64_t json_depth_max;
+    int64_t json_string_max;
     unsigned http_threads;
     unsigned workers;
     unsigned worker_queue;
@@ -65,7 +71,9 @@ struct srv_config {
     int64_t rate_limit_token;      /* requests per second per address; 0 = unlimited */
     int64_t rate_limit_introspect; /* the same for /oauth/introspect */
     int64_t rate_limit_register;   /* the same for /v1/register */
-    char admin_allow[2048];        /* comma-separated CIDRs that may reach /admin/v1; "" = any */
+    char tls_cert[4096];           /* PEM file; "" = plain HTTP */
+    char tls_key[4096];
+    char admin_allow[2048]; /* comma-separated CIDRs that may reach /admin/v1; "" = any */
     struct srv_cidr admin_allow_cidrs[SRV_ADMIN_ALLOW_MAX]; /* admin_allow, parsed */
     size_t admin_allow_n;
 };

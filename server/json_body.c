@@ -14,6 +14,41 @@ static int is_json_type(const char *ct)
     return next == '\0' || next == ';' || next == ' ';
 }
 
+/* The nesting depth and the longest string (as sent, escapes included) of a JSON text, measured
+ * before parsing, so a deep or bloated body costs one linear scan and never a tree. */
+static void json_shape(const char *p, size_t len, size_t *depth, size_t *longest)
+{
+    size_t d = 0, run = 0;
+    int in_string = 0, escaped = 0;
+    *depth = *longest = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = p[i];
+        if (in_string) {
+            if (escaped)
+                escaped = 0;
+            else if (c == '\\')
+                escaped = 1;
+            else if (c == '"') {
+                in_string = 0;
+                if (run > *longest)
+                    *longest = run;
+                continue;
+            }
+            run++;
+        } else if (c == '"') {
+            in_string = 1;
+            run = 0;
+        } else if (c == '[' || c == '{') {
+            if (++d > *depth)
+                *depth = d;
+        } else if ((c == ']' || c == '}') && d) {
+            d--;
+        }
+    }
+    if (in_string && run > *longest)
+        *longest = run;
+}
+
 int srv_json_parse_or_error(struct srv_request *rq, const char *const *fields, json_t **out)
 {
     size_t len;
@@ -25,6 +60,20 @@ int srv_json_parse_or_error(struct srv_request *rq, const char *const *fields, j
     *out = NULL;
     if (!is_json_type(srv_rq_header(rq, "Content-Type"))) {
         srv_reply_problem(rq, 415, "the body must be application/json");
+        return SRV_ERESPONDED;
+    }
+    const struct srv_config *cfg = srv_rq_ctx(rq)->cfg;
+    size_t depth, longest;
+    json_shape(body, len, &depth, &longest);
+    if (depth > (size_t)cfg->json_depth_max) {
+        srv_reply_problem(rq, 400, "the body nests deeper than %lld levels (json_depth_max)",
+                          (long long)cfg->json_depth_max);
+        return SRV_ERESPONDED;
+    }
+    if (longest > (size_t)cfg->json_string_max) {
+        srv_reply_problem(rq, 400,
+                          "a string in the body is longer than %lld bytes (json_string_max)",
+                          (long long)cfg->json_string_max);
         return SRV_ERESPONDED;
     }
     /* jansson refuses invalid UTF-8 and, with this flag, duplicate members. */

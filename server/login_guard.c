@@ -9,8 +9,17 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/internal.h"
+
+/* Waits are kept in milliseconds: with whole seconds a one-second wait could end at once. */
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 void srv_login_key(const char *email, const char *ip, char key[SRV_LOGIN_KEY_LEN + 1])
 {
@@ -48,9 +57,10 @@ int srv_login_locked_reply(struct srv_request *rq, const char *key)
         LOG(SRV_LOG_ERROR, "failed-login lookup failed: %s", store_strerror(rc));
         return 0;
     }
-    int64_t wait = p.f.locked_until - srv_now();
-    if (wait <= 0)
+    int64_t left_ms = p.f.locked_until - now_ms();
+    if (left_ms <= 0)
         return 0;
+    int64_t wait = (left_ms + 999) / 1000; /* Retry-After in whole seconds, rounded up */
     char why[96];
     snprintf(why, sizeof why, "too many failed logins; try again in %lld s", (long long)wait);
     srv_reply_too_many(rq, wait, why);
@@ -62,7 +72,7 @@ int srv_login_failed_txn(struct store_txn *txn, struct srv_request *rq, const ch
 {
     const struct srv_config *cfg = srv_rq_ctx(rq)->cfg;
     struct store_login_failures f;
-    int64_t now = srv_now();
+    int64_t now = now_ms();
     if (!cfg->login_lockout_threshold)
         return STORE_OK;
     int rc = store_login_failures_get(txn, key, &f);
@@ -78,9 +88,9 @@ int srv_login_failed_txn(struct store_txn *txn, struct srv_request *rq, const ch
             wait *= 2;
         if (wait > cfg->login_lockout_max)
             wait = cfg->login_lockout_max;
-        f.locked_until = now + wait;
+        f.locked_until = now + wait * 1000;
     }
-    f.expires_at = (f.locked_until > now ? f.locked_until : now) + cfg->login_failure_ttl;
+    f.expires_at = (f.locked_until > now ? f.locked_until : now) / 1000 + cfg->login_failure_ttl;
     if ((rc = store_login_failures_put(txn, key, &f)) != STORE_OK || !wait)
         return rc;
     char detail[96];

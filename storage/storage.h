@@ -76,9 +76,9 @@ int store_write(struct store *st, int (*fn)(struct store_txn *txn, void *arg), v
 #define STORE_LOGIN_KEY_MAX 128 /* bytes, excluding NUL */
 struct store_login_failures {
     uint64_t count;          /* failures since the last success */
-    int64_t last_failure_at; /* unix seconds */
-    int64_t locked_until;    /* no attempt is checked before this; 0 = not locked */
-    int64_t expires_at;      /* the sweep forgets the record after this */
+    int64_t last_failure_at; /* unix milliseconds */
+    int64_t locked_until;    /* unix milliseconds; no attempt is checked before; 0 = not locked */
+    int64_t expires_at;      /* unix seconds; the sweep forgets the record after this */
 };
 /* STORE_NOTFOUND (and *out zeroed) when the key has no record. */
 int store_login_failures_get(struct store_txn *txn, const char *key,

@@ -60,16 +60,23 @@ TEST(lockout_waits_then_lets_the_owner_in)
 {
     struct fx f;
     CHECK(fx_start(&f, env_fast));
-    for (int i = 0; i < 3; i++)
+    double wrong_ms = 1e9, locked_ms = 1e9, d;
+    for (int i = 0; i < 3; i++) {
         CHECK_OAUTH_ERROR(login(&f, "owner@example.com", "guess"), 400, "invalid_grant");
-    double wrong_ms = duration_ms(f.s, 0);
-    /* locked: even the right password waits, and no Argon2 runs for it */
+        if ((d = duration_ms(f.s, 0)) >= 0 && d < wrong_ms)
+            wrong_ms = d;
+    }
+    /* locked: even the right password waits, and no Argon2 runs for it (the fastest of each
+     * kind is compared, so a busy machine does not decide) */
     CHECK_LOCKED(login(&f, "owner@example.com", "the right password"), "1");
-    double locked_ms = duration_ms(f.s, 0);
-    CHECK_MSG(locked_ms >= 0 && locked_ms < wrong_ms / 2, "429 took %.2f ms, a wrong password %.2f",
-              locked_ms, wrong_ms);
+    if ((d = duration_ms(f.s, 0)) >= 0 && d < locked_ms)
+        locked_ms = d;
     /* the name is compared as stored: case does not dodge the count */
     CHECK_LOCKED(login(&f, "OWNER@example.com", "the right password"), "1");
+    if ((d = duration_ms(f.s, 0)) >= 0 && d < locked_ms)
+        locked_ms = d;
+    CHECK_MSG(locked_ms < wrong_ms / 2, "429 took %.2f ms, a wrong password %.2f", locked_ms,
+              wrong_ms);
     usleep(1100 * 1000);
     CHECK_INT(login(&f, "owner@example.com", "the right password")->status, 200);
     /* the success cleared the count: the next failure is a plain one */

@@ -1,0 +1,195 @@
+/* HTTPS: --tls-cert and --tls-key serve TLS 1.2 and 1.3 (not older, not plain HTTP) with a
+ * self-signed certificate made here, and the issuer becomes https://. Bad TLS settings stop the
+ * start with a message. */
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "support.h"
+
+static const char *const roles[] = {"deployer", NULL};
+
+/* A P-256 key and a one-hour self-signed certificate for IP 127.0.0.1, as PEM files. */
+static int make_cert(const char *cert_path, const char *key_path)
+{
+    int ok = 0;
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    X509_EXTENSION *san = NULL;
+    FILE *cf = NULL, *kf = NULL;
+    X509V3_CTX v3;
+    if (!k || !x || !X509_set_version(x, 2) || !ASN1_INTEGER_set(X509_get_serialNumber(x), 1) ||
+        !X509_gmtime_adj(X509_getm_notBefore(x), -60) ||
+        !X509_gmtime_adj(X509_getm_notAfter(x), 3600) || !X509_set_pubkey(x, k))
+        goto out;
+    X509_NAME *name = X509_get_subject_name(x);
+    if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"127.0.0.1",
+                                    -1, -1, 0) ||
+        !X509_set_issuer_name(x, name))
+        goto out;
+    X509V3_set_ctx_nodb(&v3);
+    X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+    if (!(san = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "IP:127.0.0.1")) ||
+        !X509_add_ext(x, san, -1) || !X509_sign(x, k, EVP_sha256()))
+        goto out;
+    if (!(cf = fopen(cert_path, "w")) || !(kf = fopen(key_path, "w")) || !PEM_write_X509(cf, x) ||
+        !PEM_write_PrivateKey(kf, k, NULL, NULL, 0, NULL, NULL))
+        goto out;
+    ok = 1;
+out:
+    if (cf && fclose(cf) != 0)
+        ok = 0;
+    if (kf && fclose(kf) != 0)
+        ok = 0;
+    X509_EXTENSION_free(san);
+    X509_free(x);
+    EVP_PKEY_free(k);
+    return ok && chmod(key_path, 0600) == 0;
+}
+
+struct got {
+    char body[8192];
+    size_t len;
+};
+
+static size_t collect(char *p, size_t size, size_t n, void *arg)
+{
+    struct got *g = arg;
+    size_t take = size * n;
+    if (take > sizeof g->body - 1 - g->len)
+        take = sizeof g->body - 1 - g->len;
+    memcpy(g->body + g->len, p, take);
+    g->len += take;
+    g->body[g->len] = '\0';
+    return size * n;
+}
+
+/* GET or POST (body not NULL) url trusting only ca; TLS versions from min to max (curl's
+ * CURL_SSLVERSION_* values). Returns the curl result; *status and *g the answer. */
+static CURLcode fetch(const char *url, const char *ca, long versions, const char *userpwd,
+                      const char *body, long *status, struct got *g)
+{
+    CURL *e = curl_easy_init();
+    CURLcode rc = CURLE_FAILED_INIT;
+    *status = 0;
+    g->len = 0;
+    g->body[0] = '\0';
+    if (!e)
+        return rc;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_CAINFO, ca);
+    curl_easy_setopt(e, CURLOPT_SSLVERSION, versions);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, g);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, 30L);
+    if (userpwd)
+        curl_easy_setopt(e, CURLOPT_USERPWD, userpwd);
+    if (body)
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    rc = curl_easy_perform(e);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
+    curl_easy_cleanup(e);
+    return rc;
+}
+
+TEST(https_with_tls_1_2_and_1_3_only)
+{
+    const char *cert = ts_path("cert.pem"), *key = ts_path("key.pem"), *data = ts_path("data");
+    CHECK(make_cert(cert, key));
+    struct ts_account a;
+    CHECK_INT(ts_sa_create(data, "deployer", roles, NULL, &a), 0);
+    const char *args[] = {"--tls-cert", cert, "--tls-key", key, NULL};
+    struct ts_opts o = {.data = data, .args = args};
+    struct ts_server *s = ts_start(&o);
+    CHECK(s);
+    if (!s)
+        return;
+    const char *base = ts_printf("https://127.0.0.1:%u", s->port);
+    CHECK_STR(s->issuer, base);
+    long status;
+    struct got g;
+    CHECK_INT(fetch(ts_printf("%s/.well-known/openid-configuration", base), cert,
+                    CURL_SSLVERSION_TLSv1_2, NULL, NULL, &status, &g),
+              CURLE_OK);
+    CHECK_INT(status, 200);
+    json_t *disc = ts_keep_json(json_loads(g.body, 0, NULL));
+    CHECK_STR(ts_jstr(disc, "issuer"), base);
+    CHECK_STR(ts_jstr(disc, "token_endpoint"), ts_printf("%s/oauth/token", base));
+    /* a token over TLS 1.3 carries the https issuer */
+    CHECK_INT(fetch(ts_printf("%s/oauth/token", base), cert, CURL_SSLVERSION_TLSv1_3,
+                    ts_printf("%s:%s", a.id, a.secret), "grant_type=client_credentials", &status,
+                    &g),
+              CURLE_OK);
+    CHECK_INT(status, 200);
+    json_t *tok = ts_keep_json(json_loads(g.body, 0, NULL)), *h, *p;
+    CHECK(ts_jwt_decode(ts_jstr(tok, "access_token"), &h, &p) == 0);
+    CHECK_STR(ts_jstr(p, "iss"), base);
+    /* TLS 1.2 at most still works; 1.1 at most is refused in the handshake */
+    CHECK_INT(fetch(ts_printf("%s/jwks", base), cert,
+                    CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2, NULL, NULL, &status, &g),
+              CURLE_OK);
+    CHECK_INT(status, 200);
+    CURLcode old =
+        fetch(ts_printf("%s/jwks", base), cert,
+              CURL_SSLVERSION_TLSv1_0 | CURL_SSLVERSION_MAX_TLSv1_1, NULL, NULL, &status, &g);
+    CHECK(old != CURLE_OK);
+    CHECK_INT(status, 0);
+    /* plain HTTP on the TLS port gets no answer */
+    CHECK(fetch(ts_printf("http://127.0.0.1:%u/jwks", s->port), cert, CURL_SSLVERSION_DEFAULT, NULL,
+                NULL, &status, &g) != CURLE_OK ||
+          status != 200);
+    /* the certificate must be the one trusted: another CA is refused */
+    const char *other = ts_path("other.pem"), *other_key = ts_path("other-key.pem");
+    CHECK(make_cert(other, other_key));
+    CHECK_INT(
+        fetch(ts_printf("%s/jwks", base), other, CURL_SSLVERSION_TLSv1_2, NULL, NULL, &status, &g),
+        CURLE_PEER_FAILED_VERIFICATION);
+    CHECK_INT(ts_stop(s), 0);
+}
+
+TEST(bad_tls_settings_stop_the_start)
+{
+    const char *cert = ts_path("cert.pem"), *key = ts_path("key.pem");
+    CHECK(make_cert(cert, key));
+    const char *data = ts_path("data");
+    /* one without the other: usage */
+    const char *only_cert[] = {"serve",       "--data",     data, "--listen",
+                               "127.0.0.1:0", "--tls-cert", cert, NULL};
+    struct ts_cmd *c = ts_run(only_cert, NULL);
+    CHECK_INT(c->status, 2);
+    CHECK(strstr(c->err, "tls_cert and tls_key go together") != NULL);
+    /* a key others can read */
+    CHECK(chmod(key, 0644) == 0);
+    const char *both[] = {"serve",      "--data", data,        "--listen", "127.0.0.1:0",
+                          "--tls-cert", cert,     "--tls-key", key,        NULL};
+    c = ts_run(both, NULL);
+    CHECK_INT(c->status, 1);
+    CHECK(strstr(c->err, "can be read by others") != NULL);
+    /* a certificate that is not PEM */
+    CHECK(chmod(key, 0600) == 0);
+    FILE *f = fopen(cert, "w");
+    CHECK(f && fputs("not a certificate\n", f) >= 0 && fclose(f) == 0);
+    c = ts_run(both, NULL);
+    CHECK_INT(c->status, 1);
+    /* a missing file */
+    const char *missing[] = {
+        "serve",     "--data", data, "--listen", "127.0.0.1:0", "--tls-cert", ts_path("nope.pem"),
+        "--tls-key", key,      NULL};
+    c = ts_run(missing, NULL);
+    CHECK_INT(c->status, 1);
+    CHECK(strstr(c->err, "cannot read TLS certificate") != NULL);
+}
+
+int main(int argc, char **argv)
+{
+    ts_init(argc, argv);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    RUN(https_with_tls_1_2_and_1_3_only);
+    RUN(bad_tls_settings_stop_the_start);
+    return ts_done();
+}
