@@ -92,8 +92,8 @@ int srv_ctx_start_serving(struct srv_ctx *ctx)
         goto out;
     }
     if (crypto_random(ctx->cursor_key, sizeof ctx->cursor_key) != CRYPTO_OK ||
-        srv_workers_start(cfg->workers, cfg->worker_queue, cfg->worker_nice, &ctx->workers) !=
-            SRV_OK ||
+        srv_workers_start(cfg->workers, cfg->worker_queue, (int)cfg->worker_idle, cfg->worker_nice,
+                          &ctx->workers) != SRV_OK ||
         srv_secret_cache_new(cfg->secret_cache_ttl, &ctx->secret_cache) != SRV_OK ||
         srv_client_cache_new(&ctx->client_cache) != SRV_OK ||
         srv_rate_limiter_new(cfg, &ctx->rate_limiter) != SRV_OK) {

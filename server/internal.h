@@ -54,7 +54,8 @@ struct srv_config {
     unsigned http_threads;
     unsigned workers;
     unsigned worker_queue;
-    unsigned worker_nice; /* Linux nice value of the worker threads */
+    unsigned worker_nice; /* Linux nice value of the worker threads, when not idle */
+    int64_t worker_idle;  /* 1: the workers run under SCHED_IDLE */
     int64_t secret_cache_ttl;
     int64_t jwks_max_age;
     int64_t sweep_interval;
@@ -108,7 +109,7 @@ void srv_log_fmt(enum srv_log_level lvl, const char *module, const char *fmt, ..
 /* ---- worker pool (workers.c): Argon2 off the HTTP threads ---- */
 
 struct srv_workers;
-int srv_workers_start(unsigned threads, unsigned queue_cap, unsigned nice,
+int srv_workers_start(unsigned threads, unsigned queue_cap, int idle, unsigned nice,
                       struct srv_workers **out);
 /* Runs every reserved job and ends the threads; from then on srv_workers_reserve() answers 0,
  * but w stays valid for callers until srv_workers_stop(). */

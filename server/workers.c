@@ -1,10 +1,12 @@
 /* A bounded pool of worker threads for CPU-heavy work (Argon2), so no HTTP thread waits behind
- * it. The workers run at a higher nice value (lower priority): when a login storm keeps them
- * busy, the scheduler still hands a core to an HTTP thread as soon as a request arrives, so JWKS
- * and client-credentials latency stay what they are without the storm (bench/run measures it). The
+ * it. The workers run at the lowest priority (SCHED_IDLE, or a nice value): when a login storm
+ * keeps them busy, the scheduler still hands a core to an HTTP thread as soon as a request
+ * arrives, so JWKS and client-credentials latency stay near what they are without the storm
+ * (bench/run measures it). The price is paid by the storm: Argon2 gets what cores are left. The
  * queue capacity is enforced by reservation: a request reserves its slot before it suspends its
  * connection, so submitting can never fail half-way. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -17,7 +19,8 @@ struct job {
 };
 
 struct srv_workers {
-    int nice; /* applied by each worker thread to itself */
+    int idle; /* SCHED_IDLE, applied by each worker thread to itself */
+    int nice; /* else this nice value */
     pthread_mutex_t lock;
     pthread_cond_t ready;
     struct job *ring;
@@ -31,10 +34,16 @@ struct srv_workers {
 static void *worker_main(void *arg)
 {
     struct srv_workers *w = arg;
-    /* On Linux a nice value belongs to a thread; raising it needs no privilege. Should it fail,
+    /* SCHED_IDLE: a waking HTTP thread preempts the worker at once, instead of waiting up to a
+     * scheduler tick as it may behind a merely niced one. Otherwise (worker_idle off) a nice
+     * value, which on Linux belongs to a thread. Neither needs a privilege; should either fail,
      * the worker runs at normal priority, which is correct, only less isolated. */
-    if (w->nice)
+    if (w->idle) {
+        struct sched_param sp = {0};
+        (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+    } else if (w->nice) {
         (void)setpriority(PRIO_PROCESS, (id_t)gettid(), w->nice);
+    }
     for (;;) {
         pthread_mutex_lock(&w->lock);
         while (w->count == 0 && !(w->stopping && w->reserved == 0))
@@ -56,11 +65,13 @@ static void *worker_main(void *arg)
     }
 }
 
-int srv_workers_start(unsigned threads, unsigned queue_cap, unsigned nice, struct srv_workers **out)
+int srv_workers_start(unsigned threads, unsigned queue_cap, int idle, unsigned nice,
+                      struct srv_workers **out)
 {
     struct srv_workers *w = calloc(1, sizeof *w);
     if (!w)
         return SRV_ERUNTIME;
+    w->idle = idle;
     w->nice = (int)nice;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->ready, NULL);
