@@ -24,6 +24,10 @@ wait_port() { # wait_port FILE: prints the first "port":N found in FILE within 1
   echo "$port"
 }
 
+json_field() { # json_field NAME: the string member NAME of the JSON on stdin (flat documents)
+  sed -E "s/.*\"$1\":\"([^\"]+)\".*/\\1/"
+}
+
 stop_pid() { # stop_pid PID: SIGTERM, then wait; a process that is already gone is fine
   [[ -n "${1:-}" ]] || return 0
   kill "$1" 2>/dev/null || true

@@ -1165,33 +1165,15 @@ const char *ts_store_password_phc(const char *data, const char *email)
     return rc == STORE_OK ? ts_printf("%s", r.idn.phc) : NULL;
 }
 
-static size_t drop_body(char *p, size_t size, size_t n, void *arg)
-{
-    (void)p, (void)arg;
-    return size * n;
-}
-
 long ts_status_from(struct ts_server *s, const char *from, const char *method, const char *path,
                     const char *header, const char *body)
 {
-    CURL *e = curl_easy_init();
-    struct curl_slist *headers = header ? curl_slist_append(NULL, header) : NULL;
-    long status = 0;
-    if (!e || (header && !headers))
-        goto out;
-    curl_easy_setopt(e, CURLOPT_URL, ts_printf("%s%s", s->url, path));
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-    if (body)
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+    const char *headers[] = {header, NULL};
+    struct ts_req rq = {
+        .method = method, .path = path, .headers = header ? headers : NULL, .body = body};
+    struct ts_resp *r;
+    CURL *e = ts_easy(s, &rq, &r);
     curl_easy_setopt(e, CURLOPT_INTERFACE, from);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, drop_body);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT, 30L);
-    if (curl_easy_perform(e) == CURLE_OK)
-        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-out:
-    curl_slist_free_all(headers);
-    if (e)
-        curl_easy_cleanup(e);
-    return status;
+    ts_easy_done(e, r, curl_easy_perform(e));
+    return r->status;
 }

@@ -51,50 +51,21 @@ out:
     return ok && chmod(key_path, 0600) == 0;
 }
 
-struct got {
-    char body[8192];
-    size_t len;
-};
-
-static size_t collect(char *p, size_t size, size_t n, void *arg)
+/* GET, or POST when body is set, of url trusting only ca, with TLS versions from min to max
+ * (curl's CURL_SSLVERSION_* values). r->curl says whether the transfer worked. */
+static struct ts_resp *fetch(struct ts_server *s, const char *url, const char *ca, long versions,
+                             const char *userpwd, const char *body)
 {
-    struct got *g = arg;
-    size_t take = size * n;
-    if (take > sizeof g->body - 1 - g->len)
-        take = sizeof g->body - 1 - g->len;
-    memcpy(g->body + g->len, p, take);
-    g->len += take;
-    g->body[g->len] = '\0';
-    return size * n;
-}
-
-/* GET or POST (body not NULL) url trusting only ca; TLS versions from min to max (curl's
- * CURL_SSLVERSION_* values). Returns the curl result; *status and *g the answer. */
-static CURLcode fetch(const char *url, const char *ca, long versions, const char *userpwd,
-                      const char *body, long *status, struct got *g)
-{
-    CURL *e = curl_easy_init();
-    CURLcode rc = CURLE_FAILED_INIT;
-    *status = 0;
-    g->len = 0;
-    g->body[0] = '\0';
-    if (!e)
-        return rc;
+    struct ts_req rq = {.path = "", .body = body};
+    struct ts_resp *r;
+    CURL *e = ts_easy(s, &rq, &r);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_CAINFO, ca);
     curl_easy_setopt(e, CURLOPT_SSLVERSION, versions);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, g);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT, 30L);
     if (userpwd)
         curl_easy_setopt(e, CURLOPT_USERPWD, userpwd);
-    if (body)
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-    rc = curl_easy_perform(e);
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
-    curl_easy_cleanup(e);
-    return rc;
+    ts_easy_done(e, r, curl_easy_perform(e));
+    return r;
 }
 
 TEST(https_with_tls_1_2_and_1_3_only)
@@ -111,44 +82,38 @@ TEST(https_with_tls_1_2_and_1_3_only)
         return;
     const char *base = ts_printf("https://127.0.0.1:%u", s->port);
     CHECK_STR(s->issuer, base);
-    long status;
-    struct got g;
-    CHECK_INT(fetch(ts_printf("%s/.well-known/openid-configuration", base), cert,
-                    CURL_SSLVERSION_TLSv1_2, NULL, NULL, &status, &g),
-              CURLE_OK);
-    CHECK_INT(status, 200);
-    json_t *disc = ts_keep_json(json_loads(g.body, 0, NULL));
-    CHECK_STR(ts_jstr(disc, "issuer"), base);
-    CHECK_STR(ts_jstr(disc, "token_endpoint"), ts_printf("%s/oauth/token", base));
+    struct ts_resp *r = fetch(s, ts_printf("%s/.well-known/openid-configuration", base), cert,
+                              CURL_SSLVERSION_TLSv1_2, NULL, NULL);
+    CHECK_INT(r->curl, CURLE_OK);
+    CHECK_INT(r->status, 200);
+    CHECK_STR(ts_jstr(r->json, "issuer"), base);
+    CHECK_STR(ts_jstr(r->json, "token_endpoint"), ts_printf("%s/oauth/token", base));
     /* a token over TLS 1.3 carries the https issuer */
-    CHECK_INT(fetch(ts_printf("%s/oauth/token", base), cert, CURL_SSLVERSION_TLSv1_3,
-                    ts_printf("%s:%s", a.id, a.secret), "grant_type=client_credentials", &status,
-                    &g),
-              CURLE_OK);
-    CHECK_INT(status, 200);
-    json_t *tok = ts_keep_json(json_loads(g.body, 0, NULL)), *h, *p;
-    CHECK(ts_jwt_decode(ts_jstr(tok, "access_token"), &h, &p) == 0);
+    r = fetch(s, ts_printf("%s/oauth/token", base), cert, CURL_SSLVERSION_TLSv1_3,
+              ts_printf("%s:%s", a.id, a.secret), "grant_type=client_credentials");
+    CHECK_INT(r->curl, CURLE_OK);
+    CHECK_INT(r->status, 200);
+    json_t *h, *p;
+    CHECK(ts_jwt_decode(ts_jstr(r->json, "access_token"), &h, &p) == 0);
     CHECK_STR(ts_jstr(p, "iss"), base);
     /* TLS 1.2 at most still works; 1.1 at most is refused in the handshake */
-    CHECK_INT(fetch(ts_printf("%s/jwks", base), cert,
-                    CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2, NULL, NULL, &status, &g),
-              CURLE_OK);
-    CHECK_INT(status, 200);
-    CURLcode old =
-        fetch(ts_printf("%s/jwks", base), cert,
-              CURL_SSLVERSION_TLSv1_0 | CURL_SSLVERSION_MAX_TLSv1_1, NULL, NULL, &status, &g);
-    CHECK(old != CURLE_OK);
-    CHECK_INT(status, 0);
+    r = fetch(s, ts_printf("%s/jwks", base), cert,
+              CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2, NULL, NULL);
+    CHECK_INT(r->curl, CURLE_OK);
+    CHECK_INT(r->status, 200);
+    r = fetch(s, ts_printf("%s/jwks", base), cert,
+              CURL_SSLVERSION_TLSv1_0 | CURL_SSLVERSION_MAX_TLSv1_1, NULL, NULL);
+    CHECK(r->curl != CURLE_OK);
+    CHECK_INT(r->status, 0);
     /* plain HTTP on the TLS port gets no answer */
-    CHECK(fetch(ts_printf("http://127.0.0.1:%u/jwks", s->port), cert, CURL_SSLVERSION_DEFAULT, NULL,
-                NULL, &status, &g) != CURLE_OK ||
-          status != 200);
+    r = fetch(s, ts_printf("http://127.0.0.1:%u/jwks", s->port), cert, CURL_SSLVERSION_DEFAULT,
+              NULL, NULL);
+    CHECK(r->curl != CURLE_OK || r->status != 200);
     /* the certificate must be the one trusted: another CA is refused */
     const char *other = ts_path("other.pem"), *other_key = ts_path("other-key.pem");
     CHECK(make_cert(other, other_key));
-    CHECK_INT(
-        fetch(ts_printf("%s/jwks", base), other, CURL_SSLVERSION_TLSv1_2, NULL, NULL, &status, &g),
-        CURLE_PEER_FAILED_VERIFICATION);
+    r = fetch(s, ts_printf("%s/jwks", base), other, CURL_SSLVERSION_TLSv1_2, NULL, NULL);
+    CHECK_INT(r->curl, CURLE_PEER_FAILED_VERIFICATION);
     CHECK_INT(ts_stop(s), 0);
 }
 
