@@ -10,26 +10,25 @@
 
 #include "server/internal.h"
 
-static json_t *strings_json(char (*list)[STORE_URI_MAX], size_t n)
+/* n strings kept in slots of stride bytes from items */
+static json_t *strings_json(const char *items, size_t stride, size_t n)
 {
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < n; i++)
-        json_array_append_new(arr, json_string(list[i]));
+        json_array_append_new(arr, json_string(items + i * stride));
     return arr;
 }
 
 /* The application as the API shows it: never its secret's hash or hint. */
 static json_t *app_json(struct store_application *a)
 {
-    json_t *grants = json_array();
-    for (size_t i = 0; grants && i < a->ngrants; i++)
-        json_array_append_new(grants, json_string(a->grants[i]));
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:I}", "id", a->id, "client_id",
-                     a->id, "name", a->name, "type",
-                     a->type == STORE_APP_CONFIDENTIAL ? "confidential" : "public", "grant_types",
-                     grants, "redirect_uris", strings_json(a->redirect_uris, a->nredirect_uris),
-                     "allowed_origins", strings_json(a->origins, a->norigins), "created_at",
-                     (json_int_t)a->created_at, "updated_at", (json_int_t)a->updated_at);
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:I}", "id", a->id, "client_id", a->id, "name",
+        a->name, "type", a->type == STORE_APP_CONFIDENTIAL ? "confidential" : "public",
+        "grant_types", strings_json(a->grants[0], STORE_GRANT_MAX, a->ngrants), "redirect_uris",
+        strings_json(a->redirect_uris[0], STORE_URI_MAX, a->nredirect_uris), "allowed_origins",
+        strings_json(a->origins[0], STORE_ORIGIN_MAX, a->norigins), "created_at",
+        (json_int_t)a->created_at, "updated_at", (json_int_t)a->updated_at);
 }
 
 /* ---- list and get ---- */

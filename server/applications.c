@@ -43,35 +43,51 @@ static int redirect_uri_valid(const char *v)
     return uri_chars(v) && scheme_len(v) && !strchr(v, '#') && v[scheme_len(v) + 1] != '\0';
 }
 
-/* RFC 6454 serialised origin: scheme "://" host [":" port], nothing after. */
-static int origin_valid(const char *v)
+/* RFC 6454 §6.1 serialisation of an origin, as browsers send it in Origin: scheme "://" host
+ * [":" port], scheme and host in lower case, no port when it is the scheme's default. Writes it
+ * into out (cap bytes); 0 when v is not scheme://host[:port] or does not fit. */
+static int origin_canonical(const char *v, char *out, size_t cap)
 {
-    size_t s = scheme_len(v);
-    if (!uri_chars(v) || !s || strncmp(v + s, "://", 3) != 0 || !v[s + 3])
+    size_t s = scheme_len(v), len = strlen(v);
+    if (!uri_chars(v) || !s || strncmp(v + s, "://", 3) != 0 || !v[s + 3] ||
+        strpbrk(v + s + 3, "/?#@") || len >= cap)
         return 0;
-    return strpbrk(v + s + 3, "/?#@") == NULL;
+    for (size_t i = 0; i <= len; i++)
+        out[i] = v[i] >= 'A' && v[i] <= 'Z' ? (char)(v[i] - 'A' + 'a') : v[i];
+    const char *colon = strrchr(out + s + 3, ':');
+    if (colon && !strchr(colon, ']') &&
+        ((s == 5 && strncmp(out, "https", 5) == 0 && strcmp(colon, ":443") == 0) ||
+         (s == 4 && strncmp(out, "http", 4) == 0 && strcmp(colon, ":80") == 0)))
+        out[colon - out] = '\0';
+    return 1;
 }
 
 int srv_app_add(struct store_application *app, enum srv_app_list list, const char *v, char *why,
                 size_t cap)
 {
     static const char *const what[] = {"grant type", "redirect URI", "origin"};
-    char(*uris)[STORE_URI_MAX] = list == SRV_APP_REDIRECT_URIS ? app->redirect_uris : app->origins;
+    char origin[STORE_ORIGIN_MAX];
+    char *items = list == SRV_APP_GRANTS          ? app->grants[0]
+                  : list == SRV_APP_REDIRECT_URIS ? app->redirect_uris[0]
+                                                  : app->origins[0];
+    size_t stride = list == SRV_APP_GRANTS          ? STORE_GRANT_MAX
+                    : list == SRV_APP_REDIRECT_URIS ? STORE_URI_MAX
+                                                    : STORE_ORIGIN_MAX;
     size_t *n = list == SRV_APP_GRANTS          ? &app->ngrants
                 : list == SRV_APP_REDIRECT_URIS ? &app->nredirect_uris
                                                 : &app->norigins;
     size_t max = list == SRV_APP_GRANTS ? STORE_GRANTS_MAX : STORE_URIS_MAX;
-    size_t len = strlen(v);
     int ok;
     switch (list) {
     case SRV_APP_GRANTS:
         ok = grant_known(v);
         break;
     case SRV_APP_REDIRECT_URIS:
-        ok = len < STORE_URI_MAX && redirect_uri_valid(v);
+        ok = strlen(v) < STORE_URI_MAX && redirect_uri_valid(v);
         break;
     default:
-        ok = len < STORE_URI_MAX && origin_valid(v);
+        ok = origin_canonical(v, origin, sizeof origin);
+        v = origin;
         break;
     }
     if (!ok) {
@@ -84,17 +100,17 @@ int srv_app_add(struct store_application *app, enum srv_app_list list, const cha
                      list == SRV_APP_REDIRECT_URIS ? "a redirect URI" : "an origin",
                      list == SRV_APP_REDIRECT_URIS ? "an absolute URI without a fragment"
                                                    : "scheme://host[:port]",
-                     STORE_URI_MAX - 1);
+                     (int)stride - 1);
         return 0;
     }
     for (size_t i = 0; i < *n; i++)
-        if (strcmp(list == SRV_APP_GRANTS ? app->grants[i] : uris[i], v) == 0)
+        if (strcmp(items + i * stride, v) == 0)
             return 1;
     if (*n == max) {
         snprintf(why, cap, "at most %zu %ss", max, what[list]);
         return 0;
     }
-    memcpy(list == SRV_APP_GRANTS ? app->grants[*n] : uris[*n], v, len + 1);
+    memcpy(items + *n * stride, v, strlen(v) + 1);
     (*n)++;
     return 1;
 }

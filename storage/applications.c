@@ -1,6 +1,9 @@
 /* Applications (OAuth clients of SDKs and apps): id -> {"name","type","phc","hint","grants",
  * "redirect_uris","origins","created_at","updated_at"}. The id is the key only. A public
- * application holds no secret (phc and hint ""); a confidential one always has a phc. */
+ * application holds no secret (phc and hint ""); a confidential one always has a phc.
+ * Index, written in the transaction that writes the record:
+ *   app_origins  lower(origin) || "\0" || id -> ""  (who allows a browser origin; the NUL ends
+ *                the origin, so one origin's applications are a range) */
 #include "storage/internal.h"
 
 #include <stdlib.h>
@@ -14,7 +17,7 @@ static int app_valid(const struct store_application *app)
         !str_fits(app->phc, STORE_PHC_MAX) || !str_fits(app->hint, HINT_MAX) ||
         !strv_valid(app->grants[0], STORE_GRANT_MAX, app->ngrants, STORE_GRANTS_MAX) ||
         !strv_valid(app->redirect_uris[0], STORE_URI_MAX, app->nredirect_uris, STORE_URIS_MAX) ||
-        !strv_valid(app->origins[0], STORE_URI_MAX, app->norigins, STORE_URIS_MAX))
+        !strv_valid(app->origins[0], STORE_ORIGIN_MAX, app->norigins, STORE_URIS_MAX))
         return 0;
     if (app->type == STORE_APP_PUBLIC)
         return app->phc[0] == '\0' && app->hint[0] == '\0';
@@ -40,7 +43,7 @@ static int app_encode(const struct store_application *app, char **buf, size_t *l
         rc = codec_set_strv(obj, "redirect_uris", app->redirect_uris[0], STORE_URI_MAX,
                             app->nredirect_uris);
     if (!rc)
-        rc = codec_set_strv(obj, "origins", app->origins[0], STORE_URI_MAX, app->norigins);
+        rc = codec_set_strv(obj, "origins", app->origins[0], STORE_ORIGIN_MAX, app->norigins);
     if (!rc)
         rc = codec_set_int(obj, "created_at", app->created_at);
     if (!rc)
@@ -77,7 +80,7 @@ static int app_decode(const MDB_val *key, const MDB_val *data, struct store_appl
         rc = codec_get_strv(obj, "redirect_uris", out->redirect_uris[0], STORE_URI_MAX,
                             STORE_URIS_MAX, &out->nredirect_uris);
     if (!rc)
-        rc = codec_get_strv(obj, "origins", out->origins[0], STORE_URI_MAX, STORE_URIS_MAX,
+        rc = codec_get_strv(obj, "origins", out->origins[0], STORE_ORIGIN_MAX, STORE_URIS_MAX,
                             &out->norigins);
     if (!rc)
         rc = codec_get_int(obj, "created_at", &out->created_at);
@@ -122,6 +125,40 @@ out:
     return rc;
 }
 
+#define ORIGIN_KEY_MAX (STORE_ORIGIN_MAX + STORE_ID_MAX)
+
+/* lower(origin) || "\0", then id when one is given; 0 when origin is empty or does not fit. */
+static size_t origin_key(const char *origin, const char *id, char buf[ORIGIN_KEY_MAX])
+{
+    size_t olen = strlen(origin), ilen = id ? strlen(id) : 0;
+    if (olen == 0 || olen >= STORE_ORIGIN_MAX || ilen >= STORE_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < olen; i++)
+        buf[i] = origin[i] >= 'A' && origin[i] <= 'Z' ? (char)(origin[i] - 'A' + 'a') : origin[i];
+    buf[olen] = '\0';
+    memcpy(buf + olen + 1, id ? id : "", ilen);
+    return olen + 1 + ilen;
+}
+
+/* Adds or removes the index entries of app's origins. Two origins that differ only in case
+ * share an entry, so removing one that is gone already is not an error. */
+static int origins_index(struct store_txn *txn, const struct store_application *app, int add)
+{
+    char buf[ORIGIN_KEY_MAX];
+    MDB_val key = {.mv_data = buf}, empty = {0};
+    MDB_dbi dbi = txn->st->dbi[DB_APP_ORIGINS];
+    int rc = STORE_OK;
+    for (size_t i = 0; i < app->norigins && rc == STORE_OK; i++) {
+        if (!(key.mv_size = origin_key(app->origins[i], app->id, buf)))
+            return STORE_EINVAL;
+        rc = add ? store_mdb_err(txn, mdb_put(txn->txn, dbi, &key, &empty, 0), "index origin")
+                 : store_mdb_err(txn, mdb_del(txn->txn, dbi, &key, NULL), "unindex origin");
+        if (!add && rc == STORE_NOTFOUND)
+            rc = STORE_OK;
+    }
+    return rc;
+}
+
 int store_app_insert(struct store_txn *txn, const struct store_application *app)
 {
     int rc = store_txn_writable(txn);
@@ -129,24 +166,38 @@ int store_app_insert(struct store_txn *txn, const struct store_application *app)
         return rc;
     if (!app_valid(app))
         return STORE_EINVAL;
-    return app_put(txn, app, MDB_NOOVERWRITE);
+    rc = app_put(txn, app, MDB_NOOVERWRITE);
+    return rc ? rc : origins_index(txn, app, 1);
+}
+
+/* The stored record of id, decoded into a heap copy (free() it), for the index entries it
+ * holds. */
+static int app_get_old(struct store_txn *txn, const char *id, struct store_application **old)
+{
+    *old = calloc(1, sizeof **old);
+    if (!*old)
+        return STORE_ENOMEM;
+    return store_app_get(txn, id, *old);
 }
 
 int store_app_update(struct store_txn *txn, const struct store_application *app)
 {
-    MDB_val key, data;
+    struct store_application *old = NULL;
     int rc = store_txn_writable(txn);
 
     if (rc)
         return rc;
     if (!app_valid(app))
         return STORE_EINVAL;
-    app_key(app->id, &key);
-    rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_APPLICATIONS], &key, &data),
-                       "get application");
-    if (rc)
-        return rc;
-    return app_put(txn, app, 0);
+    rc = app_get_old(txn, app->id, &old);
+    if (!rc)
+        rc = origins_index(txn, old, 0);
+    if (!rc)
+        rc = app_put(txn, app, 0);
+    if (!rc)
+        rc = origins_index(txn, app, 1);
+    free(old);
+    return rc;
 }
 
 int store_app_get(struct store_txn *txn, const char *id, struct store_application *out)
@@ -169,6 +220,7 @@ int store_app_get(struct store_txn *txn, const char *id, struct store_applicatio
 
 int store_app_delete(struct store_txn *txn, const char *id)
 {
+    struct store_application *old = NULL;
     MDB_val key;
     int rc = store_txn_writable(txn);
 
@@ -176,9 +228,67 @@ int store_app_delete(struct store_txn *txn, const char *id)
         return rc;
     if (!id_valid(id))
         return STORE_EINVAL;
+    rc = app_get_old(txn, id, &old);
+    if (!rc)
+        rc = origins_index(txn, old, 0);
     app_key(id, &key);
-    return store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[DB_APPLICATIONS], &key, NULL),
-                         "delete application");
+    if (!rc)
+        rc = store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[DB_APPLICATIONS], &key, NULL),
+                           "delete application");
+    free(old);
+    return rc;
+}
+
+int store_origin_allowed(struct store_txn *txn, const char *origin, const char *app_id)
+{
+    char buf[ORIGIN_KEY_MAX];
+    MDB_val key = {.mv_data = buf}, data;
+    MDB_cursor *cur = NULL;
+    size_t prefix;
+    int rc;
+
+    if (!txn || !origin || (app_id && !id_valid(app_id)))
+        return STORE_EINVAL;
+    if (!(key.mv_size = prefix = origin_key(origin, app_id, buf)))
+        return STORE_NOTFOUND;
+    if (app_id)
+        return store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_APP_ORIGINS], &key, &data),
+                             "get origin");
+    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_APP_ORIGINS], &cur),
+                       "open origin cursor");
+    if (!rc)
+        rc = store_mdb_err(txn, mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE), "seek origin");
+    /* the first entry at or after lower(origin) "\0" is one of its own, if it has any */
+    if (!rc && (key.mv_size <= prefix || memcmp(key.mv_data, buf, prefix) != 0))
+        rc = STORE_NOTFOUND;
+    if (cur)
+        mdb_cursor_close(cur);
+    return rc;
+}
+
+int store_app_origins_index_all(struct store_txn *txn)
+{
+    struct store_application *app = calloc(1, sizeof *app);
+    MDB_cursor *cur = NULL;
+    MDB_val key, data;
+    int rc = app ? STORE_OK : STORE_ENOMEM, mrc;
+
+    if (!rc)
+        rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_APPLICATIONS], &cur),
+                           "open application cursor");
+    for (mrc = rc ? MDB_NOTFOUND : mdb_cursor_get(cur, &key, &data, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT)) {
+        memset(app, 0, sizeof *app);
+        if ((rc = app_decode(&key, &data, app)) != STORE_OK ||
+            (rc = origins_index(txn, app, 1)) != STORE_OK)
+            break;
+    }
+    if (!rc && mrc != MDB_NOTFOUND)
+        rc = store_mdb_err(txn, mrc, "walk applications");
+    if (cur)
+        mdb_cursor_close(cur);
+    free(app);
+    return rc;
 }
 
 static int app_decode_any(const MDB_val *key, const MDB_val *data, void *out)

@@ -45,6 +45,8 @@ enum store_db {
     /* schema 2 */
     DB_LOGIN_FAILURES,        /* opaque key -> count, last failure, lock end, expiry (4 x BE64) */
     DB_LOGIN_FAILURES_BY_EXP, /* BE64 expiry || key -> empty: the sweep walks only expired */
+    /* schema 3 */
+    DB_APP_ORIGINS, /* lower(origin) || "\0" || application id -> empty: who allows an origin */
     DB_COUNT
 };
 
@@ -100,6 +102,8 @@ int store_txn_writable(const struct store_txn *txn);
 /* Opens the named databases and brings the schema to STORE_SCHEMA_VERSION; runs inside the
  * write transaction of store_open(). STORE_EVERSION when the data is newer. (schema.c) */
 int store_schema_open(struct store_txn *txn);
+/* Writes the origin index entries of every stored application (the schema 3 upgrade). */
+int store_app_origins_index_all(struct store_txn *txn);
 
 /* Deletes every secret of sa_id. (secrets.c) */
 int store_secrets_delete_all(struct store_txn *txn, const char *sa_id);

@@ -31,6 +31,7 @@ const char *const store_db_names[DB_COUNT] = {
     [DB_USER_TEAMS] = "user_teams",
     [DB_LOGIN_FAILURES] = "login_failures",
     [DB_LOGIN_FAILURES_BY_EXP] = "login_failures_by_exp",
+    [DB_APP_ORIGINS] = "app_origins",
 };
 
 const unsigned store_db_flags[DB_COUNT] = {
@@ -84,12 +85,31 @@ static int upgrade_to_2(struct store_txn *txn)
     return rc ? rc : create_db(txn, DB_LOGIN_FAILURES_BY_EXP);
 }
 
+/* 2 -> 3: the origin index of the applications there are (CORS). store_schema_open() opens the
+ * databases after the upgrades, so the index opens its own handle here. */
+static int upgrade_to_3(struct store_txn *txn)
+{
+    int rc = create_db(txn, DB_APP_ORIGINS);
+    if (!rc)
+        rc = store_mdb_err(txn,
+                           mdb_dbi_open(txn->txn, store_db_names[DB_APPLICATIONS], 0,
+                                        &txn->st->dbi[DB_APPLICATIONS]),
+                           "open applications");
+    if (!rc)
+        rc = store_mdb_err(txn,
+                           mdb_dbi_open(txn->txn, store_db_names[DB_APP_ORIGINS], 0,
+                                        &txn->st->dbi[DB_APP_ORIGINS]),
+                           "open app_origins");
+    return rc ? rc : store_app_origins_index_all(txn);
+}
+
 /* upgrades[v] brings a data folder from version v to v + 1. Steps only move forward: a binary
  * never opens data newer than STORE_SCHEMA_VERSION. A step that adds a database also adds it to
  * enum store_db, which store_schema_open() then opens. */
 static int (*const upgrades[STORE_SCHEMA_VERSION])(struct store_txn *txn) = {
     upgrade_to_1,
     upgrade_to_2,
+    upgrade_to_3,
 };
 
 int store_schema_open(struct store_txn *txn)

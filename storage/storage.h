@@ -34,7 +34,7 @@ enum store_err {
 const char *store_strerror(int rc);
 
 /* Schema version this binary writes; kept in the meta database. Upgrades are forward-only. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 #define STORE_ID_MAX 48     /* ids: "sa_01h…", incl. NUL (= CRYPTO_ID_MAX) */
 #define STORE_NAME_MAX 257  /* names: at most 256 bytes of UTF-8, incl. NUL */
@@ -224,6 +224,9 @@ int store_key_delete(struct store_txn *txn, const char *kid);
 #define STORE_GRANT_MAX 64 /* "urn:idpd:grant-type:anonymous", incl. NUL */
 #define STORE_URIS_MAX 16  /* redirect URIs, allowed origins */
 #define STORE_URI_MAX 1025 /* one URI, at most 1024 bytes, incl. NUL */
+/* One allowed origin, at most 300 bytes, incl. NUL: scheme "://" host [":" port] with a DNS name
+ * of at most 253 bytes fits, and the origin index keeps it in one LMDB key. */
+#define STORE_ORIGIN_MAX 301
 
 enum store_app_type { STORE_APP_PUBLIC = 0, STORE_APP_CONFIDENTIAL = 1 };
 
@@ -238,7 +241,7 @@ struct store_application {
     size_t nredirect_uris;
     char redirect_uris[STORE_URIS_MAX][STORE_URI_MAX];
     size_t norigins;
-    char origins[STORE_URIS_MAX][STORE_URI_MAX];
+    char origins[STORE_URIS_MAX][STORE_ORIGIN_MAX];
     int64_t created_at;
     int64_t updated_at;
 };
@@ -255,6 +258,11 @@ int store_app_delete(struct store_txn *txn, const char *id);
 /* Like store_sa_list(); free with free(). */
 int store_app_list(struct store_txn *txn, const char *after, size_t limit,
                    struct store_application **items, size_t *n);
+/* Whether a browser may call from origin (compared with ASCII letters lower-cased): with app_id,
+ * when that application lists it in its allowed origins; with app_id NULL, when any application
+ * does. STORE_OK when allowed, STORE_NOTFOUND when not (also for a string that cannot be an
+ * origin). Reads an index kept in the transactions that write applications. */
+int store_origin_allowed(struct store_txn *txn, const char *origin, const char *app_id);
 
 /* ---- users ---- */
 

@@ -182,11 +182,12 @@ TEST(apps_crud_and_roles)
     r = ts_bearer(f.s, "GET", app_path(id), f.t_admin, NULL);
     CHECK_STR(js(json_incref(r->json)), created);
 
-    /* patch: only the members sent change; lists are replaced */
+    /* patch: only the members sent change; lists are replaced; an origin is kept as browsers
+     * send it (lower case, no default port) */
     sleep(1); /* so updated_at moves */
     r = ts_bearer(f.s, "PATCH", app_path(id), f.t_admin,
                   "{\"name\":\"Web shop 2\",\"redirect_uris\":[],"
-                  "\"allowed_origins\":[\"https://www.example.org\"]}");
+                  "\"allowed_origins\":[\"HTTPS://WWW.Example.org:443\"]}");
     CHECK_MSG(r->status == 200, "%ld %s", r->status, r->body);
     CHECK_STR(ts_jstr(r->json, "id"), id);
     CHECK_STR(ts_jstr(r->json, "name"), "Web shop 2");
@@ -324,6 +325,13 @@ TEST(apps_bad_input_changes_nothing)
         "{\"name\":\"x\",\"grant_types\":[\"password\"],\"allowed_origins\":[\"a.example\"]}",
         "{\"name\":\"x\",\"grant_types\":[\"password\"],\"allowed_origins\":[\"https://\"]}",
         "{\"name\":\"x\",\"grant_types\":[\"password\"],\"allowed_origins\":[\"https://u@a\"]}",
+        "{\"name\":\"x\",\"grant_types\":[\"password\"],\"allowed_origins\":[\"https://"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaa\"]}",
         "{\"name\":\"x\",\"grant_types\":[\"password\"]",
         "[]",
         "",

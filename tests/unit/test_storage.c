@@ -264,7 +264,7 @@ TEST(open_writes_schema_version)
     CHECK(st != NULL);
     CHECK_INT(store_read(st, meta_get_cb, &m), STORE_OK);
     CHECK_INT(m.value, STORE_SCHEMA_VERSION);
-    CHECK_INT(m.value, 2);
+    CHECK_INT(m.value, 3);
     CHECK_INT(store_map_size(st), (size_t)64 << 20);
     store_close(st);
 
@@ -1395,7 +1395,8 @@ TEST(another_process_grows_the_map)
 
 /* ---- corrupt data ---- */
 
-static int raw_put_bin(const char *db, const void *key, size_t key_len, const void *val, size_t len)
+/* Writes one record into db behind the store's back, or drops db whole when key is NULL. */
+static int raw_edit(const char *db, const void *key, size_t key_len, const void *val, size_t len)
 {
     MDB_env *env = NULL;
     MDB_txn *txn = NULL;
@@ -1412,13 +1413,18 @@ static int raw_put_bin(const char *db, const void *key, size_t key_len, const vo
     if (!mrc)
         mrc = mdb_dbi_open(txn, db, 0, &dbi);
     if (!mrc)
-        mrc = mdb_put(txn, dbi, &k, &v, 0);
+        mrc = key ? mdb_put(txn, dbi, &k, &v, 0) : mdb_drop(txn, dbi, 1);
     if (!mrc)
         mrc = mdb_txn_commit(txn);
     else if (txn)
         mdb_txn_abort(txn);
     mdb_env_close(env);
     return mrc;
+}
+
+static int raw_put_bin(const char *db, const void *key, size_t key_len, const void *val, size_t len)
+{
+    return raw_edit(db, key, key_len, val, len);
 }
 
 static int raw_put(const char *db, const char *key, const void *val, size_t len)
@@ -1939,7 +1945,7 @@ TEST(app_round_trip_at_maximum)
     app.norigins = STORE_URIS_MAX;
     for (size_t i = 0; i < STORE_URIS_MAX; i++) {
         fill_head(app.redirect_uris[i], STORE_URI_MAX, "https://r.example/", i, 'r');
-        fill_head(app.origins[i], STORE_URI_MAX, "https://o.example:", i, 'o');
+        fill_head(app.origins[i], STORE_ORIGIN_MAX, "https://o.example:", i, 'o');
     }
     app.created_at = INT64_MIN;
     app.updated_at = INT64_MAX;
@@ -1964,7 +1970,7 @@ TEST(app_round_trip_at_maximum)
     for (size_t i = 0; i < STORE_URIS_MAX; i++) {
         CHECK_STR(got.redirect_uris[i], app.redirect_uris[i]);
         CHECK_STR(got.origins[i], app.origins[i]);
-        CHECK_INT(strlen(got.origins[i]), 1024);
+        CHECK_INT(strlen(got.origins[i]), 300);
     }
     CHECK(got.created_at == INT64_MIN);
     CHECK(got.updated_at == INT64_MAX);
@@ -2026,6 +2032,10 @@ TEST(app_limits_are_einval)
     make_app(&app, "app_origins", STORE_APP_PUBLIC);
     app.norigins = STORE_URIS_MAX + 1;
     CHECK_INT(store_write(st, app_insert_cb, &app), STORE_EINVAL);
+    make_app(&app, "app_origin", STORE_APP_PUBLIC);
+    memset(app.origins[0], 'o', STORE_ORIGIN_MAX); /* 301 bytes */
+    app.norigins = 1;
+    CHECK_INT(store_write(st, app_insert_cb, &app), STORE_EINVAL);
     make_app(&app, "app_name", STORE_APP_PUBLIC);
     memset(app.name, 'n', STORE_NAME_MAX);
     CHECK_INT(store_write(st, app_insert_cb, &app), STORE_EINVAL);
@@ -2040,6 +2050,111 @@ TEST(app_limits_are_einval)
     CHECK_INT(store_read(st, app_list_cb, &p), STORE_OK);
     CHECK_INT(p.n, 0);
     free(p.items);
+    store_close(st);
+}
+
+struct origin_q {
+    const char *origin, *app_id;
+};
+
+static int origin_cb(struct store_txn *txn, void *arg)
+{
+    struct origin_q *q = arg;
+    return store_origin_allowed(txn, q->origin, q->app_id);
+}
+
+static int origin_allowed(struct store *st, const char *origin, const char *app_id)
+{
+    struct origin_q q = {origin, app_id};
+    return store_read(st, origin_cb, &q);
+}
+
+static void app_origins(struct store_application *app, const char *a, const char *b)
+{
+    app->norigins = 0;
+    if (a)
+        snprintf(app->origins[app->norigins++], sizeof app->origins[0], "%s", a);
+    if (b)
+        snprintf(app->origins[app->norigins++], sizeof app->origins[0], "%s", b);
+}
+
+/* The origin index answers for one application and for any, follows updates and deletes, and
+ * ignores case; an origin is matched whole, never by prefix. */
+TEST(app_origins_are_indexed)
+{
+    struct store *st = NULL;
+    static struct store_application a, b;
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    make_app(&a, "app_a", STORE_APP_PUBLIC);
+    app_origins(&a, "https://shop.example", "http://localhost:3000");
+    make_app(&b, "app_b", STORE_APP_PUBLIC);
+    app_origins(&b, "https://shop.example", "https://B.example");
+    CHECK_INT(store_write(st, app_insert_cb, &a), STORE_OK);
+    CHECK_INT(store_write(st, app_insert_cb, &b), STORE_OK);
+    CHECK_INT(origin_allowed(st, "https://shop.example", NULL), STORE_OK);
+    CHECK_INT(origin_allowed(st, "https://shop.example", "app_a"), STORE_OK);
+    CHECK_INT(origin_allowed(st, "https://shop.example", "app_b"), STORE_OK);
+    CHECK_INT(origin_allowed(st, "http://localhost:3000", "app_b"), STORE_NOTFOUND);
+    CHECK_INT(origin_allowed(st, "https://b.example", "app_b"), STORE_OK);
+    CHECK_INT(origin_allowed(st, "HTTPS://SHOP.EXAMPLE", NULL), STORE_OK);
+    CHECK_INT(origin_allowed(st, "https://shop.exampl", NULL), STORE_NOTFOUND);
+    CHECK_INT(origin_allowed(st, "https://shop.example.evil", NULL), STORE_NOTFOUND);
+    CHECK_INT(origin_allowed(st, "http://localhost:300", NULL), STORE_NOTFOUND);
+    CHECK_INT(origin_allowed(st, "", NULL), STORE_NOTFOUND);
+    CHECK_INT(origin_allowed(st, "https://shop.example", "app_none"), STORE_NOTFOUND);
+    CHECK_INT(origin_allowed(st, "https://shop.example", "app/bad"), STORE_EINVAL);
+
+    /* an update replaces the application's entries; the other keeps its own */
+    app_origins(&a, "https://new.example", NULL);
+    CHECK_INT(store_write(st, app_update_cb, &a), STORE_OK);
+    CHECK_INT(origin_allowed(st, "http://localhost:3000", NULL), STORE_NOTFOUND);
+    CHECK_INT(origin_allowed(st, "https://shop.example", "app_a"), STORE_NOTFOUND);
+    CHECK_INT(origin_allowed(st, "https://shop.example", NULL), STORE_OK);
+    CHECK_INT(origin_allowed(st, "https://new.example", "app_a"), STORE_OK);
+    /* a failed update changes nothing */
+    a.norigins = STORE_URIS_MAX + 1;
+    CHECK_INT(store_write(st, app_update_cb, &a), STORE_EINVAL);
+    CHECK_INT(origin_allowed(st, "https://new.example", "app_a"), STORE_OK);
+    /* a delete takes the entries with it */
+    CHECK_INT(store_write(st, app_delete_cb, "app_b"), STORE_OK);
+    CHECK_INT(origin_allowed(st, "https://shop.example", NULL), STORE_NOTFOUND);
+    CHECK_INT(origin_allowed(st, "https://b.example", NULL), STORE_NOTFOUND);
+    /* two spellings of one origin in one application share an entry */
+    app_origins(&a, "https://Twice.example", "https://twice.example");
+    CHECK_INT(store_write(st, app_update_cb, &a), STORE_OK);
+    CHECK_INT(store_write(st, app_delete_cb, "app_a"), STORE_OK);
+    CHECK_INT(origin_allowed(st, "https://twice.example", NULL), STORE_NOTFOUND);
+    store_close(st);
+}
+
+/* Drops a named database as a data folder from before it existed would lack it. */
+static int raw_drop(const char *db)
+{
+    return raw_edit(db, NULL, 0, NULL, 0);
+}
+
+/* A version-2 data folder gets the origin index of the applications it holds. */
+TEST(schema_upgrade_to_3_indexes_origins)
+{
+    struct store *st = NULL;
+    static struct store_application a;
+    struct meta m = {.name = "schema_version", .value = 2};
+
+    CHECK_INT(store_open(th_tmpdir(), NULL, &st), STORE_OK);
+    make_app(&a, "app_old", STORE_APP_PUBLIC);
+    app_origins(&a, "https://old.example", "http://127.0.0.1:8080");
+    CHECK_INT(store_write(st, app_insert_cb, &a), STORE_OK);
+    CHECK_INT(store_write(st, meta_put_cb, &m), STORE_OK);
+    store_close(st);
+    st = NULL;
+    CHECK_INT(raw_drop("app_origins"), 0);
+    CHECK_INT(store_open(th_tmpdir(), NULL, &st), STORE_OK);
+    CHECK_INT(store_read(st, meta_get_cb, &m), STORE_OK);
+    CHECK_INT(m.value, STORE_SCHEMA_VERSION);
+    CHECK_INT(origin_allowed(st, "https://old.example", "app_old"), STORE_OK);
+    CHECK_INT(origin_allowed(st, "http://127.0.0.1:8080", NULL), STORE_OK);
+    CHECK_INT(origin_allowed(st, "https://other.example", NULL), STORE_NOTFOUND);
     store_close(st);
 }
 
@@ -4435,6 +4550,8 @@ int main(int argc, char **argv)
     RUN(app_round_trip_at_maximum);
     RUN(app_limits_are_einval);
     RUN(app_list_pages_in_id_order);
+    RUN(app_origins_are_indexed);
+    RUN(schema_upgrade_to_3_indexes_origins);
     RUN(user_round_trip_at_maximum);
     RUN(user_limits_are_einval);
     RUN(user_email_is_unique_ignoring_case);
