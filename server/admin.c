@@ -130,6 +130,8 @@ int srv_admin_caller_or_error(struct srv_request *rq, enum srv_admin_need need,
                                    "the access token is not valid, expired or revoked");
         goto out;
     }
+    if (!srv_cors_client_or_error(rq, json_string_value(json_object_get(claims, "client_id"))))
+        goto out;
     cr.type = json_string_value(json_object_get(claims, "principal_type"));
     cr.id = json_string_value(json_object_get(claims, "sub"));
     int src = store_read(srv_rq_ctx(rq)->store, caller_roles_txn, &cr);

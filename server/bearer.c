@@ -51,6 +51,10 @@ int srv_bearer_user_or_error(struct srv_request *rq, struct srv_user_caller *out
                                        : "the access token is not valid");
         return SRV_ERESPONDED;
     }
+    if (!srv_cors_client_or_error(rq, json_string_value(json_object_get(claims, "client_id")))) {
+        json_decref(claims);
+        return SRV_ERESPONDED;
+    }
     const char *type = json_string_value(json_object_get(claims, "principal_type"));
     if (!type || strcmp(type, "user") != 0) {
         json_decref(claims);

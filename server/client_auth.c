@@ -401,6 +401,8 @@ void srv_client_authenticate(struct srv_request *rq, srv_handler next)
         return;
     call->next = next;
     int candidate = find_candidate(rq, c);
+    if (c->kind && !srv_cors_client_or_error(rq, c->id))
+        return;
     if (!c->secret) {
         /* Only a public application names itself without a secret (auth method none). */
         if (c->kind == SRV_CLIENT_APPLICATION && c->app.type == STORE_APP_PUBLIC) {

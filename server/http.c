@@ -22,6 +22,9 @@
  * the client gets its 413 on a connection that stays usable; beyond it the connection closes. */
 #define DISCARD_MAX (1024 * 1024)
 
+#define DISCOVERY_CACHE_CONTROL "public, max-age=3600"
+#define JWKS_CACHE_CONTROL "public, max-age=%lld" /* jwks_max_age */
+
 enum phase { PH_RECEIVING, PH_DISPATCHED, PH_SUSPENDED, PH_RESUMED };
 
 struct srv_request {
@@ -46,6 +49,7 @@ struct srv_request {
     unsigned status;
     char client_id[STORE_ID_MAX];
     char client_ip[INET6_ADDRSTRLEN];
+    char cors_origin[STORE_URI_MAX]; /* answers carry Access-Control-Allow-Origin: this */
     void *state;
     void (*state_free)(void *state);
 };
@@ -55,9 +59,12 @@ struct srv_http {
     struct MHD_Daemon *daemon;
     int listen_fd;
     unsigned port;
-    pthread_mutex_t lock; /* guards the jwks pointer */
+    pthread_mutex_t lock; /* guards the jwks pointers */
     struct MHD_Response *discovery;
     struct MHD_Response *jwks;
+    /* The same bodies, for answers to cross-origin requests, which name their origin. */
+    char *discovery_body, *jwks_body;
+    size_t discovery_len, jwks_len;
     char *tls_cert, *tls_key; /* PEM, kept until MHD stops; the key is wiped */
     size_t tls_key_len;
 };
@@ -164,6 +171,11 @@ int srv_rq_oauth(struct srv_request *rq)
     return strncmp(rq->path, "/oauth/", 7) == 0;
 }
 
+void srv_rq_set_cors_origin(struct srv_request *rq, const char *origin)
+{
+    snprintf(rq->cors_origin, sizeof rq->cors_origin, "%s", origin ? origin : "");
+}
+
 /* ---- responses ---- */
 
 static void add_common_headers(struct MHD_Response *resp)
@@ -192,6 +204,12 @@ void srv_reply(struct srv_request *rq, unsigned status, const char *content_type
     if (content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     add_common_headers(resp);
+    if (rq->cors_origin[0]) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", rq->cors_origin);
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                                "WWW-Authenticate, Retry-After, Location");
+        MHD_add_response_header(resp, "Vary", "Origin");
+    }
     for (size_t i = 0; extra_headers && extra_headers[i]; i += 2)
         MHD_add_response_header(resp, extra_headers[i], extra_headers[i + 1]);
     queue(rq, status, resp);
@@ -298,7 +316,8 @@ static struct MHD_Response *cached_new(const char *body, size_t len, const char 
         return NULL;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache_control);
-    MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    /* a cache must not hand this answer to a page: those get one naming their origin */
+    MHD_add_response_header(r, "Vary", "Origin");
     add_common_headers(r);
     return r;
 }
@@ -306,9 +325,20 @@ static struct MHD_Response *cached_new(const char *body, size_t len, const char 
 void srv_reply_cached(struct srv_request *rq, enum srv_cached which)
 {
     struct srv_http *h = rq->http;
+    int jwks = which == SRV_CACHED_JWKS;
     /* The lock keeps the response alive until MHD has taken its own reference. */
     pthread_mutex_lock(&h->lock);
-    queue(rq, 200, which == SRV_CACHED_JWKS ? h->jwks : h->discovery);
+    if (!rq->cors_origin[0]) {
+        queue(rq, 200, jwks ? h->jwks : h->discovery);
+        pthread_mutex_unlock(&h->lock);
+        return;
+    }
+    char cc[64];
+    snprintf(cc, sizeof cc, JWKS_CACHE_CONTROL, (long long)h->ctx->cfg->jwks_max_age);
+    const char *headers[] = {MHD_HTTP_HEADER_CACHE_CONTROL, jwks ? cc : DISCOVERY_CACHE_CONTROL,
+                             NULL};
+    srv_reply(rq, 200, "application/json", jwks ? h->jwks_body : h->discovery_body,
+              jwks ? h->jwks_len : h->discovery_len, headers);
     pthread_mutex_unlock(&h->lock);
 }
 
@@ -318,15 +348,20 @@ int srv_http_refresh_jwks(struct srv_http *h)
     size_t len = 0;
     if (keys_jwks_dup(h->ctx->keys, &jwks, &len) != KEYS_OK)
         return SRV_ERUNTIME;
-    snprintf(cc, sizeof cc, "public, max-age=%lld", (long long)h->ctx->cfg->jwks_max_age);
+    snprintf(cc, sizeof cc, JWKS_CACHE_CONTROL, (long long)h->ctx->cfg->jwks_max_age);
     struct MHD_Response *fresh = cached_new(jwks, len, cc);
-    free(jwks);
-    if (!fresh)
+    if (!fresh) {
+        free(jwks);
         return SRV_ERUNTIME;
+    }
     pthread_mutex_lock(&h->lock);
     struct MHD_Response *old = h->jwks;
+    char *old_body = h->jwks_body;
     h->jwks = fresh;
+    h->jwks_body = jwks;
+    h->jwks_len = len;
     pthread_mutex_unlock(&h->lock);
+    free(old_body);
     if (old)
         MHD_destroy_response(old); /* connections still sending it hold their own reference */
     return SRV_OK;
@@ -394,6 +429,12 @@ static void dispatch(struct srv_request *rq)
             srv_reply_problem(rq, 413, "the request body exceeds %zu bytes", limit);
         return;
     }
+    if ((route || path_known) && !admin_reachable(rq)) {
+        srv_reply_problem(rq, 403, "the admin API is not open to this address");
+        return;
+    }
+    if (path_known && srv_cors_preflight(rq))
+        return;
     if (!route && path_known) {
         if (oauth)
             srv_reply_oauth_error(rq, 405, "invalid_request", "%s is not allowed on %s", rq->method,
@@ -406,10 +447,8 @@ static void dispatch(struct srv_request *rq)
         srv_reply_problem(rq, 404, "no such resource: %s", rq->path);
         return;
     }
-    if (!admin_reachable(rq)) {
-        srv_reply_problem(rq, 403, "the admin API is not open to this address");
+    if (!srv_cors_admit(rq))
         return;
-    }
     rq->route = route;
     route->handler(rq);
 }
@@ -637,8 +676,11 @@ int srv_http_start(struct srv_ctx *ctx, struct srv_http **out)
                  strchr(cfg->listen_host, ':') ? "%s://[%s]:%u" : "%s://%s:%u",
                  tls ? "https" : "http", cfg->listen_host, h->port);
     disc = srv_discovery_render(ctx->issuer, keys_active_alg(ctx->keys), &disc_len);
-    if (!disc || !(h->discovery = cached_new(disc, disc_len, "public, max-age=3600")))
+    if (!disc || !(h->discovery = cached_new(disc, disc_len, DISCOVERY_CACHE_CONTROL)))
         goto out;
+    h->discovery_body = disc;
+    h->discovery_len = disc_len;
+    disc = NULL;
     if (srv_http_refresh_jwks(h) != SRV_OK)
         goto out;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
@@ -706,6 +748,8 @@ void srv_http_stop(struct srv_http *h)
         MHD_destroy_response(h->discovery);
     if (h->jwks)
         MHD_destroy_response(h->jwks);
+    free(h->discovery_body);
+    free(h->jwks_body);
     if (h->tls_key)
         crypto_wipe(h->tls_key, h->tls_key_len);
     free(h->tls_key);

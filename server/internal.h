@@ -224,6 +224,22 @@ void srv_rq_param(struct srv_request *rq, size_t n, char *out, size_t cap);
 /* 1 when errors of this route are RFC 6749 ({"error":…}), 0 for problem+json. */
 int srv_rq_oauth(struct srv_request *rq);
 
+/* Answers to this request carry Access-Control-Allow-Origin: origin (copied; NULL: not). */
+void srv_rq_set_cors_origin(struct srv_request *rq, const char *origin);
+
+/* ---- cross-origin requests (cors.c) ---- */
+
+/* A CORS preflight (OPTIONS with Origin and Access-Control-Request-Method) of a routed path:
+ * answers it (204 when some application allows the origin and the route takes the method and
+ * headers) and returns 1; 0 for any other request. */
+int srv_cors_preflight(struct srv_request *rq);
+/* Before the handler: 1 to go on (no Origin, the issuer's own, or one that some application
+ * allows, which the answer will name); 0 when it answered a refusal. */
+int srv_cors_admit(struct srv_request *rq);
+/* Once the request names its client: 1 when it is not cross-origin or client_id's application
+ * allows its origin; 0 when it answered a refusal (400 invalid_request on /oauth/, else 403). */
+int srv_cors_client_or_error(struct srv_request *rq, const char *client_id);
+
 /* Answers the request. body is copied. extra_headers: NULL-terminated name, value pairs. */
 void srv_reply(struct srv_request *rq, unsigned status, const char *content_type, const char *body,
                size_t len, const char *const *extra_headers);
@@ -407,7 +423,8 @@ enum srv_app_list { SRV_APP_GRANTS, SRV_APP_REDIRECT_URIS, SRV_APP_ORIGINS };
 
 /* Adds v to one of app's lists (a repeat is ignored) after checking it: a known grant type; a
  * redirect URI (absolute, no fragment, printable ASCII, at most 1024 bytes); an origin
- * (scheme://host[:port]). 1 when done; 0 with the reason written into why (cap bytes) when v is
+ * (scheme://host[:port], at most 300 bytes), kept as browsers serialise it: lower case, without
+ * the scheme's default port. 1 when done; 0 with the reason written into why (cap bytes) when v is
  * not valid or the list is full. */
 int srv_app_add(struct store_application *app, enum srv_app_list list, const char *v, char *why,
                 size_t cap);

@@ -115,7 +115,8 @@ void srv_handle_register(struct srv_request *rq)
         srv_json_string_or_error(rq, r->body, "client_id", 1, STORE_ID_MAX - 1, &r->client_id) ||
         srv_json_string_or_error(rq, r->body, "email", 1, STORE_EMAIL_MAX - 1, &r->email) ||
         srv_json_string_or_error(rq, r->body, "password", 1, SRV_PASSWORD_MAX, &r->password) ||
-        srv_json_string_or_error(rq, r->body, "name", 0, STORE_NAME_MAX - 1, &r->name))
+        srv_json_string_or_error(rq, r->body, "name", 0, STORE_NAME_MAX - 1, &r->name) ||
+        !srv_cors_client_or_error(rq, r->client_id))
         return;
     if (!srv_email_valid(r->email)) {
         srv_reply_problem(rq, 400, "email is not a valid address");
