@@ -60,40 +60,6 @@ struct srv_oauth_call *srv_oauth_call_begin_or_error(struct srv_request *rq)
     return call;
 }
 
-/* Standard base64 (RFC 4648 §4, padded) as the Basic scheme uses it, decoded by rewriting it to
- * base64url so the one strict decoder in crypto/ does the work. */
-static char *decode_basic(const char *b64, size_t *outlen)
-{
-    size_t len = strlen(b64), i;
-    char *url = NULL, *out = NULL;
-    if (len == 0 || len % 4 != 0 || len > 2048)
-        return NULL;
-    while (len && b64[len - 1] == '=' && strlen(b64) - len < 2)
-        len--;
-    url = malloc(len + 1);
-    out = malloc(len + 1);
-    if (!url || !out)
-        goto fail;
-    for (i = 0; i < len; i++) {
-        char c = b64[i];
-        if (c == '-' || c == '_')
-            goto fail; /* not in the standard alphabet */
-        url[i] = c == '+' ? '-' : c == '/' ? '_' : c;
-    }
-    if (crypto_b64url_decode(url, len, out, len + 1, outlen) != CRYPTO_OK)
-        goto fail;
-    out[*outlen] = '\0';
-    crypto_wipe(url, len);
-    free(url);
-    return out;
-fail:
-    if (url)
-        crypto_wipe(url, len);
-    free(url);
-    free(out);
-    return NULL;
-}
-
 /* Reads the client's id and secret from the Authorization header or the form. */
 static int extract_credentials_or_error(struct srv_request *rq, struct srv_oauth_call *call)
 {
@@ -101,8 +67,8 @@ static int extract_credentials_or_error(struct srv_request *rq, struct srv_oauth
     const char *form_id = srv_form_get(&call->form, "client_id");
     const char *form_secret = srv_form_get(&call->form, "client_secret");
     struct srv_client *c = &call->client;
-    char *decoded = NULL, *id = NULL;
-    size_t dlen = 0, idlen = 0;
+    char *id = NULL;
+    size_t idlen = 0;
     int rc = SRV_ERESPONDED;
 
     if (auth) {
@@ -120,16 +86,7 @@ static int extract_credentials_or_error(struct srv_request *rq, struct srv_oauth
         const char *b = auth + 6;
         while (*b == ' ')
             b++;
-        decoded = decode_basic(b, &dlen);
-        char *colon = decoded ? memchr(decoded, ':', dlen) : NULL;
-        if (!colon) {
-            srv_reply_oauth_error(rq, 401, "invalid_client", "malformed Basic credentials");
-            goto out;
-        }
-        /* RFC 6749 §2.3.1: id and secret are form-encoded before base64. */
-        id = srv_urldecode(decoded, (size_t)(colon - decoded), &idlen);
-        c->secret = srv_urldecode(colon + 1, dlen - (size_t)(colon - decoded) - 1, &c->secret_len);
-        if (!id || !c->secret || !srv_utf8_valid(id, idlen)) {
+        if (srv_basic_parse(b, &id, &idlen, &c->secret, &c->secret_len) != SRV_OK) {
             srv_reply_oauth_error(rq, 401, "invalid_client", "malformed Basic credentials");
             goto out;
         }
@@ -163,10 +120,6 @@ static int extract_credentials_or_error(struct srv_request *rq, struct srv_oauth
     }
     rc = SRV_OK;
 out:
-    if (decoded) {
-        crypto_wipe(decoded, dlen);
-        free(decoded);
-    }
     free(id);
     return rc;
 }

@@ -1,4 +1,5 @@
 /* application/x-www-form-urlencoded bodies of the OAuth endpoints (RFC 6749 §3.1, §B). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -111,24 +112,18 @@ const char *srv_form_get(const struct srv_form *form, const char *name)
     return NULL;
 }
 
-int srv_form_parse_or_error(struct srv_request *rq, struct srv_form *form)
+int srv_form_parse(const char *body, size_t len, struct srv_form *form, char *why, size_t cap)
 {
-    size_t len;
-    const char *body = srv_rq_body(rq, &len);
     const char *p = body, *end = body + len;
+    char *name = NULL, *value = NULL;
+    int rc = SRV_OK;
     memset(form, 0, sizeof *form);
-    if (!is_form_type(srv_rq_header(rq, "Content-Type"))) {
-        srv_reply_oauth_error(rq, 400, "invalid_request",
-                              "the body must be application/x-www-form-urlencoded");
-        return SRV_ERESPONDED;
-    }
     while (p < end) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *pair_end = amp ? amp : end;
         const char *eq = memchr(p, '=', (size_t)(pair_end - p));
         const char *name_end = eq ? eq : pair_end;
         size_t nlen = 0, vlen = 0;
-        char *name = NULL, *value = NULL;
         if (pair_end == p) { /* "a=1&&b=2": an empty pair carries nothing */
             p = pair_end + 1;
             continue;
@@ -136,34 +131,53 @@ int srv_form_parse_or_error(struct srv_request *rq, struct srv_form *form)
         name = srv_urldecode(p, (size_t)(name_end - p), &nlen);
         value = eq ? srv_urldecode(eq + 1, (size_t)(pair_end - eq - 1), &vlen) : strdup("");
         if (!name || !value || !srv_utf8_valid(name, nlen) || !srv_utf8_valid(value, vlen)) {
-            free(name);
-            free(value);
-            srv_form_free(form);
-            srv_reply_oauth_error(rq, 400, "invalid_request",
-                                  "the body is not valid form encoding of UTF-8 text");
-            return SRV_ERESPONDED;
+            snprintf(why, cap, "the body is not valid form encoding of UTF-8 text");
+            rc = SRV_EINVAL;
+            goto out;
         }
         for (size_t i = 0; i < form->n; i++) {
             if (strcmp(form->names[i], name) == 0) {
-                srv_reply_oauth_error(rq, 400, "invalid_request", "parameter %.64s is repeated",
-                                      name);
-                free(name);
-                free(value);
-                srv_form_free(form);
-                return SRV_ERESPONDED;
+                snprintf(why, cap, "parameter %.64s is repeated", name);
+                rc = SRV_EINVAL;
+                goto out;
             }
         }
         if (form->n == SRV_FORM_MAX_PARAMS) {
-            free(name);
-            free(value);
-            srv_form_free(form);
-            srv_reply_oauth_error(rq, 400, "invalid_request", "too many parameters");
-            return SRV_ERESPONDED;
+            snprintf(why, cap, "too many parameters");
+            rc = SRV_EINVAL;
+            goto out;
         }
         form->names[form->n] = name;
         form->values[form->n] = value;
         form->n++;
+        name = value = NULL;
         p = pair_end + 1;
+    }
+out:
+    free(name);
+    if (value) {
+        crypto_wipe(value, strlen(value));
+        free(value);
+    }
+    if (rc)
+        srv_form_free(form);
+    return rc;
+}
+
+int srv_form_parse_or_error(struct srv_request *rq, struct srv_form *form)
+{
+    size_t len;
+    const char *body = srv_rq_body(rq, &len);
+    char why[128];
+    memset(form, 0, sizeof *form);
+    if (!is_form_type(srv_rq_header(rq, "Content-Type"))) {
+        srv_reply_oauth_error(rq, 400, "invalid_request",
+                              "the body must be application/x-www-form-urlencoded");
+        return SRV_ERESPONDED;
+    }
+    if (srv_form_parse(body, len, form, why, sizeof why) != SRV_OK) {
+        srv_reply_oauth_error(rq, 400, "invalid_request", "%s", why);
+        return SRV_ERESPONDED;
     }
     return SRV_OK;
 }

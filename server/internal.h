@@ -17,9 +17,11 @@
 
 enum srv_err {
     SRV_OK = 0,
-    SRV_EUSAGE,    /* bad command line or configuration */
-    SRV_ERUNTIME,  /* could not open the data folder, bind, … */
-    SRV_ERESPONDED /* an _or_error helper answered the client already; the caller stops */
+    SRV_EUSAGE,     /* bad command line or configuration */
+    SRV_ERUNTIME,   /* could not open the data folder, bind, … */
+    SRV_ERESPONDED, /* an _or_error helper answered the client already; the caller stops */
+    SRV_EINVAL,     /* a parser was given input it refuses (the reason goes to a why buffer) */
+    SRV_ENOMEM
 };
 
 /* ---- configuration (config.c): one declarative table, read once ---- */
@@ -313,9 +315,20 @@ struct srv_form {
     char *values[SRV_FORM_MAX_PARAMS]; /* NUL-terminated, valid UTF-8 */
 };
 
-/* Parses an application/x-www-form-urlencoded body. Answers invalid_request itself on a wrong
- * content type, a bad escape, invalid UTF-8, a repeated parameter or too many parameters. */
+/* Parses an application/x-www-form-urlencoded body into form (empty pairs skipped). SRV_EINVAL
+ * with the reason in why on a bad escape, invalid UTF-8 or a NUL, a repeated parameter or more
+ * than SRV_FORM_MAX_PARAMS; SRV_ENOMEM. form holds nothing then. */
+int srv_form_parse(const char *body, size_t len, struct srv_form *form, char *why, size_t cap);
+/* srv_form_parse() of the request's body, which must be of the form type; answers
+ * invalid_request itself when it is not. */
 int srv_form_parse_or_error(struct srv_request *rq, struct srv_form *form);
+/* The credentials of an Authorization header of the Basic scheme (RFC 7617), the part after
+ * "Basic ": standard padded base64 of form-encoded id ":" form-encoded secret (RFC 6749
+ * §2.3.1). On SRV_OK, *id (UTF-8) and *secret are new NUL-terminated strings (free() them; wipe
+ * the secret) of *id_len and *secret_len bytes. SRV_EINVAL when it is malformed, SRV_ENOMEM;
+ * nothing is allocated then. */
+int srv_basic_parse(const char *credentials, char **id, size_t *id_len, char **secret,
+                    size_t *secret_len);
 void srv_form_free(struct srv_form *form);
 /* The value of name, or NULL when absent or empty (RFC 6749 §3.1: empty = omitted). */
 const char *srv_form_get(const struct srv_form *form, const char *name);
@@ -437,9 +450,15 @@ int srv_app_secret_new(const struct crypto_argon2_params *params, struct store_a
 
 /* ---- JSON bodies (json_body.c) ---- */
 
-/* Parses an application/json body into an object whose members are all named in fields
- * (a NULL-terminated list). Answers 400/415 problem+json itself on a wrong content type,
- * malformed JSON, invalid UTF-8, duplicate members, a non-object, or unknown members (named). */
+/* Parses a JSON text into an object whose members are all named in fields (a NULL-terminated
+ * list); *out is a new reference. SRV_EINVAL with the reason in why when the text nests deeper
+ * than depth_max or holds a string longer than string_max (both seen by a scan before parsing),
+ * or is malformed JSON, invalid UTF-8, has duplicate members, is not an object, or has unknown
+ * members (named). */
+int srv_json_parse(const char *body, size_t len, const char *const *fields, size_t depth_max,
+                   size_t string_max, json_t **out, char *why, size_t cap);
+/* srv_json_parse() of the request's application/json body under json_depth_max and
+ * json_string_max. Answers 400/415 problem+json itself. */
 int srv_json_parse_or_error(struct srv_request *rq, const char *const *fields, json_t **out);
 /* Reads member name as a string of 1..max bytes (valid UTF-8 by construction of jansson).
  * required: 400 when absent. *out is borrowed from obj (NULL when absent and optional). */

@@ -1,5 +1,6 @@
 /* application/json request bodies of the self-service and admin APIs: strict, so a typo in a
  * member name is an error that names it rather than a silently ignored field. */
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -49,64 +50,80 @@ static void json_shape(const char *p, size_t len, size_t *depth, size_t *longest
         *longest = run;
 }
 
-int srv_json_parse_or_error(struct srv_request *rq, const char *const *fields, json_t **out)
+int srv_json_parse(const char *body, size_t len, const char *const *fields, size_t depth_max,
+                   size_t string_max, json_t **out, char *why, size_t cap)
 {
-    size_t len;
-    const char *body = srv_rq_body(rq, &len);
     json_error_t err;
     const char *key;
     json_t *v, *obj;
     char unknown[256] = "";
-    *out = NULL;
-    if (!is_json_type(srv_rq_header(rq, "Content-Type"))) {
-        srv_reply_problem(rq, 415, "the body must be application/json");
-        return SRV_ERESPONDED;
-    }
-    const struct srv_config *cfg = srv_rq_ctx(rq)->cfg;
     size_t depth, longest;
+    *out = NULL;
     json_shape(body, len, &depth, &longest);
-    if (depth > (size_t)cfg->json_depth_max) {
-        srv_reply_problem(rq, 400, "the body nests deeper than %lld levels (json_depth_max)",
-                          (long long)cfg->json_depth_max);
-        return SRV_ERESPONDED;
+    if (depth > depth_max) {
+        snprintf(why, cap, "the body nests deeper than %zu levels (json_depth_max)", depth_max);
+        return SRV_EINVAL;
     }
-    if (longest > (size_t)cfg->json_string_max) {
-        srv_reply_problem(rq, 400,
-                          "a string in the body is longer than %lld bytes (json_string_max)",
-                          (long long)cfg->json_string_max);
-        return SRV_ERESPONDED;
+    if (longest > string_max) {
+        snprintf(why, cap, "a string in the body is longer than %zu bytes (json_string_max)",
+                 string_max);
+        return SRV_EINVAL;
     }
     /* jansson refuses invalid UTF-8 and, with this flag, duplicate members. */
     obj = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
     if (!obj) {
-        srv_reply_problem(rq, 400, "the body is not valid JSON: %s (at byte %d)", err.text,
-                          err.position);
-        return SRV_ERESPONDED;
+        snprintf(why, cap, "the body is not valid JSON: %s (at byte %d)", err.text, err.position);
+        return SRV_EINVAL;
     }
     if (!json_is_object(obj)) {
         json_decref(obj);
-        srv_reply_problem(rq, 400, "the body must be a JSON object");
-        return SRV_ERESPONDED;
+        snprintf(why, cap, "the body must be a JSON object");
+        return SRV_EINVAL;
     }
+    size_t nunknown = 0;
     json_object_foreach(obj, key, v)
     {
         int known = 0;
         for (size_t i = 0; fields[i] && !known; i++)
             known = strcmp(fields[i], key) == 0;
-        if (!known && strlen(unknown) + strlen(key) + 3 < sizeof unknown) {
-            if (unknown[0])
+        if (known)
+            continue;
+        /* counted apart from the names shown: "" is a member name too */
+        const char *shown = key[0] ? key : "\"\"";
+        if (strlen(unknown) + strlen(shown) + 3 < sizeof unknown) {
+            if (nunknown)
                 strncat(unknown, ", ", sizeof unknown - strlen(unknown) - 1);
-            strncat(unknown, key, sizeof unknown - strlen(unknown) - 1);
-        } else if (!known && !unknown[0]) {
+            strncat(unknown, shown, sizeof unknown - strlen(unknown) - 1);
+        } else if (!nunknown) {
             strncat(unknown, "(a long name)", sizeof unknown - 1);
         }
+        nunknown++;
     }
-    if (unknown[0]) {
+    if (nunknown) {
         json_decref(obj);
-        srv_reply_problem(rq, 400, "unknown member(s): %s", unknown);
-        return SRV_ERESPONDED;
+        snprintf(why, cap, "unknown member(s): %s", unknown);
+        return SRV_EINVAL;
     }
     *out = obj;
+    return SRV_OK;
+}
+
+int srv_json_parse_or_error(struct srv_request *rq, const char *const *fields, json_t **out)
+{
+    size_t len;
+    const char *body = srv_rq_body(rq, &len);
+    const struct srv_config *cfg = srv_rq_ctx(rq)->cfg;
+    char why[512];
+    *out = NULL;
+    if (!is_json_type(srv_rq_header(rq, "Content-Type"))) {
+        srv_reply_problem(rq, 415, "the body must be application/json");
+        return SRV_ERESPONDED;
+    }
+    if (srv_json_parse(body, len, fields, (size_t)cfg->json_depth_max, (size_t)cfg->json_string_max,
+                       out, why, sizeof why) != SRV_OK) {
+        srv_reply_problem(rq, 400, "%s", why);
+        return SRV_ERESPONDED;
+    }
     return SRV_OK;
 }
 

@@ -237,6 +237,10 @@ TEST(bad_input_400_creates_nothing)
          "{\"client_id\":\"$APP\",\"email\":\"unknown@example.com\",\"password\":\"abcdefgh\","
          "\"nickname\":\"x\"}",
          400, "nickname"},
+        {"an empty member name (found by fuzz_json)",
+         "{\"client_id\":\"$APP\",\"email\":\"empty@example.com\",\"password\":\"abcdefgh\","
+         "\"\":{\"pla\":null}}",
+         400, "unknown member(s): \"\""},
         {"missing password", "{\"client_id\":\"$APP\",\"email\":\"nopw@example.com\"}", 400,
          "password"},
         {"missing email", "{\"client_id\":\"$APP\",\"password\":\"abcdefgh\"}", 400, "email"},
