@@ -179,6 +179,22 @@ int codec_get_bool(const json_t *obj, const char *key, int *v)
     return STORE_OK;
 }
 
+int codec_get_str_opt(const json_t *obj, const char *key, char *dst, size_t cap)
+{
+    if (json_object_get(obj, key))
+        return codec_get_str(obj, key, dst, cap);
+    dst[0] = '\0';
+    return STORE_OK;
+}
+
+int codec_get_bool_opt(const json_t *obj, const char *key, int *v)
+{
+    if (json_object_get(obj, key))
+        return codec_get_bool(obj, key, v);
+    *v = 0;
+    return STORE_OK;
+}
+
 int codec_get_b64(const json_t *obj, const char *key, size_t max, uint8_t **data, size_t *len)
 {
     const json_t *v = json_object_get(obj, key);

@@ -47,6 +47,9 @@ enum store_db {
     DB_LOGIN_FAILURES_BY_EXP, /* BE64 expiry || key -> empty: the sweep walks only expired */
     /* schema 3 */
     DB_APP_ORIGINS, /* lower(origin) || "\0" || application id -> empty: who allows an origin */
+    /* schema 4 */
+    DB_AUTH_CODES,        /* 32-byte SHA-256 of the code -> JSON record */
+    DB_AUTH_CODES_BY_EXP, /* be64 expiry || hash -> empty (expiry.c) */
     DB_COUNT
 };
 
@@ -96,6 +99,19 @@ int store_mdb_err(struct store_txn *txn, int mrc, const char *what);
 /* Logs which record failed to decode and returns STORE_ECORRUPT. */
 int store_corrupt(enum store_db db, const void *key, size_t key_len);
 
+/* Expiry indexes (expiry.c): be64(expires_at) || key -> "" in the index database. expiry_del
+ * of an entry that is not there is STORE_OK. expiry_sweep walks the entries that expire at or
+ * before now, earliest first: drop(txn, key, len, arg) removes the record (STORE_NOTFOUND when
+ * it is gone already, which is fine), the entry is then deleted, and *removed (may be NULL)
+ * counts the records dropped. */
+int expiry_put(struct store_txn *txn, enum store_db index, int64_t expires, const void *key,
+               size_t len);
+int expiry_del(struct store_txn *txn, enum store_db index, int64_t expires, const void *key,
+               size_t len);
+int expiry_sweep(struct store_txn *txn, enum store_db index, int64_t now,
+                 int (*drop)(struct store_txn *txn, const void *key, size_t len, void *arg),
+                 void *arg, size_t *removed);
+
 /* STORE_EINVAL unless txn is a write transaction. */
 int store_txn_writable(const struct store_txn *txn);
 
@@ -117,9 +133,10 @@ int store_identities_delete_all(struct store_txn *txn, const char *user_id);
 /* Deletes every membership of user_id, in both directions. (teams.c) */
 int store_user_teams_delete_all(struct store_txn *txn, const char *user_id);
 
-/* The sweep's two halves (store_sweep() in sweep.c runs both in one write transaction): each
+/* The sweep's parts (store_sweep() in sweep.c runs them in one write transaction): each
  * removes what expired at or before now and adds how many records went to *removed.
- * (denylist.c, sessions.c) */
+ * (denylist.c, sessions.c, login_failures.c, auth_codes.c) */
+int store_codes_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 int store_login_failures_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 int store_deny_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 int store_sessions_sweep(struct store_txn *txn, int64_t now, size_t *removed);
@@ -201,6 +218,10 @@ int codec_get_str(const json_t *obj, const char *key, char *dst, size_t cap);
 int codec_get_int(const json_t *obj, const char *key, int64_t *v);
 int codec_get_bool(const json_t *obj, const char *key, int *v);
 int codec_get_b64(const json_t *obj, const char *key, size_t max, uint8_t **data, size_t *len);
+/* Members added after records of their kind were first written: absent means the zero value
+ * ("", 0), present is checked as above. */
+int codec_get_str_opt(const json_t *obj, const char *key, char *dst, size_t cap);
+int codec_get_bool_opt(const json_t *obj, const char *key, int *v);
 
 /* String lists kept in fixed-size slots: n slots of stride bytes each, starting at items (role
  * grants, grant types, URIs). Every element is a non-empty string.

@@ -32,6 +32,8 @@ const char *const store_db_names[DB_COUNT] = {
     [DB_LOGIN_FAILURES] = "login_failures",
     [DB_LOGIN_FAILURES_BY_EXP] = "login_failures_by_exp",
     [DB_APP_ORIGINS] = "app_origins",
+    [DB_AUTH_CODES] = "auth_codes",
+    [DB_AUTH_CODES_BY_EXP] = "auth_codes_by_exp",
 };
 
 const unsigned store_db_flags[DB_COUNT] = {
@@ -103,6 +105,13 @@ static int upgrade_to_3(struct store_txn *txn)
     return rc ? rc : store_app_origins_index_all(txn);
 }
 
+/* 3 -> 4: authorization codes. */
+static int upgrade_to_4(struct store_txn *txn)
+{
+    int rc = create_db(txn, DB_AUTH_CODES);
+    return rc ? rc : create_db(txn, DB_AUTH_CODES_BY_EXP);
+}
+
 /* upgrades[v] brings a data folder from version v to v + 1. Steps only move forward: a binary
  * never opens data newer than STORE_SCHEMA_VERSION. A step that adds a database also adds it to
  * enum store_db, which store_schema_open() then opens. */
@@ -110,6 +119,7 @@ static int (*const upgrades[STORE_SCHEMA_VERSION])(struct store_txn *txn) = {
     upgrade_to_1,
     upgrade_to_2,
     upgrade_to_3,
+    upgrade_to_4,
 };
 
 int store_schema_open(struct store_txn *txn)

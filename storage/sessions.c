@@ -1,6 +1,8 @@
 /* Sessions: id ->
  * {"user_id","client_id","amr","scope","created_at","last_used_at","idle_expires_at",
- * "absolute_expires_at","client_ip","user_agent","refresh_hash"}, the hash in base64. Indexes,
+ * "absolute_expires_at","client_ip","user_agent","refresh_hash","browser","parent_id"}, the hash
+ * in base64; "browser" and "parent_id" came with schema 4 and read as false and "" when absent.
+ * A browser session ends with the sessions that name it as parent. Indexes,
  * all written in the transaction that writes the record:
  *   sessions_by_user  "<user_id>/<session_id>" -> ""  (a user's sessions are a range)
  *   sessions_by_exp   be64(min(idle, absolute expiry)) || session id -> ""  (for the sweep)
@@ -34,7 +36,8 @@ static int session_valid(const struct store_session *s)
     return s && id_valid(s->id) && id_valid(s->user_id) && id_valid(s->client_id) &&
            str_fits_nonempty(s->amr, AMR_MAX) && str_fits(s->scope, STORE_SCOPE_MAX) &&
            str_fits(s->client_ip, STORE_IP_MAX) && str_fits(s->user_agent, STORE_UA_MAX) &&
-           s->idle_expires_at >= 0 && s->absolute_expires_at >= 0;
+           s->idle_expires_at >= 0 && s->absolute_expires_at >= 0 &&
+           (s->parent_id[0] == '\0' || (id_valid(s->parent_id) && !s->browser));
 }
 
 static int64_t session_expiry(const struct store_session *s)
@@ -112,6 +115,10 @@ static int session_encode(const struct store_session *s, char **buf, size_t *len
     if (!rc)
         rc = codec_set_b64(obj, "refresh_hash", s->refresh_hash, HASH_LEN);
     if (!rc)
+        rc = codec_set_bool(obj, "browser", s->browser);
+    if (!rc)
+        rc = codec_set_str(obj, "parent_id", s->parent_id);
+    if (!rc)
         rc = codec_dump(obj, buf, len);
     json_decref(obj);
     return rc;
@@ -151,6 +158,10 @@ static int session_decode(const MDB_val *key, const MDB_val *data, struct store_
         rc = codec_get_str(obj, "user_agent", s.user_agent, sizeof s.user_agent);
     if (!rc)
         rc = codec_get_b64(obj, "refresh_hash", HASH_LEN, &hash, &hash_len);
+    if (!rc)
+        rc = codec_get_bool_opt(obj, "browser", &s.browser);
+    if (!rc)
+        rc = codec_get_str_opt(obj, "parent_id", s.parent_id, sizeof s.parent_id);
     if (rc)
         goto out;
     if (hash_len != HASH_LEN || !session_valid(&s)) {
@@ -354,6 +365,22 @@ static int session_remove(struct store_txn *txn, const struct store_session *s)
                          "delete session");
 }
 
+/* session_remove(), and for a browser session the sessions that name it as parent. */
+static int session_remove_tree(struct store_txn *txn, const struct store_session *s)
+{
+    struct store_session *all = NULL;
+    size_t n = 0;
+    int rc = session_remove(txn, s);
+    if (rc || !s->browser)
+        return rc;
+    rc = store_session_list(txn, s->user_id, &all, &n);
+    for (size_t i = 0; !rc && i < n; i++)
+        if (strcmp(all[i].parent_id, s->id) == 0)
+            rc = session_remove(txn, &all[i]);
+    free(all);
+    return rc;
+}
+
 int store_session_insert(struct store_txn *txn, const struct store_session *s)
 {
     struct store_session old;
@@ -543,7 +570,7 @@ int store_session_delete(struct store_txn *txn, const char *id)
     rc = session_read(txn, id, &s);
     if (rc)
         return rc;
-    return session_remove(txn, &s);
+    return session_remove_tree(txn, &s);
 }
 
 int store_session_delete_user(struct store_txn *txn, const char *user_id, const char *keep,
@@ -646,7 +673,7 @@ int store_sessions_sweep(struct store_txn *txn, int64_t now, size_t *removed)
         }
         rc = session_read(txn, id, &s);
         if (rc == STORE_OK && (uint64_t)session_expiry(&s) == exp) {
-            rc = session_remove(txn, &s); /* removes this index entry too */
+            rc = session_remove_tree(txn, &s); /* removes this index entry too */
             if (rc)
                 goto out;
             (*removed)++;

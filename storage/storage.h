@@ -34,7 +34,7 @@ enum store_err {
 const char *store_strerror(int rc);
 
 /* Schema version this binary writes; kept in the meta database. Upgrades are forward-only. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 #define STORE_ID_MAX 48     /* ids: "sa_01h…", incl. NUL (= CRYPTO_ID_MAX) */
 #define STORE_NAME_MAX 257  /* names: at most 256 bytes of UTF-8, incl. NUL */
@@ -371,6 +371,11 @@ struct store_session {
     char client_ip[STORE_IP_MAX];
     char user_agent[STORE_UA_MAX];
     uint8_t refresh_hash[STORE_REFRESH_HASH_LEN]; /* SHA-256 of the current refresh token */
+    /* A browser session is the single sign-on of one browser: its "refresh hash" is the
+     * SHA-256 of its cookie, and it issues no tokens itself. The sessions of applications that
+     * logged in through it name it as parent and end with it. */
+    int browser;
+    char parent_id[STORE_ID_MAX]; /* "" for a session without one */
 };
 
 /* Stores a new session and indexes its refresh hash and its user. STORE_EXISTS when the id or
@@ -391,12 +396,44 @@ int store_session_rotate(struct store_txn *txn, const char *id,
  * it belongs to none (never issued, or its session ended). */
 int store_session_find_refresh(struct store_txn *txn, const uint8_t hash[STORE_REFRESH_HASH_LEN],
                                char session_id[STORE_ID_MAX], int *superseded);
-/* Ends a session: the record, its refresh hashes (current and superseded) and index entries.
- * STORE_NOTFOUND when absent. */
+/* Ends a session: the record, its refresh hashes (current and superseded) and index entries,
+ * and, for a browser session, every session that names it as parent. STORE_NOTFOUND when
+ * absent. */
 int store_session_delete(struct store_txn *txn, const char *id);
 /* Ends every session of the user, except keep (may be NULL). *n (may be NULL) = how many. */
 int store_session_delete_user(struct store_txn *txn, const char *user_id, const char *keep,
                               size_t *n);
+
+/* ---- authorization codes (RFC 6749 §4.1, with PKCE) ----
+ * Kept by the SHA-256 of the code; the code itself is never stored. An expiry index lets the
+ * sweep remove them; until then an exchanged code stays, so a replay is recognised. */
+
+#define STORE_NONCE_MAX 257     /* OIDC nonce, at most 256 bytes, incl. NUL */
+#define STORE_CHALLENGE_MAX 129 /* PKCE code_challenge (S256: 43 characters), incl. NUL */
+
+struct store_auth_code {
+    uint8_t hash[STORE_REFRESH_HASH_LEN]; /* SHA-256 of the code */
+    char client_id[STORE_ID_MAX];
+    char redirect_uri[STORE_URI_MAX];
+    char user_id[STORE_ID_MAX];
+    char browser_session[STORE_ID_MAX]; /* the browser session it was issued under */
+    char scope[STORE_SCOPE_MAX];
+    char nonce[STORE_NONCE_MAX];              /* "" when the request had none */
+    char code_challenge[STORE_CHALLENGE_MAX]; /* S256 */
+    int64_t auth_time;
+    int64_t expires_at;
+    char session_id[STORE_ID_MAX]; /* "" until exchanged; then the session of its tokens */
+};
+
+/* STORE_EXISTS when the hash is taken. */
+int store_code_insert(struct store_txn *txn, const struct store_auth_code *code);
+/* STORE_NOTFOUND when no code has that hash (never issued, or swept after expiry). */
+int store_code_get(struct store_txn *txn, const uint8_t hash[STORE_REFRESH_HASH_LEN],
+                   struct store_auth_code *out);
+/* Records the exchange: session_id is the session its tokens belong to. STORE_EXISTS when the
+ * code was exchanged already; STORE_NOTFOUND when absent. */
+int store_code_mark_used(struct store_txn *txn, const uint8_t hash[STORE_REFRESH_HASH_LEN],
+                         const char *session_id);
 
 /* ---- audit events ---- */
 

@@ -1,5 +1,6 @@
 /* The expiry sweep: expired denylist entries, expired sessions (with their refresh hashes and
- * index entries) and forgotten failed-login records go in one write transaction. */
+ * index entries), forgotten failed-login records and expired authorization codes go in one
+ * write transaction. */
 #include "storage/internal.h"
 
 struct sweep {
@@ -18,6 +19,8 @@ static int sweep_cb(struct store_txn *txn, void *arg)
         rc = store_sessions_sweep(txn, sw->now, &sw->removed);
     if (!rc)
         rc = store_login_failures_sweep(txn, sw->now, &sw->removed);
+    if (!rc)
+        rc = store_codes_sweep(txn, sw->now, &sw->removed);
     return rc;
 }
 

@@ -264,7 +264,7 @@ TEST(open_writes_schema_version)
     CHECK(st != NULL);
     CHECK_INT(store_read(st, meta_get_cb, &m), STORE_OK);
     CHECK_INT(m.value, STORE_SCHEMA_VERSION);
-    CHECK_INT(m.value, 3);
+    CHECK_INT(m.value, 4);
     CHECK_INT(store_map_size(st), (size_t)64 << 20);
     store_close(st);
 
@@ -2903,6 +2903,162 @@ TEST(sweep_removes_expired_sessions)
     store_close(st);
 }
 
+/* A browser session ends with the sessions of applications that logged in through it, by
+ * delete and by the sweep; a session of another parent and a plain one stay. An old record
+ * without the schema 4 members reads as a plain session. */
+TEST(browser_session_ends_its_children)
+{
+    struct store *st = NULL;
+    struct store_session s, got;
+    size_t removed = 0;
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(user_insert(st, "usr_b", ""), STORE_OK);
+    make_session(&s, "ses_browser", "usr_b", 1, 10, 1000, 2000);
+    s.browser = 1;
+    CHECK_INT(store_write(st, session_insert_cb, &s), STORE_OK);
+    make_session(&s, "ses_browser2", "usr_b", 2, 10, 1000, 2000);
+    s.browser = 1;
+    CHECK_INT(store_write(st, session_insert_cb, &s), STORE_OK);
+    const char *children[] = {"ses_child1", "ses_child2"};
+    for (int i = 0; i < 2; i++) {
+        make_session(&s, children[i], "usr_b", 3 + i, 10, 1000, 2000);
+        snprintf(s.parent_id, sizeof s.parent_id, "ses_browser");
+        CHECK_INT(store_write(st, session_insert_cb, &s), STORE_OK);
+    }
+    make_session(&s, "ses_other_child", "usr_b", 5, 10, 1000, 2000);
+    snprintf(s.parent_id, sizeof s.parent_id, "ses_browser2");
+    CHECK_INT(store_write(st, session_insert_cb, &s), STORE_OK);
+    CHECK_INT(session_insert(st, "ses_plain", "usr_b", 6, 10, 1000, 2000), STORE_OK);
+    CHECK_INT(session_get(st, "ses_child1", &got), STORE_OK);
+    CHECK_STR(got.parent_id, "ses_browser");
+    CHECK_INT(got.browser, 0);
+    CHECK_INT(session_get(st, "ses_browser", &got), STORE_OK);
+    CHECK_INT(got.browser, 1);
+    /* a browser session has no parent; a parent must be an id */
+    make_session(&s, "ses_bad", "usr_b", 7, 10, 1000, 2000);
+    s.browser = 1;
+    snprintf(s.parent_id, sizeof s.parent_id, "ses_browser");
+    CHECK_INT(store_write(st, session_insert_cb, &s), STORE_EINVAL);
+    s.browser = 0;
+    snprintf(s.parent_id, sizeof s.parent_id, "bad/id");
+    CHECK_INT(store_write(st, session_insert_cb, &s), STORE_EINVAL);
+
+    CHECK_INT(store_write(st, session_delete_cb, "ses_browser"), STORE_OK);
+    CHECK_INT(session_get(st, "ses_child1", &got), STORE_NOTFOUND);
+    CHECK_INT(session_get(st, "ses_child2", &got), STORE_NOTFOUND);
+    CHECK_INT(refresh_known(st, 3), 0);
+    CHECK_INT(session_count(st, "usr_b", NULL), 3);
+    /* the sweep ends the other browser session and its child with it */
+    CHECK_INT(store_sweep(st, 1000, &removed), STORE_OK);
+    CHECK_INT(session_count(st, "usr_b", NULL), 0);
+
+    /* a record written before schema 4 (the store is closed while it is written) */
+    static const char old[] =
+        "{\"user_id\":\"usr_b\",\"client_id\":\"app_sdk\",\"amr\":\"pwd\",\"scope\":\"\","
+        "\"created_at\":1,\"last_used_at\":1,\"idle_expires_at\":9,\"absolute_expires_at\":9,"
+        "\"client_ip\":\"\",\"user_agent\":\"\","
+        "\"refresh_hash\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"}";
+    store_close(st);
+    st = NULL;
+    CHECK_INT(raw_put("sessions", "ses_old", old, sizeof old - 1), 0);
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(session_get(st, "ses_old", &got), STORE_OK);
+    CHECK_INT(got.browser, 0);
+    CHECK_STR(got.parent_id, "");
+    store_close(st);
+}
+
+static int code_insert_cb(struct store_txn *txn, void *arg)
+{
+    return store_code_insert(txn, arg);
+}
+
+struct code_use {
+    uint8_t hash[STORE_REFRESH_HASH_LEN];
+    const char *session_id;
+    struct store_auth_code out;
+};
+
+static int code_get_cb(struct store_txn *txn, void *arg)
+{
+    struct code_use *u = arg;
+    return store_code_get(txn, u->hash, &u->out);
+}
+
+static int code_use_cb(struct store_txn *txn, void *arg)
+{
+    struct code_use *u = arg;
+    return store_code_mark_used(txn, u->hash, u->session_id);
+}
+
+static void make_code(struct store_auth_code *c, int seed, int64_t expires_at)
+{
+    memset(c, 0, sizeof *c);
+    hash_of(c->hash, seed);
+    snprintf(c->client_id, sizeof c->client_id, "app_spa");
+    snprintf(c->redirect_uri, sizeof c->redirect_uri, "http://127.0.0.1:4000/callback");
+    snprintf(c->user_id, sizeof c->user_id, "usr_c");
+    snprintf(c->browser_session, sizeof c->browser_session, "ses_browser");
+    snprintf(c->scope, sizeof c->scope, "openid email");
+    snprintf(c->nonce, sizeof c->nonce, "n-0S6_WzA2Mj");
+    snprintf(c->code_challenge, sizeof c->code_challenge,
+             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    c->auth_time = 100;
+    c->expires_at = expires_at;
+}
+
+/* Authorization codes: stored by hash, read back whole, used once, swept after expiry. */
+TEST(auth_codes_are_single_use_and_expire)
+{
+    struct store *st = NULL;
+    static struct store_auth_code c;
+    static struct code_use u;
+    size_t removed = 0;
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    make_code(&c, 1, 160);
+    CHECK_INT(store_write(st, code_insert_cb, &c), STORE_OK);
+    CHECK_INT(store_write(st, code_insert_cb, &c), STORE_EXISTS);
+    hash_of(u.hash, 1);
+    CHECK_INT(store_read(st, code_get_cb, &u), STORE_OK);
+    CHECK_STR(u.out.redirect_uri, c.redirect_uri);
+    CHECK_STR(u.out.code_challenge, c.code_challenge);
+    CHECK_STR(u.out.nonce, c.nonce);
+    CHECK_STR(u.out.browser_session, "ses_browser");
+    CHECK_INT(u.out.auth_time, 100);
+    CHECK_STR(u.out.session_id, "");
+    /* the first exchange records its session; a second is refused and changes nothing */
+    u.session_id = "ses_tokens";
+    CHECK_INT(store_write(st, code_use_cb, &u), STORE_OK);
+    u.session_id = "ses_again";
+    CHECK_INT(store_write(st, code_use_cb, &u), STORE_EXISTS);
+    CHECK_INT(store_read(st, code_get_cb, &u), STORE_OK);
+    CHECK_STR(u.out.session_id, "ses_tokens");
+    /* bad records */
+    make_code(&c, 2, 160);
+    c.code_challenge[0] = '\0';
+    CHECK_INT(store_write(st, code_insert_cb, &c), STORE_EINVAL);
+    make_code(&c, 2, 160);
+    snprintf(c.session_id, sizeof c.session_id, "ses_x"); /* born used */
+    CHECK_INT(store_write(st, code_insert_cb, &c), STORE_EINVAL);
+    hash_of(u.hash, 3);
+    u.session_id = "ses_x";
+    CHECK_INT(store_write(st, code_use_cb, &u), STORE_NOTFOUND);
+    /* the sweep: at 159 nothing, at 160 the code */
+    make_code(&c, 4, 500);
+    CHECK_INT(store_write(st, code_insert_cb, &c), STORE_OK);
+    CHECK_INT(store_sweep(st, 159, &removed), STORE_OK);
+    CHECK_INT(removed, 0);
+    CHECK_INT(store_sweep(st, 160, &removed), STORE_OK);
+    CHECK_INT(removed, 1);
+    hash_of(u.hash, 1);
+    CHECK_INT(store_read(st, code_get_cb, &u), STORE_NOTFOUND);
+    hash_of(u.hash, 4);
+    CHECK_INT(store_read(st, code_get_cb, &u), STORE_OK);
+    store_close(st);
+}
+
 /* Many sessions, each with a long user agent, swept in one transaction from a small map. */
 static int many_sessions_cb(struct store_txn *txn, void *arg)
 {
@@ -4564,6 +4720,8 @@ int main(int argc, char **argv)
     RUN(session_rotate_keeps_superseded_hashes);
     RUN(session_delete_removes_every_hash);
     RUN(session_delete_user_keeps_one);
+    RUN(browser_session_ends_its_children);
+    RUN(auth_codes_are_single_use_and_expire);
     RUN(user_delete_cascades);
     RUN(sweep_removes_expired_sessions);
     RUN(sweep_of_many_sessions);

@@ -1,0 +1,152 @@
+/* Authorization codes: SHA-256 of the code (32 bytes) -> {"client_id","redirect_uri","user_id",
+ * "browser_session","scope","nonce","code_challenge","auth_time","expires_at","session_id"}.
+ * Index, written in the transaction that writes the record:
+ *   auth_codes_by_exp  be64(expires_at) || hash -> ""  (expiry.c; the sweep removes them) */
+#include "storage/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define HASH_LEN STORE_REFRESH_HASH_LEN
+
+static int code_valid(const struct store_auth_code *c)
+{
+    return c && id_valid(c->client_id) && str_fits_nonempty(c->redirect_uri, STORE_URI_MAX) &&
+           id_valid(c->user_id) && id_valid(c->browser_session) &&
+           str_fits(c->scope, STORE_SCOPE_MAX) && str_fits(c->nonce, STORE_NONCE_MAX) &&
+           str_fits_nonempty(c->code_challenge, STORE_CHALLENGE_MAX) &&
+           (c->session_id[0] == '\0' || id_valid(c->session_id)) && c->expires_at >= 0;
+}
+
+static int code_encode(const struct store_auth_code *c, char **buf, size_t *len)
+{
+    json_t *obj = json_object();
+    int rc = obj ? STORE_OK : STORE_ENOMEM;
+    const char *const names[] = {"client_id", "redirect_uri", "user_id",        "browser_session",
+                                 "scope",     "nonce",        "code_challenge", "session_id"};
+    const char *const values[] = {c->client_id,       c->redirect_uri, c->user_id,
+                                  c->browser_session, c->scope,        c->nonce,
+                                  c->code_challenge,  c->session_id};
+    for (size_t i = 0; !rc && i < sizeof names / sizeof names[0]; i++)
+        rc = codec_set_str(obj, names[i], values[i]);
+    if (!rc)
+        rc = codec_set_int(obj, "auth_time", c->auth_time);
+    if (!rc)
+        rc = codec_set_int(obj, "expires_at", c->expires_at);
+    if (!rc)
+        rc = codec_dump(obj, buf, len);
+    json_decref(obj);
+    return rc;
+}
+
+static int code_decode(const MDB_val *key, const MDB_val *data, struct store_auth_code *out)
+{
+    struct store_auth_code *c = out;
+    json_t *obj = NULL;
+    int rc = STORE_ECORRUPT;
+    struct {
+        const char *name;
+        char *dst;
+        size_t cap;
+    } fields[] = {
+        {"client_id", c->client_id, sizeof c->client_id},
+        {"redirect_uri", c->redirect_uri, sizeof c->redirect_uri},
+        {"user_id", c->user_id, sizeof c->user_id},
+        {"browser_session", c->browser_session, sizeof c->browser_session},
+        {"scope", c->scope, sizeof c->scope},
+        {"nonce", c->nonce, sizeof c->nonce},
+        {"code_challenge", c->code_challenge, sizeof c->code_challenge},
+        {"session_id", c->session_id, sizeof c->session_id},
+    };
+    memset(out, 0, sizeof *out);
+    if (key->mv_size != HASH_LEN)
+        goto out;
+    memcpy(c->hash, key->mv_data, HASH_LEN);
+    rc = codec_load(data->mv_data, data->mv_size, &obj);
+    for (size_t i = 0; !rc && i < sizeof fields / sizeof fields[0]; i++)
+        rc = codec_get_str(obj, fields[i].name, fields[i].dst, fields[i].cap);
+    if (!rc)
+        rc = codec_get_int(obj, "auth_time", &c->auth_time);
+    if (!rc)
+        rc = codec_get_int(obj, "expires_at", &c->expires_at);
+    if (!rc && !code_valid(c))
+        rc = STORE_ECORRUPT;
+out:
+    json_decref(obj);
+    if (rc) {
+        memset(out, 0, sizeof *out);
+        if (rc == STORE_ECORRUPT)
+            store_corrupt(DB_AUTH_CODES, "", 0); /* the key is a hash of a secret: not logged */
+    }
+    return rc;
+}
+
+static int code_put(struct store_txn *txn, const struct store_auth_code *c, unsigned flags)
+{
+    MDB_val key = {.mv_size = HASH_LEN, .mv_data = (void *)c->hash}, data;
+    char *buf = NULL;
+    int rc = code_encode(c, &buf, &data.mv_size);
+    if (!rc) {
+        data.mv_data = buf;
+        rc = store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[DB_AUTH_CODES], &key, &data, flags),
+                           "put authorization code");
+    }
+    free(buf);
+    return rc;
+}
+
+int store_code_insert(struct store_txn *txn, const struct store_auth_code *code)
+{
+    int rc = store_txn_writable(txn);
+    if (rc)
+        return rc;
+    if (!code_valid(code) || code->session_id[0])
+        return STORE_EINVAL;
+    rc = code_put(txn, code, MDB_NOOVERWRITE);
+    return rc ? rc : expiry_put(txn, DB_AUTH_CODES_BY_EXP, code->expires_at, code->hash, HASH_LEN);
+}
+
+int store_code_get(struct store_txn *txn, const uint8_t hash[STORE_REFRESH_HASH_LEN],
+                   struct store_auth_code *out)
+{
+    MDB_val key = {.mv_size = HASH_LEN, .mv_data = (void *)hash}, data;
+    int rc;
+    if (!out)
+        return STORE_EINVAL;
+    memset(out, 0, sizeof *out);
+    if (!txn || !hash)
+        return STORE_EINVAL;
+    rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_AUTH_CODES], &key, &data),
+                       "get authorization code");
+    return rc ? rc : code_decode(&key, &data, out);
+}
+
+int store_code_mark_used(struct store_txn *txn, const uint8_t hash[STORE_REFRESH_HASH_LEN],
+                         const char *session_id)
+{
+    struct store_auth_code c;
+    int rc = store_txn_writable(txn);
+    if (rc)
+        return rc;
+    if (!hash || !id_valid(session_id))
+        return STORE_EINVAL;
+    rc = store_code_get(txn, hash, &c);
+    if (rc)
+        return rc;
+    if (c.session_id[0])
+        return STORE_EXISTS;
+    memcpy(c.session_id, session_id, strlen(session_id) + 1);
+    return code_put(txn, &c, 0);
+}
+
+static int code_drop(struct store_txn *txn, const void *key, size_t len, void *arg)
+{
+    MDB_val k = {.mv_size = len, .mv_data = (void *)key};
+    return store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[DB_AUTH_CODES], &k, NULL),
+                         "delete authorization code");
+}
+
+int store_codes_sweep(struct store_txn *txn, int64_t now, size_t *removed)
+{
+    return expiry_sweep(txn, DB_AUTH_CODES_BY_EXP, now, code_drop, NULL, removed);
+}
