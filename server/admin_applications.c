@@ -23,11 +23,13 @@ static json_t *strings_json(const char *items, size_t stride, size_t n)
 static json_t *app_json(struct store_application *a)
 {
     return json_pack(
-        "{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:I}", "id", a->id, "client_id", a->id, "name",
-        a->name, "type", a->type == STORE_APP_CONFIDENTIAL ? "confidential" : "public",
+        "{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:b, s:o, s:I, s:I}", "id", a->id, "client_id", a->id,
+        "name", a->name, "type", a->type == STORE_APP_CONFIDENTIAL ? "confidential" : "public",
         "grant_types", strings_json(a->grants[0], STORE_GRANT_MAX, a->ngrants), "redirect_uris",
         strings_json(a->redirect_uris[0], STORE_URI_MAX, a->nredirect_uris), "allowed_origins",
-        strings_json(a->origins[0], STORE_ORIGIN_MAX, a->norigins), "created_at",
+        strings_json(a->origins[0], STORE_ORIGIN_MAX, a->norigins), "first_party", a->first_party,
+        "post_logout_redirect_uris",
+        strings_json(a->post_logout_uris[0], STORE_URI_MAX, a->npost_logout_uris), "created_at",
         (json_int_t)a->created_at, "updated_at", (json_int_t)a->updated_at);
 }
 
@@ -114,7 +116,7 @@ struct edit {
     json_t *body;
     struct store_application in;  /* create: the new record; patch: the members sent */
     struct store_application app; /* patch: the record as stored after the change */
-    int set_name, set_grants, set_uris, set_origins;
+    int set_name, set_grants, set_uris, set_origins, set_first_party, set_logout_uris;
     int create;
     int hashed; /* create, confidential: the secret was made */
     char secret[SRV_SECRET_LEN];
@@ -163,8 +165,14 @@ static int list_or_error(struct srv_request *rq, struct edit *e, const char *nam
 
 static int parse_edit_or_error(struct srv_request *rq, struct edit *e)
 {
-    static const char *const fields[] = {
-        "name", "type", "grant_types", "redirect_uris", "allowed_origins", NULL};
+    static const char *const fields[] = {"name",
+                                         "type",
+                                         "grant_types",
+                                         "redirect_uris",
+                                         "allowed_origins",
+                                         "first_party",
+                                         "post_logout_redirect_uris",
+                                         NULL};
     const char *name = NULL, *type = NULL;
     char why[200];
     if (srv_json_parse_or_error(rq, fields, &e->body) != SRV_OK ||
@@ -193,8 +201,19 @@ static int parse_edit_or_error(struct srv_request *rq, struct edit *e)
     }
     if (list_or_error(rq, e, "grant_types", SRV_APP_GRANTS, &e->set_grants) != SRV_OK ||
         list_or_error(rq, e, "redirect_uris", SRV_APP_REDIRECT_URIS, &e->set_uris) != SRV_OK ||
-        list_or_error(rq, e, "allowed_origins", SRV_APP_ORIGINS, &e->set_origins) != SRV_OK)
+        list_or_error(rq, e, "allowed_origins", SRV_APP_ORIGINS, &e->set_origins) != SRV_OK ||
+        list_or_error(rq, e, "post_logout_redirect_uris", SRV_APP_POST_LOGOUT_URIS,
+                      &e->set_logout_uris) != SRV_OK)
         return SRV_ERESPONDED;
+    json_t *fp = json_object_get(e->body, "first_party");
+    if (fp && !json_is_null(fp)) {
+        if (!json_is_boolean(fp)) {
+            srv_reply_problem(rq, 400, "first_party must be true or false");
+            return SRV_ERESPONDED;
+        }
+        e->in.first_party = json_is_true(fp);
+        e->set_first_party = 1;
+    }
     if ((e->create || e->set_grants) && e->in.ngrants == 0) {
         srv_reply_problem(rq, 400, "grant_types must be a non-empty array of grant types");
         return SRV_ERESPONDED;
@@ -271,7 +290,7 @@ static int patch_txn(struct store_txn *txn, void *arg)
 {
     struct edit *e = arg;
     struct store_application *a = &e->app;
-    char detail[80] = "";
+    char detail[128] = "";
     int rc = store_app_get(txn, e->in.id, a);
     if (rc != STORE_OK)
         return rc == STORE_EINVAL ? STORE_NOTFOUND : rc;
@@ -289,10 +308,17 @@ static int patch_txn(struct store_txn *txn, void *arg)
         memcpy(a->origins, e->in.origins, sizeof a->origins);
         a->norigins = e->in.norigins;
     }
+    if (e->set_first_party)
+        a->first_party = e->in.first_party;
+    if (e->set_logout_uris) {
+        memcpy(a->post_logout_uris, e->in.post_logout_uris, sizeof a->post_logout_uris);
+        a->npost_logout_uris = e->in.npost_logout_uris;
+    }
     a->updated_at = srv_now();
-    snprintf(detail, sizeof detail, "%s%s%s%s", e->set_name ? " name" : "",
+    snprintf(detail, sizeof detail, "%s%s%s%s%s%s", e->set_name ? " name" : "",
              e->set_grants ? " grant_types" : "", e->set_uris ? " redirect_uris" : "",
-             e->set_origins ? " allowed_origins" : "");
+             e->set_origins ? " allowed_origins" : "", e->set_first_party ? " first_party" : "",
+             e->set_logout_uris ? " post_logout_redirect_uris" : "");
     rc = store_app_update(txn, a);
     if (rc == STORE_OK)
         rc = srv_audit(txn, "admin.application.update", e->caller.id, a->id,

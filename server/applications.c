@@ -5,8 +5,12 @@
 
 #include "server/internal.h"
 
-const char *const srv_app_grant_types[] = {"password", "refresh_token",
-                                           "urn:idpd:grant-type:anonymous", NULL};
+const char *const srv_app_grant_types[] = {"authorization_code",
+                                           "urn:ietf:params:oauth:grant-type:device_code",
+                                           "password",
+                                           "refresh_token",
+                                           "urn:idpd:grant-type:anonymous",
+                                           NULL};
 
 static int grant_known(const char *v)
 {
@@ -65,42 +69,45 @@ static int origin_canonical(const char *v, char *out, size_t cap)
 int srv_app_add(struct store_application *app, enum srv_app_list list, const char *v, char *why,
                 size_t cap)
 {
-    static const char *const what[] = {"grant type", "redirect URI", "origin"};
+    static const char *const what[] = {"grant type", "redirect URI", "origin",
+                                       "post-logout redirect URI"};
     char origin[STORE_ORIGIN_MAX];
+    int uris = list == SRV_APP_REDIRECT_URIS || list == SRV_APP_POST_LOGOUT_URIS;
     char *items = list == SRV_APP_GRANTS          ? app->grants[0]
                   : list == SRV_APP_REDIRECT_URIS ? app->redirect_uris[0]
-                                                  : app->origins[0];
-    size_t stride = list == SRV_APP_GRANTS          ? STORE_GRANT_MAX
-                    : list == SRV_APP_REDIRECT_URIS ? STORE_URI_MAX
-                                                    : STORE_ORIGIN_MAX;
+                  : list == SRV_APP_ORIGINS       ? app->origins[0]
+                                                  : app->post_logout_uris[0];
+    size_t stride = list == SRV_APP_GRANTS ? STORE_GRANT_MAX
+                    : uris                 ? STORE_URI_MAX
+                                           : STORE_ORIGIN_MAX;
     size_t *n = list == SRV_APP_GRANTS          ? &app->ngrants
                 : list == SRV_APP_REDIRECT_URIS ? &app->nredirect_uris
-                                                : &app->norigins;
+                : list == SRV_APP_ORIGINS       ? &app->norigins
+                                                : &app->npost_logout_uris;
     size_t max = list == SRV_APP_GRANTS ? STORE_GRANTS_MAX : STORE_URIS_MAX;
     int ok;
-    switch (list) {
-    case SRV_APP_GRANTS:
+    if (list == SRV_APP_GRANTS) {
         ok = grant_known(v);
-        break;
-    case SRV_APP_REDIRECT_URIS:
+    } else if (uris) {
         ok = strlen(v) < STORE_URI_MAX && redirect_uri_valid(v);
-        break;
-    default:
+    } else {
         ok = origin_canonical(v, origin, sizeof origin);
         v = origin;
-        break;
     }
     if (!ok) {
-        if (list == SRV_APP_GRANTS)
-            snprintf(why, cap,
-                     "not a known grant type (password, refresh_token, "
-                     "urn:idpd:grant-type:anonymous)");
-        else
+        if (list == SRV_APP_GRANTS) {
+            size_t used = (size_t)snprintf(why, cap, "not a known grant type (");
+            for (size_t k = 0; srv_app_grant_types[k] && used < cap; k++)
+                used += (size_t)snprintf(why + used, cap - used, "%s%s", k ? ", " : "",
+                                         srv_app_grant_types[k]);
+            if (used < cap)
+                snprintf(why + used, cap - used, ")");
+        } else {
             snprintf(why, cap, "not %s: %s, printable ASCII, at most %d bytes",
-                     list == SRV_APP_REDIRECT_URIS ? "a redirect URI" : "an origin",
-                     list == SRV_APP_REDIRECT_URIS ? "an absolute URI without a fragment"
-                                                   : "scheme://host[:port]",
+                     uris ? "a URI" : "an origin",
+                     uris ? "an absolute URI without a fragment" : "scheme://host[:port]",
                      (int)stride - 1);
+        }
         return 0;
     }
     for (size_t i = 0; i < *n; i++)
@@ -125,6 +132,11 @@ int srv_app_check(const struct store_application *app, char *why, size_t cap)
         snprintf(why, cap, "an application needs at least one grant type");
         return 0;
     }
+    for (size_t i = 0; i < app->ngrants; i++)
+        if (strcmp(app->grants[i], "authorization_code") == 0 && app->nredirect_uris == 0) {
+            snprintf(why, cap, "authorization_code needs at least one redirect URI");
+            return 0;
+        }
     return 1;
 }
 

@@ -1,4 +1,5 @@
 /* idpd application create --name N --grant G… [--redirect-uri U]… [--origin O]…
+ *                          [--post-logout-redirect-uri U]… [--first-party]
  *                          [--type public|confidential] [--data DIR]
  * Applications are the OAuth clients of SDKs and apps. A public application (the default: an SDK
  * cannot keep a secret) names itself with its client_id alone; a confidential one gets a secret,
@@ -12,9 +13,11 @@
 static void app_usage(FILE *out)
 {
     fprintf(out, "usage: idpd application create --name NAME --grant GRANT... "
-                 "[--redirect-uri URI]... [--origin ORIGIN]... [--type public|confidential] "
-                 "[options]\n"
-                 "GRANT: password, refresh_token, urn:idpd:grant-type:anonymous.\n"
+                 "[--redirect-uri URI]... [--origin ORIGIN]... [--post-logout-redirect-uri URI]... "
+                 "[--first-party] [--type public|confidential] [options]\n"
+                 "GRANT: authorization_code, urn:ietf:params:oauth:grant-type:device_code, "
+                 "password, refresh_token, urn:idpd:grant-type:anonymous.\n"
+                 "--first-party: the platform's own application; its users see no consent page.\n"
                  "Prints {\"client_id\"} (and \"client_secret\", once, for a confidential "
                  "application).\n");
     srv_config_usage(out, SRV_CFG_DATA);
@@ -39,6 +42,10 @@ static int create_app(const struct srv_config *cfg, int argc, char **argv)
             app_usage(stdout);
             rc = SRV_EXIT_OK;
             goto out;
+        }
+        if (strcmp(flag, "--first-party") == 0) {
+            app->first_party = 1;
+            continue;
         }
         if (!v || strncmp(flag, "--", 2) != 0) {
             fprintf(stderr, "idpd application: unexpected argument \"%s\"\n", flag);
@@ -65,6 +72,8 @@ static int create_app(const struct srv_config *cfg, int argc, char **argv)
             added = srv_app_add(app, SRV_APP_REDIRECT_URIS, v, why, sizeof why);
         } else if (strcmp(flag, "--origin") == 0) {
             added = srv_app_add(app, SRV_APP_ORIGINS, v, why, sizeof why);
+        } else if (strcmp(flag, "--post-logout-redirect-uri") == 0) {
+            added = srv_app_add(app, SRV_APP_POST_LOGOUT_URIS, v, why, sizeof why);
         } else {
             fprintf(stderr, "idpd application: unknown option \"%s\"\n", flag);
             app_usage(stderr);

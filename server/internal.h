@@ -432,16 +432,23 @@ int srv_secret_new(const struct crypto_argon2_params *params, const char *sa_id,
 /* The grant types an application may be given; NULL-terminated. */
 extern const char *const srv_app_grant_types[];
 
-enum srv_app_list { SRV_APP_GRANTS, SRV_APP_REDIRECT_URIS, SRV_APP_ORIGINS };
+enum srv_app_list {
+    SRV_APP_GRANTS,
+    SRV_APP_REDIRECT_URIS,
+    SRV_APP_ORIGINS,
+    SRV_APP_POST_LOGOUT_URIS
+};
 
 /* Adds v to one of app's lists (a repeat is ignored) after checking it: a known grant type; a
- * redirect URI (absolute, no fragment, printable ASCII, at most 1024 bytes); an origin
+ * redirect URI or post-logout redirect URI (absolute, no fragment, printable ASCII, at most
+ * 1024 bytes); an origin
  * (scheme://host[:port], at most 300 bytes), kept as browsers serialise it: lower case, without
  * the scheme's default port. 1 when done; 0 with the reason written into why (cap bytes) when v is
  * not valid or the list is full. */
 int srv_app_add(struct store_application *app, enum srv_app_list list, const char *v, char *why,
                 size_t cap);
-/* 1 when app as a whole may be stored (a valid name, at least one grant type); 0 and why. */
+/* 1 when app as a whole may be stored (a valid name, at least one grant type, a redirect URI
+ * when it uses authorization_code); 0 and why. */
 int srv_app_check(const struct store_application *app, char *why, size_t cap);
 /* Makes the secret of confidential application app (whose id is set): the plain value into
  * secret (shown once; the caller wipes it), its hash and hint into app. Runs Argon2. */

@@ -1,5 +1,6 @@
 /* Applications (OAuth clients of SDKs and apps): id -> {"name","type","phc","hint","grants",
- * "redirect_uris","origins","created_at","updated_at"}. The id is the key only. A public
+ * "redirect_uris","origins","first_party","post_logout_uris","created_at","updated_at"}; the two
+ * members from schema 4 read as false and [] when absent. The id is the key only. A public
  * application holds no secret (phc and hint ""); a confidential one always has a phc.
  * Index, written in the transaction that writes the record:
  *   app_origins  lower(origin) || "\0" || id -> ""  (who allows a browser origin; the NUL ends
@@ -17,7 +18,9 @@ static int app_valid(const struct store_application *app)
         !str_fits(app->phc, STORE_PHC_MAX) || !str_fits(app->hint, HINT_MAX) ||
         !strv_valid(app->grants[0], STORE_GRANT_MAX, app->ngrants, STORE_GRANTS_MAX) ||
         !strv_valid(app->redirect_uris[0], STORE_URI_MAX, app->nredirect_uris, STORE_URIS_MAX) ||
-        !strv_valid(app->origins[0], STORE_ORIGIN_MAX, app->norigins, STORE_URIS_MAX))
+        !strv_valid(app->origins[0], STORE_ORIGIN_MAX, app->norigins, STORE_URIS_MAX) ||
+        !strv_valid(app->post_logout_uris[0], STORE_URI_MAX, app->npost_logout_uris,
+                    STORE_URIS_MAX))
         return 0;
     if (app->type == STORE_APP_PUBLIC)
         return app->phc[0] == '\0' && app->hint[0] == '\0';
@@ -44,6 +47,11 @@ static int app_encode(const struct store_application *app, char **buf, size_t *l
                             app->nredirect_uris);
     if (!rc)
         rc = codec_set_strv(obj, "origins", app->origins[0], STORE_ORIGIN_MAX, app->norigins);
+    if (!rc)
+        rc = codec_set_bool(obj, "first_party", app->first_party);
+    if (!rc)
+        rc = codec_set_strv(obj, "post_logout_uris", app->post_logout_uris[0], STORE_URI_MAX,
+                            app->npost_logout_uris);
     if (!rc)
         rc = codec_set_int(obj, "created_at", app->created_at);
     if (!rc)
@@ -82,6 +90,11 @@ static int app_decode(const MDB_val *key, const MDB_val *data, struct store_appl
     if (!rc)
         rc = codec_get_strv(obj, "origins", out->origins[0], STORE_ORIGIN_MAX, STORE_URIS_MAX,
                             &out->norigins);
+    if (!rc)
+        rc = codec_get_bool_opt(obj, "first_party", &out->first_party);
+    if (!rc)
+        rc = codec_get_strv_opt(obj, "post_logout_uris", out->post_logout_uris[0], STORE_URI_MAX,
+                                STORE_URIS_MAX, &out->npost_logout_uris);
     if (!rc)
         rc = codec_get_int(obj, "created_at", &out->created_at);
     if (!rc)

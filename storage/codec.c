@@ -195,6 +195,15 @@ int codec_get_bool_opt(const json_t *obj, const char *key, int *v)
     return STORE_OK;
 }
 
+int codec_get_strv_opt(const json_t *obj, const char *key, char *items, size_t stride, size_t max,
+                       size_t *n)
+{
+    if (json_object_get(obj, key))
+        return codec_get_strv(obj, key, items, stride, max, n);
+    *n = 0;
+    return STORE_OK;
+}
+
 int codec_get_b64(const json_t *obj, const char *key, size_t max, uint8_t **data, size_t *len)
 {
     const json_t *v = json_object_get(obj, key);

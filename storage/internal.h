@@ -222,6 +222,8 @@ int codec_get_b64(const json_t *obj, const char *key, size_t max, uint8_t **data
  * ("", 0), present is checked as above. */
 int codec_get_str_opt(const json_t *obj, const char *key, char *dst, size_t cap);
 int codec_get_bool_opt(const json_t *obj, const char *key, int *v);
+int codec_get_strv_opt(const json_t *obj, const char *key, char *items, size_t stride, size_t max,
+                       size_t *n);
 
 /* String lists kept in fixed-size slots: n slots of stride bytes each, starting at items (role
  * grants, grant types, URIs). Every element is a non-empty string.

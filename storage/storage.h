@@ -242,6 +242,9 @@ struct store_application {
     char redirect_uris[STORE_URIS_MAX][STORE_URI_MAX];
     size_t norigins;
     char origins[STORE_URIS_MAX][STORE_ORIGIN_MAX];
+    int first_party; /* the platform's own: its users are not asked for consent */
+    size_t npost_logout_uris;
+    char post_logout_uris[STORE_URIS_MAX][STORE_URI_MAX]; /* where logout may send the browser */
     int64_t created_at;
     int64_t updated_at;
 };

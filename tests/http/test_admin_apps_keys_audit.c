@@ -127,7 +127,8 @@ static const char *app_path(const char *id)
 #define WEB_APP                                                                                    \
     "{\"name\":\"Web shop\",\"grant_types\":[\"password\",\"refresh_token\"],"                     \
     "\"redirect_uris\":[\"https://shop.example.org/cb\",\"com.example.shop:/oauth\"],"             \
-    "\"allowed_origins\":[\"https://shop.example.org\",\"http://localhost:3000\"]}"
+    "\"allowed_origins\":[\"https://shop.example.org\",\"http://localhost:3000\"],"                \
+    "\"post_logout_redirect_uris\":[\"https://shop.example.org/bye\"]}"
 
 TEST(apps_crud_and_roles)
 {
@@ -147,9 +148,12 @@ TEST(apps_crud_and_roles)
               "https://shop.example.org/cb,com.example.shop:/oauth");
     CHECK_STR(ts_jarray_join(json_object_get(r->json, "allowed_origins")),
               "https://shop.example.org,http://localhost:3000");
+    CHECK_STR(ts_jarray_join(json_object_get(r->json, "post_logout_redirect_uris")),
+              "https://shop.example.org/bye");
+    CHECK(json_is_false(json_object_get(r->json, "first_party")));
     CHECK(ts_jint(r->json, "created_at") >= before && ts_jint(r->json, "created_at") <= now_s());
     CHECK_INT(ts_jint(r->json, "updated_at"), ts_jint(r->json, "created_at"));
-    CHECK_INT(json_object_size(r->json), 9); /* no client_secret for a public application */
+    CHECK_INT(json_object_size(r->json), 11); /* no client_secret for a public application */
     const char *created = js(json_incref(r->json));
 
     /* every admin role reads it, the same as created */
@@ -199,9 +203,13 @@ TEST(apps_crud_and_roles)
     json_t *c = ts_keep_json(json_loads(created, 0, NULL));
     CHECK_INT(ts_jint(r->json, "created_at"), ts_jint(c, "created_at"));
     CHECK(ts_jint(r->json, "updated_at") > ts_jint(r->json, "created_at"));
-    r = ts_bearer(f.s, "PATCH", app_path(id), f.t_admin, "{\"grant_types\":[\"password\"]}");
+    r = ts_bearer(f.s, "PATCH", app_path(id), f.t_admin,
+                  "{\"grant_types\":[\"password\"],\"first_party\":true,"
+                  "\"post_logout_redirect_uris\":[]}");
     CHECK_MSG(r->status == 200, "%ld %s", r->status, r->body);
     CHECK_STR(ts_jarray_join(json_object_get(r->json, "grant_types")), "password");
+    CHECK(json_is_true(json_object_get(r->json, "first_party")));
+    CHECK_INT(json_array_size(json_object_get(r->json, "post_logout_redirect_uris")), 0);
     CHECK_STR(ts_jstr(r->json, "name"), "Web shop 2");
     r = ts_bearer(f.s, "PATCH", app_path(id), f.t_admin, "{}");
     CHECK_MSG(r->status == 200, "%ld %s", r->status, r->body);
@@ -256,7 +264,7 @@ TEST(apps_confidential_secret_once)
     CHECK_MSG(r->status == 201, "%ld %s", r->status, r->body);
     CHECK_STR(ts_header(r, "Cache-Control"), "no-store");
     CHECK_STR(ts_jstr(r->json, "type"), "confidential");
-    CHECK_INT(json_object_size(r->json), 10);
+    CHECK_INT(json_object_size(r->json), 12);
     const char *secret = ts_jstr(r->json, "client_secret");
     CHECK(secret && strncmp(secret, "idpsec_", 7) == 0 && strlen(secret) == 50);
     struct ts_account app;
@@ -267,7 +275,7 @@ TEST(apps_confidential_secret_once)
     r = ts_bearer(f.s, "GET", app_path(app.id), f.t_admin, NULL);
     CHECK_MSG(r->status == 200, "%ld %s", r->status, r->body);
     CHECK(!strstr(r->body, secret) && !strstr(r->body, "secret") && !strstr(r->body, "phc"));
-    CHECK_INT(json_object_size(r->json), 9);
+    CHECK_INT(json_object_size(r->json), 11);
     r = ts_bearer(f.s, "GET", "/admin/v1/applications", f.t_admin, NULL);
     CHECK(!strstr(r->body, secret) && !strstr(r->body, "secret"));
     r = ts_bearer(f.s, "PATCH", app_path(app.id), f.t_admin, "{\"name\":\"Back office 2\"}");
@@ -332,6 +340,8 @@ TEST(apps_bad_input_changes_nothing)
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
         "aaaaaaaaaaaaaaa\"]}",
+        "{\"name\":\"x\",\"grant_types\":[\"password\"],\"first_party\":\"yes\"}",
+        "{\"name\":\"x\",\"grant_types\":[\"password\"],\"post_logout_redirect_uris\":[\"/out\"]}",
         "{\"name\":\"x\",\"grant_types\":[\"password\"]",
         "[]",
         "",
