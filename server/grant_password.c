@@ -1,151 +1,49 @@
-/* grant_type=password: an application logs a user in with email and password.
- *
- * The password is checked by Argon2id on a worker. An unknown email is checked against the dummy
- * hash, so it costs what a wrong password costs and answers the same invalid_grant: the token
- * endpoint does not tell which emails exist. A hash made with other parameters than the current
- * ones is re-made on the worker and stored with the session. Failures count toward the
- * brute-force lockout of login_guard.c, which is checked before any of this. */
-#define LOG_MODULE "oauth"
-
+/* grant_type=password: an application logs a user in with email and password. The login itself
+ * (Argon2 on a worker, the same answer for an unknown email, the lockout) is password_login.c;
+ * this file answers it as the token endpoint does. */
+#include <stdio.h>
 #include <string.h>
 
 #include "server/internal.h"
 
 static const char bad_credentials[] = "invalid username or password";
 
-struct find_args {
-    const char *email;
-    struct srv_login *login;
-};
-
-static int find_txn(struct store_txn *txn, void *arg)
+static void refused(struct srv_request *rq)
 {
-    struct find_args *a = arg;
-    struct srv_login *l = a->login;
-    char norm[STORE_EMAIL_MAX];
-    srv_email_normalise(a->email, norm);
-    store_user_clear(&l->user);
-    l->found = 0;
-    int rc = store_identity_find(txn, "local-userpass", norm, &l->identity);
-    if (rc == STORE_OK)
-        rc = store_user_get(txn, l->identity.user_id, &l->user);
-    if (rc == STORE_OK)
-        l->found = 1;
-    return rc == STORE_NOTFOUND ? STORE_OK : rc;
-}
-
-static void verify_work(struct srv_request *rq)
-{
-    struct srv_oauth_call *call = srv_rq_state(rq);
-    struct srv_login *l = &call->login;
-    const struct crypto_argon2_params *params = &srv_rq_ctx(rq)->cfg->argon2;
-    const char *pw = srv_form_get(&call->form, "password");
-    const char *phc = l->found ? l->identity.phc : srv_rq_ctx(rq)->dummy_phc;
-    l->verified = crypto_password_verify(phc, pw, strlen(pw)) == CRYPTO_OK && l->found;
-    l->new_phc[0] = '\0';
-    if (l->verified && crypto_password_needs_rehash(phc, params) &&
-        crypto_password_hash(params, pw, strlen(pw), l->new_phc, sizeof l->new_phc) != CRYPTO_OK)
-        l->new_phc[0] = '\0'; /* keep the old hash; the login still succeeds */
-}
-
-struct login_args {
-    struct srv_request *rq;
-    struct srv_login *login;
-    struct store_session *session;
-    int gone; /* the user or identity went away, or was disabled, while Argon2 ran */
-};
-
-/* The session, the re-hash and the audit event: one write transaction. */
-static int login_txn(struct store_txn *txn, void *arg)
-{
-    struct login_args *a = arg;
-    struct srv_login *l = a->login;
-    struct store_identity now_idn;
-    store_user_clear(&l->user);
-    int rc = store_identity_find(txn, "local-userpass", l->identity.provider_id, &now_idn);
-    if (rc == STORE_OK)
-        rc = store_user_get(txn, l->identity.user_id, &l->user);
-    if (rc == STORE_NOTFOUND || (rc == STORE_OK && (l->user.status != STORE_USER_ACTIVE ||
-                                                    strcmp(now_idn.id, l->identity.id) != 0 ||
-                                                    strcmp(now_idn.phc, l->identity.phc) != 0))) {
-        a->gone = 1; /* the password changed or the user went: the check above is stale */
-        return STORE_OK;
-    }
-    if (rc != STORE_OK)
-        return rc;
-    if (l->new_phc[0]) {
-        memcpy(now_idn.phc, l->new_phc, sizeof now_idn.phc);
-        if ((rc = store_identity_update(txn, &now_idn)) != STORE_OK)
-            return rc;
-    }
-    if ((rc = store_session_insert(txn, a->session)) != STORE_OK ||
-        (rc = srv_login_succeeded_txn(txn, l->guard_key)) != STORE_OK)
-        return rc;
-    return srv_audit(txn, "user.login", l->user.id, a->session->id, srv_rq_client_ip(a->rq), 1,
-                     "local-userpass");
-}
-
-struct failed_args {
-    struct srv_request *rq;
-    struct srv_login *login;
-    const char *why;
-};
-
-/* A refused login: its audit event and its count toward a lockout, in one transaction. */
-static int failed_txn(struct store_txn *txn, void *arg)
-{
-    struct failed_args *a = arg;
-    const char *user_id = a->login->found ? a->login->user.id : NULL;
-    int rc = srv_audit(txn, "user.login", user_id, NULL, srv_rq_client_ip(a->rq), 0, a->why);
-    return rc ? rc : srv_login_failed_txn(txn, a->rq, a->login->guard_key, user_id);
-}
-
-static void refuse(struct srv_request *rq, struct srv_login *l, const char *why)
-{
-    struct failed_args a = {rq, l, why};
-    int rc = store_write(srv_rq_ctx(rq)->store, failed_txn, &a);
-    if (rc != STORE_OK)
-        LOG(SRV_LOG_ERROR, "failed login not recorded: %s", store_strerror(rc));
     srv_reply_oauth_error(rq, 400, "invalid_grant", bad_credentials);
 }
 
-static void after_verify(struct srv_request *rq)
+static void locked(struct srv_request *rq, int64_t wait)
+{
+    char why[96];
+    snprintf(why, sizeof why, "too many failed logins; try again in %lld s", (long long)wait);
+    srv_reply_too_many(rq, wait, why);
+}
+
+static void unavailable(struct srv_request *rq)
+{
+    srv_reply_oauth_error(rq, 503, "temporarily_unavailable", "the login could not be checked");
+}
+
+static int session(struct srv_request *rq, const char *user_id, struct store_session *s,
+                   char refresh[SRV_REFRESH_LEN])
 {
     struct srv_oauth_call *call = srv_rq_state(rq);
-    struct srv_ctx *ctx = srv_rq_ctx(rq);
-    struct srv_login *l = &call->login;
-    struct store_session session;
-    char refresh[SRV_REFRESH_LEN];
-    if (!l->verified) {
-        refuse(rq, l, l->found ? "wrong password" : "unknown email");
-        return;
-    }
-    if (l->user.status != STORE_USER_ACTIVE) {
-        /* The same answer as a wrong password, and it counts as one: telling a disabled
-         * account's right password apart would make this an oracle for guessing it. The audit
-         * event says why. */
-        refuse(rq, l, "user disabled");
-        return;
-    }
-    if (srv_session_new(rq, l->user.id, call->client.id, "pwd", srv_form_get(&call->form, "scope"),
-                        &session, refresh) != SRV_OK) {
-        srv_reply_oauth_error(rq, 500, "server_error", "no session could be made");
-        return;
-    }
-    struct login_args a = {rq, l, &session, 0};
-    int rc = store_write(ctx->store, login_txn, &a);
-    if (rc != STORE_OK || a.gone) {
-        if (rc != STORE_OK)
-            LOG(SRV_LOG_ERROR, "login write failed: %s", store_strerror(rc));
-        srv_reply_oauth_error(rq, rc == STORE_OK ? 400 : 503,
-                              rc == STORE_OK ? "invalid_grant" : "temporarily_unavailable",
-                              rc == STORE_OK ? bad_credentials : "the login could not be saved");
-        goto out;
-    }
-    srv_reply_session_tokens(rq, &l->user, &session, refresh, srv_form_get(&call->form, "nonce"));
-out:
-    crypto_wipe(refresh, sizeof refresh);
+    if (srv_session_new(rq, user_id, call->client.id, "pwd", srv_form_get(&call->form, "scope"), s,
+                        refresh) == SRV_OK)
+        return SRV_OK;
+    srv_reply_oauth_error(rq, 500, "server_error", "no session could be made");
+    return SRV_ERESPONDED;
 }
+
+static void done(struct srv_request *rq, const struct store_user *u, const struct store_session *s,
+                 const char *refresh)
+{
+    struct srv_oauth_call *call = srv_rq_state(rq);
+    srv_reply_session_tokens(rq, u, s, refresh, srv_form_get(&call->form, "nonce"));
+}
+
+static const struct srv_password_ops ops = {refused, locked, unavailable, session, done};
 
 void srv_grant_password(struct srv_request *rq)
 {
@@ -160,21 +58,5 @@ void srv_grant_password(struct srv_request *rq)
     }
     if (srv_user_scope_valid_or_error(rq, srv_form_get(&call->form, "scope")) != SRV_OK)
         return;
-    if (strlen(pw) > SRV_PASSWORD_MAX || strlen(email) >= STORE_EMAIL_MAX) {
-        /* No stored password is that long: no Argon2 run on a megabyte of input. */
-        srv_reply_oauth_error(rq, 400, "invalid_grant", bad_credentials);
-        return;
-    }
-    /* A locked (name, address) pair is answered before any work, Argon2 above all. */
-    srv_login_key(email, srv_rq_client_ip(rq), call->login.guard_key);
-    if (srv_login_locked_reply(rq, call->login.guard_key))
-        return;
-    struct find_args fa = {email, &call->login};
-    int rc = store_read(srv_rq_ctx(rq)->store, find_txn, &fa);
-    if (rc != STORE_OK) {
-        LOG(SRV_LOG_ERROR, "login lookup failed: %s", store_strerror(rc));
-        srv_reply_oauth_error(rq, 503, "temporarily_unavailable", "the store cannot be read");
-        return;
-    }
-    srv_defer(rq, verify_work, after_verify);
+    srv_password_login(rq, email, pw, &ops);
 }

@@ -265,6 +265,8 @@ void srv_login_key(const char *email, const char *ip, char key[SRV_LOGIN_KEY_LEN
  * when the caller must stop; returns 0 to go on (also when the store cannot be read, which the
  * next write reports). */
 int srv_login_locked_reply(struct srv_request *rq, const char *key);
+/* The seconds (rounded up) key must still wait, 0 when it is not locked. */
+int64_t srv_login_locked_for(struct srv_request *rq, const char *key);
 /* In the transaction of a failed login: counts it and, from the threshold on, sets the wait
  * (audited as user.lockout with user_id, which may be NULL). */
 int srv_login_failed_txn(struct store_txn *txn, struct srv_request *rq, const char *key,
@@ -381,7 +383,29 @@ struct srv_client {
 };
 
 /* What a user grant carries across its Argon2 suspension. */
+/* Opaque refresh token: 256 random bits in base64url, NUL included. */
+#define SRV_REFRESH_LEN 44
+
+/* How a password login answers (password_login.c): the token endpoint in JSON, the login page
+ * in HTML. */
+struct srv_password_ops {
+    /* a wrong email or password, or a disabled user (already audited and counted) */
+    void (*refused)(struct srv_request *rq);
+    /* the (name, address) pair waits wait more seconds: nothing was checked */
+    void (*locked)(struct srv_request *rq, int64_t wait);
+    /* the store failed */
+    void (*unavailable)(struct srv_request *rq);
+    /* the password is right: fill the session to make for user_id (SRV_OK), or answer */
+    int (*session)(struct srv_request *rq, const char *user_id, struct store_session *s,
+                   char refresh[SRV_REFRESH_LEN]);
+    /* the session is stored: answer with it */
+    void (*done)(struct srv_request *rq, const struct store_user *u, const struct store_session *s,
+                 const char *refresh);
+};
+
 struct srv_login {
+    const struct srv_password_ops *ops;
+    const char *password;                  /* borrowed from the call's form */
     struct store_user user;                /* owned: clear with store_user_clear() */
     struct store_identity identity;        /* the local-userpass identity logged in with */
     int found;                             /* identity and user exist */
@@ -389,6 +413,11 @@ struct srv_login {
     char new_phc[STORE_PHC_MAX];           /* a re-hash under the current parameters, or "" */
     char guard_key[SRV_LOGIN_KEY_LEN + 1]; /* failed-login counter of (name, address) */
 };
+
+/* Logs the user of email in with password, answering through ops; the request's state must be
+ * a struct srv_oauth_call (srv_oauth_call_begin_or_error), whose login member it uses. */
+void srv_password_login(struct srv_request *rq, const char *email, const char *password,
+                        const struct srv_password_ops *ops);
 
 /* One call to an OAuth endpoint: its form and client, kept across the Argon2 suspension. */
 struct srv_oauth_call {
@@ -668,9 +697,6 @@ int srv_id_token_issue(struct srv_ctx *ctx, const struct store_user *u, const ch
                        const char *sid, int64_t auth_time, const char *nonce, char **out);
 
 /* ---- user sessions (sessions.c) ---- */
-
-/* Opaque refresh token: 256 random bits in base64url, NUL included. */
-#define SRV_REFRESH_LEN 44
 
 /* The scope values a user grant may ask for. */
 int srv_user_scope_valid_or_error(struct srv_request *rq, const char *scope);

@@ -46,7 +46,7 @@ static int peek_txn(struct store_txn *txn, void *arg)
     return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
 
-int srv_login_locked_reply(struct srv_request *rq, const char *key)
+int64_t srv_login_locked_for(struct srv_request *rq, const char *key)
 {
     struct srv_ctx *ctx = srv_rq_ctx(rq);
     struct peek p = {.key = key};
@@ -58,9 +58,14 @@ int srv_login_locked_reply(struct srv_request *rq, const char *key)
         return 0;
     }
     int64_t left_ms = p.f.locked_until - now_ms();
-    if (left_ms <= 0)
+    return left_ms <= 0 ? 0 : (left_ms + 999) / 1000; /* whole seconds, rounded up */
+}
+
+int srv_login_locked_reply(struct srv_request *rq, const char *key)
+{
+    int64_t wait = srv_login_locked_for(rq, key);
+    if (!wait)
         return 0;
-    int64_t wait = (left_ms + 999) / 1000; /* Retry-After in whole seconds, rounded up */
     char why[96];
     snprintf(why, sizeof why, "too many failed logins; try again in %lld s", (long long)wait);
     srv_reply_too_many(rq, wait, why);
