@@ -77,6 +77,8 @@ static const struct setting settings[] = {
      "seconds a session lives without a refresh (30 days)"},
     {"session_absolute_ttl", K_INT, OFF(session_absolute_ttl), 300, 315360000, "7776000", 0,
      "seconds a session lives at most (90 days)"},
+    {"code_ttl", K_INT, OFF(code_ttl), 1, 600, "60", 0,
+     "seconds an authorization code may wait for its exchange"},
     {"audit_retention_days", K_INT, OFF(audit_retention_days), 1, 3650, "90", 0,
      "days audit events are kept"},
     {"key_rotation_interval", K_INT_OFF, OFF(key_rotation_interval), 3600, 31536000, "0", 0,

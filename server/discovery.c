@@ -17,16 +17,25 @@ char *srv_discovery_render(const char *issuer, const char *alg, size_t *len)
     snprintf(url, sizeof url, "%s%s", issuer, path);                                               \
     json_object_set_new(doc, key, json_string(url))
     json_object_set_new(doc, "issuer", json_string(issuer));
+    ENDPOINT("authorization_endpoint", "/oauth/authorize");
     ENDPOINT("token_endpoint", "/oauth/token");
     ENDPOINT("introspection_endpoint", "/oauth/introspect");
     ENDPOINT("revocation_endpoint", "/oauth/revoke");
     ENDPOINT("jwks_uri", "/jwks");
     ENDPOINT("userinfo_endpoint", "/userinfo");
+    ENDPOINT("end_session_endpoint", "/oauth/logout");
 #undef ENDPOINT
     json_object_set_new(doc, "grant_types_supported",
-                        json_pack("[s,s,s,s]", "client_credentials", "password", "refresh_token",
-                                  "urn:idpd:grant-type:anonymous"));
-    json_object_set_new(doc, "response_types_supported", json_array());
+                        json_pack("[s,s,s,s,s]", "authorization_code", "client_credentials",
+                                  "password", "refresh_token", "urn:idpd:grant-type:anonymous"));
+    json_object_set_new(doc, "response_types_supported", json_pack("[s]", "code"));
+    json_object_set_new(doc, "response_modes_supported", json_pack("[s]", "query"));
+    /* PKCE is required, and only with S256 (plain would show the verifier to whoever sees the
+     * authorization request) */
+    json_object_set_new(doc, "code_challenge_methods_supported", json_pack("[s]", "S256"));
+    json_object_set_new(doc, "authorization_response_iss_parameter_supported", json_true());
+    json_object_set_new(doc, "prompt_values_supported",
+                        json_pack("[s,s,s]", "none", "login", "consent"));
     /* none: public applications name themselves with client_id alone */
     json_object_set_new(doc, "token_endpoint_auth_methods_supported",
                         json_pack("[s,s,s]", "client_secret_basic", "client_secret_post", "none"));

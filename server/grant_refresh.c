@@ -64,6 +64,10 @@ static int refresh_txn(struct store_txn *txn, void *arg)
         rc = store_session_get(txn, sid, &a->session);
     if (rc != STORE_OK)
         return rc;
+    if (a->session.browser) { /* an SSO cookie is no refresh token */
+        a->outcome = UNKNOWN;
+        return STORE_OK;
+    }
     if (strcmp(a->session.client_id, a->client_id) != 0) {
         a->outcome = OTHER_CLIENT; /* another application's token: not its to use or to end */
         return STORE_OK;

@@ -91,6 +91,11 @@ const char *srv_rq_header(struct srv_request *rq, const char *name)
     return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
 }
 
+const char *srv_rq_cookie(struct srv_request *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_COOKIE_KIND, name);
+}
+
 const char *srv_rq_client_ip(struct srv_request *rq)
 {
     if (rq->client_ip[0])
@@ -149,6 +154,27 @@ static enum MHD_Result find_unknown(void *cls, enum MHD_ValueKind kind, const ch
             return MHD_YES;
     snprintf(u->out, u->cap, "%s", key);
     return MHD_NO; /* stop at the first */
+}
+
+struct count_query {
+    const char *name;
+    size_t n;
+};
+
+static enum MHD_Result count_value(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct count_query *c = cls;
+    if (strcmp(c->name, key) == 0)
+        c->n++;
+    return MHD_YES;
+}
+
+size_t srv_rq_query_count(struct srv_request *rq, const char *name)
+{
+    struct count_query c = {name, 0};
+    MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, count_value, &c);
+    return c.n;
 }
 
 int srv_rq_query_unknown(struct srv_request *rq, const char *const *allowed, char *unknown,

@@ -65,6 +65,7 @@ struct srv_config {
     int64_t allow_registration; /* 0 or 1 */
     int64_t session_idle_ttl;
     int64_t session_absolute_ttl;
+    int64_t code_ttl; /* seconds an authorization code lives */
     int64_t audit_retention_days;
     int64_t key_rotation_interval;   /* seconds; 0 = no automatic rotation */
     int64_t login_lockout_threshold; /* 0 = no lockout */
@@ -184,6 +185,10 @@ void srv_ctx_close(struct srv_ctx *ctx);
 int64_t srv_now(void);   /* unix seconds */
 double srv_now_ms(void); /* monotonic milliseconds, for durations */
 
+/* Opaque refresh token: 256 random bits in base64url, NUL included. SSO cookies and CSRF tokens
+ * have the same shape. */
+#define SRV_REFRESH_LEN 44
+
 /* ---- HTTP requests (http.c owns libmicrohttpd) ---- */
 
 struct srv_request;
@@ -214,6 +219,7 @@ const char *srv_rq_method(struct srv_request *rq);
 const char *srv_rq_path(struct srv_request *rq);
 const char *srv_rq_header(struct srv_request *rq, const char *name); /* borrowed; NULL if absent */
 const char *srv_rq_client_ip(struct srv_request *rq);
+const char *srv_rq_cookie(struct srv_request *rq, const char *name); /* borrowed; NULL if absent */
 /* The collected body (NUL-terminated; may contain NULs) and its length. */
 const char *srv_rq_body(struct srv_request *rq, size_t *len);
 /* Names the client in the request's log line (copied). Never pass a secret. */
@@ -228,6 +234,90 @@ int srv_rq_oauth(struct srv_request *rq);
 
 /* Answers to this request carry Access-Control-Allow-Origin: origin (copied; NULL: not). */
 void srv_rq_set_cors_origin(struct srv_request *rq, const char *origin);
+
+/* ---- pages (html.c) ---- */
+
+/* A growing HTML text; failed is set when memory ran out (the reply is then a 500). */
+struct srv_html {
+    char *buf;
+    size_t len, cap;
+    int failed;
+};
+/* Appends markup as it is: literals only, never text from a request. */
+void srv_html_raw(struct srv_html *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends text, escaped for element content and quoted attribute values. */
+void srv_html_text(struct srv_html *h, const char *s);
+/* <input type="hidden" name=name value=value> (nothing when value is NULL). */
+void srv_html_hidden(struct srv_html *h, const char *name, const char *value);
+void srv_html_free(struct srv_html *h);
+/* Answers a page titled title around body (freed), no-store, with a policy that forbids scripts,
+ * framing and referrers; extra_headers as srv_reply(). */
+void srv_reply_page(struct srv_request *rq, unsigned status, const char *title,
+                    struct srv_html *body, const char *const *extra_headers);
+/* A page with one message, for errors the browser's user must read. */
+void srv_reply_page_message(struct srv_request *rq, unsigned status, const char *title,
+                            const char *message);
+
+/* ---- authorization requests (authorize.c, login_page.c, consent.c) ---- */
+
+/* An authorization request (RFC 6749 §4.1.1, PKCE, OIDC Core §3.1.2.1) as GET /oauth/authorize
+ * takes it and the login and consent forms carry it. The strings are borrowed from the query or
+ * form; app is the client's record. */
+struct srv_authz {
+    const char *client_id, *redirect_uri, *response_type, *scope, *state, *nonce, *code_challenge,
+        *code_challenge_method, *prompt, *login_hint;
+    struct store_application app;
+};
+/* A source of request parameters: the value of name, NULL when absent, or SRV_PARAM_REPEATED. */
+typedef const char *(*srv_param_fn)(struct srv_request *rq, void *src, const char *name);
+extern const char srv_param_repeated[];
+#define SRV_PARAM_REPEATED srv_param_repeated
+/* Reads and checks a request: SRV_OK to go on; SRV_ERESPONDED when it answered, with a page
+ * while the client or its redirect URI is not trusted, afterwards with a redirect carrying
+ * error, error_description, state and iss. */
+int srv_authz_read_or_answer(struct srv_request *rq, struct srv_authz *a, srv_param_fn get,
+                             void *src);
+/* The start of POST /login and POST /consent: the form, its CSRF token, and the authorization
+ * request it carries, read and checked into call->authz. NULL when it answered. */
+struct srv_oauth_call *srv_authz_form_begin_or_answer(struct srv_request *rq);
+/* 1 when the request's prompt holds value ("none", "login", "consent"). */
+int srv_authz_prompt_has(const struct srv_authz *a, const char *value);
+/* What a checked request gets next: the login page, the consent page, or a code. */
+void srv_authz_continue(struct srv_request *rq, const struct srv_authz *a);
+/* Redirects with an error (RFC 6749 §4.1.2.1) / with a new code bound to the browser session. */
+void srv_authz_reply_error(struct srv_request *rq, const struct srv_authz *a, const char *error,
+                           const char *desc);
+void srv_authz_issue_code(struct srv_request *rq, const struct srv_authz *a,
+                          const struct store_session *browser);
+/* The request as hidden fields of a form; as a /oauth/authorize URL (malloc'd), prompt left
+ * out unless with_prompt. */
+void srv_authz_hidden(struct srv_html *h, const struct srv_authz *a);
+int srv_authz_url(const struct srv_authz *a, int with_prompt, char **out);
+/* Appends s percent-encoded (all but RFC 3986 unreserved characters), for a URL's query. */
+void srv_url_escape(struct srv_html *u, const char *s);
+/* 303 See Other to location, no-store, with a Set-Cookie value when set_cookie is not NULL. */
+void srv_reply_redirect(struct srv_request *rq, const char *location, const char *set_cookie);
+/* The login page of the request (login_page.c); error (may be NULL) is shown above the form. */
+void srv_reply_login_page(struct srv_request *rq, const struct srv_authz *a, unsigned status,
+                          const char *error);
+/* The consent page of the request (consent.c). */
+void srv_reply_consent_page(struct srv_request *rq, const struct srv_authz *a);
+
+/* ---- the browser's single sign-on and the pages' CSRF tokens (browser_session.c) ---- */
+
+/* The SSO cookie's name: __Host-idpd_session on HTTPS, idpd_session on plain HTTP. */
+const char *srv_browser_cookie_name(struct srv_request *rq);
+/* 1 when the request's SSO cookie names a live browser session of an active user: fills s and u
+ * (clear u with store_user_clear()). 0 otherwise (s and u empty). */
+int srv_browser_session_get(struct srv_request *rq, struct store_session *s, struct store_user *u);
+/* The Set-Cookie value that gives the browser its session secret value, or clears it (NULL). */
+void srv_browser_cookie(struct srv_request *rq, const char *value, char *out, size_t cap);
+/* The CSRF token for the forms of this browser: its cookie's, or a new one with the Set-Cookie
+ * value that gives it written into set_cookie ("" when none is needed). */
+int srv_csrf_token(struct srv_request *rq, char token[SRV_REFRESH_LEN], char *set_cookie,
+                   size_t cap);
+/* 1 when form_value equals the browser's CSRF cookie (constant time). */
+int srv_csrf_valid(struct srv_request *rq, const char *form_value);
 
 /* ---- cross-origin requests (cors.c) ---- */
 
@@ -383,9 +473,6 @@ struct srv_client {
 };
 
 /* What a user grant carries across its Argon2 suspension. */
-/* Opaque refresh token: 256 random bits in base64url, NUL included. */
-#define SRV_REFRESH_LEN 44
-
 /* How a password login answers (password_login.c): the token endpoint in JSON, the login page
  * in HTML. */
 struct srv_password_ops {
@@ -425,7 +512,8 @@ struct srv_oauth_call {
     struct srv_client client;
     srv_handler next;
     struct srv_login login;
-    char audience[1024]; /* the aud of the tokens this call issues, checked before any work */
+    char audience[1024];     /* the aud of the tokens this call issues, checked before any work */
+    struct srv_authz *authz; /* the login and consent forms: their authorization request */
 };
 
 /* 1 when the caller is an application allowed to use grant; otherwise answers
@@ -566,6 +654,8 @@ json_t *srv_list_json(json_t *items, char *next);
 /* A query parameter's value (borrowed), or NULL. */
 const char *srv_rq_query(struct srv_request *rq, const char *name);
 /* Writes the first query parameter not in allowed into unknown; 0 when all are allowed. */
+/* How many times the query names name (RFC 6749 §3.1: at most once). */
+size_t srv_rq_query_count(struct srv_request *rq, const char *name);
 int srv_rq_query_unknown(struct srv_request *rq, const char *const *allowed, char *unknown,
                          size_t cap);
 
@@ -700,6 +790,8 @@ int srv_id_token_issue(struct srv_ctx *ctx, const struct store_user *u, const ch
 
 /* The scope values a user grant may ask for. */
 int srv_user_scope_valid_or_error(struct srv_request *rq, const char *scope);
+/* The same check without an answer: SRV_EINVAL with the reason in why. */
+int srv_user_scope_check(const char *scope, char *why, size_t cap);
 
 /* Fills a new session for user_id logged in through client_id (ids, times from the configured
  * lifetimes, client IP and user agent of rq) and makes its refresh token. Writes nothing. */
@@ -742,6 +834,11 @@ void srv_handle_token(struct srv_request *rq);
 void srv_handle_introspect(struct srv_request *rq);
 void srv_handle_revoke(struct srv_request *rq);
 void srv_grant_password(struct srv_request *rq);
+void srv_grant_code(struct srv_request *rq);
+void srv_handle_authorize(struct srv_request *rq);
+void srv_handle_login(struct srv_request *rq);
+void srv_handle_consent(struct srv_request *rq);
+void srv_handle_logout(struct srv_request *rq);
 void srv_handle_register(struct srv_request *rq);
 void srv_handle_userinfo(struct srv_request *rq);
 void srv_handle_me(struct srv_request *rq);

@@ -47,6 +47,8 @@ static int end_session_txn(struct store_txn *txn, void *arg)
         rc = store_session_get(txn, sid, &s);
     if (rc != STORE_OK)
         return rc;
+    if (s.browser) /* an SSO cookie is no refresh token: unknown, as RFC 7009 answers those */
+        return STORE_OK;
     if (strcmp(s.client_id, e->client_id) != 0) {
         e->other_client = 1;
         return STORE_OK;

@@ -155,6 +155,7 @@ void srv_handle_token(struct srv_request *rq)
         srv_handler issue;
     } grants[] = {
         {"client_credentials", issue_client_credentials},
+        {"authorization_code", srv_grant_code},
         {"password", srv_grant_password},
         {"refresh_token", srv_grant_refresh},
         {"urn:idpd:grant-type:anonymous", srv_grant_anonymous},

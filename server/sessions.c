@@ -12,14 +12,14 @@ static const char *const no_store[] = {"Cache-Control", "no-store", "Pragma", "n
 
 /* openid asks for an ID token; profile, email and offline_access are accepted and recorded
  * (every login gets a refresh token, as the SDKs expect). */
-int srv_user_scope_valid_or_error(struct srv_request *rq, const char *scope)
+int srv_user_scope_check(const char *scope, char *why, size_t cap)
 {
     static const char *const known[] = {"openid", "profile", "email", "offline_access"};
     if (!scope)
         return SRV_OK;
     if (strlen(scope) >= STORE_SCOPE_MAX) {
-        srv_reply_oauth_error(rq, 400, "invalid_scope", "scope is too long");
-        return SRV_ERESPONDED;
+        snprintf(why, cap, "scope is too long");
+        return SRV_EINVAL;
     }
     for (const char *p = scope; *p;) {
         p += strspn(p, " ");
@@ -30,13 +30,21 @@ int srv_user_scope_valid_or_error(struct srv_request *rq, const char *scope)
             if (strlen(known[i]) == len && strncmp(known[i], p, len) == 0)
                 break;
         if (i == sizeof known / sizeof known[0]) {
-            srv_reply_oauth_error(rq, 400, "invalid_scope", "scope %.*s is not supported",
-                                  (int)(len > 64 ? 64 : len), p);
-            return SRV_ERESPONDED;
+            snprintf(why, cap, "scope %.*s is not supported", (int)(len > 64 ? 64 : len), p);
+            return SRV_EINVAL;
         }
         p += len;
     }
     return SRV_OK;
+}
+
+int srv_user_scope_valid_or_error(struct srv_request *rq, const char *scope)
+{
+    char why[128];
+    if (srv_user_scope_check(scope, why, sizeof why) == SRV_OK)
+        return SRV_OK;
+    srv_reply_oauth_error(rq, 400, "invalid_scope", "%s", why);
+    return SRV_ERESPONDED;
 }
 
 static int scope_has(const char *scope, const char *value)

@@ -523,6 +523,24 @@ int ts_app_create(const char *data, const char *name, const char *const *grants,
     return 0;
 }
 
+int ts_app_create_with(const char *data, const char *const *more, struct ts_account *out)
+{
+    const char *argv[64] = {"application", "create", "--data", data};
+    size_t n = 4;
+    for (size_t i = 0; more[i] && n + 1 < 64; i++)
+        argv[n++] = more[i];
+    argv[n] = NULL;
+    struct ts_cmd *c = ts_run(argv, NULL);
+    const char *id = ts_jstr(ts_keep_json(json_loads(c->out, 0, NULL)), "client_id");
+    if (c->status != 0 || !id || strlen(id) >= sizeof out->id) {
+        fprintf(stderr, "  application create exited %d: %s", c->status, c->err);
+        return 0;
+    }
+    snprintf(out->id, sizeof out->id, "%s", id);
+    out->secret[0] = '\0';
+    return 1;
+}
+
 /* ---- HTTP ---- */
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
@@ -675,6 +693,110 @@ struct ts_resp *ts_do(struct ts_server *s, const struct ts_req *rq)
     CURL *e = ts_easy(s, rq, &r);
     ts_easy_done(e, r, curl_easy_perform(e));
     return r;
+}
+
+struct ts_browser {
+    CURLSH *share;
+};
+
+static void browser_free(void *p)
+{
+    struct ts_browser *b = p;
+    curl_share_cleanup(b->share);
+    free(b);
+}
+
+struct ts_browser *ts_browser_new(void)
+{
+    struct ts_browser *b = calloc(1, sizeof *b);
+    if (!b || !(b->share = curl_share_init()))
+        die("curl_share_init");
+    curl_share_setopt(b->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE);
+    th_defer(browser_free, b);
+    return b;
+}
+
+struct ts_resp *ts_browser_do(struct ts_server *s, struct ts_browser *b, const struct ts_req *rq)
+{
+    struct ts_resp *r = NULL;
+    CURL *e = ts_easy(s, rq, &r);
+    curl_easy_setopt(e, CURLOPT_SHARE, b->share);
+    curl_easy_setopt(e, CURLOPT_COOKIEFILE, ""); /* the cookie engine, nothing read from disk */
+    ts_easy_done(e, r, curl_easy_perform(e));
+    return r;
+}
+
+const char *ts_browser_cookie(struct ts_browser *b, const char *name)
+{
+    CURL *e = curl_easy_init();
+    struct curl_slist *list = NULL, *it;
+    const char *found = NULL;
+    if (!e)
+        die("curl_easy_init");
+    curl_easy_setopt(e, CURLOPT_SHARE, b->share);
+    curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");
+    curl_easy_getinfo(e, CURLINFO_COOKIELIST, &list);
+    /* Netscape format: domain, flag, path, secure, expiry, name, value; tab-separated */
+    for (it = list; it && !found; it = it->next) {
+        const char *f = it->data;
+        for (int i = 0; i < 5 && f; i++)
+            f = strchr(f, '\t') ? strchr(f, '\t') + 1 : NULL;
+        size_t n = strlen(name);
+        if (f && strncmp(f, name, n) == 0 && f[n] == '\t' && f[n + 1])
+            found = ts_printf("%s", f + n + 1);
+    }
+    curl_slist_free_all(list);
+    curl_easy_cleanup(e);
+    return found;
+}
+
+const char *ts_html_field(const char *html, const char *name)
+{
+    const char *p = strstr(html, ts_printf("name=\"%s\"", name));
+    const char *v = p ? strstr(p, "value=\"") : NULL;
+    const char *end = v ? strchr(v + 7, '"') : NULL;
+    const char *tag_end = p ? strchr(p, '>') : NULL;
+    if (!end || !tag_end || v > tag_end)
+        return NULL;
+    char *out = ts_keep(calloc(1, (size_t)(end - v)));
+    size_t o = 0;
+    static const char *const ents[][2] = {
+        {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&#39;", "'"}};
+    for (const char *q = v + 7; q < end;) {
+        size_t k = 0;
+        for (; k < sizeof ents / sizeof ents[0]; k++)
+            if (strncmp(q, ents[k][0], strlen(ents[k][0])) == 0)
+                break;
+        if (k < sizeof ents / sizeof ents[0]) {
+            out[o++] = ents[k][1][0];
+            q += strlen(ents[k][0]);
+        } else {
+            out[o++] = *q++;
+        }
+    }
+    return out;
+}
+
+const char *ts_url_param(const char *url, const char *name)
+{
+    const char *q = strchr(url, '?');
+    size_t n = strlen(name);
+    for (const char *p = q; p && *p;) {
+        p++;
+        if (strncmp(p, name, n) == 0 && p[n] == '=') {
+            const char *v = p + n + 1;
+            size_t len = strcspn(v, "&#");
+            int outlen = 0;
+            CURL *e = curl_easy_init();
+            char *dec = e ? curl_easy_unescape(e, v, (int)len, &outlen) : NULL;
+            const char *out = dec ? ts_printf("%s", dec) : NULL;
+            curl_free(dec);
+            curl_easy_cleanup(e);
+            return out;
+        }
+        p = strchr(p, '&');
+    }
+    return NULL;
 }
 
 struct ts_resp *ts_get(struct ts_server *s, const char *path)

@@ -100,6 +100,10 @@ int ts_sa_create(const char *data, const char *name, const char *const *roles,
 int ts_app_create(const char *data, const char *name, const char *const *grants, const char *type,
                   struct ts_account *out);
 
+/* `idpd application create --data DIR` with more arguments (NULL-terminated); fills out->id
+ * with the client_id (secret ""). 1 on success. */
+int ts_app_create_with(const char *data, const char *const *more, struct ts_account *out);
+
 /* ---- HTTP ---- */
 
 struct ts_req {
@@ -140,6 +144,21 @@ void ts_easy_done(CURL *e, struct ts_resp *r, CURLcode result);
 /* Runs n requests at once on one curl multi handle until all are done, then fills each resps[i].
  * order (may be NULL) receives the indexes in the order the transfers completed. */
 void ts_multi_run(CURL **easies, struct ts_resp **resps, size_t n, size_t *order);
+
+/* A browser: requests that keep the cookies the server sets (libcurl's cookie engine, shared
+ * between its requests). Redirects are not followed, so each step can be looked at. Freed when
+ * the case ends. */
+struct ts_browser;
+struct ts_browser *ts_browser_new(void);
+struct ts_resp *ts_browser_do(struct ts_server *s, struct ts_browser *b, const struct ts_req *rq);
+/* The value of the cookie name the browser holds, or NULL (also for a cookie emptied by a
+ * Max-Age=0 answer, which libcurl keeps with an empty value). */
+const char *ts_browser_cookie(struct ts_browser *b, const char *name);
+/* The value of the form field name (an <input name="name" value="…">) in html, entities
+ * decoded, or NULL. */
+const char *ts_html_field(const char *html, const char *name);
+/* The value of query parameter name in url, percent-decoded, or NULL. */
+const char *ts_url_param(const char *url, const char *name);
 
 /* "Authorization: Basic base64(pair)" */
 const char *ts_basic_header(const char *pair);

@@ -159,7 +159,7 @@ TEST(unsupported_and_missing_grant_type)
     struct ts_server *s = start_with_account(&a);
     CHECK(s);
     const char *h[] = {ts_basic(&a), NULL};
-    static const char *const unknown[] = {"foo", "authorization_code", "CLIENT_CREDENTIALS",
+    static const char *const unknown[] = {"foo", "implicit", "CLIENT_CREDENTIALS",
                                           "urn:idpd:grant-type:ANONYMOUS"};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         struct ts_resp *r =

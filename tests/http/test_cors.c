@@ -23,17 +23,9 @@ struct fx {
 static int app_create(const char *data, const char *name, const char *origin,
                       struct ts_account *out)
 {
-    const char *argv[] = {"application", "create",  "--data",   data,      "--name",
-                          name,          "--grant", "password", "--grant", "refresh_token",
-                          "--origin",    origin,    NULL};
-    struct ts_cmd *c = ts_run(argv, NULL);
-    json_t *j = ts_keep_json(json_loads(c->out, 0, NULL));
-    const char *id = ts_jstr(j, "client_id");
-    if (c->status != 0 || !id)
-        return 0;
-    snprintf(out->id, sizeof out->id, "%s", id);
-    out->secret[0] = '\0';
-    return 1;
+    const char *more[] = {"--name",        name,       "--grant", "password", "--grant",
+                          "refresh_token", "--origin", origin,    NULL};
+    return ts_app_create_with(data, more, out);
 }
 
 static int fx_start(struct fx *f)

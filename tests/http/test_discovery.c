@@ -27,6 +27,12 @@ TEST(discovery_both_paths_same_metadata)
     CHECK_STR(ts_jstr(d, "revocation_endpoint"), ts_printf("%s/oauth/revoke", iss));
     CHECK_STR(ts_jstr(d, "jwks_uri"), ts_printf("%s/jwks", iss));
     CHECK(ts_jarray_has(json_object_get(d, "grant_types_supported"), "client_credentials"));
+    CHECK(ts_jarray_has(json_object_get(d, "grant_types_supported"), "authorization_code"));
+    CHECK_STR(ts_jstr(d, "authorization_endpoint"), ts_printf("%s/oauth/authorize", iss));
+    CHECK_STR(ts_jstr(d, "end_session_endpoint"), ts_printf("%s/oauth/logout", iss));
+    CHECK_STR(ts_jarray_join(json_object_get(d, "response_types_supported")), "code");
+    /* PKCE with S256 only: plain is never offered */
+    CHECK_STR(ts_jarray_join(json_object_get(d, "code_challenge_methods_supported")), "S256");
     json_t *methods = json_object_get(d, "token_endpoint_auth_methods_supported");
     CHECK(ts_jarray_has(methods, "client_secret_basic"));
     CHECK(ts_jarray_has(methods, "client_secret_post"));

@@ -22,7 +22,12 @@ function checkEndpoints(m) {
   assert.equal(m.revocation_endpoint, `${srv.issuer}/oauth/revoke`);
   assert.equal(m.jwks_uri, `${srv.issuer}/jwks`);
   assert.equal(m.userinfo_endpoint, `${srv.issuer}/userinfo`);
+  assert.equal(m.authorization_endpoint, `${srv.issuer}/oauth/authorize`);
+  assert.equal(m.end_session_endpoint, `${srv.issuer}/oauth/logout`);
+  assert.deepEqual(m.response_types_supported, ['code']);
+  assert.deepEqual(m.code_challenge_methods_supported, ['S256']);
   assert.deepEqual(m.grant_types_supported.slice().sort(), [
+    'authorization_code',
     'client_credentials',
     'password',
     'refresh_token',

@@ -306,9 +306,12 @@ TEST(test_route_find_every_route)
             instantiate(r->path, "a/b", concrete, sizeof concrete);
             CHECK_MSG(srv_route_find(r->method, concrete, &known) != r, "%s", concrete);
         }
-        /* OAuth endpoints authenticate clients; userinfo, the self-service and the admin
-         * endpoints take a bearer token; registration and the public documents need nothing */
-        if (strncmp(r->path, "/oauth/", 7) == 0)
+        /* OAuth endpoints authenticate clients, except the two a browser visits; userinfo, the
+         * self-service and the admin endpoints take a bearer token; registration, the pages'
+         * forms and the public documents need nothing */
+        int browser =
+            strcmp(r->path, "/oauth/authorize") == 0 || strcmp(r->path, "/oauth/logout") == 0;
+        if (strncmp(r->path, "/oauth/", 7) == 0 && !browser)
             CHECK_INT(r->auth, SRV_AUTH_CLIENT);
         else if (strcmp(r->path, "/userinfo") == 0 || strcmp(r->path, "/v1/me") == 0 ||
                  strncmp(r->path, "/v1/me/", 7) == 0 || strncmp(r->path, "/admin/", 7) == 0)
