@@ -87,6 +87,14 @@ int srv_browser_session_get(struct srv_request *rq, struct store_session *s, str
     return 1;
 }
 
+int srv_browser_session_new(struct srv_request *rq, const char *user_id, const char *client_id,
+                            struct store_session *s, char cookie[SRV_REFRESH_LEN])
+{
+    int rc = srv_session_new(rq, user_id, client_id, "pwd", NULL, s, cookie);
+    s->browser = 1;
+    return rc;
+}
+
 int srv_csrf_token(struct srv_request *rq, char token[SRV_REFRESH_LEN], char *set_cookie,
                    size_t cap)
 {

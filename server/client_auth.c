@@ -43,6 +43,7 @@ static void call_free(void *state)
     store_service_account_clear(&call->client.sa);
     store_user_clear(&call->login.user);
     free(call->authz);
+    free(call->device);
     crypto_wipe(&call->client.phc, sizeof call->client.phc);
     crypto_wipe(&call->login, sizeof call->login);
     free(call);

@@ -24,10 +24,13 @@ char *srv_discovery_render(const char *issuer, const char *alg, size_t *len)
     ENDPOINT("jwks_uri", "/jwks");
     ENDPOINT("userinfo_endpoint", "/userinfo");
     ENDPOINT("end_session_endpoint", "/oauth/logout");
+    ENDPOINT("device_authorization_endpoint", "/oauth/device_authorization");
 #undef ENDPOINT
     json_object_set_new(doc, "grant_types_supported",
-                        json_pack("[s,s,s,s,s]", "authorization_code", "client_credentials",
-                                  "password", "refresh_token", "urn:idpd:grant-type:anonymous"));
+                        json_pack("[s,s,s,s,s,s]", "authorization_code",
+                                  "urn:ietf:params:oauth:grant-type:device_code",
+                                  "client_credentials", "password", "refresh_token",
+                                  "urn:idpd:grant-type:anonymous"));
     json_object_set_new(doc, "response_types_supported", json_pack("[s]", "code"));
     json_object_set_new(doc, "response_modes_supported", json_pack("[s]", "query"));
     /* PKCE is required, and only with S256 (plain would show the verifier to whoever sees the

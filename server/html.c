@@ -77,6 +77,15 @@ void srv_html_hidden(struct srv_html *h, const char *name, const char *value)
     srv_html_raw(h, "\">\n");
 }
 
+void srv_html_error(struct srv_html *h, const char *error)
+{
+    if (!error)
+        return;
+    srv_html_raw(h, "<p class=\"error\" role=\"alert\" id=\"error\">");
+    srv_html_text(h, error);
+    srv_html_raw(h, "</p>\n");
+}
+
 void srv_html_free(struct srv_html *h)
 {
     free(h->buf);

@@ -65,7 +65,9 @@ struct srv_config {
     int64_t allow_registration; /* 0 or 1 */
     int64_t session_idle_ttl;
     int64_t session_absolute_ttl;
-    int64_t code_ttl; /* seconds an authorization code lives */
+    int64_t code_ttl;             /* seconds an authorization code lives */
+    int64_t device_code_ttl;      /* seconds a device authorization request lives */
+    int64_t device_poll_interval; /* seconds a device waits between polls */
     int64_t audit_retention_days;
     int64_t key_rotation_interval;   /* seconds; 0 = no automatic rotation */
     int64_t login_lockout_threshold; /* 0 = no lockout */
@@ -249,6 +251,8 @@ void srv_html_raw(struct srv_html *h, const char *fmt, ...) __attribute__((forma
 void srv_html_text(struct srv_html *h, const char *s);
 /* <input type="hidden" name=name value=value> (nothing when value is NULL). */
 void srv_html_hidden(struct srv_html *h, const char *name, const char *value);
+/* The error of a form, announced to screen readers (role=alert, id=error); nothing for NULL. */
+void srv_html_error(struct srv_html *h, const char *error);
 void srv_html_free(struct srv_html *h);
 /* Answers a page titled title around body (freed), no-store, with a policy that forbids scripts,
  * framing and referrers; extra_headers as srv_reply(). */
@@ -300,6 +304,8 @@ void srv_reply_redirect(struct srv_request *rq, const char *location, const char
 /* The login page of the request (login_page.c); error (may be NULL) is shown above the form. */
 void srv_reply_login_page(struct srv_request *rq, const struct srv_authz *a, unsigned status,
                           const char *error);
+/* The one message every page shows for a wrong email or password. */
+extern const char srv_page_bad_credentials[];
 /* The consent page of the request (consent.c). */
 void srv_reply_consent_page(struct srv_request *rq, const struct srv_authz *a);
 
@@ -310,6 +316,10 @@ const char *srv_browser_cookie_name(struct srv_request *rq);
 /* 1 when the request's SSO cookie names a live browser session of an active user: fills s and u
  * (clear u with store_user_clear()). 0 otherwise (s and u empty). */
 int srv_browser_session_get(struct srv_request *rq, struct store_session *s, struct store_user *u);
+/* Fills a new browser session of user_id, signed in through client_id with a password, and
+ * its cookie's value (the session's "refresh token"). Writes nothing. */
+int srv_browser_session_new(struct srv_request *rq, const char *user_id, const char *client_id,
+                            struct store_session *s, char cookie[SRV_REFRESH_LEN]);
 /* The Set-Cookie value that gives the browser its session secret value, or clears it (NULL). */
 void srv_browser_cookie(struct srv_request *rq, const char *value, char *out, size_t cap);
 /* The CSRF token for the forms of this browser: its cookie's, or a new one with the Set-Cookie
@@ -514,6 +524,7 @@ struct srv_oauth_call {
     struct srv_login login;
     char audience[1024];     /* the aud of the tokens this call issues, checked before any work */
     struct srv_authz *authz; /* the login and consent forms: their authorization request */
+    struct store_device_code *device; /* the device page: the request it approves */
 };
 
 /* 1 when the caller is an application allowed to use grant; otherwise answers
@@ -835,6 +846,10 @@ void srv_handle_introspect(struct srv_request *rq);
 void srv_handle_revoke(struct srv_request *rq);
 void srv_grant_password(struct srv_request *rq);
 void srv_grant_code(struct srv_request *rq);
+void srv_grant_device(struct srv_request *rq);
+void srv_handle_device_authorization(struct srv_request *rq);
+void srv_handle_device_page(struct srv_request *rq);
+void srv_handle_device_form(struct srv_request *rq);
 void srv_handle_authorize(struct srv_request *rq);
 void srv_handle_login(struct srv_request *rq);
 void srv_handle_consent(struct srv_request *rq);

@@ -12,7 +12,7 @@
 
 #include "server/internal.h"
 
-static const char bad_credentials[] = "The email or password is not right.";
+const char srv_page_bad_credentials[] = "The email or password is not right.";
 
 void srv_reply_login_page(struct srv_request *rq, const struct srv_authz *a, unsigned status,
                           const char *error)
@@ -26,11 +26,7 @@ void srv_reply_login_page(struct srv_request *rq, const struct srv_authz *a, uns
     srv_html_raw(&h, "<p>to continue to <strong>");
     srv_html_text(&h, a->app.name);
     srv_html_raw(&h, "</strong></p>\n");
-    if (error) {
-        srv_html_raw(&h, "<p class=\"error\" role=\"alert\" id=\"error\">");
-        srv_html_text(&h, error);
-        srv_html_raw(&h, "</p>\n");
-    }
+    srv_html_error(&h, error);
     srv_html_raw(&h, "<form method=\"post\" action=\"/login\">\n");
     srv_html_hidden(&h, "csrf", csrf);
     srv_authz_hidden(&h, a);
@@ -59,7 +55,7 @@ static struct srv_authz *authz_of(struct srv_request *rq)
 
 static void refused(struct srv_request *rq)
 {
-    srv_reply_login_page(rq, authz_of(rq), 401, bad_credentials);
+    srv_reply_login_page(rq, authz_of(rq), 401, srv_page_bad_credentials);
 }
 
 static void locked(struct srv_request *rq, int64_t wait)
@@ -81,12 +77,10 @@ static int session(struct srv_request *rq, const char *user_id, struct store_ses
                    char refresh[SRV_REFRESH_LEN])
 {
     struct srv_authz *a = authz_of(rq);
-    if (srv_session_new(rq, user_id, a->client_id, "pwd", NULL, s, refresh) != SRV_OK) {
-        unavailable(rq);
-        return SRV_ERESPONDED;
-    }
-    s->browser = 1;
-    return SRV_OK;
+    if (srv_browser_session_new(rq, user_id, a->client_id, s, refresh) == SRV_OK)
+        return SRV_OK;
+    unavailable(rq);
+    return SRV_ERESPONDED;
 }
 
 /* Signed in: the cookie, and back to /oauth/authorize, which issues the code (or asks for

@@ -156,6 +156,7 @@ void srv_handle_token(struct srv_request *rq)
     } grants[] = {
         {"client_credentials", issue_client_credentials},
         {"authorization_code", srv_grant_code},
+        {"urn:ietf:params:oauth:grant-type:device_code", srv_grant_device},
         {"password", srv_grant_password},
         {"refresh_token", srv_grant_refresh},
         {"urn:idpd:grant-type:anonymous", srv_grant_anonymous},

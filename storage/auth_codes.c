@@ -109,15 +109,11 @@ int store_code_insert(struct store_txn *txn, const struct store_auth_code *code)
 int store_code_get(struct store_txn *txn, const uint8_t hash[STORE_REFRESH_HASH_LEN],
                    struct store_auth_code *out)
 {
-    MDB_val key = {.mv_size = HASH_LEN, .mv_data = (void *)hash}, data;
-    int rc;
+    MDB_val key, data;
     if (!out)
         return STORE_EINVAL;
     memset(out, 0, sizeof *out);
-    if (!txn || !hash)
-        return STORE_EINVAL;
-    rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_AUTH_CODES], &key, &data),
-                       "get authorization code");
+    int rc = hashed_get(txn, DB_AUTH_CODES, hash, &key, &data);
     return rc ? rc : code_decode(&key, &data, out);
 }
 

@@ -41,6 +41,16 @@ int expiry_del(struct store_txn *txn, enum store_db index, int64_t expires, cons
     return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
 
+int hashed_get(struct store_txn *txn, enum store_db db, const uint8_t *hash, MDB_val *key,
+               MDB_val *data)
+{
+    if (!txn || !hash)
+        return STORE_EINVAL;
+    key->mv_size = 32;
+    key->mv_data = (void *)hash;
+    return store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[db], key, data), store_db_names[db]);
+}
+
 int expiry_sweep(struct store_txn *txn, enum store_db index, int64_t now,
                  int (*drop)(struct store_txn *txn, const void *key, size_t len, void *arg),
                  void *arg, size_t *removed)

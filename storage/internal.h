@@ -48,8 +48,11 @@ enum store_db {
     /* schema 3 */
     DB_APP_ORIGINS, /* lower(origin) || "\0" || application id -> empty: who allows an origin */
     /* schema 4 */
-    DB_AUTH_CODES,        /* 32-byte SHA-256 of the code -> JSON record */
-    DB_AUTH_CODES_BY_EXP, /* be64 expiry || hash -> empty (expiry.c) */
+    DB_AUTH_CODES,          /* 32-byte SHA-256 of the code -> JSON record */
+    DB_AUTH_CODES_BY_EXP,   /* be64 expiry || hash -> empty (expiry.c) */
+    DB_DEVICE_CODES,        /* 32-byte SHA-256 of the device code -> JSON record */
+    DB_DEVICE_CODES_BY_EXP, /* be64 expiry || hash -> empty (expiry.c) */
+    DB_USER_CODES,          /* user code -> 32-byte hash of its device code */
     DB_COUNT
 };
 
@@ -108,6 +111,9 @@ int expiry_put(struct store_txn *txn, enum store_db index, int64_t expires, cons
                size_t len);
 int expiry_del(struct store_txn *txn, enum store_db index, int64_t expires, const void *key,
                size_t len);
+/* The record kept under a 32-byte hash (authorization and device codes) into key and data. */
+int hashed_get(struct store_txn *txn, enum store_db db, const uint8_t *hash, MDB_val *key,
+               MDB_val *data);
 int expiry_sweep(struct store_txn *txn, enum store_db index, int64_t now,
                  int (*drop)(struct store_txn *txn, const void *key, size_t len, void *arg),
                  void *arg, size_t *removed);
@@ -137,6 +143,7 @@ int store_user_teams_delete_all(struct store_txn *txn, const char *user_id);
  * removes what expired at or before now and adds how many records went to *removed.
  * (denylist.c, sessions.c, login_failures.c, auth_codes.c) */
 int store_codes_sweep(struct store_txn *txn, int64_t now, size_t *removed);
+int store_devices_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 int store_login_failures_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 int store_deny_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 int store_sessions_sweep(struct store_txn *txn, int64_t now, size_t *removed);

@@ -34,6 +34,9 @@ const char *const store_db_names[DB_COUNT] = {
     [DB_APP_ORIGINS] = "app_origins",
     [DB_AUTH_CODES] = "auth_codes",
     [DB_AUTH_CODES_BY_EXP] = "auth_codes_by_exp",
+    [DB_DEVICE_CODES] = "device_codes",
+    [DB_DEVICE_CODES_BY_EXP] = "device_codes_by_exp",
+    [DB_USER_CODES] = "user_codes",
 };
 
 const unsigned store_db_flags[DB_COUNT] = {
@@ -105,11 +108,15 @@ static int upgrade_to_3(struct store_txn *txn)
     return rc ? rc : store_app_origins_index_all(txn);
 }
 
-/* 3 -> 4: authorization codes. */
+/* 3 -> 4: authorization codes and device codes. */
 static int upgrade_to_4(struct store_txn *txn)
 {
-    int rc = create_db(txn, DB_AUTH_CODES);
-    return rc ? rc : create_db(txn, DB_AUTH_CODES_BY_EXP);
+    static const enum store_db dbs[] = {DB_AUTH_CODES, DB_AUTH_CODES_BY_EXP, DB_DEVICE_CODES,
+                                        DB_DEVICE_CODES_BY_EXP, DB_USER_CODES};
+    int rc = STORE_OK;
+    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0] && rc == STORE_OK; i++)
+        rc = create_db(txn, dbs[i]);
+    return rc;
 }
 
 /* upgrades[v] brings a data folder from version v to v + 1. Steps only move forward: a binary

@@ -438,6 +438,38 @@ int store_code_get(struct store_txn *txn, const uint8_t hash[STORE_REFRESH_HASH_
 int store_code_mark_used(struct store_txn *txn, const uint8_t hash[STORE_REFRESH_HASH_LEN],
                          const char *session_id);
 
+/* ---- device authorization (RFC 8628) ----
+ * Kept by the SHA-256 of the device code, findable by the user code, swept after expiry. */
+
+#define STORE_USER_CODE_MAX 17 /* the user code as stored (no dash), incl. NUL */
+
+enum store_device_status { STORE_DEVICE_PENDING, STORE_DEVICE_APPROVED, STORE_DEVICE_DENIED };
+
+struct store_device_code {
+    uint8_t hash[STORE_REFRESH_HASH_LEN]; /* SHA-256 of the device code */
+    char user_code[STORE_USER_CODE_MAX];
+    char client_id[STORE_ID_MAX];
+    char scope[STORE_SCOPE_MAX];
+    int status;                 /* enum store_device_status */
+    char user_id[STORE_ID_MAX]; /* approved or denied: by whom */
+    int64_t auth_time;          /* approved: when that user signed in */
+    int64_t expires_at;
+    int64_t interval;     /* seconds the device must wait between polls (slow_down adds 5) */
+    int64_t last_poll_ms; /* unix milliseconds of the last poll, 0 before the first */
+};
+
+/* STORE_EXISTS when the hash or the user code is taken. */
+int store_device_insert(struct store_txn *txn, const struct store_device_code *d);
+/* By the hash of the device code / by the user code. STORE_NOTFOUND when none. */
+int store_device_get(struct store_txn *txn, const uint8_t hash[STORE_REFRESH_HASH_LEN],
+                     struct store_device_code *out);
+int store_device_find(struct store_txn *txn, const char *user_code, struct store_device_code *out);
+/* Rewrites the record of d->hash (status, user, poll times); its user code and expiry stay.
+ * STORE_NOTFOUND when absent. */
+int store_device_update(struct store_txn *txn, const struct store_device_code *d);
+/* Removes it (its tokens were issued). STORE_NOTFOUND when absent. */
+int store_device_delete(struct store_txn *txn, const uint8_t hash[STORE_REFRESH_HASH_LEN]);
+
 /* ---- audit events ---- */
 
 #define STORE_EVENT_TYPE_MAX 64

@@ -1,6 +1,6 @@
 /* The expiry sweep: expired denylist entries, expired sessions (with their refresh hashes and
- * index entries), forgotten failed-login records and expired authorization codes go in one
- * write transaction. */
+ * index entries), forgotten failed-login records and expired authorization and device codes go
+ * in one write transaction. */
 #include "storage/internal.h"
 
 struct sweep {
@@ -21,6 +21,8 @@ static int sweep_cb(struct store_txn *txn, void *arg)
         rc = store_login_failures_sweep(txn, sw->now, &sw->removed);
     if (!rc)
         rc = store_codes_sweep(txn, sw->now, &sw->removed);
+    if (!rc)
+        rc = store_devices_sweep(txn, sw->now, &sw->removed);
     return rc;
 }
 

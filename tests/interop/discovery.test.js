@@ -26,12 +26,14 @@ function checkEndpoints(m) {
   assert.equal(m.end_session_endpoint, `${srv.issuer}/oauth/logout`);
   assert.deepEqual(m.response_types_supported, ['code']);
   assert.deepEqual(m.code_challenge_methods_supported, ['S256']);
+  assert.equal(m.device_authorization_endpoint, `${srv.issuer}/oauth/device_authorization`);
   assert.deepEqual(m.grant_types_supported.slice().sort(), [
     'authorization_code',
     'client_credentials',
     'password',
     'refresh_token',
     'urn:idpd:grant-type:anonymous',
+    'urn:ietf:params:oauth:grant-type:device_code',
   ]);
   // none: public applications name themselves with client_id alone (token and revocation)
   const withNone = ['client_secret_basic', 'client_secret_post', 'none'];

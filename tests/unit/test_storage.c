@@ -3059,6 +3059,99 @@ TEST(auth_codes_are_single_use_and_expire)
     store_close(st);
 }
 
+struct device_op {
+    int op; /* 0 insert, 1 get by hash, 2 find by user code, 3 update, 4 delete */
+    struct store_device_code d;
+    const char *user_code;
+};
+
+static int device_cb(struct store_txn *txn, void *arg)
+{
+    struct device_op *o = arg;
+    uint8_t hash[STORE_REFRESH_HASH_LEN];
+    memcpy(hash, o->d.hash, sizeof hash);
+    switch (o->op) {
+    case 0:
+        return store_device_insert(txn, &o->d);
+    case 1:
+        return store_device_get(txn, hash, &o->d);
+    case 2:
+        return store_device_find(txn, o->user_code, &o->d);
+    case 3:
+        return store_device_update(txn, &o->d);
+    default:
+        return store_device_delete(txn, hash);
+    }
+}
+
+static void make_device(struct store_device_code *d, int seed, const char *user_code,
+                        int64_t expires_at)
+{
+    memset(d, 0, sizeof *d);
+    hash_of(d->hash, seed);
+    snprintf(d->user_code, sizeof d->user_code, "%s", user_code);
+    snprintf(d->client_id, sizeof d->client_id, "app_cli");
+    snprintf(d->scope, sizeof d->scope, "openid offline_access");
+    d->expires_at = expires_at;
+    d->interval = 5;
+}
+
+/* Device codes: found by hash and by user code, approved once, user codes unique, deleted
+ * whole, swept after expiry. */
+TEST(device_codes_round_trip_and_expire)
+{
+    struct store *st = NULL;
+    static struct device_op o;
+    size_t removed = 0;
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    make_device(&o.d, 1, "BCDFGHJK", 600);
+    o.op = 0;
+    CHECK_INT(store_write(st, device_cb, &o), STORE_OK);
+    CHECK_INT(store_write(st, device_cb, &o), STORE_EXISTS); /* the same user code */
+    make_device(&o.d, 2, "BCDFGHJK", 600);
+    CHECK_INT(store_write(st, device_cb, &o), STORE_EXISTS);
+    make_device(&o.d, 1, "LMNPQRST", 600); /* the same hash */
+    CHECK_INT(store_write(st, device_cb, &o), STORE_EXISTS);
+    o = (struct device_op){.op = 2, .user_code = "BCDFGHJK"};
+    CHECK_INT(store_read(st, device_cb, &o), STORE_OK);
+    CHECK_STR(o.d.client_id, "app_cli");
+    CHECK_INT(o.d.status, STORE_DEVICE_PENDING);
+    o.user_code = "XXXXXXXX";
+    CHECK_INT(store_read(st, device_cb, &o), STORE_NOTFOUND);
+    /* approval */
+    make_device(&o.d, 1, "BCDFGHJK", 600);
+    o.d.status = STORE_DEVICE_APPROVED;
+    o.op = 3;
+    CHECK_INT(store_write(st, device_cb, &o), STORE_EINVAL); /* approved by nobody */
+    snprintf(o.d.user_id, sizeof o.d.user_id, "usr_d");
+    o.d.auth_time = 42;
+    o.d.last_poll_ms = 1000;
+    CHECK_INT(store_write(st, device_cb, &o), STORE_OK);
+    o.d.expires_at = 700; /* the expiry is fixed */
+    CHECK_INT(store_write(st, device_cb, &o), STORE_EINVAL);
+    o.op = 1;
+    CHECK_INT(store_read(st, device_cb, &o), STORE_OK);
+    CHECK_INT(o.d.status, STORE_DEVICE_APPROVED);
+    CHECK_STR(o.d.user_id, "usr_d");
+    CHECK_INT(o.d.auth_time, 42);
+    CHECK_INT(o.d.last_poll_ms, 1000);
+    /* delete: record and user code go, so the user code is free again */
+    o.op = 4;
+    CHECK_INT(store_write(st, device_cb, &o), STORE_OK);
+    CHECK_INT(store_write(st, device_cb, &o), STORE_NOTFOUND);
+    make_device(&o.d, 3, "BCDFGHJK", 100);
+    o.op = 0;
+    CHECK_INT(store_write(st, device_cb, &o), STORE_OK);
+    CHECK_INT(store_sweep(st, 99, &removed), STORE_OK);
+    CHECK_INT(removed, 0);
+    CHECK_INT(store_sweep(st, 100, &removed), STORE_OK);
+    CHECK_INT(removed, 1);
+    o = (struct device_op){.op = 2, .user_code = "BCDFGHJK"};
+    CHECK_INT(store_read(st, device_cb, &o), STORE_NOTFOUND);
+    store_close(st);
+}
+
 /* Many sessions, each with a long user agent, swept in one transaction from a small map. */
 static int many_sessions_cb(struct store_txn *txn, void *arg)
 {
@@ -4722,6 +4815,7 @@ int main(int argc, char **argv)
     RUN(session_delete_user_keeps_one);
     RUN(browser_session_ends_its_children);
     RUN(auth_codes_are_single_use_and_expire);
+    RUN(device_codes_round_trip_and_expire);
     RUN(user_delete_cascades);
     RUN(sweep_removes_expired_sessions);
     RUN(sweep_of_many_sessions);

@@ -1,0 +1,356 @@
+/* Device authorization (RFC 8628), as command-line tools sign in: the tool asks
+ * POST /oauth/device_authorization for a device code and a user code, shows the user code and
+ * polls the token endpoint (grant_device.c); the user opens /device in a browser, signs in if
+ * needed, enters the code and approves or denies. User codes are 8 characters of an alphabet
+ * without vowels or look-alikes (RFC 8628 §6.1), shown as XXXX-XXXX; what the user types is
+ * read without regard to case, dashes or spaces. The page's forms carry a CSRF token. */
+#define LOG_MODULE "device"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/internal.h"
+
+static const char alphabet[] = "BCDFGHJKLMNPQRSTVWXZ";
+#define USER_CODE_LEN 8
+#define DEVICE_GRANT "urn:ietf:params:oauth:grant-type:device_code"
+
+static const char *const no_store[] = {"Cache-Control", "no-store", "Pragma", "no-cache", NULL};
+
+/* A user code as typed: letters of the alphabet, in any case, with dashes and spaces. Writes
+ * the stored form; 0 when it cannot be one. */
+static int user_code_normalise(const char *in, char out[STORE_USER_CODE_MAX])
+{
+    size_t n = 0;
+    for (; in && *in; in++) {
+        char c = *in >= 'a' && *in <= 'z' ? (char)(*in - 'a' + 'A') : *in;
+        if (c == '-' || c == ' ')
+            continue;
+        if (!strchr(alphabet, c) || c == '\0' || n == USER_CODE_LEN)
+            return 0;
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    return n == USER_CODE_LEN;
+}
+
+static void user_code_display(const char *code, char out[USER_CODE_LEN + 2])
+{
+    snprintf(out, USER_CODE_LEN + 2, "%.4s-%.4s", code, code + 4);
+}
+
+/* ---- POST /oauth/device_authorization ---- */
+
+static int insert_txn(struct store_txn *txn, void *arg)
+{
+    return store_device_insert(txn, arg);
+}
+
+/* Fills d with new codes and stores it, trying other user codes when one is taken. */
+static int new_request(struct srv_ctx *ctx, struct store_device_code *d,
+                       char device[SRV_REFRESH_LEN])
+{
+    uint8_t raw[32];
+    int rc = STORE_EXISTS;
+    for (int attempt = 0; attempt < 5 && rc == STORE_EXISTS; attempt++) {
+        if (crypto_random(raw, sizeof raw) != CRYPTO_OK ||
+            crypto_b64url_encode(raw, sizeof raw, device, SRV_REFRESH_LEN, NULL) != CRYPTO_OK)
+            return STORE_EINVAL;
+        crypto_sha256(device, strlen(device), d->hash);
+        /* rejection sampling: 240 is the largest multiple of 20 below 256, so no bias */
+        for (size_t n = 0; n < USER_CODE_LEN;) {
+            uint8_t b;
+            if (crypto_random(&b, 1) != CRYPTO_OK)
+                return STORE_EINVAL;
+            if (b < 240)
+                d->user_code[n++] = alphabet[b % 20];
+        }
+        d->user_code[USER_CODE_LEN] = '\0';
+        rc = store_write(ctx->store, insert_txn, d);
+    }
+    crypto_wipe(raw, sizeof raw);
+    return rc;
+}
+
+static void authorize_device(struct srv_request *rq)
+{
+    struct srv_oauth_call *call = srv_rq_state(rq);
+    struct srv_ctx *ctx = srv_rq_ctx(rq);
+    const char *scope = srv_form_get(&call->form, "scope");
+    struct store_device_code d = {0};
+    char device[SRV_REFRESH_LEN], shown[USER_CODE_LEN + 2], uri[1200], complete[1300];
+    if (!srv_app_allows_or_error(rq, &call->client, DEVICE_GRANT) ||
+        srv_user_scope_valid_or_error(rq, scope) != SRV_OK)
+        return;
+    snprintf(d.client_id, sizeof d.client_id, "%s", call->client.id);
+    snprintf(d.scope, sizeof d.scope, "%s", scope ? scope : "");
+    d.status = STORE_DEVICE_PENDING;
+    d.expires_at = srv_now() + ctx->cfg->device_code_ttl;
+    d.interval = ctx->cfg->device_poll_interval;
+    int rc = new_request(ctx, &d, device);
+    if (rc != STORE_OK) {
+        LOG(SRV_LOG_ERROR, "device request not stored: %s", store_strerror(rc));
+        srv_reply_oauth_error(rq, 503, "temporarily_unavailable", "the request could not be saved");
+        return;
+    }
+    user_code_display(d.user_code, shown);
+    snprintf(uri, sizeof uri, "%s/device", ctx->issuer);
+    snprintf(complete, sizeof complete, "%s?user_code=%s", uri, shown);
+    srv_reply_json(rq, 200,
+                   json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "device_code", device, "user_code",
+                             shown, "verification_uri", uri, "verification_uri_complete", complete,
+                             "expires_in", (json_int_t)ctx->cfg->device_code_ttl, "interval",
+                             (json_int_t)d.interval),
+                   no_store);
+    crypto_wipe(device, sizeof device);
+}
+
+void srv_handle_device_authorization(struct srv_request *rq)
+{
+    if (srv_rate_limited_reply(rq, SRV_RATE_TOKEN) || !srv_oauth_call_begin_or_error(rq))
+        return;
+    srv_client_authenticate(rq, authorize_device);
+}
+
+/* ---- the /device page ---- */
+
+struct lookup {
+    const char *user_code;
+    struct store_device_code *d;
+    struct store_application app;
+};
+
+static int lookup_txn(struct store_txn *txn, void *arg)
+{
+    struct lookup *l = arg;
+    int rc = store_device_find(txn, l->user_code, l->d);
+    return rc ? rc : store_app_get(txn, l->d->client_id, &l->app);
+}
+
+/* The code form: the user code, and email and password when nobody is signed in. */
+static void code_page(struct srv_request *rq, unsigned status, const char *user_code, int signed_in,
+                      const char *error)
+{
+    struct srv_html h = {0};
+    char csrf[SRV_REFRESH_LEN], set_cookie[256];
+    if (srv_csrf_token(rq, csrf, set_cookie, sizeof set_cookie) != SRV_OK) {
+        srv_reply_page_message(rq, 500, "Something went wrong", "No form could be made.");
+        return;
+    }
+    srv_html_raw(&h, "<p>Enter the code your device shows.</p>\n");
+    srv_html_error(&h, error);
+    srv_html_raw(&h, "<form method=\"post\" action=\"/device\">\n");
+    srv_html_hidden(&h, "csrf", csrf);
+    srv_html_raw(&h, "<label for=\"user_code\">Code</label>\n<input id=\"user_code\" "
+                     "name=\"user_code\" type=\"text\" autocomplete=\"off\" autocapitalize="
+                     "\"characters\" required autofocus value=\"");
+    srv_html_text(&h, user_code ? user_code : "");
+    srv_html_raw(&h, "\">\n");
+    if (!signed_in)
+        srv_html_raw(&h, "<label for=\"email\">Email</label>\n<input id=\"email\" name=\"email\" "
+                         "type=\"email\" autocomplete=\"username\" required>\n"
+                         "<label for=\"password\">Password</label>\n<input id=\"password\" "
+                         "name=\"password\" type=\"password\" autocomplete=\"current-password\" "
+                         "required>\n");
+    srv_html_raw(&h, "<button type=\"submit\">Continue</button>\n</form>\n");
+    const char *cookie[] = {"Set-Cookie", set_cookie, NULL};
+    srv_reply_page(rq, status, "Connect a device", &h, set_cookie[0] ? cookie : NULL);
+}
+
+/* Allow or deny, for the signed-in user. set_cookie: the SSO cookie of a login just made. */
+static void confirm_page(struct srv_request *rq, const struct lookup *l, const char *set_cookie)
+{
+    struct srv_html h = {0};
+    char csrf[SRV_REFRESH_LEN], csrf_cookie[256], shown[USER_CODE_LEN + 2];
+    if (srv_csrf_token(rq, csrf, csrf_cookie, sizeof csrf_cookie) != SRV_OK) {
+        srv_reply_page_message(rq, 500, "Something went wrong", "No form could be made.");
+        return;
+    }
+    user_code_display(l->d->user_code, shown);
+    srv_html_raw(&h, "<p>Let <strong>");
+    srv_html_text(&h, l->app.name);
+    srv_html_raw(&h, "</strong> on your device sign you in? Only allow it if your device shows "
+                     "<strong>");
+    srv_html_text(&h, shown);
+    srv_html_raw(&h, "</strong>.</p>\n<form method=\"post\" action=\"/device\">\n");
+    srv_html_hidden(&h, "csrf", csrf);
+    srv_html_hidden(&h, "user_code", shown);
+    srv_html_raw(&h, "<button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\n"
+                     "<button type=\"submit\" name=\"decision\" value=\"deny\" "
+                     "class=\"secondary\">Deny</button>\n</form>\n");
+    const char *headers[5] = {NULL};
+    size_t n = 0;
+    if (csrf_cookie[0]) {
+        headers[n++] = "Set-Cookie";
+        headers[n++] = csrf_cookie;
+    }
+    if (set_cookie) {
+        headers[n++] = "Set-Cookie";
+        headers[n++] = set_cookie;
+    }
+    srv_reply_page(rq, 200, "Connect a device", &h, headers);
+}
+
+void srv_handle_device_page(struct srv_request *rq)
+{
+    struct store_session browser;
+    struct store_user user = {0};
+    int signed_in = srv_browser_session_get(rq, &browser, &user);
+    store_user_clear(&user);
+    code_page(rq, 200, srv_rq_query(rq, "user_code"), signed_in, NULL);
+}
+
+/* ---- POST /device ---- */
+
+static const char bad_code[] = "That code is not valid or has expired.";
+
+/* The request of the user code, pending and unexpired, with its application. */
+static int find_pending(struct srv_request *rq, struct lookup *l)
+{
+    int rc = store_read(srv_rq_ctx(rq)->store, lookup_txn, l);
+    return rc == STORE_OK && l->d->status == STORE_DEVICE_PENDING && l->d->expires_at > srv_now();
+}
+
+static void shown_code_page(struct srv_request *rq, unsigned status, const char *error)
+{
+    struct srv_oauth_call *call = srv_rq_state(rq);
+    char shown[USER_CODE_LEN + 2];
+    user_code_display(call->device->user_code, shown);
+    code_page(rq, status, shown, 0, error);
+}
+
+static void refused(struct srv_request *rq)
+{
+    shown_code_page(rq, 401, srv_page_bad_credentials);
+}
+
+static void locked(struct srv_request *rq, int64_t wait)
+{
+    char why[128];
+    snprintf(why, sizeof why, "Too many failed sign-ins. Try again in %lld seconds.",
+             (long long)wait);
+    shown_code_page(rq, 429, why);
+}
+
+static void unavailable(struct srv_request *rq)
+{
+    shown_code_page(rq, 503, "Signing in is not possible right now. Try again shortly.");
+}
+
+static int session(struct srv_request *rq, const char *user_id, struct store_session *s,
+                   char refresh[SRV_REFRESH_LEN])
+{
+    struct srv_oauth_call *call = srv_rq_state(rq);
+    if (srv_browser_session_new(rq, user_id, call->device->client_id, s, refresh) == SRV_OK)
+        return SRV_OK;
+    unavailable(rq);
+    return SRV_ERESPONDED;
+}
+
+/* Signed in on the page: the cookie, and the question at once. */
+static void done(struct srv_request *rq, const struct store_user *u, const struct store_session *s,
+                 const char *refresh)
+{
+    struct srv_oauth_call *call = srv_rq_state(rq);
+    char code[STORE_USER_CODE_MAX], cookie[256];
+    snprintf(code, sizeof code, "%s", call->device->user_code); /* the lookup clears *device */
+    struct lookup l = {.user_code = code, .d = call->device};
+    srv_browser_cookie(rq, refresh, cookie, sizeof cookie);
+    if (!find_pending(rq, &l)) {
+        const char *headers[] = {"Set-Cookie", cookie, NULL};
+        struct srv_html h = {0};
+        srv_html_raw(&h, "<p role=\"alert\">%s</p>\n", bad_code);
+        srv_reply_page(rq, 400, "Connect a device", &h, headers);
+        return;
+    }
+    confirm_page(rq, &l, cookie);
+}
+
+static const struct srv_password_ops ops = {refused, locked, unavailable, session, done};
+
+struct decide {
+    struct srv_request *rq;
+    struct store_device_code *d;
+    const struct store_session *browser;
+    int allow, stale;
+};
+
+static int decide_txn(struct store_txn *txn, void *arg)
+{
+    struct decide *x = arg;
+    struct store_device_code now;
+    int rc = store_device_get(txn, x->d->hash, &now);
+    if (rc == STORE_NOTFOUND ||
+        (rc == STORE_OK && (now.status != STORE_DEVICE_PENDING || now.expires_at <= srv_now()))) {
+        x->stale = 1;
+        return STORE_OK;
+    }
+    if (rc)
+        return rc;
+    now.status = x->allow ? STORE_DEVICE_APPROVED : STORE_DEVICE_DENIED;
+    snprintf(now.user_id, sizeof now.user_id, "%s", x->browser->user_id);
+    now.auth_time = x->browser->created_at;
+    rc = store_device_update(txn, &now);
+    return rc ? rc
+              : srv_audit(txn, x->allow ? "device.approve" : "device.deny", now.user_id,
+                          now.client_id, srv_rq_client_ip(x->rq), 1, "device authorization");
+}
+
+void srv_handle_device_form(struct srv_request *rq)
+{
+    struct srv_oauth_call *call = srv_oauth_call_begin_or_error(rq);
+    struct store_session browser;
+    struct store_user user = {0};
+    char code[STORE_USER_CODE_MAX];
+    if (!call)
+        return;
+    if (!srv_csrf_valid(rq, srv_form_get(&call->form, "csrf"))) {
+        srv_reply_page_message(rq, 403, "This form has expired", "Open the page again.");
+        return;
+    }
+    int signed_in = srv_browser_session_get(rq, &browser, &user);
+    store_user_clear(&user);
+    const char *typed = srv_form_get(&call->form, "user_code");
+    struct lookup l = {.user_code = code};
+    if (!(call->device = l.d = calloc(1, sizeof *call->device))) {
+        srv_reply_page_message(rq, 500, "Something went wrong", "Out of memory.");
+        return;
+    }
+    if (!user_code_normalise(typed, code) || !find_pending(rq, &l)) {
+        code_page(rq, 400, typed, signed_in, bad_code);
+        return;
+    }
+    if (!signed_in) {
+        const char *email = srv_form_get(&call->form, "email");
+        const char *password = srv_form_get(&call->form, "password");
+        if (!email || !password) {
+            shown_code_page(rq, 400, "Enter your email and your password.");
+            return;
+        }
+        srv_password_login(rq, email, password, &ops);
+        return;
+    }
+    const char *decision = srv_form_get(&call->form, "decision");
+    if (!decision) {
+        confirm_page(rq, &l, NULL);
+        return;
+    }
+    struct decide x = {rq, l.d, &browser, strcmp(decision, "allow") == 0, 0};
+    if (!x.allow && strcmp(decision, "deny") != 0) {
+        srv_reply_page_message(rq, 400, "This form is not valid", "Choose Allow or Deny.");
+        return;
+    }
+    int rc = store_write(srv_rq_ctx(rq)->store, decide_txn, &x);
+    if (rc != STORE_OK) {
+        LOG(SRV_LOG_ERROR, "device decision not stored: %s", store_strerror(rc));
+        srv_reply_page_message(rq, 503, "That did not work", "Try again shortly.");
+    } else if (x.stale) {
+        srv_reply_page_message(rq, 400, "Connect a device", bad_code);
+    } else if (x.allow) {
+        srv_reply_page_message(rq, 200, "Device connected", "You can return to your device.");
+    } else {
+        srv_reply_page_message(rq, 200, "Device not connected",
+                               "The device was not allowed to sign you in.");
+    }
+}
