@@ -97,10 +97,13 @@ json_t *srv_user_json(const struct store_user *u, const struct store_identity *i
 
 json_t *srv_session_json(const struct store_session *s, int current)
 {
-    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:b}", "id", s->id, "client_id",
-                     s->client_id, "amr", s->amr, "created_at", (json_int_t)s->created_at,
-                     "last_used_at", (json_int_t)s->last_used_at, "idle_expires_at",
-                     (json_int_t)s->idle_expires_at, "absolute_expires_at",
-                     (json_int_t)s->absolute_expires_at, "client_ip", s->client_ip, "user_agent",
-                     s->user_agent, "current", current);
+    json_t *j = json_pack(
+        "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:b, s:s}", "id", s->id, "client_id",
+        s->client_id, "amr", s->amr, "created_at", (json_int_t)s->created_at, "last_used_at",
+        (json_int_t)s->last_used_at, "idle_expires_at", (json_int_t)s->idle_expires_at,
+        "absolute_expires_at", (json_int_t)s->absolute_expires_at, "client_ip", s->client_ip,
+        "user_agent", s->user_agent, "current", current, "kind", s->browser ? "browser" : "app");
+    if (j && s->parent_id[0])
+        json_object_set_new(j, "parent_id", json_string(s->parent_id));
+    return j;
 }

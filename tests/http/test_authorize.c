@@ -183,7 +183,18 @@ TEST(code_flow_with_pkce_and_sso)
     /* the sessions are listed: the browser's and one per application */
     r = ts_bearer(f.s, "GET", "/v1/me/sessions", access, NULL);
     CHECK_INT(r->status, 200);
-    CHECK_INT(json_array_size(json_object_get(r->json, "items")), 3);
+    json_t *items = json_object_get(r->json, "items");
+    CHECK_INT(json_array_size(items), 3);
+    const char *browser_sid = NULL;
+    for (size_t i = 0; i < json_array_size(items); i++)
+        if (strcmp(ts_jstr(json_array_get(items, i), "kind"), "browser") == 0)
+            browser_sid = ts_jstr(json_array_get(items, i), "id");
+    CHECK(browser_sid != NULL);
+    for (size_t i = 0; browser_sid && i < json_array_size(items); i++) {
+        json_t *it = json_array_get(items, i);
+        if (strcmp(ts_jstr(it, "kind"), "app") == 0)
+            CHECK_STR(ts_jstr(it, "parent_id"), browser_sid);
+    }
 
     /* a replayed code is refused and ends what it gave */
     r = exchange(&f, f.second.id, code, REDIRECT, VERIFIER);
