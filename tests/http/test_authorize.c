@@ -155,7 +155,7 @@ TEST(code_flow_with_pkce_and_sso)
     const char *set = ts_header(r, "Set-Cookie");
     CHECK(set && strncmp(set, "idpd_session=", 13) == 0);
     CHECK(strstr(set, "HttpOnly") && strstr(set, "SameSite=Lax") && strstr(set, "Path=/"));
-    CHECK(strstr(set, "Secure") == NULL); /* plain HTTP here; http.tls has the __Host- one */
+    CHECK(strstr(set, "Secure") == NULL); /* plain HTTP here; http.tls checks the HTTPS one */
     const char *next = ts_header(r, "Location");
     CHECK(next && strncmp(next, "/oauth/authorize?", 17) == 0);
     const char *code = code_of(&f, get(&f, b, next), REDIRECT);

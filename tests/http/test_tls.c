@@ -117,6 +117,84 @@ TEST(https_with_tls_1_2_and_1_3_only)
     CHECK_INT(ts_stop(s), 0);
 }
 
+/* method path over HTTPS trusting only ca, with a body of content_type and a Cookie header. */
+static struct ts_resp *tls_req(struct ts_server *s, const char *ca, const char *path,
+                               const char *body, const char *content_type, const char *cookie)
+{
+    const char *headers[] = {cookie ? ts_printf("Cookie: %s", cookie) : NULL, NULL};
+    struct ts_req rq = {
+        .path = path, .body = body, .content_type = content_type, .headers = headers};
+    struct ts_resp *r;
+    CURL *e = ts_easy(s, &rq, &r);
+    curl_easy_setopt(e, CURLOPT_URL, ts_printf("%s%s", s->issuer, path));
+    curl_easy_setopt(e, CURLOPT_CAINFO, ca);
+    ts_easy_done(e, r, curl_easy_perform(e));
+    return r;
+}
+
+/* The name=value part of a Set-Cookie value. */
+static const char *cookie_pair(const char *set_cookie)
+{
+    return set_cookie ? ts_printf("%.*s", (int)strcspn(set_cookie, ";"), set_cookie) : NULL;
+}
+
+/* Over HTTPS the page's cookies take the __Host- prefix and Secure (no Domain, Path=/). */
+TEST(https_cookies_are_host_only_and_secure)
+{
+    const char *cert = ts_path("cert.pem"), *key = ts_path("key.pem"), *data = ts_path("data");
+    CHECK(make_cert(cert, key));
+    const char *more[] = {"--name",
+                          "shop",
+                          "--first-party",
+                          "--grant",
+                          "authorization_code",
+                          "--redirect-uri",
+                          "https://127.0.0.1:7777/cb",
+                          NULL};
+    struct ts_account app;
+    CHECK(ts_app_create_with(data, more, &app));
+    const char *args[] = {"--tls-cert", cert, "--tls-key", key, "--allow-registration", NULL};
+    static const char *const env[] = {"IDPD_RATE_LIMIT_REGISTER=0", NULL};
+    struct ts_opts o = {.data = data, .args = args, .env = env};
+    struct ts_server *s = ts_start(&o);
+    CHECK(s);
+    if (!s)
+        return;
+    CHECK_INT(tls_req(s, cert, "/v1/register",
+                      ts_printf("{\"client_id\":\"%s\",\"email\":\"tls@example.com\","
+                                "\"password\":\"a long password\"}",
+                                app.id),
+                      "application/json", NULL)
+                  ->status,
+              201);
+    const char *query = ts_printf("client_id=%s&redirect_uri=%s&response_type=code"
+                                  "&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+                                  "&code_challenge_method=S256",
+                                  app.id, ts_form_escape("https://127.0.0.1:7777/cb"));
+    struct ts_resp *page =
+        tls_req(s, cert, ts_printf("/oauth/authorize?%s", query), NULL, NULL, NULL);
+    CHECK_INT(page->status, 200);
+    const char *csrf_set = ts_header(page, "Set-Cookie");
+    CHECK(csrf_set && strncmp(csrf_set, "__Host-idpd_csrf=", 17) == 0);
+    CHECK(strstr(csrf_set, "; Secure") && strstr(csrf_set, "Path=/") &&
+          !strstr(csrf_set, "Domain") && strstr(csrf_set, "SameSite=Strict"));
+    const char *csrf = ts_html_field(page->body, "csrf");
+    struct ts_resp *r = tls_req(
+        s, cert, "/login",
+        ts_printf("csrf=%s&%s&email=tls%%40example.com&password=a+long+password", csrf, query),
+        NULL, cookie_pair(csrf_set));
+    CHECK_INT(r->status, 303);
+    const char *sso = ts_header(r, "Set-Cookie");
+    CHECK(sso && strncmp(sso, "__Host-idpd_session=", 20) == 0);
+    CHECK(strstr(sso, "; Secure") && strstr(sso, "HttpOnly") && strstr(sso, "SameSite=Lax") &&
+          strstr(sso, "Path=/") && !strstr(sso, "Domain"));
+    /* the cookie signs the browser in: the next authorize gives a code */
+    r = tls_req(s, cert, ts_printf("/oauth/authorize?%s", query), NULL, NULL, cookie_pair(sso));
+    CHECK_INT(r->status, 303);
+    CHECK(ts_url_param(ts_header(r, "Location"), "code") != NULL);
+    CHECK_INT(ts_stop(s), 0);
+}
+
 TEST(bad_tls_settings_stop_the_start)
 {
     const char *cert = ts_path("cert.pem"), *key = ts_path("key.pem");
@@ -155,6 +233,7 @@ int main(int argc, char **argv)
     ts_init(argc, argv);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     RUN(https_with_tls_1_2_and_1_3_only);
+    RUN(https_cookies_are_host_only_and_secure);
     RUN(bad_tls_settings_stop_the_start);
     return ts_done();
 }
