@@ -310,6 +310,9 @@ static const char *form_param(struct srv_request *rq, void *src, const char *nam
 
 struct srv_oauth_call *srv_authz_form_begin_or_answer(struct srv_request *rq)
 {
+    /* a login runs Argon2: the token endpoint's bucket per address guards it alike */
+    if (srv_rate_limited_reply(rq, SRV_RATE_TOKEN))
+        return NULL;
     struct srv_oauth_call *call = srv_oauth_call_begin_or_error(rq);
     if (!call)
         return NULL;

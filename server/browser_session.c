@@ -95,6 +95,41 @@ int srv_browser_session_new(struct srv_request *rq, const char *user_id, const c
     return rc;
 }
 
+struct end_old {
+    struct srv_request *rq;
+    const struct store_session *old;
+    const char *new_id; /* the same user's new browser session, or NULL */
+};
+
+static int end_old_txn(struct store_txn *txn, void *arg)
+{
+    struct end_old *e = arg;
+    const struct store_session *s = e->old;
+    int rc = STORE_OK;
+    if (e->new_id) /* the applications' sessions move to the new login */
+        rc = store_session_reparent(txn, s->user_id, s->id, e->new_id);
+    if (!rc)
+        rc = store_session_delete(txn, s->id);
+    if (!rc)
+        rc = srv_audit(txn, "session.end", s->user_id, s->id, srv_rq_client_ip(e->rq), 1,
+                       "replaced by a new login in the same browser");
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+void srv_browser_session_replace(struct srv_request *rq, const struct store_session *fresh)
+{
+    struct store_session s;
+    struct store_user u = {0};
+    int live = srv_browser_session_get(rq, &s, &u);
+    store_user_clear(&u);
+    if (!live || strcmp(s.id, fresh->id) == 0)
+        return;
+    struct end_old e = {rq, &s, strcmp(s.user_id, fresh->user_id) == 0 ? fresh->id : NULL};
+    int rc = store_write(srv_rq_ctx(rq)->store, end_old_txn, &e);
+    if (rc != STORE_OK)
+        LOG(SRV_LOG_WARN, "the previous browser session was not ended: %s", store_strerror(rc));
+}
+
 int srv_csrf_token(struct srv_request *rq, char token[SRV_REFRESH_LEN], char *set_cookie,
                    size_t cap)
 {

@@ -299,11 +299,12 @@ static int decide_txn(struct store_txn *txn, void *arg)
 
 void srv_handle_device_form(struct srv_request *rq)
 {
-    struct srv_oauth_call *call = srv_oauth_call_begin_or_error(rq);
+    struct srv_oauth_call *call = NULL;
     struct store_session browser;
     struct store_user user = {0};
     char code[STORE_USER_CODE_MAX];
-    if (!call)
+    /* a login or a guess at a user code: the token endpoint's bucket per address guards it */
+    if (srv_rate_limited_reply(rq, SRV_RATE_TOKEN) || !(call = srv_oauth_call_begin_or_error(rq)))
         return;
     if (!srv_csrf_valid(rq, srv_form_get(&call->form, "csrf"))) {
         srv_reply_page_message(rq, 403, "This form has expired", "Open the page again.");

@@ -320,6 +320,10 @@ int srv_browser_session_get(struct srv_request *rq, struct store_session *s, str
  * its cookie's value (the session's "refresh token"). Writes nothing. */
 int srv_browser_session_new(struct srv_request *rq, const char *user_id, const char *client_id,
                             struct store_session *s, char cookie[SRV_REFRESH_LEN]);
+/* A new login (fresh, stored) replaces the browser session the request's cookie still names:
+ * that one ends. Another user's takes the sessions made through it along; the same user's
+ * (prompt=login) hands them to fresh, so signing in again signs no application out. */
+void srv_browser_session_replace(struct srv_request *rq, const struct store_session *fresh);
 /* The Set-Cookie value that gives the browser its session secret value, or clears it (NULL). */
 void srv_browser_cookie(struct srv_request *rq, const char *value, char *out, size_t cap);
 /* The CSRF token for the forms of this browser: its cookie's, or a new one with the Set-Cookie

@@ -89,6 +89,7 @@ static void done(struct srv_request *rq, const struct store_user *u, const struc
                  const char *refresh)
 {
     char cookie[256], *url = NULL;
+    srv_browser_session_replace(rq, s);
     srv_browser_cookie(rq, refresh, cookie, sizeof cookie);
     if (srv_authz_url(authz_of(rq), 0, &url) != SRV_OK) {
         unavailable(rq);

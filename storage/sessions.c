@@ -573,6 +573,31 @@ int store_session_delete(struct store_txn *txn, const char *id)
     return session_remove_tree(txn, &s);
 }
 
+int store_session_reparent(struct store_txn *txn, const char *user_id, const char *from,
+                           const char *to)
+{
+    struct store_session *all = NULL, parent;
+    size_t n = 0;
+    int rc = store_txn_writable(txn);
+    if (rc)
+        return rc;
+    if (!id_valid(from) || !id_valid(to))
+        return STORE_EINVAL;
+    rc = session_read(txn, to, &parent);
+    if (rc == STORE_OK && (!parent.browser || strcmp(parent.user_id, user_id) != 0))
+        rc = STORE_EINVAL;
+    if (!rc)
+        rc = store_session_list(txn, user_id, &all, &n);
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (strcmp(all[i].parent_id, from) != 0)
+            continue;
+        memcpy(all[i].parent_id, to, strlen(to) + 1);
+        rc = session_put(txn, &all[i]);
+    }
+    free(all);
+    return rc;
+}
+
 int store_session_delete_user(struct store_txn *txn, const char *user_id, const char *keep,
                               size_t *n)
 {

@@ -403,6 +403,11 @@ int store_session_find_refresh(struct store_txn *txn, const uint8_t hash[STORE_R
  * and, for a browser session, every session that names it as parent. STORE_NOTFOUND when
  * absent. */
 int store_session_delete(struct store_txn *txn, const char *id);
+/* The sessions of user_id whose parent is from take to as their parent (a browser session
+ * replaced by a new login of the same user). STORE_EINVAL when to is not a browser session of
+ * that user. */
+int store_session_reparent(struct store_txn *txn, const char *user_id, const char *from,
+                           const char *to);
 /* Ends every session of the user, except keep (may be NULL). *n (may be NULL) = how many. */
 int store_session_delete_user(struct store_txn *txn, const char *user_id, const char *keep,
                               size_t *n);

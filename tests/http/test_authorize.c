@@ -402,6 +402,35 @@ TEST(consent_for_third_parties)
     CHECK_INT(ts_stop(f.s), 0);
 }
 
+/* Another user signing in in the same browser ends the first one's browser session and what
+ * was made through it; the same user signing in again (prompt=login) keeps the others. */
+TEST(a_new_login_replaces_another_users_session)
+{
+    struct fx f;
+    CHECK(fx_start(&f));
+    CHECK_INT(ts_register(f.s, f.first.id, "bob@example.com", "bobs long password")->status, 201);
+    struct ts_browser *b = ts_browser_new();
+    struct ts_resp *r = exchange(&f, f.first.id, sign_in(&f, b, f.first.id), REDIRECT, VERIFIER);
+    CHECK_INT(r->status, 200);
+    const char *ada_refresh = ts_jstr(r->json, "refresh_token");
+    /* Ada again, with prompt=login: her application session stays */
+    struct ts_resp *page = get(&f, b, authorize_path(f.first.id, REDIRECT, "&prompt=login"));
+    CHECK_INT(page->status, 200);
+    CHECK_INT(post(&f, b, "/login", form_of(page->body, credentials(EMAIL, PASSWORD)))->status,
+              303);
+    r = ts_refresh(f.s, f.first.id, ada_refresh, NULL);
+    CHECK_INT(r->status, 200);
+    ada_refresh = ts_jstr(r->json, "refresh_token");
+    /* Bob in the same browser: Ada's sessions made through it end */
+    page = get(&f, b, authorize_path(f.first.id, REDIRECT, "&prompt=login"));
+    CHECK_INT(post(&f, b, "/login",
+                   form_of(page->body, credentials("bob@example.com", "bobs long password")))
+                  ->status,
+              303);
+    CHECK_OAUTH_ERROR(ts_refresh(f.s, f.first.id, ada_refresh, NULL), 400, "invalid_grant");
+    CHECK_INT(ts_stop(f.s), 0);
+}
+
 TEST(logout_ends_the_browser_session)
 {
     struct fx f;
@@ -459,6 +488,7 @@ int main(int argc, char **argv)
     RUN(login_page_is_locked_after_failures);
     RUN(code_exchange_errors);
     RUN(consent_for_third_parties);
+    RUN(a_new_login_replaces_another_users_session);
     RUN(logout_ends_the_browser_session);
     return ts_done();
 }

@@ -2903,6 +2903,16 @@ TEST(sweep_removes_expired_sessions)
     store_close(st);
 }
 
+struct reparent {
+    const char *user_id, *from, *to;
+};
+
+static int reparent_cb(struct store_txn *txn, void *arg)
+{
+    struct reparent *r = arg;
+    return store_session_reparent(txn, r->user_id, r->from, r->to);
+}
+
 /* A browser session ends with the sessions of applications that logged in through it, by
  * delete and by the sweep; a session of another parent and a plain one stay. An old record
  * without the schema 4 members reads as a plain session. */
@@ -2944,12 +2954,27 @@ TEST(browser_session_ends_its_children)
     snprintf(s.parent_id, sizeof s.parent_id, "bad/id");
     CHECK_INT(store_write(st, session_insert_cb, &s), STORE_EINVAL);
 
+    /* a child moves to another browser session of its user, and back */
+    struct reparent rp = {"usr_b", "ses_browser", "ses_browser2"};
+    CHECK_INT(store_write(st, reparent_cb, &rp), STORE_OK);
+    CHECK_INT(session_get(st, "ses_child1", &got), STORE_OK);
+    CHECK_STR(got.parent_id, "ses_browser2");
+    rp = (struct reparent){"usr_b", "ses_browser2", "ses_plain"}; /* not a browser session */
+    CHECK_INT(store_write(st, reparent_cb, &rp), STORE_EINVAL);
+    rp = (struct reparent){"usr_other", "ses_browser2", "ses_browser"}; /* not that user's */
+    CHECK_INT(store_write(st, reparent_cb, &rp), STORE_EINVAL);
+    rp = (struct reparent){"usr_b", "ses_browser2", "ses_browser"};
+    CHECK_INT(store_write(st, reparent_cb, &rp), STORE_OK);
+    CHECK_INT(session_get(st, "ses_child1", &got), STORE_OK);
+    CHECK_STR(got.parent_id, "ses_browser");
+    CHECK_INT(session_get(st, "ses_other_child", &got), STORE_OK);
+    CHECK_STR(got.parent_id, "ses_browser"); /* it was ses_browser2's: it moved too */
     CHECK_INT(store_write(st, session_delete_cb, "ses_browser"), STORE_OK);
     CHECK_INT(session_get(st, "ses_child1", &got), STORE_NOTFOUND);
     CHECK_INT(session_get(st, "ses_child2", &got), STORE_NOTFOUND);
     CHECK_INT(refresh_known(st, 3), 0);
-    CHECK_INT(session_count(st, "usr_b", NULL), 3);
-    /* the sweep ends the other browser session and its child with it */
+    CHECK_INT(session_count(st, "usr_b", NULL), 2); /* ses_browser2 and ses_plain */
+    /* the sweep ends the rest */
     CHECK_INT(store_sweep(st, 1000, &removed), STORE_OK);
     CHECK_INT(session_count(st, "usr_b", NULL), 0);
 
