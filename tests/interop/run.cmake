@@ -1,7 +1,7 @@
 # Runs `node --test` on every tests/interop/*.test.js. Invoked by CTest (interop.node) as
 #   cmake -DNODE=<node> -DDIR=<tests/interop> -P run.cmake
 # Missing npm packages are a failure, never a skip: the test command installs them.
-foreach(pkg openid-client jose @apidevtools/swagger-parser ajv)
+foreach(pkg openid-client jose @apidevtools/swagger-parser ajv playwright-core)
   if(NOT EXISTS "${DIR}/node_modules/${pkg}/package.json")
     message(FATAL_ERROR
             "interop.node: ${DIR}/node_modules/${pkg} is missing. "
@@ -10,6 +10,13 @@ foreach(pkg openid-client jose @apidevtools/swagger-parser ajv)
 endforeach()
 if(NOT DEFINED ENV{IDPD_BIN} OR NOT EXISTS "$ENV{IDPD_BIN}")
   message(FATAL_ERROR "interop.node: IDPD_BIN does not name the idpd binary ($ENV{IDPD_BIN})")
+endif()
+# Screenshots of an earlier run would pass for this one's.
+if(DEFINED ENV{IDPD_ARTIFACT_DIR} AND IS_DIRECTORY "$ENV{IDPD_ARTIFACT_DIR}")
+  file(GLOB old_artifacts "$ENV{IDPD_ARTIFACT_DIR}/*.png")
+  if(old_artifacts)
+    file(REMOVE ${old_artifacts})
+  endif()
 endif()
 file(GLOB tests RELATIVE "${DIR}" "${DIR}/*.test.js")
 list(SORT tests)

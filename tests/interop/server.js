@@ -126,10 +126,26 @@ export async function startServer({ env = {}, args = [] } = {}) {
     },
 
     // `idpd application create` on the running server's data folder: a public application
-    // (client_id only) unless type is 'confidential' (client_id and client_secret).
-    createApplication(name, grants = USER_GRANTS, { type = 'public' } = {}) {
+    // (client_id only) unless type is 'confidential' (client_id and client_secret). A browser
+    // application also names its redirectUris, postLogoutRedirectUris and origins, and may be
+    // firstParty (no consent page).
+    createApplication(
+      name,
+      grants = USER_GRANTS,
+      {
+        type = 'public',
+        redirectUris = [],
+        postLogoutRedirectUris = [],
+        origins = [],
+        firstParty = false,
+      } = {},
+    ) {
       const args = ['application', 'create', '--data', dataDir, '--name', name, '--type', type];
       for (const g of grants) args.push('--grant', g);
+      for (const u of redirectUris) args.push('--redirect-uri', u);
+      for (const u of postLogoutRedirectUris) args.push('--post-logout-redirect-uri', u);
+      for (const o of origins) args.push('--origin', o);
+      if (firstParty) args.push('--first-party');
       return runCli(args, type === 'confidential' ? ['client_id', 'client_secret'] : ['client_id']);
     },
 
