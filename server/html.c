@@ -1,6 +1,9 @@
 /* Server-rendered pages (login, consent, device, logout): a small builder that escapes every
  * piece of text, and the one frame all pages share. The pages need no JavaScript; their headers
- * forbid scripts, framing and referrers, and nothing of them is cached. */
+ * forbid scripts and framing, and nothing of them is cached. The referrer policy is
+ * same-origin, not no-referrer: under no-referrer a browser posts the pages' forms with
+ * "Origin: null", which the CORS check rightly refuses; same-origin lets it name idpd's own
+ * origin and still tells other sites nothing. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,7 +133,7 @@ void srv_reply_page(struct srv_request *rq, unsigned status, const char *title,
         "X-Frame-Options",
         "DENY",
         "Referrer-Policy",
-        "no-referrer",
+        "same-origin",
         "Content-Security-Policy",
         "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)

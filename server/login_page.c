@@ -108,6 +108,8 @@ void srv_handle_login(struct srv_request *rq)
         return;
     const char *email = srv_form_get(&call->form, "email");
     const char *password = srv_form_get(&call->form, "password");
+    if (email && strlen(email) < STORE_EMAIL_MAX)
+        call->authz->login_hint = email; /* a page shown again keeps what was typed */
     if (!email || !password) {
         srv_reply_login_page(rq, call->authz, 400, "Enter your email and your password.");
         return;

@@ -302,7 +302,8 @@ TEST(login_page_refuses_and_keeps_csrf)
         else
             CHECK_STR(ts_printf("%.*s", (int)(strchr(m, '<') - m), m), message);
         CHECK(ts_browser_cookie(b, "idpd_session") == NULL);
-        CHECK_STR(ts_html_field(r->body, "email"), "");
+        CHECK_STR(ts_html_field(r->body, "email"), wrong[i][0]); /* kept, the password not */
+        CHECK(!strstr(r->body, wrong[i][1]));
     }
     /* without the CSRF token, or with another: refused before any check */
     const char *no_csrf = strstr(form_of(page->body, credentials(EMAIL, PASSWORD)), "&") + 1;
