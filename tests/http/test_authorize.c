@@ -432,6 +432,33 @@ TEST(a_new_login_replaces_another_users_session)
     CHECK_INT(ts_stop(f.s), 0);
 }
 
+/* Disabling the user ends the browser session with the others: no silent sign-in after. */
+TEST(disable_ends_the_browser_session)
+{
+    static const char *const admin_roles[] = {"idp:admin", NULL};
+    struct fx f;
+    CHECK(fx_start(&f));
+    struct ts_account admin;
+    CHECK_INT(ts_sa_create(f.data, "admin", admin_roles, NULL, &admin), 0);
+    struct ts_browser *b = ts_browser_new();
+    struct ts_resp *r = exchange(&f, f.first.id, sign_in(&f, b, f.first.id), REDIRECT, VERIFIER);
+    CHECK_INT(r->status, 200);
+    json_t *hdr = NULL, *claims = NULL;
+    CHECK_INT(ts_jwt_decode(ts_jstr(r->json, "access_token"), &hdr, &claims), 0);
+    const char *tok = ts_token_str(f.s, &admin);
+    CHECK_INT(ts_bearer(f.s, "POST",
+                        ts_printf("/admin/v1/users/%s/disable", ts_jstr(claims, "sub")), tok, NULL)
+                  ->status,
+              200);
+    r = ts_bearer(f.s, "GET", ts_printf("/admin/v1/users/%s/sessions", ts_jstr(claims, "sub")), tok,
+                  NULL);
+    CHECK_INT(r->status, 200);
+    CHECK_INT(json_array_size(json_object_get(r->json, "items")), 0); /* the browser's too */
+    r = get(&f, b, authorize_path(f.first.id, REDIRECT, "&prompt=none"));
+    CHECK_STR(ts_url_param(ts_header(r, "Location"), "error"), "login_required");
+    CHECK_INT(ts_stop(f.s), 0);
+}
+
 TEST(logout_ends_the_browser_session)
 {
     struct fx f;
@@ -490,6 +517,7 @@ int main(int argc, char **argv)
     RUN(code_exchange_errors);
     RUN(consent_for_third_parties);
     RUN(a_new_login_replaces_another_users_session);
+    RUN(disable_ends_the_browser_session);
     RUN(logout_ends_the_browser_session);
     return ts_done();
 }
