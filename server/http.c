@@ -473,7 +473,7 @@ static void dispatch(struct srv_request *rq)
         srv_reply_problem(rq, 404, "no such resource: %s", rq->path);
         return;
     }
-    if (!srv_cors_admit(rq))
+    if (route->auth != SRV_AUTH_PAGE && !srv_cors_admit(rq))
         return;
     rq->route = route;
     route->handler(rq);

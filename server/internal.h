@@ -196,7 +196,10 @@ double srv_now_ms(void); /* monotonic milliseconds, for durations */
 struct srv_request;
 typedef void (*srv_handler)(struct srv_request *rq);
 
-enum srv_auth { SRV_AUTH_NONE, SRV_AUTH_CLIENT, SRV_AUTH_BEARER };
+/* SRV_AUTH_PAGE: a page a browser navigates to, or whose form it posts (its forms carry CSRF
+ * tokens, logout a signed ID token). Navigations are not CORS requests: an RP posts its logout
+ * form from its own origin, so the CORS admission does not apply there. */
+enum srv_auth { SRV_AUTH_NONE, SRV_AUTH_CLIENT, SRV_AUTH_BEARER, SRV_AUTH_PAGE };
 
 struct srv_route {
     const char *method;

@@ -490,6 +490,18 @@ TEST(logout_ends_the_browser_session)
     r = get(&f, b, authorize_path(f.first.id, REDIRECT, "&prompt=none"));
     CHECK_STR(ts_url_param(ts_header(r, "Location"), "error"), "login_required");
 
+    /* an RP may post its logout form from its own origin (a navigation, not a CORS request) */
+    CHECK(sign_in(&f, b, f.first.id) != NULL);
+    const char *rp[] = {"Origin: https://rp.example", NULL};
+    struct ts_req rp_post = {.method = "POST",
+                             .path = "/oauth/logout",
+                             .headers = rp,
+                             .body = ts_printf("id_token_hint=%s", id_token)};
+    r = ts_browser_do(f.s, b, &rp_post);
+    CHECK_INT(r->status, 200);
+    CHECK(strstr(r->body, "signed out") != NULL);
+    CHECK(ts_browser_cookie(b, "idpd_session") == NULL);
+
     /* without a hint a signed-in user confirms first */
     CHECK(sign_in(&f, b, f.first.id) != NULL);
     r = get(&f, b, "/oauth/logout");

@@ -306,12 +306,15 @@ TEST(test_route_find_every_route)
             instantiate(r->path, "a/b", concrete, sizeof concrete);
             CHECK_MSG(srv_route_find(r->method, concrete, &known) != r, "%s", concrete);
         }
-        /* OAuth endpoints authenticate clients, except the two a browser visits; userinfo, the
-         * self-service and the admin endpoints take a bearer token; registration, the pages'
-         * forms and the public documents need nothing */
-        int browser =
-            strcmp(r->path, "/oauth/authorize") == 0 || strcmp(r->path, "/oauth/logout") == 0;
-        if (strncmp(r->path, "/oauth/", 7) == 0 && !browser)
+        /* OAuth endpoints authenticate clients, except the pages a browser visits; userinfo, the
+         * self-service and the admin endpoints take a bearer token; registration and the public
+         * documents need nothing */
+        int page = strcmp(r->path, "/oauth/authorize") == 0 ||
+                   strcmp(r->path, "/oauth/logout") == 0 || strcmp(r->path, "/login") == 0 ||
+                   strcmp(r->path, "/consent") == 0 || strcmp(r->path, "/device") == 0;
+        if (page)
+            CHECK_MSG(r->auth == SRV_AUTH_PAGE, "%s %s", r->method, r->path);
+        else if (strncmp(r->path, "/oauth/", 7) == 0)
             CHECK_INT(r->auth, SRV_AUTH_CLIENT);
         else if (strcmp(r->path, "/userinfo") == 0 || strcmp(r->path, "/v1/me") == 0 ||
                  strncmp(r->path, "/v1/me/", 7) == 0 || strncmp(r->path, "/admin/", 7) == 0)
