@@ -16,8 +16,8 @@ const char srv_param_repeated[] = "(repeated)";
 #define CHALLENGE_LEN 43 /* base64url of a SHA-256 */
 
 static const char *const params[] = {
-    "client_id", "redirect_uri",   "response_type",         "scope",  "state",
-    "nonce",     "code_challenge", "code_challenge_method", "prompt", "login_hint"};
+    "client_id",      "redirect_uri",          "response_type", "scope",      "state",  "nonce",
+    "code_challenge", "code_challenge_method", "prompt",        "login_hint", "max_age"};
 
 void srv_url_escape(struct srv_html *u, const char *s)
 {
@@ -86,7 +86,8 @@ int srv_authz_url(const struct srv_authz *a, int with_prompt, char **out)
                             a->code_challenge,
                             a->code_challenge_method,
                             with_prompt ? a->prompt : NULL,
-                            a->login_hint};
+                            a->login_hint,
+                            with_prompt ? a->max_age : NULL};
     for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
         url_param(&u, params[i], values[i], &first);
     if (u.failed) {
@@ -100,8 +101,9 @@ int srv_authz_url(const struct srv_authz *a, int with_prompt, char **out)
 void srv_authz_hidden(struct srv_html *h, const struct srv_authz *a)
 {
     const char *values[] = {
-        a->client_id, a->redirect_uri,   a->response_type,         a->scope,  a->state,
-        a->nonce,     a->code_challenge, a->code_challenge_method, a->prompt, a->login_hint};
+        a->client_id, a->redirect_uri, a->response_type,  a->scope,
+        a->state,     a->nonce,        a->code_challenge, a->code_challenge_method,
+        a->prompt,    a->login_hint,   a->max_age};
     for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
         srv_html_hidden(h, params[i], values[i]);
 }
@@ -189,8 +191,9 @@ int srv_authz_read_or_answer(struct srv_request *rq, struct srv_authz *a, srv_pa
                              void *src)
 {
     const char **fields[] = {
-        &a->client_id, &a->redirect_uri,   &a->response_type,         &a->scope,  &a->state,
-        &a->nonce,     &a->code_challenge, &a->code_challenge_method, &a->prompt, &a->login_hint};
+        &a->client_id, &a->redirect_uri, &a->response_type,  &a->scope,
+        &a->state,     &a->nonce,        &a->code_challenge, &a->code_challenge_method,
+        &a->prompt,    &a->login_hint,   &a->max_age};
     char why[128];
     for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) {
         const char *v = get(rq, src, params[i]);
@@ -248,6 +251,11 @@ int srv_authz_read_or_answer(struct srv_request *rq, struct srv_authz *a, srv_pa
         (a->nonce && strlen(a->nonce) >= STORE_NONCE_MAX) ||
         (a->login_hint && strlen(a->login_hint) >= STORE_EMAIL_MAX)) {
         srv_authz_reply_error(rq, a, "invalid_request", "state, nonce or login_hint is too long");
+        return SRV_ERESPONDED;
+    }
+    if (a->max_age &&
+        (strlen(a->max_age) > 9 || strspn(a->max_age, "0123456789") != strlen(a->max_age))) {
+        srv_authz_reply_error(rq, a, "invalid_request", "max_age must be a number of seconds");
         return SRV_ERESPONDED;
     }
     if (a->prompt && !prompt_valid(a->prompt)) {
@@ -351,6 +359,10 @@ void srv_authz_continue(struct srv_request *rq, const struct srv_authz *a)
     int signed_in =
         !srv_authz_prompt_has(a, "login") && srv_browser_session_get(rq, &browser, &user);
     store_user_clear(&user);
+    /* OIDC max_age: a login older than that must be made again (the redirect after it drops
+     * max_age, as it drops prompt, so the fresh login is not judged again) */
+    if (signed_in && a->max_age && srv_now() - browser.created_at > atoll(a->max_age))
+        signed_in = 0;
     if (!signed_in) {
         if (srv_authz_prompt_has(a, "none"))
             srv_authz_reply_error(rq, a, "login_required", "no one is signed in");

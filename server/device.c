@@ -130,7 +130,7 @@ static int lookup_txn(struct store_txn *txn, void *arg)
 
 /* The code form: the user code, and email and password when nobody is signed in. */
 static void code_page(struct srv_request *rq, unsigned status, const char *user_code, int signed_in,
-                      const char *error)
+                      const char *email, const char *error)
 {
     struct srv_html h = {0};
     char csrf[SRV_REFRESH_LEN], set_cookie[256];
@@ -147,12 +147,14 @@ static void code_page(struct srv_request *rq, unsigned status, const char *user_
                      "\"characters\" required autofocus value=\"");
     srv_html_text(&h, user_code ? user_code : "");
     srv_html_raw(&h, "\">\n");
-    if (!signed_in)
+    if (!signed_in) {
         srv_html_raw(&h, "<label for=\"email\">Email</label>\n<input id=\"email\" name=\"email\" "
-                         "type=\"email\" autocomplete=\"username\" required>\n"
-                         "<label for=\"password\">Password</label>\n<input id=\"password\" "
+                         "type=\"email\" autocomplete=\"username\" required value=\"");
+        srv_html_text(&h, email ? email : "");
+        srv_html_raw(&h, "\">\n<label for=\"password\">Password</label>\n<input id=\"password\" "
                          "name=\"password\" type=\"password\" autocomplete=\"current-password\" "
                          "required>\n");
+    }
     srv_html_raw(&h, "<button type=\"submit\">Continue</button>\n</form>\n");
     const char *cookie[] = {"Set-Cookie", set_cookie, NULL};
     srv_reply_page(rq, status, "Connect a device", &h, set_cookie[0] ? cookie : NULL);
@@ -198,7 +200,7 @@ void srv_handle_device_page(struct srv_request *rq)
     struct store_user user = {0};
     int signed_in = srv_browser_session_get(rq, &browser, &user);
     store_user_clear(&user);
-    code_page(rq, 200, srv_rq_query(rq, "user_code"), signed_in, NULL);
+    code_page(rq, 200, srv_rq_query(rq, "user_code"), signed_in, NULL, NULL);
 }
 
 /* ---- POST /device ---- */
@@ -217,7 +219,7 @@ static void shown_code_page(struct srv_request *rq, unsigned status, const char 
     struct srv_oauth_call *call = srv_rq_state(rq);
     char shown[USER_CODE_LEN + 2];
     user_code_display(call->device->user_code, shown);
-    code_page(rq, status, shown, 0, error);
+    code_page(rq, status, shown, 0, srv_form_get(&call->form, "email"), error);
 }
 
 static void refused(struct srv_request *rq)
@@ -319,7 +321,7 @@ void srv_handle_device_form(struct srv_request *rq)
         return;
     }
     if (!user_code_normalise(typed, code) || !find_pending(rq, &l)) {
-        code_page(rq, 400, typed, signed_in, bad_code);
+        code_page(rq, 400, typed, signed_in, srv_form_get(&call->form, "email"), bad_code);
         return;
     }
     if (!signed_in) {

@@ -272,7 +272,7 @@ void srv_reply_page_message(struct srv_request *rq, unsigned status, const char 
  * form; app is the client's record. */
 struct srv_authz {
     const char *client_id, *redirect_uri, *response_type, *scope, *state, *nonce, *code_challenge,
-        *code_challenge_method, *prompt, *login_hint;
+        *code_challenge_method, *prompt, *login_hint, *max_age;
     struct store_application app;
 };
 /* A source of request parameters: the value of name, NULL when absent, or SRV_PARAM_REPEATED. */
@@ -296,8 +296,8 @@ void srv_authz_reply_error(struct srv_request *rq, const struct srv_authz *a, co
                            const char *desc);
 void srv_authz_issue_code(struct srv_request *rq, const struct srv_authz *a,
                           const struct store_session *browser);
-/* The request as hidden fields of a form; as a /oauth/authorize URL (malloc'd), prompt left
- * out unless with_prompt. */
+/* The request as hidden fields of a form; as a /oauth/authorize URL (malloc'd), prompt and
+ * max_age left out unless with_prompt. */
 void srv_authz_hidden(struct srv_html *h, const struct srv_authz *a);
 int srv_authz_url(const struct srv_authz *a, int with_prompt, char **out);
 /* Appends s percent-encoded (all but RFC 3986 unreserved characters), for a URL's query. */

@@ -79,9 +79,19 @@ static struct ts_resp *post(struct fx *f, struct ts_browser *b, const char *path
 /* The form of a page, posted back with extra fields appended (csrf as the page had it). */
 static const char *form_of(const char *html, const char *extra)
 {
-    static const char *const names[] = {
-        "csrf",  "client_id",      "redirect_uri",          "response_type", "scope",      "state",
-        "nonce", "code_challenge", "code_challenge_method", "prompt",        "login_hint", NULL};
+    static const char *const names[] = {"csrf",
+                                        "client_id",
+                                        "redirect_uri",
+                                        "response_type",
+                                        "scope",
+                                        "state",
+                                        "nonce",
+                                        "code_challenge",
+                                        "code_challenge_method",
+                                        "prompt",
+                                        "login_hint",
+                                        "max_age",
+                                        NULL};
     const char *out = "";
     for (size_t i = 0; names[i]; i++) {
         const char *v = ts_html_field(html, names[i]);
@@ -432,6 +442,30 @@ TEST(a_new_login_replaces_another_users_session)
     CHECK_INT(ts_stop(f.s), 0);
 }
 
+/* OIDC max_age: a login older than that is asked for again; after it, the code comes. */
+TEST(max_age_asks_for_a_fresh_login)
+{
+    struct fx f;
+    CHECK(fx_start(&f));
+    struct ts_browser *b = ts_browser_new();
+    CHECK(sign_in(&f, b, f.first.id) != NULL);
+    CHECK(code_of(&f, get(&f, b, authorize_path(f.first.id, REDIRECT, "&max_age=3600")),
+                  REDIRECT) != NULL);
+    sleep(2);
+    struct ts_resp *r = get(&f, b, authorize_path(f.first.id, REDIRECT, "&prompt=none&max_age=1"));
+    CHECK_STR(ts_url_param(ts_header(r, "Location"), "error"), "login_required");
+    struct ts_resp *page = get(&f, b, authorize_path(f.first.id, REDIRECT, "&max_age=1"));
+    CHECK_INT(page->status, 200);
+    CHECK_STR(ts_html_field(page->body, "max_age"), "1");
+    r = post(&f, b, "/login", form_of(page->body, credentials(EMAIL, PASSWORD)));
+    CHECK_INT(r->status, 303);
+    CHECK(strstr(ts_header(r, "Location"), "max_age") == NULL);
+    CHECK(code_of(&f, get(&f, b, ts_header(r, "Location")), REDIRECT) != NULL);
+    r = get(&f, b, authorize_path(f.first.id, REDIRECT, "&max_age=soon"));
+    CHECK_STR(ts_url_param(ts_header(r, "Location"), "error"), "invalid_request");
+    CHECK_INT(ts_stop(f.s), 0);
+}
+
 /* Disabling the user ends the browser session with the others: no silent sign-in after. */
 TEST(disable_ends_the_browser_session)
 {
@@ -529,6 +563,7 @@ int main(int argc, char **argv)
     RUN(code_exchange_errors);
     RUN(consent_for_third_parties);
     RUN(a_new_login_replaces_another_users_session);
+    RUN(max_age_asks_for_a_fresh_login);
     RUN(disable_ends_the_browser_session);
     RUN(logout_ends_the_browser_session);
     return ts_done();

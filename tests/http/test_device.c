@@ -103,6 +103,7 @@ TEST(device_flow_approved_in_the_browser)
                   ts_printf("csrf=%s&user_code=%s&email=%s&password=wrong+password", csrf,
                             ts_form_escape(typed), ts_form_escape(EMAIL)));
     CHECK_INT(r->status, 401);
+    CHECK_STR(ts_html_field(r->body, "email"), EMAIL); /* kept, the password not */
     r = page_post(&f, b,
                   ts_printf("csrf=%s&user_code=%s&email=%s&password=%s", csrf,
                             ts_form_escape(typed), ts_form_escape(EMAIL),
