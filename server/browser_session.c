@@ -130,8 +130,10 @@ void srv_browser_session_replace(struct srv_request *rq, const struct store_sess
         LOG(SRV_LOG_WARN, "the previous browser session was not ended: %s", store_strerror(rc));
 }
 
-int srv_csrf_token(struct srv_request *rq, char token[SRV_REFRESH_LEN], char *set_cookie,
-                   size_t cap)
+/* The browser's CSRF token: its cookie's, or a new one whose Set-Cookie goes into set_cookie
+ * ("" when none is needed). */
+static int csrf_token(struct srv_request *rq, char token[SRV_REFRESH_LEN], char *set_cookie,
+                      size_t cap)
 {
     const char *have = srv_rq_cookie(rq, csrf_cookie_name(rq));
     uint8_t raw[32];
@@ -145,6 +147,19 @@ int srv_csrf_token(struct srv_request *rq, char token[SRV_REFRESH_LEN], char *se
         return SRV_ERUNTIME;
     /* a day: a form left open overnight still posts */
     cookie(rq, csrf_cookie_name(rq), token, 86400, "Strict", set_cookie, cap);
+    return SRV_OK;
+}
+
+int srv_html_form(struct srv_request *rq, struct srv_html *h, const char *action)
+{
+    char token[SRV_REFRESH_LEN];
+    if (csrf_token(rq, token, h->csrf_cookie, sizeof h->csrf_cookie) != SRV_OK) {
+        srv_html_free(h);
+        srv_reply_page_message(rq, 500, "Something went wrong", "No form could be made.");
+        return SRV_ERUNTIME;
+    }
+    srv_html_raw(h, "<form method=\"post\" action=\"%s\">\n", action);
+    srv_html_hidden(h, "csrf", token);
     return SRV_OK;
 }
 

@@ -20,11 +20,6 @@ static const struct {
 void srv_reply_consent_page(struct srv_request *rq, const struct srv_authz *a)
 {
     struct srv_html h = {0};
-    char csrf[SRV_REFRESH_LEN], set_cookie[256];
-    if (srv_csrf_token(rq, csrf, set_cookie, sizeof set_cookie) != SRV_OK) {
-        srv_reply_page_message(rq, 500, "Something went wrong", "No form could be made.");
-        return;
-    }
     srv_html_raw(&h, "<p><strong>");
     srv_html_text(&h, a->app.name);
     srv_html_raw(&h, "</strong> asks to:</p>\n<ul>\n<li>Sign you in</li>\n");
@@ -43,14 +38,14 @@ void srv_reply_consent_page(struct srv_request *rq, const struct srv_authz *a)
             p += len;
         }
     }
-    srv_html_raw(&h, "</ul>\n<form method=\"post\" action=\"/consent\">\n");
-    srv_html_hidden(&h, "csrf", csrf);
+    srv_html_raw(&h, "</ul>\n");
+    if (srv_html_form(rq, &h, "/consent") != SRV_OK)
+        return;
     srv_authz_hidden(&h, a);
     srv_html_raw(&h, "<button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\n"
                      "<button type=\"submit\" name=\"decision\" value=\"deny\" "
                      "class=\"secondary\">Deny</button>\n</form>\n");
-    const char *cookie[] = {"Set-Cookie", set_cookie, NULL};
-    srv_reply_page(rq, 200, "Allow access?", &h, set_cookie[0] ? cookie : NULL);
+    srv_reply_page(rq, 200, "Allow access?", &h, NULL);
 }
 
 void srv_handle_consent(struct srv_request *rq)

@@ -133,15 +133,10 @@ static void code_page(struct srv_request *rq, unsigned status, const char *user_
                       const char *email, const char *error)
 {
     struct srv_html h = {0};
-    char csrf[SRV_REFRESH_LEN], set_cookie[256];
-    if (srv_csrf_token(rq, csrf, set_cookie, sizeof set_cookie) != SRV_OK) {
-        srv_reply_page_message(rq, 500, "Something went wrong", "No form could be made.");
-        return;
-    }
     srv_html_raw(&h, "<p>Enter the code your device shows.</p>\n");
     srv_html_error(&h, error);
-    srv_html_raw(&h, "<form method=\"post\" action=\"/device\">\n");
-    srv_html_hidden(&h, "csrf", csrf);
+    if (srv_html_form(rq, &h, "/device") != SRV_OK)
+        return;
     srv_html_raw(&h, "<label for=\"user_code\">Code</label>\n<input id=\"user_code\" "
                      "name=\"user_code\" type=\"text\" autocomplete=\"off\" autocapitalize="
                      "\"characters\" required autofocus value=\"");
@@ -156,42 +151,29 @@ static void code_page(struct srv_request *rq, unsigned status, const char *user_
                          "required>\n");
     }
     srv_html_raw(&h, "<button type=\"submit\">Continue</button>\n</form>\n");
-    const char *cookie[] = {"Set-Cookie", set_cookie, NULL};
-    srv_reply_page(rq, status, "Connect a device", &h, set_cookie[0] ? cookie : NULL);
+    srv_reply_page(rq, status, "Connect a device", &h, NULL);
 }
 
 /* Allow or deny, for the signed-in user. set_cookie: the SSO cookie of a login just made. */
 static void confirm_page(struct srv_request *rq, const struct lookup *l, const char *set_cookie)
 {
     struct srv_html h = {0};
-    char csrf[SRV_REFRESH_LEN], csrf_cookie[256], shown[USER_CODE_LEN + 2];
-    if (srv_csrf_token(rq, csrf, csrf_cookie, sizeof csrf_cookie) != SRV_OK) {
-        srv_reply_page_message(rq, 500, "Something went wrong", "No form could be made.");
-        return;
-    }
+    char shown[USER_CODE_LEN + 2];
     user_code_display(l->d->user_code, shown);
     srv_html_raw(&h, "<p>Let <strong>");
     srv_html_text(&h, l->app.name);
     srv_html_raw(&h, "</strong> on your device sign you in? Only allow it if your device shows "
                      "<strong>");
     srv_html_text(&h, shown);
-    srv_html_raw(&h, "</strong>.</p>\n<form method=\"post\" action=\"/device\">\n");
-    srv_html_hidden(&h, "csrf", csrf);
+    srv_html_raw(&h, "</strong>.</p>\n");
+    if (srv_html_form(rq, &h, "/device") != SRV_OK)
+        return;
     srv_html_hidden(&h, "user_code", shown);
     srv_html_raw(&h, "<button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\n"
                      "<button type=\"submit\" name=\"decision\" value=\"deny\" "
                      "class=\"secondary\">Deny</button>\n</form>\n");
-    const char *headers[5] = {NULL};
-    size_t n = 0;
-    if (csrf_cookie[0]) {
-        headers[n++] = "Set-Cookie";
-        headers[n++] = csrf_cookie;
-    }
-    if (set_cookie) {
-        headers[n++] = "Set-Cookie";
-        headers[n++] = set_cookie;
-    }
-    srv_reply_page(rq, 200, "Connect a device", &h, headers);
+    const char *headers[] = {"Set-Cookie", set_cookie, NULL};
+    srv_reply_page(rq, 200, "Connect a device", &h, set_cookie ? headers : NULL);
 }
 
 void srv_handle_device_page(struct srv_request *rq)

@@ -138,6 +138,10 @@ void srv_reply_page(struct srv_request *rq, unsigned status, const char *title,
         "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         headers[n++] = fixed[i];
+    if (body && body->csrf_cookie[0]) {
+        headers[n++] = "Set-Cookie";
+        headers[n++] = body->csrf_cookie;
+    }
     for (size_t i = 0;
          extra_headers && extra_headers[i] && n + 2 < sizeof headers / sizeof *headers; i += 2) {
         headers[n++] = extra_headers[i];

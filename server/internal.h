@@ -247,6 +247,7 @@ struct srv_html {
     char *buf;
     size_t len, cap;
     int failed;
+    char csrf_cookie[256]; /* Set-Cookie of a new CSRF token (srv_html_form), or "" */
 };
 /* Appends markup as it is: literals only, never text from a request. */
 void srv_html_raw(struct srv_html *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -257,8 +258,9 @@ void srv_html_hidden(struct srv_html *h, const char *name, const char *value);
 /* The error of a form, announced to screen readers (role=alert, id=error); nothing for NULL. */
 void srv_html_error(struct srv_html *h, const char *error);
 void srv_html_free(struct srv_html *h);
-/* Answers a page titled title around body (freed), no-store, with a policy that forbids scripts,
- * framing and referrers; extra_headers as srv_reply(). */
+/* Answers a page titled title around body (freed), no-store, with a policy that forbids scripts
+ * and framing, and the Set-Cookie of body's new CSRF token if it has one; extra_headers as
+ * srv_reply(). */
 void srv_reply_page(struct srv_request *rq, unsigned status, const char *title,
                     struct srv_html *body, const char *const *extra_headers);
 /* A page with one message, for errors the browser's user must read. */
@@ -329,10 +331,10 @@ int srv_browser_session_new(struct srv_request *rq, const char *user_id, const c
 void srv_browser_session_replace(struct srv_request *rq, const struct store_session *fresh);
 /* The Set-Cookie value that gives the browser its session secret value, or clears it (NULL). */
 void srv_browser_cookie(struct srv_request *rq, const char *value, char *out, size_t cap);
-/* The CSRF token for the forms of this browser: its cookie's, or a new one with the Set-Cookie
- * value that gives it written into set_cookie ("" when none is needed). */
-int srv_csrf_token(struct srv_request *rq, char token[SRV_REFRESH_LEN], char *set_cookie,
-                   size_t cap);
+/* Opens <form method="post" action=action> carrying the browser's CSRF token: its cookie's, or
+ * a new one whose Set-Cookie goes into h->csrf_cookie for srv_reply_page(). SRV_OK; otherwise
+ * it answered a 500 page and freed h. */
+int srv_html_form(struct srv_request *rq, struct srv_html *h, const char *action);
 /* 1 when form_value equals the browser's CSRF cookie (constant time). */
 int srv_csrf_valid(struct srv_request *rq, const char *form_value);
 
@@ -368,11 +370,8 @@ void srv_reply_oauth_error(struct srv_request *rq, unsigned status, const char *
 #define SRV_LOGIN_KEY_LEN 64 /* hex of SHA-256 */
 /* The store key of (email, ip): no email or address is stored in clear. */
 void srv_login_key(const char *email, const char *ip, char key[SRV_LOGIN_KEY_LEN + 1]);
-/* Seconds before an attempt for key may be checked (0: now). Answers 429 itself and returns 1
- * when the caller must stop; returns 0 to go on (also when the store cannot be read, which the
- * next write reports). */
-int srv_login_locked_reply(struct srv_request *rq, const char *key);
-/* The seconds (rounded up) key must still wait, 0 when it is not locked. */
+/* The seconds (rounded up) key must still wait before an attempt may be checked; 0 when it is
+ * not locked (also when the store cannot be read, which the next write reports). */
 int64_t srv_login_locked_for(struct srv_request *rq, const char *key);
 /* In the transaction of a failed login: counts it and, from the threshold on, sets the wait
  * (audited as user.lockout with user_id, which may be NULL). */

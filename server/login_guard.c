@@ -61,17 +61,6 @@ int64_t srv_login_locked_for(struct srv_request *rq, const char *key)
     return left_ms <= 0 ? 0 : (left_ms + 999) / 1000; /* whole seconds, rounded up */
 }
 
-int srv_login_locked_reply(struct srv_request *rq, const char *key)
-{
-    int64_t wait = srv_login_locked_for(rq, key);
-    if (!wait)
-        return 0;
-    char why[96];
-    snprintf(why, sizeof why, "too many failed logins; try again in %lld s", (long long)wait);
-    srv_reply_too_many(rq, wait, why);
-    return 1;
-}
-
 int srv_login_failed_txn(struct store_txn *txn, struct srv_request *rq, const char *key,
                          const char *user_id)
 {

@@ -18,17 +18,12 @@ void srv_reply_login_page(struct srv_request *rq, const struct srv_authz *a, uns
                           const char *error)
 {
     struct srv_html h = {0};
-    char csrf[SRV_REFRESH_LEN], set_cookie[256];
-    if (srv_csrf_token(rq, csrf, set_cookie, sizeof set_cookie) != SRV_OK) {
-        srv_reply_page_message(rq, 500, "Something went wrong", "No form could be made.");
-        return;
-    }
     srv_html_raw(&h, "<p>to continue to <strong>");
     srv_html_text(&h, a->app.name);
     srv_html_raw(&h, "</strong></p>\n");
     srv_html_error(&h, error);
-    srv_html_raw(&h, "<form method=\"post\" action=\"/login\">\n");
-    srv_html_hidden(&h, "csrf", csrf);
+    if (srv_html_form(rq, &h, "/login") != SRV_OK)
+        return;
     srv_authz_hidden(&h, a);
     srv_html_raw(&h,
                  "<label for=\"email\">Email</label>\n"
@@ -40,8 +35,7 @@ void srv_reply_login_page(struct srv_request *rq, const struct srv_authz *a, uns
                      "<input id=\"password\" name=\"password\" type=\"password\" "
                      "autocomplete=\"current-password\" required>\n"
                      "<button type=\"submit\">Sign in</button>\n</form>\n");
-    const char *cookie[] = {"Set-Cookie", set_cookie, NULL};
-    srv_reply_page(rq, status, "Sign in", &h, set_cookie[0] ? cookie : NULL);
+    srv_reply_page(rq, status, "Sign in", &h, NULL);
 }
 
 /* ---- POST /login ---- */

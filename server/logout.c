@@ -91,21 +91,15 @@ static int end_txn(struct store_txn *txn, void *arg)
 static void confirm_page(struct srv_request *rq, struct logout *l)
 {
     struct srv_html h = {0};
-    char csrf[SRV_REFRESH_LEN], set_cookie[256];
-    if (srv_csrf_token(rq, csrf, set_cookie, sizeof set_cookie) != SRV_OK) {
-        srv_reply_page_message(rq, 500, "Something went wrong", "No form could be made.");
+    srv_html_raw(&h, "<p>Do you want to sign out?</p>\n");
+    if (srv_html_form(rq, &h, "/oauth/logout") != SRV_OK)
         return;
-    }
-    srv_html_raw(&h, "<p>Do you want to sign out?</p>\n"
-                     "<form method=\"post\" action=\"/oauth/logout\">\n");
-    srv_html_hidden(&h, "csrf", csrf);
     srv_html_hidden(&h, "post_logout_redirect_uri", l->redirect);
     srv_html_hidden(&h, "state", l->state);
     srv_html_hidden(&h, "client_id", l->client_id);
     srv_html_raw(&h, "<button type=\"submit\" name=\"confirm\" value=\"yes\">Sign out</button>\n"
                      "</form>\n");
-    const char *cookie[] = {"Set-Cookie", set_cookie, NULL};
-    srv_reply_page(rq, 200, "Sign out", &h, set_cookie[0] ? cookie : NULL);
+    srv_reply_page(rq, 200, "Sign out", &h, NULL);
 }
 
 void srv_handle_logout(struct srv_request *rq)
