@@ -2,7 +2,8 @@
  * until its user approved or denied on /device. Each poll is written (its time), so a device
  * that polls faster than its interval gets slow_down and 5 s more to wait, as the RFC says. An
  * approved request becomes a session of the application (standalone: signing out of the
- * browser that approved it does not end it) and is removed, so its device code works once. */
+ * browser that approved it does not end it) and is removed, so its device code works once. The
+ * session and its refresh token are made in that write, only then: a pending poll makes none. */
 #define LOG_MODULE "oauth"
 
 #include <stdio.h>
@@ -11,14 +12,15 @@
 
 #include "server/internal.h"
 
-enum outcome { TOKENS, UNKNOWN, EXPIRED, PENDING, SLOW_DOWN, DENIED, USER_GONE };
+enum outcome { TOKENS, UNKNOWN, EXPIRED, PENDING, SLOW_DOWN, DENIED, USER_GONE, NO_SESSION };
 
 struct poll {
     struct srv_request *rq;
     const char *client_id;
     uint8_t hash[STORE_REFRESH_HASH_LEN];
     struct store_device_code d;
-    struct store_session *session;
+    struct store_session session; /* made only once the request is approved */
+    char refresh[SRV_REFRESH_LEN];
     struct store_user user;
     enum outcome outcome;
 };
@@ -68,24 +70,25 @@ static int poll_txn(struct store_txn *txn, void *arg)
     }
     if (rc)
         return rc;
-    snprintf(p->session->user_id, sizeof p->session->user_id, "%s", p->d.user_id);
-    snprintf(p->session->scope, sizeof p->session->scope, "%s", p->d.scope);
-    p->session->created_at = p->d.auth_time; /* the session's created_at is its auth_time */
+    if (srv_session_new(p->rq, p->d.user_id, p->client_id, "pwd", p->d.scope, &p->session,
+                        p->refresh) != SRV_OK) {
+        p->outcome = NO_SESSION;
+        return STORE_EINVAL; /* aborts: the request stays approved for the next poll */
+    }
+    p->session.created_at = p->d.auth_time; /* the session's created_at is its auth_time */
     if ((rc = store_device_delete(txn, p->hash)) != STORE_OK ||
-        (rc = store_session_insert(txn, p->session)) != STORE_OK)
+        (rc = store_session_insert(txn, &p->session)) != STORE_OK)
         return rc;
     p->outcome = TOKENS;
-    return srv_audit(txn, "session.create", p->d.user_id, p->session->id, srv_rq_client_ip(p->rq),
-                     1, "device authorization");
+    return srv_audit(txn, "session.create", p->d.user_id, p->session.id, srv_rq_client_ip(p->rq), 1,
+                     "device authorization");
 }
 
 void srv_grant_device(struct srv_request *rq)
 {
     struct srv_oauth_call *call = srv_rq_state(rq);
     const char *device = srv_form_get(&call->form, "device_code");
-    struct store_session session;
-    char refresh[SRV_REFRESH_LEN];
-    struct poll p = {.rq = rq, .client_id = call->client.id, .session = &session};
+    struct poll p = {.rq = rq, .client_id = call->client.id};
     if (!srv_app_allows_or_error(rq, &call->client, "urn:ietf:params:oauth:grant-type:device_code"))
         return;
     if (!device) {
@@ -93,19 +96,14 @@ void srv_grant_device(struct srv_request *rq)
         return;
     }
     crypto_sha256(device, strlen(device), p.hash);
-    /* the session is made ready before the write; its user and scope come from the request,
-     * read in the write (the user id here only holds the place) */
-    if (srv_session_new(rq, "usr_pending", call->client.id, "pwd", NULL, &session, refresh) !=
-        SRV_OK) {
-        srv_reply_oauth_error(rq, 500, "server_error", "no session could be made");
-        return;
-    }
     int rc = store_write(srv_rq_ctx(rq)->store, poll_txn, &p);
-    if (rc != STORE_OK) {
+    if (p.outcome == NO_SESSION) {
+        srv_reply_oauth_error(rq, 500, "server_error", "no session could be made");
+    } else if (rc != STORE_OK) {
         LOG(SRV_LOG_ERROR, "device poll failed: %s", store_strerror(rc));
         srv_reply_oauth_error(rq, 503, "temporarily_unavailable", "the poll could not be saved");
     } else if (p.outcome == TOKENS) {
-        srv_reply_session_tokens(rq, &p.user, &session, refresh, NULL);
+        srv_reply_session_tokens(rq, &p.user, &p.session, p.refresh, NULL);
     } else if (p.outcome == PENDING) {
         srv_reply_oauth_error(rq, 400, "authorization_pending", "the user has not answered yet");
     } else if (p.outcome == SLOW_DOWN) {
@@ -119,5 +117,5 @@ void srv_grant_device(struct srv_request *rq)
         srv_reply_oauth_error(rq, 400, "invalid_grant", "the device code is not valid");
     }
     store_user_clear(&p.user);
-    crypto_wipe(refresh, sizeof refresh);
+    crypto_wipe(p.refresh, sizeof p.refresh);
 }
