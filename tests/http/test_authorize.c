@@ -400,6 +400,11 @@ TEST(consent_for_third_parties)
     struct ts_resp *r = get(&f, b, authorize_path(f.third.id, THIRD_REDIRECT, "&prompt=none"));
     CHECK_STR(ts_url_param(ts_header(r, "Location"), "error"), "consent_required");
     /* deny, without CSRF, allow */
+    /* neither allow nor deny: a page, and no code */
+    r = post(&f, b, "/consent", form_of(page->body, "decision=maybe"));
+    CHECK_INT(r->status, 400);
+    CHECK_STR(ts_header(r, "Content-Type"), "text/html; charset=utf-8");
+    CHECK(ts_header(r, "Location") == NULL);
     r = post(&f, b, "/consent", form_of(page->body, "decision=deny"));
     CHECK_INT(r->status, 303);
     CHECK_STR(ts_url_param(ts_header(r, "Location"), "error"), "access_denied");
@@ -509,8 +514,14 @@ TEST(logout_ends_the_browser_session)
                       ts_form_escape("https://evil.example/")));
     CHECK_INT(r->status, 400);
     CHECK_INT(ts_bearer(f.s, "GET", "/v1/me", access, NULL)->status, 200);
-    /* a forged hint: a page */
+    /* a forged hint, or a client_id that is not the hint's audience: a page, nothing ended */
     CHECK_INT(get(&f, b, "/oauth/logout?id_token_hint=e30.e30.AAAA")->status, 400);
+    CHECK_INT(
+        get(&f, b, ts_printf("/oauth/logout?id_token_hint=%s&client_id=%s", id_token, f.second.id))
+            ->status,
+        400);
+    CHECK_INT(ts_bearer(f.s, "GET", "/v1/me", access, NULL)->status, 200);
+    CHECK(ts_browser_cookie(b, "idpd_session") != NULL);
     /* with the hint: signed out at once, back to the registered URI with state */
     r = get(&f, b,
             ts_printf("/oauth/logout?id_token_hint=%s&post_logout_redirect_uri=%s&state=bye%%21",

@@ -111,8 +111,11 @@ TEST(device_flow_approved_in_the_browser)
     CHECK_INT(r->status, 200);
     CHECK(strstr(r->body, "Deploy CLI") && strstr(r->body, user_code));
     CHECK(ts_browser_cookie(b, "idpd_session") != NULL);
-    /* without the CSRF token the answer is refused */
+    /* without the CSRF token the answer is refused; neither allow nor deny is a page */
     CHECK_INT(page_post(&f, b, ts_printf("user_code=%s&decision=allow", user_code))->status, 403);
+    CHECK_INT(
+        page_post(&f, b, ts_printf("csrf=%s&user_code=%s&decision=maybe", csrf, user_code))->status,
+        400);
     sleep(1); /* the interval */
     CHECK_OAUTH_ERROR(poll_once(&f, device), 400, "authorization_pending");
     r = page_post(&f, b,
