@@ -120,14 +120,18 @@ int srv_admin_caller_or_error(struct srv_request *rq, enum srv_admin_need need,
     const char *token = auth + 7;
     while (*token == ' ')
         token++;
-    enum srv_token_state st = srv_token_check(srv_rq_ctx(rq), token, strlen(token), &claims);
+    enum srv_token_state st =
+        srv_token_check(srv_rq_ctx(rq), token, strlen(token), srv_rq_ctx(rq)->issuer, &claims);
     if (st == SRV_TOKEN_UNAVAILABLE) {
         srv_reply_problem(rq, 503, "the token cannot be checked now; retry shortly");
         goto out;
     }
     if (st != SRV_TOKEN_ACTIVE) {
         srv_reply_bearer_challenge(rq, "invalid_token",
-                                   "the access token is not valid, expired or revoked");
+                                   st == SRV_TOKEN_AUDIENCE
+                                       ? "the access token is for another audience: ask for one "
+                                         "with resource set to idpd's issuer"
+                                       : "the access token is not valid, expired or revoked");
         goto out;
     }
     if (!srv_cors_client_or_error(rq, json_string_value(json_object_get(claims, "client_id"))))

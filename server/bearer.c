@@ -35,7 +35,8 @@ int srv_bearer_user_or_error(struct srv_request *rq, struct srv_user_caller *out
     const char *token = auth + 7;
     while (*token == ' ')
         token++;
-    enum srv_token_state st = srv_token_check(srv_rq_ctx(rq), token, strlen(token), &claims);
+    enum srv_token_state st =
+        srv_token_check(srv_rq_ctx(rq), token, strlen(token), srv_rq_ctx(rq)->issuer, &claims);
     if (st == SRV_TOKEN_UNAVAILABLE) {
         json_decref(claims);
         srv_reply_problem(rq, 503, "the token cannot be checked now; retry shortly");
@@ -46,6 +47,9 @@ int srv_bearer_user_or_error(struct srv_request *rq, struct srv_user_caller *out
         srv_reply_bearer_challenge(rq, "invalid_token",
                                    st == SRV_TOKEN_EXPIRED   ? "the access token has expired"
                                    : st == SRV_TOKEN_REVOKED ? "the access token was revoked"
+                                   : st == SRV_TOKEN_AUDIENCE
+                                       ? "the access token is for another audience: ask for one "
+                                         "with resource set to idpd's issuer"
                                    : st == SRV_TOKEN_NO_PRINCIPAL
                                        ? "the session has ended or the user is disabled or deleted"
                                        : "the access token is not valid");

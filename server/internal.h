@@ -828,15 +828,19 @@ enum srv_token_state {
     SRV_TOKEN_EXPIRED,
     SRV_TOKEN_REVOKED,      /* jti on the denylist */
     SRV_TOKEN_NO_PRINCIPAL, /* principal deleted or disabled, or its session ended */
-    SRV_TOKEN_UNAVAILABLE   /* the store could not be read: answer 503, decide nothing */
+    SRV_TOKEN_UNAVAILABLE,  /* the store could not be read: answer 503, decide nothing */
+    SRV_TOKEN_AUDIENCE      /* good, but minted for another resource server than the one asked */
 };
 
 /* Verifies an access token idpd issued and checks it is still good: signature and alg by keys/,
  * typ at+jwt, iss, exp, denylist, and that its principal still exists and is enabled.
+ * audience, when not NULL, is the one `aud` the caller serves (idpd's own API passes the issuer):
+ * a token minted for another resource server is SRV_TOKEN_AUDIENCE, checked before the store is
+ * read. Introspection and revocation pass NULL: they answer for every audience idpd serves.
  * On SRV_TOKEN_ACTIVE and SRV_TOKEN_REVOKED/EXPIRED *claims (may be NULL) receives the claims
  * (json_decref). */
 enum srv_token_state srv_token_check(struct srv_ctx *ctx, const char *token, size_t len,
-                                     json_t **claims);
+                                     const char *audience, json_t **claims);
 
 /* Role strings: NAME or NAME@scope, printable ASCII, no spaces, 1..128 bytes. */
 int srv_role_valid(const char *role);

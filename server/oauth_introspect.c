@@ -29,7 +29,7 @@ static void introspect(struct srv_request *rq)
         srv_reply_oauth_error(rq, 400, "invalid_request", "token is required");
         return;
     }
-    enum srv_token_state st = srv_token_check(srv_rq_ctx(rq), token, strlen(token), &claims);
+    enum srv_token_state st = srv_token_check(srv_rq_ctx(rq), token, strlen(token), NULL, &claims);
     if (st == SRV_TOKEN_UNAVAILABLE) {
         json_decref(claims);
         srv_reply_oauth_error(rq, 503, "temporarily_unavailable",

@@ -93,7 +93,7 @@ static void revoke(struct srv_request *rq)
         revoke_refresh(rq, token);
         return;
     }
-    enum srv_token_state st = srv_token_check(ctx, token, strlen(token), &claims);
+    enum srv_token_state st = srv_token_check(ctx, token, strlen(token), NULL, &claims);
     if (st == SRV_TOKEN_UNAVAILABLE) {
         json_decref(claims);
         srv_reply_oauth_error(rq, 503, "temporarily_unavailable",

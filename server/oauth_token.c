@@ -9,8 +9,9 @@
 static const char *const no_store[] = {"Cache-Control", "no-store", "Pragma", "no-cache", NULL};
 
 /* The requested audience (resource or audience parameter, RFC 8707) must be one of the configured
- * ones; without one the tokens name the first. Checked for every grant before any work, so a bad
- * one changes nothing. Writes it into aud. */
+ * ones or the issuer, which names idpd's own API (/v1, /userinfo, /admin/v1) and is always
+ * served; without one the tokens name the first configured (the issuer when none is). Checked for
+ * every grant before any work, so a bad one changes nothing. Writes it into aud. */
 static int pick_audience_or_error(struct srv_request *rq, const struct srv_form *form, char *aud,
                                   size_t cap)
 {
@@ -24,6 +25,10 @@ static int pick_audience_or_error(struct srv_request *rq, const struct srv_form 
     }
     if (!want)
         want = alt;
+    if (want && strcmp(want, ctx->issuer) == 0 && strlen(want) < cap) {
+        memcpy(aud, want, strlen(want) + 1);
+        return SRV_OK;
+    }
     for (const char *p = list; *p;) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);

@@ -80,7 +80,7 @@ static int check_txn(struct store_txn *txn, void *arg)
 }
 
 enum srv_token_state srv_token_check(struct srv_ctx *ctx, const char *token, size_t len,
-                                     json_t **claims_out)
+                                     const char *audience, json_t **claims_out)
 {
     char *payload = NULL;
     size_t plen = 0;
@@ -96,10 +96,17 @@ enum srv_token_state srv_token_check(struct srv_ctx *ctx, const char *token, siz
     const char *jti = json_string_value(json_object_get(claims, "jti"));
     const char *sub = json_string_value(json_object_get(claims, "sub"));
     const char *type = json_string_value(json_object_get(claims, "principal_type"));
+    const char *aud = json_string_value(json_object_get(claims, "aud"));
     json_t *exp = json_object_get(claims, "exp");
     if (!json_is_object(claims) || !iss || strcmp(iss, ctx->issuer) != 0 || !jti || !sub || !type ||
-        !json_is_integer(exp))
+        !aud || !json_is_integer(exp))
         goto out;
+    /* idpd mints one audience per token (a string, never an array), so a token asked for
+     * another API cannot open idpd's: RFC 9068 §4, the resource server checks aud. */
+    if (audience && strcmp(aud, audience) != 0) {
+        state = SRV_TOKEN_AUDIENCE;
+        goto out;
+    }
     struct principal_check pc = {
         .jti = jti,
         .sub = sub,
