@@ -70,6 +70,16 @@ for s in jwks "client credentials"; do
 done
 
 echo
+echo "A quiet user's right-password login from another address, one at a time (40 per round), alone"
+echo "and while the storm runs: the Argon2 queue is shared per address (issue 12, finding 3)."
+echo
+echo "| measured | p50 ms alone | p99 ms alone | p50 ms in the storm | p99 ms in the storm | p99 ratio | non-200 in the storm |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+printf '| quiet login | %s | %s | %s | %s | %s | %s |\n' "$(m "quiet login" calm 5)" \
+  "$(m "quiet login" calm 6)" "$(m "quiet login" storm 5)" "$(m "quiet login" storm 6)" \
+  "$(ratio "$(m "quiet login" storm 6)" "$(m "quiet login" calm 6)")" "$(m "quiet login" storm 7)"
+
+echo
 echo "### Targets (issue 5)"
 echo
 echo "| target | measured | |"

@@ -91,9 +91,16 @@ int srv_ctx_start_serving(struct srv_ctx *ctx)
         fprintf(stderr, "idpd: cannot compute Argon2id with the configured parameters\n");
         goto out;
     }
+    const struct srv_workers_config wcfg = {
+        .threads = cfg->workers,
+        .queue_cap = cfg->worker_queue,
+        .per_source = cfg->worker_queue_per_address,
+        .per_account = cfg->worker_queue_per_account,
+        .idle = (int)cfg->worker_idle,
+        .nice = cfg->worker_nice,
+    };
     if (crypto_random(ctx->cursor_key, sizeof ctx->cursor_key) != CRYPTO_OK ||
-        srv_workers_start(cfg->workers, cfg->worker_queue, (int)cfg->worker_idle, cfg->worker_nice,
-                          &ctx->workers) != SRV_OK ||
+        srv_workers_start(&wcfg, &ctx->workers) != SRV_OK ||
         srv_secret_cache_new(cfg->secret_cache_ttl, &ctx->secret_cache) != SRV_OK ||
         srv_client_cache_new(&ctx->client_cache) != SRV_OK ||
         srv_rate_limiter_new(cfg, &ctx->rate_limiter) != SRV_OK) {

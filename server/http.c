@@ -403,9 +403,23 @@ static void run_deferred(void *arg)
     MHD_resume_connection(rq->conn);
 }
 
-void srv_defer(struct srv_request *rq, void (*work)(struct srv_request *rq), srv_handler cont)
+void srv_defer_for(struct srv_request *rq, const char *account,
+                   void (*work)(struct srv_request *rq), srv_handler cont)
 {
-    if (!srv_workers_reserve(rq->http->ctx->workers)) {
+    struct srv_work_slot slot;
+    char source[64];
+    srv_addr_group(srv_rq_client_ip(rq), source);
+    enum srv_workers_admit admit =
+        srv_workers_reserve(rq->http->ctx->workers, source, account, &slot);
+    if (admit == SRV_WORKERS_SHARE) {
+        /* over its fair share: answered at once, no hashing, so a storm from a few addresses
+         * (or at one account) cannot queue ahead of everyone else */
+        srv_reply_too_many(rq, 1,
+                           "too many requests of this client are being checked; retry "
+                           "shortly");
+        return;
+    }
+    if (admit != SRV_WORKERS_OK) {
         if (srv_rq_oauth(rq))
             srv_reply_oauth_error(rq, 503, "temporarily_unavailable",
                                   "the server is busy; retry shortly");
@@ -418,7 +432,12 @@ void srv_defer(struct srv_request *rq, void (*work)(struct srv_request *rq), srv
     rq->deferred = 1;
     rq->phase = PH_SUSPENDED;
     MHD_suspend_connection(rq->conn);
-    srv_workers_submit(rq->http->ctx->workers, run_deferred, rq);
+    srv_workers_submit(rq->http->ctx->workers, &slot, run_deferred, rq);
+}
+
+void srv_defer(struct srv_request *rq, void (*work)(struct srv_request *rq), srv_handler cont)
+{
+    srv_defer_for(rq, NULL, work, cont);
 }
 
 /* ---- the request cycle ---- */

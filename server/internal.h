@@ -56,8 +56,10 @@ struct srv_config {
     unsigned http_threads;
     unsigned workers;
     unsigned worker_queue;
-    unsigned worker_nice; /* Linux nice value of the worker threads, when not idle */
-    int64_t worker_idle;  /* 1: the workers run under SCHED_IDLE */
+    unsigned worker_queue_per_address; /* slots one client address may hold */
+    unsigned worker_queue_per_account; /* slots one login name may hold */
+    unsigned worker_nice;              /* Linux nice value of the worker threads, when not idle */
+    int64_t worker_idle;               /* 1: the workers run under SCHED_IDLE */
     int64_t secret_cache_ttl;
     int64_t jwks_max_age;
     int64_t sweep_interval;
@@ -74,6 +76,9 @@ struct srv_config {
     int64_t login_lockout_base;
     int64_t login_lockout_max;
     int64_t login_failure_ttl;
+    int64_t login_address_threshold; /* 0 = no budget per address */
+    int64_t login_account_threshold; /* 0 = no budget per account */
+    int64_t login_account_max;
     int64_t rate_limit_token;      /* requests per second per address; 0 = unlimited */
     int64_t rate_limit_introspect; /* the same for /oauth/introspect */
     int64_t rate_limit_register;   /* the same for /v1/register */
@@ -114,17 +119,36 @@ void srv_log_fmt(enum srv_log_level lvl, const char *module, const char *fmt, ..
 /* ---- worker pool (workers.c): Argon2 off the HTTP threads ---- */
 
 struct srv_workers;
-int srv_workers_start(unsigned threads, unsigned queue_cap, int idle, unsigned nice,
-                      struct srv_workers **out);
-/* Runs every reserved job and ends the threads; from then on srv_workers_reserve() answers 0,
- * but w stays valid for callers until srv_workers_stop(). */
+struct srv_workers_config {
+    unsigned threads, queue_cap;
+    unsigned per_source;  /* slots one source (client address) may hold; 0 = queue_cap */
+    unsigned per_account; /* slots one account may hold; 0 = queue_cap */
+    int idle;             /* SCHED_IDLE */
+    unsigned nice;        /* else this nice value */
+};
+int srv_workers_start(const struct srv_workers_config *cfg, struct srv_workers **out);
+/* Runs every reserved job and ends the threads; from then on srv_workers_reserve() answers
+ * SRV_WORKERS_FULL, but w stays valid for callers until srv_workers_stop(). */
 void srv_workers_drain(struct srv_workers *w);
 /* Drains (when not yet done) and frees. */
 void srv_workers_stop(struct srv_workers *w);
-/* Reserves a queue slot: 1 when reserved, 0 when the queue is full or draining (answer 503). */
-int srv_workers_reserve(struct srv_workers *w);
-/* Runs fn(arg) on a worker; needs a slot from srv_workers_reserve(), so it cannot fail. */
-void srv_workers_submit(struct srv_workers *w, void (*fn)(void *arg), void *arg);
+enum srv_workers_admit {
+    SRV_WORKERS_OK = 0,
+    SRV_WORKERS_FULL, /* the queue is full or draining: answer 503 */
+    SRV_WORKERS_SHARE /* the source or the account holds its share: answer 429 */
+};
+/* A reserved slot; opaque to callers. */
+struct srv_work_slot {
+    struct share *source, *account;
+};
+/* Reserves a slot for a job of source (the client's address group, srv_addr_group) and account
+ * (a login name or client id; NULL for none). */
+enum srv_workers_admit srv_workers_reserve(struct srv_workers *w, const char *source,
+                                           const char *account, struct srv_work_slot *slot);
+/* Runs fn(arg) on a worker in the slot's turn; needs a slot from srv_workers_reserve(), so it
+ * cannot fail. */
+void srv_workers_submit(struct srv_workers *w, const struct srv_work_slot *slot,
+                        void (*fn)(void *arg), void *arg);
 
 /* ---- decoded service accounts for client authentication (client_cache.c) ---- */
 
@@ -365,20 +389,32 @@ void srv_reply_problem(struct srv_request *rq, unsigned status, const char *fmt,
 void srv_reply_oauth_error(struct srv_request *rq, unsigned status, const char *error,
                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* ---- the brute-force defence of password logins (login_guard.c) ----
- * Failures are counted per login name and client address, in the store, so a restart forgets
- * nothing and an attacker elsewhere cannot lock the user out. */
+ * Failures are counted in the store (a restart forgets nothing), in three budgets: per login name
+ * and address (the lockout proper), per address across names, and per account across addresses.
+ * IPv6 addresses count by their /64. */
 #define SRV_LOGIN_KEY_LEN 64 /* hex of SHA-256 */
-/* The store key of (email, ip): no email or address is stored in clear. */
-void srv_login_key(const char *email, const char *ip, char key[SRV_LOGIN_KEY_LEN + 1]);
-/* The seconds (rounded up) key must still wait before an attempt may be checked; 0 when it is
- * not locked (also when the store cannot be read, which the next write reports). */
-int64_t srv_login_locked_for(struct srv_request *rq, const char *key);
-/* In the transaction of a failed login: counts it and, from the threshold on, sets the wait
- * (audited as user.lockout with user_id, which may be NULL). */
-int srv_login_failed_txn(struct store_txn *txn, struct srv_request *rq, const char *key,
-                         const char *user_id);
-/* In the transaction of a successful login: forgets the failures. */
-int srv_login_succeeded_txn(struct store_txn *txn, const char *key);
+struct srv_login_guard {
+    char pair[SRV_LOGIN_KEY_LEN + 1];    /* (name, address): no name or address in clear */
+    char address[SRV_LOGIN_KEY_LEN + 1]; /* the address (its /64) */
+    char account[SRV_LOGIN_KEY_LEN + 1]; /* the name */
+};
+/* The keys of a login as email from ip (the request's client address). */
+void srv_login_guard_init(struct srv_login_guard *g, const char *email, const char *ip);
+/* The seconds (rounded up) an attempt must still wait before it may be checked: the longest of
+ * the pair's wait, the address's, and the account's when this address already failed on it (so
+ * the owner elsewhere is never slowed by it). 0 when none applies (also when the store cannot be
+ * read, which the next write reports). One read transaction. */
+int64_t srv_login_guard_wait(struct srv_request *rq, const struct srv_login_guard *g);
+/* In the transaction of a failed attempt: counts it in every budget and, past a threshold, sets
+ * the wait (audited as user.lockout with user_id, which may be NULL). */
+int srv_login_guard_failed_txn(struct store_txn *txn, struct srv_request *rq,
+                               const struct srv_login_guard *g, const char *user_id);
+/* In the transaction of a success: forgets the pair's failures. The address and account budgets
+ * are not reset by a success (an attacker would log in to an account of their own between
+ * guesses); they forget one failure a minute. */
+int srv_login_guard_succeeded_txn(struct store_txn *txn, const struct srv_login_guard *g);
+/* The address as counted: IPv4 as is, IPv6 as its /64 ("2001:db8:1:2::/64"). */
+void srv_addr_group(const char *ip, char out[64]);
 
 /* ---- per-address rate limits (rate_limit.c) ---- */
 enum srv_rate { SRV_RATE_TOKEN = 1, SRV_RATE_INTROSPECT, SRV_RATE_REGISTER, SRV_RATE_KINDS };
@@ -397,8 +433,13 @@ enum srv_cached { SRV_CACHED_DISCOVERY, SRV_CACHED_JWKS };
 void srv_reply_cached(struct srv_request *rq, enum srv_cached which);
 
 /* Runs work(rq) on a worker thread with the connection suspended, then cont(rq) back on an HTTP
- * thread. Answers 503 + Retry-After itself when the worker queue is full. */
+ * thread, in the fair turn of the client's address (workers.c). Answers itself 503 + Retry-After
+ * when the worker queue is full, and 429 + Retry-After when the address holds its share. */
 void srv_defer(struct srv_request *rq, void (*work)(struct srv_request *rq), srv_handler cont);
+/* srv_defer() for work about one account (a login name, normalised): the account's share is
+ * bounded too, so a storm at one account from many addresses is answered 429. */
+void srv_defer_for(struct srv_request *rq, const char *account,
+                   void (*work)(struct srv_request *rq), srv_handler cont);
 
 /* The listener. */
 struct srv_http;
@@ -508,13 +549,13 @@ struct srv_password_ops {
 
 struct srv_login {
     const struct srv_password_ops *ops;
-    const char *password;                  /* borrowed from the call's form */
-    struct store_user user;                /* owned: clear with store_user_clear() */
-    struct store_identity identity;        /* the local-userpass identity logged in with */
-    int found;                             /* identity and user exist */
-    int verified;                          /* the password matched */
-    char new_phc[STORE_PHC_MAX];           /* a re-hash under the current parameters, or "" */
-    char guard_key[SRV_LOGIN_KEY_LEN + 1]; /* failed-login counter of (name, address) */
+    const char *password;           /* borrowed from the call's form */
+    struct store_user user;         /* owned: clear with store_user_clear() */
+    struct store_identity identity; /* the local-userpass identity logged in with */
+    int found;                      /* identity and user exist */
+    int verified;                   /* the password matched */
+    char new_phc[STORE_PHC_MAX];    /* a re-hash under the current parameters, or "" */
+    struct srv_login_guard guard;   /* its failed-login budgets */
 };
 
 /* Logs the user of email in with password, answering through ops; the request's state must be

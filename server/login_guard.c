@@ -1,17 +1,31 @@
-/* The brute-force defence of password logins (issue 6). Failed logins are counted per login name
- * and client address in the store. From login_lockout_threshold failures on, every further
- * attempt from that address for that name must wait (login_lockout_base seconds, doubling per
- * failure up to login_lockout_max) and is answered 429 with Retry-After without running Argon2.
- * The right password after the wait still logs in and clears the count, so an attacker can slow
- * an account down from their own addresses but never lock its owner out. Unknown names are
- * counted alike, so the answers tell no one which names exist. */
+/* The brute-force defence of password logins (issues 6 and 12). Failed logins are counted in the
+ * store, in three budgets, each with its own key:
+ *   pair     (name, address): from login_lockout_threshold failures on, every further attempt of
+ *            that name from that address waits login_lockout_base seconds, doubling per failure
+ *            up to login_lockout_max. A success clears it.
+ *   address  (any names): from login_address_threshold failures on, every attempt from the
+ *            address waits alike, so one address cannot try one password on many names.
+ *   account  (any addresses): from login_account_threshold failures on, an address that already
+ *            failed on the account waits, doubling up to login_account_max, so many addresses
+ *            cannot guess one account fast; an address that never failed on it (its owner's)
+ *            is not slowed by it, so the budget slows a botnet without locking the owner out.
+ * Address and account budgets forget one failure a minute instead of being cleared by a success:
+ * an attacker could log in to an account of their own between guesses otherwise. A waiting
+ * attempt is answered 429 with Retry-After without running Argon2. Unknown names are counted
+ * alike, so the answers tell no one which names exist. IPv6 addresses count by their /64, which
+ * one host usually holds whole. */
 #define LOG_MODULE "login"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "server/internal.h"
+
+#define DECAY_MS 60000 /* address and account budgets forget one failure a minute */
+
+enum budget { PAIR, ADDRESS, ACCOUNT, BUDGETS };
 
 /* Waits are kept in milliseconds: with whole seconds a one-second wait could end at once. */
 static int64_t now_ms(void)
@@ -21,79 +35,164 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void srv_login_key(const char *email, const char *ip, char key[SRV_LOGIN_KEY_LEN + 1])
+void srv_addr_group(const char *ip, char out[64])
 {
-    char norm[STORE_EMAIL_MAX + 64];
+    uint8_t a[16];
+    char text[INET6_ADDRSTRLEN];
+    if (ip && strchr(ip, ':') && inet_pton(AF_INET6, ip, a) == 1) {
+        memset(a + 8, 0, 8);
+        if (inet_ntop(AF_INET6, a, text, sizeof text)) {
+            snprintf(out, 64, "%s/64", text);
+            return;
+        }
+    }
+    snprintf(out, 64, "%s", ip ? ip : "");
+}
+
+/* SHA-256 of tag NUL a NUL b, in hex: the tags keep the budgets' keys apart, the NULs keep any
+ * two (name, address) pairs apart. */
+static void make_key(char tag, const char *a, const char *b, char key[SRV_LOGIN_KEY_LEN + 1])
+{
+    char buf[2 + STORE_EMAIL_MAX + 1 + 64 + 1];
     uint8_t digest[CRYPTO_SHA256_LEN];
-    srv_email_normalise(email, norm);
-    size_t n = strlen(norm);
-    /* NUL-separated: no (name, address) pair reads as another */
-    snprintf(norm + n + 1, sizeof norm - n - 1, "%s", ip ? ip : "");
-    crypto_sha256(norm, n + 1 + strlen(norm + n + 1), digest);
+    size_t la = strlen(a), lb = strlen(b);
+    buf[0] = tag;
+    buf[1] = '\0';
+    memcpy(buf + 2, a, la + 1);
+    memcpy(buf + 3 + la, b, lb);
+    crypto_sha256(buf, 3 + la + lb, digest);
     for (size_t i = 0; i < sizeof digest; i++)
         snprintf(key + 2 * i, 3, "%02x", digest[i]);
 }
 
+void srv_login_guard_init(struct srv_login_guard *g, const char *email, const char *ip)
+{
+    char norm[STORE_EMAIL_MAX], group[64];
+    srv_email_normalise(email, norm);
+    srv_addr_group(ip, group);
+    make_key('p', norm, group, g->pair);
+    make_key('a', "", group, g->address);
+    make_key('n', norm, "", g->account);
+}
+
+static const char *key_of(const struct srv_login_guard *g, enum budget b)
+{
+    return b == PAIR ? g->pair : b == ADDRESS ? g->address : g->account;
+}
+
+static int64_t threshold_of(const struct srv_config *cfg, enum budget b)
+{
+    return b == PAIR      ? cfg->login_lockout_threshold
+           : b == ADDRESS ? cfg->login_address_threshold
+                          : cfg->login_account_threshold;
+}
+
+/* The failures still counted at now: the pair keeps them all, the others forget one a minute. */
+static uint64_t counted(const struct store_login_failures *f, enum budget b, int64_t now)
+{
+    if (b == PAIR || f->count == 0)
+        return f->count;
+    int64_t since = now - f->last_failure_at;
+    uint64_t forgotten = since > 0 ? (uint64_t)(since / DECAY_MS) : 0;
+    return forgotten >= f->count ? 0 : f->count - forgotten;
+}
+
 struct peek {
-    const char *key;
-    struct store_login_failures f;
+    const struct srv_login_guard *g;
+    struct store_login_failures f[BUDGETS];
 };
 
 static int peek_txn(struct store_txn *txn, void *arg)
 {
     struct peek *p = arg;
-    int rc = store_login_failures_get(txn, p->key, &p->f);
-    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+    for (int b = 0; b < BUDGETS; b++) {
+        int rc = store_login_failures_get(txn, key_of(p->g, b), &p->f[b]);
+        if (rc == STORE_NOTFOUND)
+            memset(&p->f[b], 0, sizeof p->f[b]);
+        else if (rc != STORE_OK)
+            return rc;
+    }
+    return STORE_OK;
 }
 
-int64_t srv_login_locked_for(struct srv_request *rq, const char *key)
+int64_t srv_login_guard_wait(struct srv_request *rq, const struct srv_login_guard *g)
 {
-    struct srv_ctx *ctx = srv_rq_ctx(rq);
-    struct peek p = {.key = key};
-    if (!ctx->cfg->login_lockout_threshold)
+    const struct srv_config *cfg = srv_rq_ctx(rq)->cfg;
+    struct peek p = {.g = g};
+    if (!cfg->login_lockout_threshold && !cfg->login_address_threshold &&
+        !cfg->login_account_threshold)
         return 0;
-    int rc = store_read(ctx->store, peek_txn, &p);
+    int rc = store_read(srv_rq_ctx(rq)->store, peek_txn, &p);
     if (rc != STORE_OK) {
         LOG(SRV_LOG_ERROR, "failed-login lookup failed: %s", store_strerror(rc));
         return 0;
     }
-    int64_t left_ms = p.f.locked_until - now_ms();
+    int64_t until = 0, now = now_ms();
+    for (int b = 0; b < BUDGETS; b++) {
+        if (!threshold_of(cfg, b) || (b == ACCOUNT && p.f[PAIR].count == 0))
+            continue; /* the account's budget binds only addresses that failed on it */
+        if (p.f[b].locked_until > until)
+            until = p.f[b].locked_until;
+    }
+    int64_t left_ms = until - now;
     return left_ms <= 0 ? 0 : (left_ms + 999) / 1000; /* whole seconds, rounded up */
 }
 
-int srv_login_failed_txn(struct store_txn *txn, struct srv_request *rq, const char *key,
-                         const char *user_id)
+/* Counts one failure in budget b; *wait receives the seconds it now imposes (0 for none). */
+static int count_failure(struct store_txn *txn, const struct srv_config *cfg, const char *key,
+                         enum budget b, int64_t now, int64_t *wait)
 {
-    const struct srv_config *cfg = srv_rq_ctx(rq)->cfg;
     struct store_login_failures f;
-    int64_t now = now_ms();
-    if (!cfg->login_lockout_threshold)
+    int64_t threshold = threshold_of(cfg, b),
+            max = b == ACCOUNT ? cfg->login_account_max : cfg->login_lockout_max;
+    *wait = 0;
+    if (!threshold)
         return STORE_OK;
     int rc = store_login_failures_get(txn, key, &f);
-    if (rc != STORE_OK && rc != STORE_NOTFOUND)
+    if (rc == STORE_NOTFOUND)
+        memset(&f, 0, sizeof f);
+    else if (rc != STORE_OK)
         return rc;
-    f.count++;
+    f.count = counted(&f, b, now) + 1;
     f.last_failure_at = now;
-    int64_t wait = 0;
-    if (f.count >= (uint64_t)cfg->login_lockout_threshold) {
-        uint64_t doublings = f.count - (uint64_t)cfg->login_lockout_threshold;
-        wait = cfg->login_lockout_base;
-        for (uint64_t i = 0; i < doublings && wait < cfg->login_lockout_max; i++)
-            wait *= 2;
-        if (wait > cfg->login_lockout_max)
-            wait = cfg->login_lockout_max;
-        f.locked_until = now + wait * 1000;
+    if (f.count >= (uint64_t)threshold) {
+        uint64_t doublings = f.count - (uint64_t)threshold;
+        int64_t w = cfg->login_lockout_base;
+        for (uint64_t i = 0; i < doublings && w < max; i++)
+            w *= 2;
+        *wait = w > max ? max : w;
+        f.locked_until = now + *wait * 1000;
     }
     f.expires_at = (f.locked_until > now ? f.locked_until : now) / 1000 + cfg->login_failure_ttl;
-    if ((rc = store_login_failures_put(txn, key, &f)) != STORE_OK || !wait)
-        return rc;
-    char detail[96];
-    snprintf(detail, sizeof detail, "%llu failed logins; next attempt waits %lld s",
-             (unsigned long long)f.count, (long long)wait);
-    return srv_audit(txn, "user.lockout", NULL, user_id, srv_rq_client_ip(rq), 1, detail);
+    return store_login_failures_put(txn, key, &f);
 }
 
-int srv_login_succeeded_txn(struct store_txn *txn, const char *key)
+int srv_login_guard_failed_txn(struct store_txn *txn, struct srv_request *rq,
+                               const struct srv_login_guard *g, const char *user_id)
 {
-    return store_login_failures_delete(txn, key);
+    static const char *const names[] = {"this address for this name", "this address",
+                                        "this account"};
+    const struct srv_config *cfg = srv_rq_ctx(rq)->cfg;
+    int64_t now = now_ms();
+    for (int b = 0; b < BUDGETS; b++) {
+        int64_t wait;
+        int rc = count_failure(txn, cfg, key_of(g, b), b, now, &wait);
+        if (rc != STORE_OK)
+            return rc;
+        if (!wait)
+            continue;
+        char detail[96];
+        snprintf(detail, sizeof detail, "failed logins of %s; next attempt waits %lld s", names[b],
+                 (long long)wait);
+        if ((rc = srv_audit(txn, "user.lockout", NULL, user_id, srv_rq_client_ip(rq), 1, detail)) !=
+            STORE_OK)
+            return rc;
+    }
+    return STORE_OK;
+}
+
+int srv_login_guard_succeeded_txn(struct store_txn *txn, const struct srv_login_guard *g)
+{
+    int rc = store_login_failures_delete(txn, g->pair);
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }

@@ -1,6 +1,8 @@
 /* POST /v1/me/password {"current_password","new_password"}: the user proves the current
  * password (Argon2 on a worker, which also hashes the new one), then the new hash is stored and
- * every other session of the user ends, in one write transaction. */
+ * every other session of the user ends, in one write transaction. A wrong current password counts
+ * toward the same brute-force budgets as a failed login of the user's email (login_guard.c): a
+ * stolen access token must not open an online guessing attack on the password. */
 #define LOG_MODULE "me"
 
 #include <stdlib.h>
@@ -16,6 +18,7 @@ struct change {
     int has_password;
     int verified;
     char new_phc[STORE_PHC_MAX];
+    struct srv_login_guard guard; /* the budgets of the identity's email */
 };
 
 static void change_free(void *state)
@@ -75,6 +78,7 @@ static int store_txn(struct store_txn *txn, void *arg)
         return rc;
     memcpy(now.phc, a->c->new_phc, sizeof now.phc);
     if ((rc = store_identity_update(txn, &now)) != STORE_OK ||
+        (rc = srv_login_guard_succeeded_txn(txn, &a->c->guard)) != STORE_OK ||
         (rc = store_session_delete_user(txn, a->c->caller.user_id, a->c->caller.sid, NULL)) !=
             STORE_OK)
         return rc;
@@ -82,18 +86,28 @@ static int store_txn(struct store_txn *txn, void *arg)
                      srv_rq_client_ip(a->rq), 1, "other sessions ended");
 }
 
+/* A wrong current password: its audit event and its count, in one transaction. */
+static int failed_txn(struct store_txn *txn, void *arg)
+{
+    struct store_args *a = arg;
+    int rc = srv_audit(txn, "user.password_change", a->c->caller.user_id, a->c->caller.user_id,
+                       srv_rq_client_ip(a->rq), 0, "wrong current password");
+    return rc ? rc : srv_login_guard_failed_txn(txn, a->rq, &a->c->guard, a->c->caller.user_id);
+}
+
 static void after_verify(struct srv_request *rq)
 {
     struct change *c = srv_rq_state(rq);
     struct srv_ctx *ctx = srv_rq_ctx(rq);
+    struct store_args a = {rq, c, 0};
+    int rc;
     if (!c->verified) {
-        srv_audit_now(ctx, "user.password_change", c->caller.user_id, c->caller.user_id,
-                      srv_rq_client_ip(rq), 0, "wrong current password");
+        if ((rc = store_write(ctx->store, failed_txn, &a)) != STORE_OK)
+            LOG(SRV_LOG_ERROR, "failed password change not recorded: %s", store_strerror(rc));
         srv_reply_problem(rq, 403, "current_password is not the user's password");
         return;
     }
-    struct store_args a = {rq, c, 0};
-    int rc = store_write(ctx->store, store_txn, &a);
+    rc = store_write(ctx->store, store_txn, &a);
     if (rc != STORE_OK) {
         LOG(SRV_LOG_ERROR, "password change failed: %s", store_strerror(rc));
         srv_reply_problem(rq, 503, "the password could not be saved");
@@ -133,5 +147,12 @@ void srv_handle_me_password(struct srv_request *rq)
         srv_reply_problem(rq, 409, "the user has no email/password identity; link one first");
         return;
     }
-    srv_defer(rq, verify_work, after_verify);
+    /* Waiting budgets are answered before Argon2 runs, as a login is. */
+    srv_login_guard_init(&c->guard, c->identity.provider_id, srv_rq_client_ip(rq));
+    int64_t wait = srv_login_guard_wait(rq, &c->guard);
+    if (wait) {
+        srv_reply_too_many(rq, wait, "too many wrong passwords; retry later");
+        return;
+    }
+    srv_defer_for(rq, c->guard.account, verify_work, after_verify);
 }

@@ -78,7 +78,7 @@ static int login_txn(struct store_txn *txn, void *arg)
             return rc;
     }
     if ((rc = store_session_insert(txn, a->session)) != STORE_OK ||
-        (rc = srv_login_succeeded_txn(txn, l->guard_key)) != STORE_OK)
+        (rc = srv_login_guard_succeeded_txn(txn, &l->guard)) != STORE_OK)
         return rc;
     return srv_audit(txn, "user.login", l->user.id, a->session->id, srv_rq_client_ip(a->rq), 1,
                      a->session->browser ? "local-userpass, login page" : "local-userpass");
@@ -96,7 +96,7 @@ static int failed_txn(struct store_txn *txn, void *arg)
     struct failed_args *a = arg;
     const char *user_id = a->login->found ? a->login->user.id : NULL;
     int rc = srv_audit(txn, "user.login", user_id, NULL, srv_rq_client_ip(a->rq), 0, a->why);
-    return rc ? rc : srv_login_failed_txn(txn, a->rq, a->login->guard_key, user_id);
+    return rc ? rc : srv_login_guard_failed_txn(txn, a->rq, &a->login->guard, user_id);
 }
 
 static void refuse(struct srv_request *rq, struct srv_login *l, const char *why)
@@ -153,9 +153,9 @@ void srv_password_login(struct srv_request *rq, const char *email, const char *p
         ops->refused(rq);
         return;
     }
-    /* A locked (name, address) pair is answered before any work, Argon2 above all. */
-    srv_login_key(email, srv_rq_client_ip(rq), l->guard_key);
-    int64_t wait = srv_login_locked_for(rq, l->guard_key);
+    /* A waiting name, address or account is answered before any work, Argon2 above all. */
+    srv_login_guard_init(&l->guard, email, srv_rq_client_ip(rq));
+    int64_t wait = srv_login_guard_wait(rq, &l->guard);
     if (wait) {
         ops->locked(rq, wait);
         return;
@@ -167,5 +167,5 @@ void srv_password_login(struct srv_request *rq, const char *email, const char *p
         ops->unavailable(rq);
         return;
     }
-    srv_defer(rq, verify_work, after_verify);
+    srv_defer_for(rq, l->guard.account, verify_work, after_verify);
 }

@@ -224,8 +224,10 @@ static int all_users_whole(struct ts_server *s, const char *admin_tok, size_t *c
 
 TEST(acknowledged_writes_survive_sigkill)
 {
+    /* a login of a user whose creation the kill lost fails: no budget may stop the others */
     static const char *const env[] = {"IDPD_RATE_LIMIT_TOKEN=0", "IDPD_LOGIN_LOCKOUT_THRESHOLD=0",
-                                      NULL};
+                                      "IDPD_LOGIN_ADDRESS_THRESHOLD=0",
+                                      "IDPD_LOGIN_ACCOUNT_THRESHOLD=0", NULL};
     const char *data = ts_path("data");
     struct ts_account admin, sa, app;
     CHECK_INT(ts_sa_create(data, "admin", admin_roles, NULL, &admin), 0);

@@ -15,9 +15,11 @@ struct fixture {
 };
 
 /* These cases send dozens of registrations from one address within a second, past the default
- * per-address rate (test_rate_limit.c covers it): unless a case sets its own environment, the
- * limit is off. */
-static const char *const no_rate_limit[] = {"IDPD_RATE_LIMIT_REGISTER=0", NULL};
+ * per-address rate (test_rate_limit.c covers it), and check with dozens of failed logins that
+ * nothing was made, past the per-address login budget (test_login_budgets.c covers it): unless a
+ * case sets its own environment, both are off. */
+static const char *const no_rate_limit[] = {"IDPD_RATE_LIMIT_REGISTER=0",
+                                            "IDPD_LOGIN_ADDRESS_THRESHOLD=0", NULL};
 
 static int setup(struct fixture *f, const char *const *args, const char *const *env)
 {

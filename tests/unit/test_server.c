@@ -5,9 +5,11 @@
 #include "harness.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- the OpenAPI scanner ---- */
 
@@ -679,6 +681,143 @@ TEST(test_json_writer)
     CHECK(srv_jw_finish(&w, NULL) == NULL);
 }
 
+/* ---- the fair worker queue (issue 12, finding 3) ---- */
+
+struct fair_run {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int open;    /* the gate job may finish */
+    int running; /* the gate job has started */
+    char order[64];
+    size_t n;
+};
+
+struct fair_job {
+    struct fair_run *run;
+    char name;
+};
+
+static void gate_job(void *arg)
+{
+    struct fair_run *r = arg;
+    pthread_mutex_lock(&r->lock);
+    r->running = 1;
+    pthread_cond_broadcast(&r->cond);
+    while (!r->open)
+        pthread_cond_wait(&r->cond, &r->lock);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void record_job(void *arg)
+{
+    struct fair_job *j = arg;
+    pthread_mutex_lock(&j->run->lock);
+    j->run->order[j->run->n++] = j->name;
+    pthread_cond_broadcast(&j->run->cond);
+    pthread_mutex_unlock(&j->run->lock);
+}
+
+static int submit(struct srv_workers *w, const char *source, const char *account,
+                  void (*fn)(void *), void *arg)
+{
+    struct srv_work_slot slot;
+    enum srv_workers_admit a = srv_workers_reserve(w, source, account, &slot);
+    if (a == SRV_WORKERS_OK)
+        srv_workers_submit(w, &slot, fn, arg);
+    return a;
+}
+
+/* A source holds at most its share, an account likewise, and jobs are taken round-robin over the
+ * sources: a quiet source's job runs after one job of each busy source, not after all of them. */
+TEST(test_workers_share_fairly)
+{
+    struct srv_workers_config cfg = {
+        .threads = 1, .queue_cap = 16, .per_source = 4, .per_account = 2, .idle = 0};
+    struct srv_workers *w = NULL;
+    struct fair_run run = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    struct fair_job jobs[16];
+    CHECK_INT(srv_workers_start(&cfg, &w), SRV_OK);
+    CHECK_INT(submit(w, "10.0.0.9", NULL, gate_job, &run), SRV_WORKERS_OK); /* holds the worker */
+    /* the storm: a source of 4 jobs, its fifth refused at once */
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (struct fair_job){&run, 'A'};
+        CHECK_INT(submit(w, "10.0.0.1", NULL, record_job, &jobs[i]), SRV_WORKERS_OK);
+    }
+    CHECK_INT(submit(w, "10.0.0.1", NULL, record_job, &jobs[15]), SRV_WORKERS_SHARE);
+    /* an account's share spans sources: two jobs at "victim", the third refused */
+    jobs[4] = (struct fair_job){&run, 'B'};
+    jobs[5] = (struct fair_job){&run, 'C'};
+    CHECK_INT(submit(w, "10.0.0.2", "victim", record_job, &jobs[4]), SRV_WORKERS_OK);
+    CHECK_INT(submit(w, "10.0.0.3", "victim", record_job, &jobs[5]), SRV_WORKERS_OK);
+    CHECK_INT(submit(w, "10.0.0.4", "victim", record_job, &jobs[15]), SRV_WORKERS_SHARE);
+    /* a second job of B's source, and the quiet client last of all */
+    jobs[6] = (struct fair_job){&run, 'B'};
+    jobs[7] = (struct fair_job){&run, 'Q'};
+    CHECK_INT(submit(w, "10.0.0.2", NULL, record_job, &jobs[6]), SRV_WORKERS_OK);
+    CHECK_INT(submit(w, "10.0.0.5", "quiet", record_job, &jobs[7]), SRV_WORKERS_OK);
+    pthread_mutex_lock(&run.lock);
+    run.open = 1;
+    pthread_cond_broadcast(&run.cond);
+    while (run.n < 8)
+        pthread_cond_wait(&run.cond, &run.lock);
+    pthread_mutex_unlock(&run.lock);
+    run.order[run.n] = '\0';
+    /* round-robin in the order the sources arrived: A B C Q, then what is left */
+    CHECK_STR(run.order, "ABCQABAA");
+    srv_workers_drain(w);
+    /* the shares were given back as the jobs ended: a drained pool refuses as full, not share */
+    CHECK_INT(submit(w, "10.0.0.1", NULL, record_job, &jobs[15]), SRV_WORKERS_FULL);
+    srv_workers_stop(w);
+}
+
+/* The queue's capacity holds whatever the shares: beyond it, full (503). It counts waiting jobs;
+ * a running one holds no slot. */
+TEST(test_workers_full)
+{
+    struct srv_workers_config cfg = {
+        .threads = 1, .queue_cap = 3, .per_source = 0, .per_account = 0, .idle = 0};
+    struct srv_workers *w = NULL;
+    struct fair_run run = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    struct fair_job jobs[4] = {{&run, 'a'}, {&run, 'b'}, {&run, 'c'}, {&run, 'x'}};
+    CHECK_INT(srv_workers_start(&cfg, &w), SRV_OK);
+    CHECK_INT(submit(w, "10.0.0.9", NULL, gate_job, &run), SRV_WORKERS_OK);
+    /* once the worker runs the gate, it holds no slot: three jobs wait, the fourth is refused */
+    pthread_mutex_lock(&run.lock);
+    while (!run.running)
+        pthread_cond_wait(&run.cond, &run.lock);
+    pthread_mutex_unlock(&run.lock);
+    CHECK_INT(submit(w, "10.0.0.1", NULL, record_job, &jobs[0]), SRV_WORKERS_OK);
+    CHECK_INT(submit(w, "10.0.0.2", NULL, record_job, &jobs[1]), SRV_WORKERS_OK);
+    CHECK_INT(submit(w, "10.0.0.3", NULL, record_job, &jobs[2]), SRV_WORKERS_OK);
+    CHECK_INT(submit(w, "10.0.0.4", NULL, record_job, &jobs[3]), SRV_WORKERS_FULL);
+    pthread_mutex_lock(&run.lock);
+    run.open = 1;
+    pthread_cond_broadcast(&run.cond);
+    while (run.n < 3)
+        pthread_cond_wait(&run.cond, &run.lock);
+    pthread_mutex_unlock(&run.lock);
+    /* the slots came back as the jobs started: the same source is admitted again */
+    jobs[0].name = 'd';
+    CHECK_INT(submit(w, "10.0.0.1", NULL, record_job, &jobs[0]), SRV_WORKERS_OK);
+    srv_workers_drain(w);
+    CHECK_INT(run.n, 4);
+    srv_workers_stop(w);
+}
+
+/* IPv6 addresses count by their /64; IPv4 as they are. */
+TEST(test_addr_group)
+{
+    char g[64];
+    srv_addr_group("192.0.2.7", g);
+    CHECK_STR(g, "192.0.2.7");
+    srv_addr_group("2001:db8:1:2:aaaa:bbbb:cccc:dddd", g);
+    CHECK_STR(g, "2001:db8:1:2::/64");
+    srv_addr_group("2001:db8:1:2::1", g);
+    CHECK_STR(g, "2001:db8:1:2::/64");
+    srv_addr_group("::1", g);
+    CHECK_STR(g, "::/64");
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -695,5 +834,8 @@ int main(int argc, char **argv)
     RUN(test_role_valid);
     RUN(test_name_valid);
     RUN(test_json_writer);
+    RUN(test_workers_share_fairly);
+    RUN(test_workers_full);
+    RUN(test_addr_group);
     return th_done();
 }
