@@ -39,6 +39,7 @@ struct srv_request {
     size_t body_cap;
     size_t discarded;
     int too_big;
+    struct srv_conn *sc; /* the connection's deadlines (conn_guard.c); NULL when unguarded */
     /* Set by srv_defer() on the HTTP thread: the handler handed the request to a worker, which
      * may already be writing phase, so the HTTP thread must not read phase again until the
      * connection is resumed. Only HTTP threads touch this flag. */
@@ -67,6 +68,7 @@ struct srv_http {
     size_t discovery_len, jwks_len;
     char *tls_cert, *tls_key; /* PEM, kept until MHD stops; the key is wiped */
     size_t tls_key_len;
+    struct srv_conn_guard *guard;
 };
 
 /* ---- accessors ---- */
@@ -521,6 +523,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->path = url;
         rq->start_ms = srv_now_ms();
         *con_cls = rq;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        rq->sc = ci ? ci->socket_context : NULL;
+        srv_conn_body_begin(rq->sc);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl) {
             char *end = NULL;
@@ -537,12 +543,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_data_size) {
+        srv_conn_body_received(rq->sc, *upload_data_size);
         int keep = append_body(rq, upload_data, *upload_data_size);
         *upload_data_size = 0;
         /* libmicrohttpd 0.9.75 cannot queue a response in the middle of a body, so a chunked
          * body that runs DISCARD_MAX past the limit ends the connection unanswered. */
         return keep ? MHD_YES : MHD_NO;
     }
+    srv_conn_handling(rq->sc);
     rq->deferred = 0;
     switch (rq->phase) {
     case PH_RECEIVING:
@@ -572,6 +580,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct srv_request *rq = *con_cls;
     if (!rq)
         return;
+    srv_conn_idle(rq->sc); /* the next request's headers are due from now */
     if (SRV_LOG_INFO >= srv_log_min) {
         /* A path that is not UTF-8 (answered 400) cannot go into a JSON line as it is. */
         const char *path = srv_utf8_valid(rq->path, strlen(rq->path)) ? rq->path : "(not UTF-8)";
@@ -589,6 +598,33 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(rq->body);
     free(rq);
     *con_cls = NULL;
+}
+
+/* Connections are counted here, in all and per address, across the whole thread pool: MHD gives
+ * each pool thread max_connections / http_threads slots, but a thread with no room left stops
+ * accepting, so any free slot in the pool serves a newcomer. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct srv_http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *addr =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        *socket_context =
+            srv_conn_open(h->guard, fd ? fd->connect_fd : -1, addr ? addr->client_addr : NULL);
+    } else {
+        /* MHD closes the socket only after this returns (MHD_cleanup_connections in 0.9.75) */
+        srv_conn_close(*socket_context);
+        *socket_context = NULL;
+    }
+}
+
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    struct srv_http *h = cls;
+    return srv_conn_guard_admit(h->guard, addr) ? MHD_YES : MHD_NO;
 }
 
 /* fmt comes from libmicrohttpd; the attribute tells the compiler it is a format. */
@@ -710,19 +746,21 @@ int srv_http_start(struct srv_ctx *ctx, struct srv_http **out)
     disc = NULL;
     if (srv_http_refresh_jwks(h) != SRV_OK)
         goto out;
+    if (srv_conn_guard_start(cfg, &h->guard) != SRV_OK)
+        goto out;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0);
     /* GnuTLS priorities: TLS 1.3 and 1.2 only; 1.3 wins whenever the client offers it. */
     static const char tls_priorities[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
     /* The logger goes first so MHD routes every message of its own start-up through it. */
     h->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        flags, 0, on_accept, h, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, h->listen_fd, MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)cfg->connection_timeout, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)cfg->header_limit,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->header_limit,
         /* With TLS off these three are skipped: MHD_OPTION_END ends the list there. */
         tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->tls_cert, MHD_OPTION_HTTPS_MEM_KEY,
         h->tls_key, MHD_OPTION_HTTPS_PRIORITIES, tls_priorities, MHD_OPTION_END);
@@ -771,6 +809,7 @@ void srv_http_stop(struct srv_http *h)
     } else if (h->listen_fd >= 0) {
         close(h->listen_fd);
     }
+    srv_conn_guard_stop(h->guard); /* MHD has reported every connection closed */
     if (h->discovery)
         MHD_destroy_response(h->discovery);
     if (h->jwks)
