@@ -112,6 +112,8 @@ static const struct setting settings[] = {
      "PEM certificate (chain) file: serve HTTPS (TLS 1.2 and 1.3) instead of HTTP"},
     {"tls_key", K_STR, OFF(tls_key), 0, 0, "", SRV_CFG_SERVE,
      "PEM private key file of tls_cert (not readable by others)"},
+    {"hsts_max_age", K_INT_OFF, OFF(hsts_max_age), 1, 315360000, "31536000", 0,
+     "Strict-Transport-Security max-age sent with every HTTPS answer (0 = not sent)"},
     {"admin_allow", K_STR, OFF(admin_allow), 0, 0, "", SRV_CFG_SERVE,
      "comma-separated CIDRs that may reach /admin/v1, e.g. 10.0.0.0/8,::1 (empty = any address)"},
     {"rate_limit_register", K_INT_OFF, OFF(rate_limit_register), 1, 1000000, "5", 0,

@@ -68,6 +68,7 @@ struct srv_http {
     size_t discovery_len, jwks_len;
     char *tls_cert, *tls_key; /* PEM, kept until MHD stops; the key is wiped */
     size_t tls_key_len;
+    char hsts[48]; /* Strict-Transport-Security value; "" over plain HTTP or when off */
     struct srv_conn_guard *guard;
 };
 
@@ -206,9 +207,11 @@ void srv_rq_set_cors_origin(struct srv_request *rq, const char *origin)
 
 /* ---- responses ---- */
 
-static void add_common_headers(struct MHD_Response *resp)
+static void add_common_headers(struct srv_http *h, struct MHD_Response *resp)
 {
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (h->hsts[0])
+        MHD_add_response_header(resp, "Strict-Transport-Security", h->hsts);
 }
 
 /* rq->status records what was queued; it stays 0 when MHD refused the response. */
@@ -231,7 +234,7 @@ void srv_reply(struct srv_request *rq, unsigned status, const char *content_type
     }
     if (content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    add_common_headers(resp);
+    add_common_headers(rq->http, resp);
     if (rq->cors_origin[0]) {
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", rq->cors_origin);
         MHD_add_response_header(resp, "Access-Control-Expose-Headers",
@@ -336,7 +339,8 @@ void srv_reply_oauth_error(struct srv_request *rq, unsigned status, const char *
     free(text);
 }
 
-static struct MHD_Response *cached_new(const char *body, size_t len, const char *cache_control)
+static struct MHD_Response *cached_new(struct srv_http *h, const char *body, size_t len,
+                                       const char *cache_control)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
@@ -346,7 +350,7 @@ static struct MHD_Response *cached_new(const char *body, size_t len, const char 
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache_control);
     /* a cache must not hand this answer to a page: those get one naming their origin */
     MHD_add_response_header(r, "Vary", "Origin");
-    add_common_headers(r);
+    add_common_headers(h, r);
     return r;
 }
 
@@ -377,7 +381,7 @@ int srv_http_refresh_jwks(struct srv_http *h)
     if (keys_jwks_dup(h->ctx->keys, &jwks, &len) != KEYS_OK)
         return SRV_ERUNTIME;
     snprintf(cc, sizeof cc, JWKS_CACHE_CONTROL, (long long)h->ctx->cfg->jwks_max_age);
-    struct MHD_Response *fresh = cached_new(jwks, len, cc);
+    struct MHD_Response *fresh = cached_new(h, jwks, len, cc);
     if (!fresh) {
         free(jwks);
         return SRV_ERUNTIME;
@@ -732,6 +736,9 @@ int srv_http_start(struct srv_ctx *ctx, struct srv_http **out)
     if (tls && (!(h->tls_cert = read_pem(cfg->tls_cert, 0, &cert_len)) ||
                 !(h->tls_key = read_pem(cfg->tls_key, 1, &h->tls_key_len))))
         goto out;
+    /* Never over plain HTTP: a browser ignores it there, and it would only mislead. */
+    if (tls && cfg->hsts_max_age)
+        snprintf(h->hsts, sizeof h->hsts, "max-age=%lld", (long long)cfg->hsts_max_age);
     if (cfg->issuer[0])
         snprintf(ctx->issuer, sizeof ctx->issuer, "%s", cfg->issuer);
     else
@@ -739,7 +746,7 @@ int srv_http_start(struct srv_ctx *ctx, struct srv_http **out)
                  strchr(cfg->listen_host, ':') ? "%s://[%s]:%u" : "%s://%s:%u",
                  tls ? "https" : "http", cfg->listen_host, h->port);
     disc = srv_discovery_render(ctx->issuer, keys_active_alg(ctx->keys), &disc_len);
-    if (!disc || !(h->discovery = cached_new(disc, disc_len, DISCOVERY_CACHE_CONTROL)))
+    if (!disc || !(h->discovery = cached_new(h, disc, disc_len, DISCOVERY_CACHE_CONTROL)))
         goto out;
     h->discovery_body = disc;
     h->discovery_len = disc_len;

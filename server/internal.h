@@ -54,6 +54,7 @@ struct srv_config {
     int64_t body_timeout;            /* seconds for a body, before body_min_rate extends it */
     int64_t body_min_rate;           /* bytes per second that earn a body one more second */
     int64_t body_timeout_max;        /* seconds a body may take at most */
+    int64_t hsts_max_age;            /* Strict-Transport-Security over TLS; 0 = not sent */
     int64_t header_limit;            /* bytes: libmicrohttpd's per-connection memory */
     int64_t json_depth_max;
     int64_t json_string_max;
