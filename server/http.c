@@ -22,6 +22,9 @@
  * the client gets its 413 on a connection that stays usable; beyond it the connection closes. */
 #define DISCARD_MAX (1024 * 1024)
 
+/* More query parameters than this are refused rather than checked pairwise for repeats. */
+#define QUERY_MAX_PARAMS 64
+
 #define DISCOVERY_CACHE_CONTROL "public, max-age=3600"
 #define JWKS_CACHE_CONTROL "public, max-age=%lld" /* jwks_max_age */
 
@@ -442,14 +445,70 @@ static int admin_reachable(struct srv_request *rq)
     return 0;
 }
 
+/* A 400 in the shape of the endpoint: a page for the browser's pages, RFC 6749's invalid_request
+ * on the other /oauth/ endpoints, a problem everywhere else. */
+static void reply_bad_request(struct srv_request *rq, const struct srv_route *route, int path_known,
+                              const char *why)
+{
+    if (route && route->auth == SRV_AUTH_PAGE)
+        srv_reply_page_message(rq, 400, "This link is not valid", why);
+    else if ((route || path_known) && srv_rq_oauth(rq))
+        srv_reply_oauth_error(rq, 400, "invalid_request", "%s", why);
+    else
+        srv_reply_problem(rq, 400, "%s", why);
+}
+
+struct query_check {
+    const char *keys[QUERY_MAX_PARAMS];
+    size_t n;
+    const char *why;
+};
+
+static enum MHD_Result check_query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       size_t key_size, const char *value, size_t value_size)
+{
+    struct query_check *q = cls;
+    /* libmicrohttpd decodes %00 into the value and hands out C strings, which would end there */
+    if (strlen(key) != key_size || (value && strlen(value) != value_size)) {
+        q->why = "a query parameter holds a NUL byte (%00)";
+        return MHD_NO;
+    }
+    for (size_t i = 0; i < q->n; i++)
+        if (strcmp(q->keys[i], key) == 0) {
+            q->why = "a query parameter is repeated";
+            return MHD_NO;
+        }
+    if (q->n == QUERY_MAX_PARAMS) {
+        q->why = "the query has too many parameters";
+        return MHD_NO;
+    }
+    q->keys[q->n++] = key;
+    return MHD_YES;
+}
+
+/* Every handler reads the query through srv_rq_query(), which sees one C string per name: a
+ * value cut at a NUL, or one of two values, would be checked as something else than was sent.
+ * NULL when the query is clean, else why not. */
+static const char *query_unclean(struct srv_request *rq)
+{
+    struct query_check q = {.n = 0};
+    MHD_get_connection_values_n(rq->conn, MHD_GET_ARGUMENT_KIND, check_query_arg, &q);
+    return q.why;
+}
+
 static void dispatch(struct srv_request *rq)
 {
     int path_known = 0;
     const struct srv_route *route = srv_route_find(rq->method, rq->path, &path_known);
     /* The OAuth endpoints answer every error in RFC 6749's shape, these two included. */
     int oauth = (route || path_known) && srv_rq_oauth(rq);
+    const char *why = NULL;
     if (!srv_utf8_valid(rq->path, strlen(rq->path))) {
         srv_reply_problem(rq, 400, "the path is not valid UTF-8");
+        return;
+    }
+    if ((why = query_unclean(rq))) {
+        reply_bad_request(rq, route, path_known, why);
         return;
     }
     if (rq->too_big) {
