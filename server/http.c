@@ -42,6 +42,7 @@ struct srv_request {
     size_t body_cap;
     size_t discarded;
     int too_big;
+    int must_close;      /* the answer says Connection: close, and libmicrohttpd closes after it */
     struct srv_conn *sc; /* the connection's deadlines (conn_guard.c); NULL when unguarded */
     /* Set by srv_defer() on the HTTP thread: the handler handed the request to a worker, which
      * may already be writing phase, so the HTTP thread must not read phase again until the
@@ -238,6 +239,8 @@ void srv_reply(struct srv_request *rq, unsigned status, const char *content_type
     if (content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     add_common_headers(rq->http, resp);
+    if (rq->must_close)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (rq->cors_origin[0]) {
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", rq->cors_origin);
         MHD_add_response_header(resp, "Access-Control-Expose-Headers",
@@ -591,6 +594,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->sc = ci ? ci->socket_context : NULL;
         srv_conn_body_begin(rq->sc);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        /* RFC 9112 §6.1: a message with both may be framed one way here and another way by a
+         * proxy in front (request smuggling). libmicrohttpd would follow Transfer-Encoding. */
+        if (cl && MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding")) {
+            int path_known = 0;
+            const struct srv_route *route = srv_route_find(method, url, &path_known);
+            rq->phase = PH_DISPATCHED;
+            rq->must_close = 1;
+            reply_bad_request(rq, route, path_known,
+                              "the request has both Content-Length and Transfer-Encoding");
+            return MHD_YES;
+        }
         if (cl) {
             char *end = NULL;
             errno = 0;
