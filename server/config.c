@@ -49,6 +49,15 @@ static const struct setting settings[] = {
      "open connections per client address (0 = no limit)"},
     {"connection_timeout", K_INT, OFF(connection_timeout), 1, 3600, "30", 0,
      "seconds a connection may stay silent, mid-request or idle, before it is closed"},
+    {"header_timeout", K_INT, OFF(header_timeout), 1, 3600, "10", 0,
+     "seconds from a connection's start or previous answer to the end of its next request's "
+     "headers (idle keep-alive connections close after it too)"},
+    {"body_timeout", K_INT, OFF(body_timeout), 1, 3600, "10", 0,
+     "seconds a request body may take, one more per body_min_rate bytes received"},
+    {"body_min_rate", K_INT, OFF(body_min_rate), 1, 1073741824, "1024", 0,
+     "bytes of body that earn one more second of body_timeout"},
+    {"body_timeout_max", K_INT, OFF(body_timeout_max), 1, 86400, "60", 0,
+     "seconds a request body may take at most, however fast it comes"},
     {"header_limit", K_INT, OFF(header_limit), 4096, 1048576, "32768", 0,
      "bytes per connection for the request line and headers (431 beyond)"},
     {"json_depth_max", K_INT, OFF(json_depth_max), 1, 256, "16", 0,
@@ -114,6 +123,8 @@ static const struct setting settings[] = {
      "PEM certificate (chain) file: serve HTTPS (TLS 1.2 and 1.3) instead of HTTP"},
     {"tls_key", K_STR, OFF(tls_key), 0, 0, "", SRV_CFG_SERVE,
      "PEM private key file of tls_cert (not readable by others)"},
+    {"hsts_max_age", K_INT_OFF, OFF(hsts_max_age), 1, 315360000, "31536000", 0,
+     "Strict-Transport-Security max-age sent with every HTTPS answer (0 = not sent)"},
     {"admin_allow", K_STR, OFF(admin_allow), 0, 0, "", SRV_CFG_SERVE,
      "comma-separated CIDRs that may reach /admin/v1, e.g. 10.0.0.0/8,::1 (empty = any address)"},
     {"rate_limit_register", K_INT_OFF, OFF(rate_limit_register), 1, 1000000, "5", 0,
@@ -383,6 +394,13 @@ int srv_config_load(struct srv_config *cfg, int scope, int *argc, char **argv)
                 "idpd: key_rotation_interval (%lld s) must not be shorter than "
                 "jwks_max_age (%lld s)\n",
                 (long long)cfg->key_rotation_interval, (long long)cfg->jwks_max_age);
+        return SRV_EUSAGE;
+    }
+    if (cfg->body_timeout_max < cfg->body_timeout) {
+        fprintf(stderr,
+                "idpd: body_timeout_max (%lld s) must not be shorter than body_timeout "
+                "(%lld s)\n",
+                (long long)cfg->body_timeout_max, (long long)cfg->body_timeout);
         return SRV_EUSAGE;
     }
     if (parse_admin_allow(cfg) != SRV_OK)

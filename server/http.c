@@ -22,6 +22,9 @@
  * the client gets its 413 on a connection that stays usable; beyond it the connection closes. */
 #define DISCARD_MAX (1024 * 1024)
 
+/* More query parameters than this are refused rather than checked pairwise for repeats. */
+#define QUERY_MAX_PARAMS 64
+
 #define DISCOVERY_CACHE_CONTROL "public, max-age=3600"
 #define JWKS_CACHE_CONTROL "public, max-age=%lld" /* jwks_max_age */
 
@@ -39,6 +42,8 @@ struct srv_request {
     size_t body_cap;
     size_t discarded;
     int too_big;
+    int must_close;      /* the answer says Connection: close, and libmicrohttpd closes after it */
+    struct srv_conn *sc; /* the connection's deadlines (conn_guard.c); NULL when unguarded */
     /* Set by srv_defer() on the HTTP thread: the handler handed the request to a worker, which
      * may already be writing phase, so the HTTP thread must not read phase again until the
      * connection is resumed. Only HTTP threads touch this flag. */
@@ -67,6 +72,8 @@ struct srv_http {
     size_t discovery_len, jwks_len;
     char *tls_cert, *tls_key; /* PEM, kept until MHD stops; the key is wiped */
     size_t tls_key_len;
+    char hsts[48]; /* Strict-Transport-Security value; "" over plain HTTP or when off */
+    struct srv_conn_guard *guard;
 };
 
 /* ---- accessors ---- */
@@ -204,9 +211,11 @@ void srv_rq_set_cors_origin(struct srv_request *rq, const char *origin)
 
 /* ---- responses ---- */
 
-static void add_common_headers(struct MHD_Response *resp)
+static void add_common_headers(struct srv_http *h, struct MHD_Response *resp)
 {
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (h->hsts[0])
+        MHD_add_response_header(resp, "Strict-Transport-Security", h->hsts);
 }
 
 /* rq->status records what was queued; it stays 0 when MHD refused the response. */
@@ -229,7 +238,9 @@ void srv_reply(struct srv_request *rq, unsigned status, const char *content_type
     }
     if (content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    add_common_headers(resp);
+    add_common_headers(rq->http, resp);
+    if (rq->must_close)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (rq->cors_origin[0]) {
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", rq->cors_origin);
         MHD_add_response_header(resp, "Access-Control-Expose-Headers",
@@ -334,7 +345,8 @@ void srv_reply_oauth_error(struct srv_request *rq, unsigned status, const char *
     free(text);
 }
 
-static struct MHD_Response *cached_new(const char *body, size_t len, const char *cache_control)
+static struct MHD_Response *cached_new(struct srv_http *h, const char *body, size_t len,
+                                       const char *cache_control)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
@@ -344,7 +356,7 @@ static struct MHD_Response *cached_new(const char *body, size_t len, const char 
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache_control);
     /* a cache must not hand this answer to a page: those get one naming their origin */
     MHD_add_response_header(r, "Vary", "Origin");
-    add_common_headers(r);
+    add_common_headers(h, r);
     return r;
 }
 
@@ -375,7 +387,7 @@ int srv_http_refresh_jwks(struct srv_http *h)
     if (keys_jwks_dup(h->ctx->keys, &jwks, &len) != KEYS_OK)
         return SRV_ERUNTIME;
     snprintf(cc, sizeof cc, JWKS_CACHE_CONTROL, (long long)h->ctx->cfg->jwks_max_age);
-    struct MHD_Response *fresh = cached_new(jwks, len, cc);
+    struct MHD_Response *fresh = cached_new(h, jwks, len, cc);
     if (!fresh) {
         free(jwks);
         return SRV_ERUNTIME;
@@ -455,14 +467,70 @@ static int admin_reachable(struct srv_request *rq)
     return 0;
 }
 
+/* A 400 in the shape of the endpoint: a page for the browser's pages, RFC 6749's invalid_request
+ * on the other /oauth/ endpoints, a problem everywhere else. */
+static void reply_bad_request(struct srv_request *rq, const struct srv_route *route, int path_known,
+                              const char *why)
+{
+    if (route && route->auth == SRV_AUTH_PAGE)
+        srv_reply_page_message(rq, 400, "This link is not valid", why);
+    else if ((route || path_known) && srv_rq_oauth(rq))
+        srv_reply_oauth_error(rq, 400, "invalid_request", "%s", why);
+    else
+        srv_reply_problem(rq, 400, "%s", why);
+}
+
+struct query_check {
+    const char *keys[QUERY_MAX_PARAMS];
+    size_t n;
+    const char *why;
+};
+
+static enum MHD_Result check_query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       size_t key_size, const char *value, size_t value_size)
+{
+    struct query_check *q = cls;
+    /* libmicrohttpd decodes %00 into the value and hands out C strings, which would end there */
+    if (strlen(key) != key_size || (value && strlen(value) != value_size)) {
+        q->why = "a query parameter holds a NUL byte (%00)";
+        return MHD_NO;
+    }
+    for (size_t i = 0; i < q->n; i++)
+        if (strcmp(q->keys[i], key) == 0) {
+            q->why = "a query parameter is repeated";
+            return MHD_NO;
+        }
+    if (q->n == QUERY_MAX_PARAMS) {
+        q->why = "the query has too many parameters";
+        return MHD_NO;
+    }
+    q->keys[q->n++] = key;
+    return MHD_YES;
+}
+
+/* Every handler reads the query through srv_rq_query(), which sees one C string per name: a
+ * value cut at a NUL, or one of two values, would be checked as something else than was sent.
+ * NULL when the query is clean, else why not. */
+static const char *query_unclean(struct srv_request *rq)
+{
+    struct query_check q = {.n = 0};
+    MHD_get_connection_values_n(rq->conn, MHD_GET_ARGUMENT_KIND, check_query_arg, &q);
+    return q.why;
+}
+
 static void dispatch(struct srv_request *rq)
 {
     int path_known = 0;
     const struct srv_route *route = srv_route_find(rq->method, rq->path, &path_known);
     /* The OAuth endpoints answer every error in RFC 6749's shape, these two included. */
     int oauth = (route || path_known) && srv_rq_oauth(rq);
+    const char *why = NULL;
     if (!srv_utf8_valid(rq->path, strlen(rq->path))) {
         srv_reply_problem(rq, 400, "the path is not valid UTF-8");
+        return;
+    }
+    if ((why = query_unclean(rq))) {
+        reply_bad_request(rq, route, path_known, why);
         return;
     }
     if (rq->too_big) {
@@ -540,7 +608,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->path = url;
         rq->start_ms = srv_now_ms();
         *con_cls = rq;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        rq->sc = ci ? ci->socket_context : NULL;
+        srv_conn_body_begin(rq->sc);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        /* RFC 9112 §6.1: a message with both may be framed one way here and another way by a
+         * proxy in front (request smuggling). libmicrohttpd would follow Transfer-Encoding. */
+        if (cl && MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding")) {
+            int path_known = 0;
+            const struct srv_route *route = srv_route_find(method, url, &path_known);
+            rq->phase = PH_DISPATCHED;
+            rq->must_close = 1;
+            reply_bad_request(rq, route, path_known,
+                              "the request has both Content-Length and Transfer-Encoding");
+            return MHD_YES;
+        }
         if (cl) {
             char *end = NULL;
             errno = 0;
@@ -556,12 +639,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_data_size) {
+        srv_conn_body_received(rq->sc, *upload_data_size);
         int keep = append_body(rq, upload_data, *upload_data_size);
         *upload_data_size = 0;
         /* libmicrohttpd 0.9.75 cannot queue a response in the middle of a body, so a chunked
          * body that runs DISCARD_MAX past the limit ends the connection unanswered. */
         return keep ? MHD_YES : MHD_NO;
     }
+    srv_conn_handling(rq->sc);
     rq->deferred = 0;
     switch (rq->phase) {
     case PH_RECEIVING:
@@ -591,6 +676,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct srv_request *rq = *con_cls;
     if (!rq)
         return;
+    srv_conn_idle(rq->sc); /* the next request's headers are due from now */
     if (SRV_LOG_INFO >= srv_log_min) {
         /* A path that is not UTF-8 (answered 400) cannot go into a JSON line as it is. */
         const char *path = srv_utf8_valid(rq->path, strlen(rq->path)) ? rq->path : "(not UTF-8)";
@@ -608,6 +694,33 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(rq->body);
     free(rq);
     *con_cls = NULL;
+}
+
+/* Connections are counted here, in all and per address, across the whole thread pool: MHD gives
+ * each pool thread max_connections / http_threads slots, but a thread with no room left stops
+ * accepting, so any free slot in the pool serves a newcomer. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct srv_http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *addr =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        *socket_context =
+            srv_conn_open(h->guard, fd ? fd->connect_fd : -1, addr ? addr->client_addr : NULL);
+    } else {
+        /* MHD closes the socket only after this returns (MHD_cleanup_connections in 0.9.75) */
+        srv_conn_close(*socket_context);
+        *socket_context = NULL;
+    }
+}
+
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    struct srv_http *h = cls;
+    return srv_conn_guard_admit(h->guard, addr) ? MHD_YES : MHD_NO;
 }
 
 /* fmt comes from libmicrohttpd; the attribute tells the compiler it is a format. */
@@ -715,6 +828,9 @@ int srv_http_start(struct srv_ctx *ctx, struct srv_http **out)
     if (tls && (!(h->tls_cert = read_pem(cfg->tls_cert, 0, &cert_len)) ||
                 !(h->tls_key = read_pem(cfg->tls_key, 1, &h->tls_key_len))))
         goto out;
+    /* Never over plain HTTP: a browser ignores it there, and it would only mislead. */
+    if (tls && cfg->hsts_max_age)
+        snprintf(h->hsts, sizeof h->hsts, "max-age=%lld", (long long)cfg->hsts_max_age);
     if (cfg->issuer[0])
         snprintf(ctx->issuer, sizeof ctx->issuer, "%s", cfg->issuer);
     else
@@ -722,12 +838,14 @@ int srv_http_start(struct srv_ctx *ctx, struct srv_http **out)
                  strchr(cfg->listen_host, ':') ? "%s://[%s]:%u" : "%s://%s:%u",
                  tls ? "https" : "http", cfg->listen_host, h->port);
     disc = srv_discovery_render(ctx->issuer, keys_active_alg(ctx->keys), &disc_len);
-    if (!disc || !(h->discovery = cached_new(disc, disc_len, DISCOVERY_CACHE_CONTROL)))
+    if (!disc || !(h->discovery = cached_new(h, disc, disc_len, DISCOVERY_CACHE_CONTROL)))
         goto out;
     h->discovery_body = disc;
     h->discovery_len = disc_len;
     disc = NULL;
     if (srv_http_refresh_jwks(h) != SRV_OK)
+        goto out;
+    if (srv_conn_guard_start(cfg, &h->guard) != SRV_OK)
         goto out;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0);
@@ -735,13 +853,13 @@ int srv_http_start(struct srv_ctx *ctx, struct srv_http **out)
     static const char tls_priorities[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
     /* The logger goes first so MHD routes every message of its own start-up through it. */
     h->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        flags, 0, on_accept, h, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, h->listen_fd, MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)cfg->connection_timeout, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)cfg->header_limit,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->header_limit,
         /* With TLS off these three are skipped: MHD_OPTION_END ends the list there. */
         tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->tls_cert, MHD_OPTION_HTTPS_MEM_KEY,
         h->tls_key, MHD_OPTION_HTTPS_PRIORITIES, tls_priorities, MHD_OPTION_END);
@@ -790,6 +908,7 @@ void srv_http_stop(struct srv_http *h)
     } else if (h->listen_fd >= 0) {
         close(h->listen_fd);
     }
+    srv_conn_guard_stop(h->guard); /* MHD has reported every connection closed */
     if (h->discovery)
         MHD_destroy_response(h->discovery);
     if (h->jwks)

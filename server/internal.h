@@ -50,6 +50,11 @@ struct srv_config {
     uint32_t max_connections;
     uint32_t max_connections_per_ip; /* 0 = no limit */
     uint32_t connection_timeout;     /* seconds */
+    int64_t header_timeout;          /* seconds for a request line and headers */
+    int64_t body_timeout;            /* seconds for a body, before body_min_rate extends it */
+    int64_t body_min_rate;           /* bytes per second that earn a body one more second */
+    int64_t body_timeout_max;        /* seconds a body may take at most */
+    int64_t hsts_max_age;            /* Strict-Transport-Security over TLS; 0 = not sent */
     int64_t header_limit;            /* bytes: libmicrohttpd's per-connection memory */
     int64_t json_depth_max;
     int64_t json_string_max;
@@ -453,6 +458,33 @@ void srv_http_stop(struct srv_http *h);
 const char *srv_http_version(void);
 /* Re-renders the JWKS response from the key ring (after a rotation). */
 int srv_http_refresh_jwks(struct srv_http *h);
+
+/* ---- connection guard (conn_guard.c): deadlines and admission for open connections ---- */
+
+struct sockaddr;
+struct srv_conn_guard;
+struct srv_conn; /* one open connection */
+
+/* Starts the reaper thread, which shuts down connections past their deadline every 250 ms.
+ * Free with srv_conn_guard_stop(), only once no connection is open any more. */
+int srv_conn_guard_start(const struct srv_config *cfg, struct srv_conn_guard **out);
+void srv_conn_guard_stop(struct srv_conn_guard *g); /* NULL is fine */
+/* Whether a new connection from sa may be served: always while the table has room; near full,
+ * only when its address holds few connections, and then the slowest waiting connection is
+ * shut down to make room. */
+int srv_conn_guard_admit(struct srv_conn_guard *g, const struct sockaddr *sa);
+/* A connection on socket fd opened (its headers deadline starts) or closed. fd must stay open
+ * until srv_conn_close() has returned: the reaper may shutdown() it until then. The result
+ * (NULL when out of memory: the connection is then not guarded) is freed by srv_conn_close(). */
+struct srv_conn *srv_conn_open(struct srv_conn_guard *g, int fd, const struct sockaddr *sa);
+void srv_conn_close(struct srv_conn *c);
+/* The phases of a connection's requests, from its own HTTP thread; each takes NULL. Headers are
+ * in (a body may follow); n more body bytes arrived; the request is being answered (no
+ * deadline); the answer went out and the next request's headers are awaited. */
+void srv_conn_body_begin(struct srv_conn *c);
+void srv_conn_body_received(struct srv_conn *c, size_t n);
+void srv_conn_handling(struct srv_conn *c);
+void srv_conn_idle(struct srv_conn *c);
 
 /* ---- request parsing (form.c, client_auth.c) ---- */
 

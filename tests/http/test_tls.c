@@ -195,6 +195,56 @@ TEST(https_cookies_are_host_only_and_secure)
     CHECK_INT(ts_stop(s), 0);
 }
 
+/* Over HTTPS every answer (a document, a cached one, an error) carries Strict-Transport-Security
+ * with hsts_max_age and no includeSubDomains; hsts_max_age=0 turns it off; plain HTTP never
+ * carries it. */
+TEST(hsts_over_tls_only)
+{
+    const char *cert = ts_path("cert.pem"), *key = ts_path("key.pem");
+    CHECK(make_cert(cert, key));
+    const char *args[] = {"--tls-cert", cert, "--tls-key", key, NULL};
+    struct ts_opts o = {.args = args};
+    struct ts_server *s = ts_start(&o);
+    CHECK(s);
+    if (!s)
+        return;
+    static const char *const paths[] = {"/healthz", "/jwks",  "/.well-known/openid-configuration",
+                                        "/nowhere", "/v1/me", NULL};
+    static const long statuses[] = {200, 200, 200, 404, 401};
+    for (size_t i = 0; paths[i]; i++) {
+        struct ts_resp *r = tls_req(s, cert, paths[i], NULL, NULL, NULL);
+        CHECK_INT(r->curl, CURLE_OK);
+        CHECK_INT(r->status, statuses[i]);
+        CHECK_STR(ts_header(r, "Strict-Transport-Security"), "max-age=31536000");
+    }
+    struct ts_resp *r = tls_req(s, cert, "/oauth/token", "grant_type=nope", NULL, NULL);
+    CHECK_INT(r->status, 400);
+    CHECK_STR(ts_jstr(r->json, "error"), "unsupported_grant_type");
+    CHECK_STR(ts_header(r, "Strict-Transport-Security"), "max-age=31536000");
+    CHECK_INT(ts_stop(s), 0);
+
+    static const char *const off[] = {"IDPD_HSTS_MAX_AGE=0", NULL};
+    struct ts_opts o_off = {.args = args, .env = off};
+    s = ts_start(&o_off);
+    CHECK(s);
+    if (!s)
+        return;
+    r = tls_req(s, cert, "/healthz", NULL, NULL, NULL);
+    CHECK_INT(r->status, 200);
+    CHECK(ts_header(r, "Strict-Transport-Security") == NULL);
+    CHECK_INT(ts_stop(s), 0);
+
+    s = ts_start(NULL);
+    CHECK(s);
+    if (!s)
+        return;
+    r = ts_get(s, "/healthz");
+    CHECK_INT(r->status, 200);
+    CHECK_STR(r->body, "{\"status\":\"ok\"}");
+    CHECK(ts_header(r, "Strict-Transport-Security") == NULL);
+    CHECK_INT(ts_stop(s), 0);
+}
+
 TEST(bad_tls_settings_stop_the_start)
 {
     const char *cert = ts_path("cert.pem"), *key = ts_path("key.pem");
@@ -234,6 +284,7 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     RUN(https_with_tls_1_2_and_1_3_only);
     RUN(https_cookies_are_host_only_and_secure);
+    RUN(hsts_over_tls_only);
     RUN(bad_tls_settings_stop_the_start);
     return ts_done();
 }
