@@ -113,6 +113,8 @@ static const struct setting settings[] = {
      "failed on it waits (0 = never)"},
     {"login_account_max", K_INT, OFF(login_account_max), 1, 3600, "60", 0,
      "seconds a wait of the per-account budget grows to at most"},
+    {"device_code_guess_max", K_INT_OFF, OFF(device_code_guess_max), 1, 100000000, "5000", 0,
+     "wrong user codes tried anywhere during a device request's life that fail it (0 = never)"},
     {"login_failure_ttl", K_INT, OFF(login_failure_ttl), 60, 31536000, "86400", 0,
      "seconds failed logins are remembered after the last one (or the end of its wait)"},
     {"rate_limit_token", K_INT_OFF, OFF(rate_limit_token), 1, 1000000, "1000", 0,

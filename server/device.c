@@ -42,9 +42,12 @@ static void user_code_display(const char *code, char out[USER_CODE_LEN + 2])
 
 /* ---- POST /oauth/device_authorization ---- */
 
+/* The request remembers how many wrong user codes were tried before it began (login_guard.c). */
 static int insert_txn(struct store_txn *txn, void *arg)
 {
-    return store_device_insert(txn, arg);
+    struct store_device_code *d = arg;
+    int rc = srv_device_guesses(txn, &d->guesses_at_start);
+    return rc ? rc : store_device_insert(txn, d);
 }
 
 /* Fills d with new codes and stores it, trying other user codes when one is taken. */
@@ -119,12 +122,15 @@ struct lookup {
     const char *user_code;
     struct store_device_code *d;
     struct store_application app;
+    uint64_t guesses; /* wrong user codes tried so far, anywhere */
 };
 
 static int lookup_txn(struct store_txn *txn, void *arg)
 {
     struct lookup *l = arg;
     int rc = store_device_find(txn, l->user_code, l->d);
+    if (!rc)
+        rc = srv_device_guesses(txn, &l->guesses);
     return rc ? rc : store_app_get(txn, l->d->client_id, &l->app);
 }
 
@@ -189,11 +195,23 @@ void srv_handle_device_page(struct srv_request *rq)
 
 static const char bad_code[] = "That code is not valid or has expired.";
 
-/* The request of the user code, pending and unexpired, with its application. */
+/* The request of the user code, pending, unexpired and not guessed out, with its application. */
 static int find_pending(struct srv_request *rq, struct lookup *l)
 {
     int rc = store_read(srv_rq_ctx(rq)->store, lookup_txn, l);
-    return rc == STORE_OK && l->d->status == STORE_DEVICE_PENDING && l->d->expires_at > srv_now();
+    return rc == STORE_OK && l->d->status == STORE_DEVICE_PENDING && l->d->expires_at > srv_now() &&
+           !srv_device_guessed_out(srv_rq_ctx(rq)->cfg, l->d, l->guesses);
+}
+
+struct wrong_code {
+    struct srv_request *rq;
+    const struct srv_code_guard *guard;
+};
+
+static int wrong_code_txn(struct store_txn *txn, void *arg)
+{
+    struct wrong_code *w = arg;
+    return srv_code_guard_failed_txn(txn, w->rq, w->guard);
 }
 
 static void shown_code_page(struct srv_request *rq, unsigned status, const char *error)
@@ -264,9 +282,13 @@ static int decide_txn(struct store_txn *txn, void *arg)
 {
     struct decide *x = arg;
     struct store_device_code now;
+    uint64_t guesses = 0;
     int rc = store_device_get(txn, x->d->hash, &now);
+    if (rc == STORE_OK)
+        rc = srv_device_guesses(txn, &guesses);
     if (rc == STORE_NOTFOUND ||
-        (rc == STORE_OK && (now.status != STORE_DEVICE_PENDING || now.expires_at <= srv_now()))) {
+        (rc == STORE_OK && (now.status != STORE_DEVICE_PENDING || now.expires_at <= srv_now() ||
+                            srv_device_guessed_out(srv_rq_ctx(x->rq)->cfg, &now, guesses)))) {
         x->stale = 1;
         return STORE_OK;
     }
@@ -302,7 +324,22 @@ void srv_handle_device_form(struct srv_request *rq)
         srv_reply_page_message(rq, 500, "Something went wrong", "Out of memory.");
         return;
     }
+    /* Wrong codes wait per address and per browser before any is looked up (RFC 8628 §5.1). */
+    struct srv_code_guard guard;
+    srv_code_guard_init(&guard, srv_rq_client_ip(rq), srv_form_get(&call->form, "csrf"));
+    int64_t wait = srv_code_guard_wait(rq, &guard);
+    if (wait) {
+        char why[128];
+        snprintf(why, sizeof why, "Too many wrong codes. Try again in %lld seconds.",
+                 (long long)wait);
+        code_page(rq, 429, typed, signed_in, srv_form_get(&call->form, "email"), why);
+        return;
+    }
     if (!user_code_normalise(typed, code) || !find_pending(rq, &l)) {
+        struct wrong_code w = {rq, &guard};
+        int wrc = store_write(srv_rq_ctx(rq)->store, wrong_code_txn, &w);
+        if (wrc != STORE_OK)
+            LOG(SRV_LOG_ERROR, "wrong user code not counted: %s", store_strerror(wrc));
         code_page(rq, 400, typed, signed_in, srv_form_get(&call->form, "email"), bad_code);
         return;
     }

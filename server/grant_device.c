@@ -44,9 +44,18 @@ static int poll_txn(struct store_txn *txn, void *arg)
     }
     if (rc)
         return rc;
+    uint64_t guesses = 0;
+    if ((rc = srv_device_guesses(txn, &guesses)) != STORE_OK)
+        return rc;
     if (p->d.expires_at <= ms / 1000) {
         p->outcome = EXPIRED;
         return STORE_OK;
+    }
+    if (p->d.status == STORE_DEVICE_PENDING &&
+        srv_device_guessed_out(srv_rq_ctx(p->rq)->cfg, &p->d, guesses)) {
+        /* so many wrong codes were tried while it waited that its own may have been found */
+        p->outcome = EXPIRED;
+        return store_device_delete(txn, p->hash);
     }
     if (p->d.last_poll_ms && ms - p->d.last_poll_ms < p->d.interval * 1000) {
         p->outcome = SLOW_DOWN;

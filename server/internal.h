@@ -84,6 +84,7 @@ struct srv_config {
     int64_t login_address_threshold; /* 0 = no budget per address */
     int64_t login_account_threshold; /* 0 = no budget per account */
     int64_t login_account_max;
+    int64_t device_code_guess_max; /* 0 = no limit */
     int64_t rate_limit_token;      /* requests per second per address; 0 = unlimited */
     int64_t rate_limit_introspect; /* the same for /oauth/introspect */
     int64_t rate_limit_register;   /* the same for /v1/register */
@@ -420,6 +421,27 @@ int srv_login_guard_failed_txn(struct store_txn *txn, struct srv_request *rq,
 int srv_login_guard_succeeded_txn(struct store_txn *txn, const struct srv_login_guard *g);
 /* The address as counted: IPv4 as is, IPv6 as its /64 ("2001:db8:1:2::/64"). */
 void srv_addr_group(const char *ip, char out[64]);
+
+/* Wrong user codes on the device page (RFC 8628 §5.1) count per address and per browser (its
+ * CSRF token) like failed logins, and in one total: a device request fails once
+ * device_code_guess_max wrong codes were tried anywhere since it began, so no one can search the
+ * code space while it waits. */
+struct srv_code_guard {
+    char address[SRV_LOGIN_KEY_LEN + 1];
+    char browser[SRV_LOGIN_KEY_LEN + 1]; /* "" without a CSRF cookie */
+    char total[SRV_LOGIN_KEY_LEN + 1];
+};
+void srv_code_guard_init(struct srv_code_guard *g, const char *ip, const char *browser);
+/* The seconds the address or the browser must still wait before a code is looked at; 0 for none. */
+int64_t srv_code_guard_wait(struct srv_request *rq, const struct srv_code_guard *g);
+/* In the transaction of a wrong code: counts it (address, browser, total) and audits it. */
+int srv_code_guard_failed_txn(struct store_txn *txn, struct srv_request *rq,
+                              const struct srv_code_guard *g);
+/* The total of wrong codes so far, inside a transaction (0 when none was counted). */
+int srv_device_guesses(struct store_txn *txn, uint64_t *total);
+/* 1 when d has seen device_code_guess_max wrong codes since it began: it is over. */
+int srv_device_guessed_out(const struct srv_config *cfg, const struct store_device_code *d,
+                           uint64_t total);
 
 /* ---- per-address rate limits (rate_limit.c) ---- */
 enum srv_rate { SRV_RATE_TOKEN = 1, SRV_RATE_INTROSPECT, SRV_RATE_REGISTER, SRV_RATE_KINDS };

@@ -1,8 +1,9 @@
 /* Device codes (RFC 8628): SHA-256 of the device code (32 bytes) -> {"user_code","client_id",
- * "scope","status","user_id","auth_time","expires_at","interval","last_poll_ms"}. Indexes,
- * written in the transaction that writes the record:
- *   user_codes           user code -> the 32-byte hash  (the page finds the request by it)
- *   device_codes_by_exp  be64(expires_at) || hash -> ""  (expiry.c; the sweep removes them) */
+ * "scope","status","user_id","auth_time","expires_at","interval","last_poll_ms",
+ * "guesses_at_start"}; the last is absent in records written before it existed (read as 0).
+ * Indexes, written in the transaction that writes the record: user_codes           user code -> the
+ * 32-byte hash  (the page finds the request by it) device_codes_by_exp  be64(expires_at) || hash ->
+ * ""  (expiry.c; the sweep removes them) */
 #include "storage/internal.h"
 
 #include <stdlib.h>
@@ -42,6 +43,8 @@ static int device_encode(const struct store_device_code *d, char **buf, size_t *
     if (!rc)
         rc = codec_set_int(obj, "last_poll_ms", d->last_poll_ms);
     if (!rc)
+        rc = codec_set_int(obj, "guesses_at_start", (int64_t)d->guesses_at_start);
+    if (!rc)
         rc = codec_dump(obj, buf, len);
     json_decref(obj);
     return rc;
@@ -75,6 +78,12 @@ static int device_decode(const MDB_val *key, const MDB_val *data, struct store_d
         rc = codec_get_int(obj, "interval", &out->interval);
     if (!rc)
         rc = codec_get_int(obj, "last_poll_ms", &out->last_poll_ms);
+    int64_t start = 0;
+    if (!rc && json_object_get(obj, "guesses_at_start"))
+        rc = codec_get_int(obj, "guesses_at_start", &start);
+    if (!rc && start < 0)
+        rc = STORE_ECORRUPT;
+    out->guesses_at_start = (uint64_t)start;
     out->status = (int)status;
     if (!rc &&
         (status < STORE_DEVICE_PENDING || status > STORE_DEVICE_DENIED || !device_valid(out)))

@@ -459,8 +459,9 @@ struct store_device_code {
     char user_id[STORE_ID_MAX]; /* approved or denied: by whom */
     int64_t auth_time;          /* approved: when that user signed in */
     int64_t expires_at;
-    int64_t interval;     /* seconds the device must wait between polls (slow_down adds 5) */
-    int64_t last_poll_ms; /* unix milliseconds of the last poll, 0 before the first */
+    int64_t interval;          /* seconds the device must wait between polls (slow_down adds 5) */
+    int64_t last_poll_ms;      /* unix milliseconds of the last poll, 0 before the first */
+    uint64_t guesses_at_start; /* the server's count of wrong user codes when it began */
 };
 
 /* STORE_EXISTS when the hash or the user code is taken. */
