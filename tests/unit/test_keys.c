@@ -1353,19 +1353,82 @@ TEST(rotation_with_hook)
     CHECK_INT(kid_in_state(f.kr, "active", a0), 0);
     CHECK_INT(kid_in_state(f.kr, "next", n0), 0);
     /* the hook fails: nothing of the rotation or of the hook is written */
-    CHECK(keys_rotate_with(f.kr, (int64_t)time(NULL), rotation_hook, &h) != KEYS_OK);
+    CHECK(keys_rotate_with(f.kr, (int64_t)time(NULL), 0, NULL, rotation_hook, &h) != KEYS_OK);
     CHECK_STR(h.kid, n0); /* it was handed the key that would have become active */
     CHECK_INT(kid_in_state(f.kr, "active", a1), 0);
     CHECK_STR(a1, a0);
     CHECK_INT(store_read(f.st, read_rotations, &count), STORE_NOTFOUND);
     /* the hook succeeds: both commit */
     h.fail = 0;
-    CHECK_INT(keys_rotate_with(f.kr, (int64_t)time(NULL), rotation_hook, &h), KEYS_OK);
+    CHECK_INT(keys_rotate_with(f.kr, (int64_t)time(NULL), 0, NULL, rotation_hook, &h), KEYS_OK);
     CHECK_INT(kid_in_state(f.kr, "active", a1), 0);
     CHECK_STR(a1, n0);
     CHECK_STR(h.kid, n0);
     CHECK_INT(store_read(f.st, read_rotations, &count), STORE_OK);
     CHECK_INT(count, 1);
+    fixture_close(&f);
+}
+
+/* The created_at of key kid (from keys_list), or -1. */
+static int64_t created_at_of(struct keys *kr, const char *kid)
+{
+    struct keys_info *items = NULL;
+    size_t n = 0;
+    int64_t t = -1;
+
+    if (keys_list(kr, &items, &n) != KEYS_OK)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(items[i].kid, kid) == 0)
+            t = items[i].created_at;
+    free(items);
+    return t;
+}
+
+/* keys_rotate_with(min_published): the next key signs only once it has been published that
+ * long; before, nothing is written (nor the hook run) and ready_at says when. */
+TEST(rotation_waits_for_publication)
+{
+    struct fixture f;
+    char a0[KEYS_KID_MAX], n0[KEYS_KID_MAX], kid[KEYS_KID_MAX], n1[KEYS_KID_MAX];
+    struct hook_arg h = {"", 0};
+    uint64_t count = 0;
+    int64_t ready = 0, t0;
+
+    CHECK_INT(fixture_open(&f, th_tmpdir(), "ES256"), 0);
+    CHECK_INT(kid_in_state(f.kr, "active", a0), 0);
+    CHECK_INT(kid_in_state(f.kr, "next", n0), 0);
+    t0 = created_at_of(f.kr, n0);
+    CHECK(t0 > 0);
+    /* published t0; with min_published 10 it may sign from t0 + 11 (whole seconds) */
+    CHECK_INT(keys_rotate_with(f.kr, t0 + 10, 10, &ready, rotation_hook, &h), KEYS_ETOOSOON);
+    CHECK_INT(ready, t0 + 11);
+    CHECK_STR(h.kid, "");
+    CHECK_INT(store_read(f.st, read_rotations, &count), STORE_NOTFOUND);
+    CHECK_INT(kid_in_state(f.kr, "active", kid), 0);
+    CHECK_STR(kid, a0);
+    CHECK_INT(kid_in_state(f.kr, "next", kid), 0);
+    CHECK_STR(kid, n0);
+    CHECK_INT(count_state(f.kr, "retired"), 0);
+    /* in time: the rotation happens, hook and all */
+    CHECK_INT(keys_rotate_with(f.kr, t0 + 11, 10, &ready, rotation_hook, &h), KEYS_OK);
+    CHECK_STR(h.kid, n0);
+    CHECK_INT(kid_in_state(f.kr, "active", kid), 0);
+    CHECK_STR(kid, n0);
+    CHECK_INT(kid_in_state(f.kr, "next", n1), 0);
+    CHECK_INT(created_at_of(f.kr, n1), t0 + 11);
+    /* a second rotation right after finds the next key it just made: refused */
+    h.kid[0] = '\0';
+    CHECK_INT(keys_rotate_with(f.kr, t0 + 12, 10, &ready, rotation_hook, &h), KEYS_ETOOSOON);
+    CHECK_INT(ready, t0 + 22);
+    CHECK_STR(h.kid, "");
+    CHECK_INT(kid_in_state(f.kr, "active", kid), 0);
+    CHECK_STR(kid, n0);
+    /* min_published 0 (forced) rotates at once */
+    CHECK_INT(keys_rotate_with(f.kr, t0 + 12, 0, NULL, rotation_hook, &h), KEYS_OK);
+    CHECK_INT(kid_in_state(f.kr, "active", kid), 0);
+    CHECK_STR(kid, n1);
+    CHECK_INT(count_state(f.kr, "retired"), 2);
     fixture_close(&f);
 }
 
@@ -1579,6 +1642,7 @@ int main(int argc, char **argv)
     RUN(persistence);
     RUN(rotation);
     RUN(rotation_with_hook);
+    RUN(rotation_waits_for_publication);
     RUN(retired_key_expires);
     RUN(alg_change_applies_to_new_keys);
     RUN(concurrent_open_makes_one_set);
