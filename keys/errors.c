@@ -27,6 +27,8 @@ const char *keys_strerror(int rc)
         return "token type not accepted";
     case KEYS_ESIG:
         return "token signature does not verify";
+    case KEYS_ETOOSOON:
+        return "the next signing key has not been published long enough";
     default:
         return "unknown keys error";
     }

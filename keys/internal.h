@@ -5,6 +5,7 @@
 
 #include "keys/keys.h"
 
+#include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -79,6 +80,12 @@ int keys_pkey_unseal(const uint8_t *sealed, size_t sealed_len,
 
 /* ---- the ring (keys/ring.c) ---- */
 
+/* An ECDSA curve's group order n and n/2 (keys/jwt.c): a signature is accepted only with
+ * s <= n/2 (low-S), so each token has one encoding. */
+struct keys_ec_curve {
+    BIGNUM *order, *half_order;
+};
+
 struct ring_key {
     char kid[KEYS_KID_MAX];
     enum keys_alg alg;
@@ -88,6 +95,9 @@ struct ring_key {
     /* Initialised once; each call copies one (0.2 us) instead of running EVP_DigestSignInit /
      * EVP_DigestVerifyInit (2.5 us, a provider fetch and key export each time). Only read. */
     EVP_MD_CTX *sign_tpl, *verify_tpl;
+    /* ECDSA algs (ES256): the curve's order n and n/2, computed once per process and shared by
+     * every key of that curve (never freed); NULL for RS256 and EdDSA. */
+    const struct keys_ec_curve *ec;
 };
 
 /* Sets up k's sign and verify templates from k->pkey (keys/jwt.c). */

@@ -6,8 +6,11 @@
 
 #include <jansson.h>
 #include <openssl/bn.h>
+#include <openssl/ec.h>
 #include <openssl/ecdsa.h>
 #include <openssl/err.h>
+#include <openssl/obj_mac.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +23,44 @@
 #define RAW_SIG_LEN 64 /* ES256 r||s and Ed25519 */
 #define ECDSA_DER_MAX 80
 #define TYP_MAX 64
+
+/* ---- ECDSA: one encoding per signature ----
+ * (r, s) and (r, n - s) are both valid ECDSA signatures of the same message, so anyone holding
+ * a token could make a second, different text that verifies (a twin that a denylist or replay
+ * cache keyed on the token's text would not know). idpd signs only the low half (s <= n/2, as
+ * Bitcoin's BIP 62 and libsecp256k1 do) and its verifier refuses the high half. n/2 is computed
+ * once per curve, so the check costs one BN_cmp on the s the verifier decodes anyway. */
+
+static struct keys_ec_curve p256;
+static pthread_once_t p256_once = PTHREAD_ONCE_INIT;
+
+/* Runs once; on failure p256 stays empty and every ES256 key fails to load (KEYS_ECRYPTO). The
+ * BIGNUMs live as long as the process: rings come and go, the curve does not. */
+static void p256_init(void)
+{
+    EC_GROUP *g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+    BIGNUM *n = g ? BN_dup(EC_GROUP_get0_order(g)) : NULL;
+    BIGNUM *half = BN_new();
+
+    if (n && half && BN_rshift1(half, n) == 1) {
+        p256.order = n;
+        p256.half_order = half;
+        n = half = NULL;
+    }
+    BN_free(n);
+    BN_free(half);
+    EC_GROUP_free(g);
+}
+
+/* The curve of alg's keys, ready; NULL for non-ECDSA algs and when it could not be set up. */
+static const struct keys_ec_curve *curve_of(enum keys_alg alg)
+{
+    if (alg != KEYS_ALG_ES256)
+        return NULL;
+    if (pthread_once(&p256_once, p256_init) != 0 || !p256.half_order)
+        return NULL;
+    return &p256;
+}
 
 /* ---- per-key contexts ---- */
 
@@ -37,6 +78,9 @@ int keys_ring_key_prepare(struct ring_key *k)
     if (!k->sign_tpl || !k->verify_tpl)
         goto out;
     rc = KEYS_ECRYPTO;
+    k->ec = curve_of(k->alg);
+    if (k->alg == KEYS_ALG_ES256 && !k->ec)
+        goto out;
     if (EVP_DigestSignInit(k->sign_tpl, NULL, md_of(k), NULL, k->pkey) != 1 ||
         EVP_DigestVerifyInit(k->verify_tpl, NULL, md_of(k), NULL, k->pkey) != 1)
         goto out;
@@ -54,6 +98,7 @@ void keys_ring_key_clear(struct ring_key *k)
     EVP_PKEY_free(k->pkey);
     k->sign_tpl = k->verify_tpl = NULL;
     k->pkey = NULL;
+    k->ec = NULL;
 }
 
 /* A fresh context ready for one signature or verification: a copy of the key's template. */
@@ -91,22 +136,32 @@ static size_t sig_len_of(const struct ring_key *k)
 }
 
 /* ES256: OpenSSL writes an ECDSA-Sig-Value (DER); JWS wants r||s, each padded to 32 bytes
- * (RFC 7518 §3.4). */
-static int ecdsa_der_to_raw(const uint8_t *der, size_t der_len, uint8_t raw[RAW_SIG_LEN])
+ * (RFC 7518 §3.4). OpenSSL's s falls in either half; a high s is replaced by n - s, which
+ * verifies the same, so every token idpd signs passes its own low-S check. */
+static int ecdsa_der_to_raw(const struct keys_ec_curve *ec, const uint8_t *der, size_t der_len,
+                            uint8_t raw[RAW_SIG_LEN])
 {
     int rc = KEYS_ECRYPTO;
     const unsigned char *p = der;
     const BIGNUM *r, *s;
+    BIGNUM *low = NULL;
     ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
 
     if (!es)
         goto out;
     ECDSA_SIG_get0(es, &r, &s);
+    if (BN_cmp(s, ec->half_order) > 0) {
+        low = BN_new();
+        if (!low || BN_sub(low, ec->order, s) != 1)
+            goto out;
+        s = low;
+    }
     if (BN_bn2binpad(r, raw, ES256_COORD) != ES256_COORD ||
         BN_bn2binpad(s, raw + ES256_COORD, ES256_COORD) != ES256_COORD)
         goto out;
     rc = KEYS_OK;
 out:
+    BN_free(low);
     ECDSA_SIG_free(es);
     return rc;
 }
@@ -125,7 +180,7 @@ static int sign_raw(const struct ring_key *k, const char *msg, size_t len, uint8
         n = sizeof der;
         if (EVP_DigestSign(ctx, der, &n, (const uint8_t *)msg, len) != 1)
             goto out;
-        rc = ecdsa_der_to_raw(der, n, sig);
+        rc = ecdsa_der_to_raw(k->ec, der, n, sig);
         if (rc == KEYS_OK)
             *sig_len = RAW_SIG_LEN;
     } else {
@@ -215,9 +270,10 @@ static int typ_matches(const char *typ, const char *expect)
            strcasecmp(typ + sizeof app - 1, expect) == 0;
 }
 
-/* ES256: JWS carries r||s; OpenSSL verifies an ECDSA-Sig-Value (DER). */
-static int ecdsa_raw_to_der(const uint8_t raw[RAW_SIG_LEN], uint8_t *der, size_t cap,
-                            size_t *der_len)
+/* ES256: JWS carries r||s; OpenSSL verifies an ECDSA-Sig-Value (DER). KEYS_ESIG when s is in
+ * the high half (the malleable twin of a low-S signature; idpd never signs one). */
+static int ecdsa_raw_to_der(const struct keys_ec_curve *ec, const uint8_t raw[RAW_SIG_LEN],
+                            uint8_t *der, size_t cap, size_t *der_len)
 {
     int rc = KEYS_ECRYPTO, n;
     ECDSA_SIG *es = ECDSA_SIG_new();
@@ -225,7 +281,13 @@ static int ecdsa_raw_to_der(const uint8_t raw[RAW_SIG_LEN], uint8_t *der, size_t
     BIGNUM *s = BN_bin2bn(raw + ES256_COORD, ES256_COORD, NULL);
     unsigned char *p = der;
 
-    if (!es || !r || !s || ECDSA_SIG_set0(es, r, s) != 1)
+    if (!es || !r || !s)
+        goto out;
+    if (BN_cmp(s, ec->half_order) > 0) {
+        rc = KEYS_ESIG;
+        goto out;
+    }
+    if (ECDSA_SIG_set0(es, r, s) != 1)
         goto out;
     r = s = NULL; /* es owns them */
     n = i2d_ECDSA_SIG(es, NULL);
@@ -252,8 +314,8 @@ static int verify_raw(const struct ring_key *k, const char *msg, size_t len, con
     if (sig_len != sig_len_of(k))
         goto out;
     if (k->alg == KEYS_ALG_ES256) {
-        if (ecdsa_raw_to_der(sig, der, sizeof der, &der_len) != KEYS_OK)
-            goto out;
+        if (ecdsa_raw_to_der(k->ec, sig, der, sizeof der, &der_len) != KEYS_OK)
+            goto out; /* KEYS_ESIG: malformed or high-S alike */
         sig = der;
         sig_len = der_len;
     }

@@ -26,14 +26,15 @@ enum keys_err {
     KEYS_OK = 0,
     KEYS_EINVAL, /* bad argument or configuration (unknown alg) */
     KEYS_ENOMEM,
-    KEYS_ESTORE,  /* storage failed */
-    KEYS_ECRYPTO, /* OpenSSL failed, or a sealed key does not open under this master key */
-    KEYS_EMASTER, /* master key missing, malformed, or its file is readable by others */
-    KEYS_EFORMAT, /* not a compact JWS, bad base64url or JSON, token too long */
-    KEYS_EALG,    /* alg missing, "none", HMAC, or not the alg of the key named by kid */
-    KEYS_EKID,    /* kid missing or not in the ring */
-    KEYS_ETYP,    /* typ header is not the expected one */
-    KEYS_ESIG,    /* signature does not verify */
+    KEYS_ESTORE,   /* storage failed */
+    KEYS_ECRYPTO,  /* OpenSSL failed, or a sealed key does not open under this master key */
+    KEYS_EMASTER,  /* master key missing, malformed, or its file is readable by others */
+    KEYS_EFORMAT,  /* not a compact JWS, bad base64url or JSON, token too long */
+    KEYS_EALG,     /* alg missing, "none", HMAC, or not the alg of the key named by kid */
+    KEYS_EKID,     /* kid missing or not in the ring */
+    KEYS_ETYP,     /* typ header is not the expected one */
+    KEYS_ESIG,     /* signature does not verify */
+    KEYS_ETOOSOON, /* rotation refused: the next key has not been published long enough */
 };
 
 const char *keys_strerror(int rc);
@@ -66,15 +67,24 @@ void keys_close(struct keys *kr);
 
 /* Rotates in one write transaction: the next key becomes active, the active key is retired (it
  * verifies and stays published until now + token_ttl), a new next key is made, and retired keys
- * past their time are deleted. Bumps the ring epoch so other processes reload. */
+ * past their time are deleted. Bumps the ring epoch so other processes reload. Promotes the next
+ * key however recently it was published: verifiers holding an older JWKS may not know it yet,
+ * so servers use keys_rotate_with() and a min_published; this is for tools and tests. */
 int keys_rotate(struct keys *kr, int64_t now);
 
-/* keys_rotate() that also runs in_txn(txn, active_kid, arg) inside the rotation's write
+/* keys_rotate() with two additions.
+ * min_published > 0: the next key's created_at is the moment it entered the JWKS, and it is made
+ * active only when it has been published for min_published seconds: now - created_at >
+ * min_published (created_at and now are whole seconds, so this is at least min_published real
+ * seconds). Otherwise KEYS_ETOOSOON, nothing changes (but a missing next key is created, to be
+ * published from now), and *ready_at (may be NULL) is the first second the rotation can happen.
+ * min_published <= 0 rotates whatever the next key's age (a forced rotation).
+ * in_txn (may be NULL) runs as in_txn(txn, active_kid, arg) inside the rotation's write
  * transaction, after the new active key is in place, so what the caller records about the
  * rotation (its audit event) commits with it or not at all. in_txn returns 0 or a STORE_* error;
  * any error aborts the rotation (KEYS_ESTORE). in_txn may run more than once (storage re-runs a
- * transaction after growing its map). */
-int keys_rotate_with(struct keys *kr, int64_t now,
+ * transaction after growing its map); it does not run for a refused rotation. */
+int keys_rotate_with(struct keys *kr, int64_t now, int64_t min_published, int64_t *ready_at,
                      int (*in_txn)(struct store_txn *txn, const char *active_kid, void *arg),
                      void *arg);
 

@@ -4,6 +4,7 @@
 #include "keys/internal.h"
 
 #include <openssl/err.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -305,6 +306,11 @@ struct write_arg {
     size_t npool;
     size_t need; /* set by plan(): keys the write uses from pool */
     int changed;
+    /* keys_rotate_with(): the next key must have been published this long (0 = any age); when
+     * it has not, the write only adds what is missing and sets too_soon and ready_at */
+    int64_t min_published;
+    int too_soon;
+    int64_t ready_at;
     /* keys_rotate_with(): runs in the rotation's transaction with the new active kid */
     int (*in_txn)(struct store_txn *txn, const char *active_kid, void *arg);
     void *in_txn_arg;
@@ -325,6 +331,26 @@ static void pick(const struct store_signing_key *items, size_t n, long *active, 
     }
 }
 
+/* Whether a rotation asked for in a may happen now: 1, or 0 with a->too_soon and a->ready_at set
+ * (the next key, pick()'s index next, has not been published min_published seconds yet). No next
+ * key at all is published from now on: the write makes one. */
+static int rotation_due(struct write_arg *a, const struct store_signing_key *items, long next)
+{
+    int64_t since = next >= 0 ? items[next].created_at : a->now;
+
+    a->too_soon = 0;
+    a->ready_at = 0;
+    if (!a->rotate || a->min_published <= 0)
+        return a->rotate;
+    /* created_at was truncated to the second: + 1 makes the wait whole */
+    a->ready_at =
+        since > INT64_MAX - a->min_published - 1 ? INT64_MAX : since + a->min_published + 1;
+    if (next >= 0 && a->now >= a->ready_at)
+        return 1;
+    a->too_soon = 1;
+    return 0;
+}
+
 /* How many fresh keys the write will need: a new next key whenever the next key is promoted or
  * missing, and a new active key too when there is no next key to promote. */
 static size_t plan(const struct store_signing_key *items, size_t n, int rotate)
@@ -343,9 +369,12 @@ static int plan_cb(struct store_txn *txn, void *arg)
     struct store_signing_key *items = NULL;
     size_t n = 0;
     int rc = store_key_list(txn, &items, &n);
+    long active, next;
 
-    if (rc == STORE_OK)
-        a->need = plan(items, n, a->rotate);
+    if (rc == STORE_OK) {
+        pick(items, n, &active, &next);
+        a->need = plan(items, n, rotation_due(a, items, next));
+    }
     store_key_list_free(items, n);
     return rc;
 }
@@ -377,22 +406,25 @@ static int write_cb(struct store_txn *txn, void *arg)
     size_t n = 0, used = 0;
     long active, next;
     uint64_t epoch = 0;
-    int rc;
+    int rc, rotate;
 
     a->changed = 0;
     rc = store_key_list(txn, &items, &n);
     if (rc != STORE_OK)
         goto out;
-    a->need = plan(items, n, a->rotate);
+    pick(items, n, &active, &next);
+    /* decided on what is stored now: of two quick rotations racing, the second finds the next
+     * key the first just made and is refused */
+    rotate = rotation_due(a, items, next);
+    a->need = plan(items, n, rotate);
     if (a->need == 0)
         goto out;
     if (a->need > a->npool) {
         rc = CB_AGAIN;
         goto out;
     }
-    pick(items, n, &active, &next);
-    if (a->rotate || active < 0) {
-        if (a->rotate) {
+    if (rotate || active < 0) {
+        if (rotate) {
             /* every active key (normally one) stops signing and verifies until the tokens it
              * signed have expired */
             for (size_t i = 0; i < n; i++) {
@@ -424,7 +456,7 @@ static int write_cb(struct store_txn *txn, void *arg)
         if (rc != STORE_OK)
             goto out;
     }
-    if (a->rotate) {
+    if (rotate) {
         for (size_t i = 0; i < n; i++) {
             if (items[i].state != STORE_KEY_RETIRED || items[i].retire_after > a->now)
                 continue;
@@ -433,7 +465,7 @@ static int write_cb(struct store_txn *txn, void *arg)
                 goto out;
         }
     }
-    if (a->rotate && a->in_txn) {
+    if (rotate && a->in_txn) {
         rc = a->in_txn(txn, a->active_kid, a->in_txn_arg);
         if (rc != STORE_OK)
             goto out;
@@ -476,10 +508,11 @@ out:
 }
 
 /* Adds what is missing (rotate = 0) or rotates, in one write transaction, with the fresh keys
- * generated beforehand. *changed = 1 when it wrote. */
-static int write_keys(struct keys *kr, int rotate, int64_t now,
-                      int (*in_txn)(struct store_txn *, const char *, void *), void *in_txn_arg,
-                      int *changed)
+ * generated beforehand. *changed = 1 when it wrote. A rotation refused by min_published is
+ * KEYS_ETOOSOON with *ready_at set (it may still have written a missing next key). */
+static int write_keys(struct keys *kr, int rotate, int64_t now, int64_t min_published,
+                      int64_t *ready_at, int (*in_txn)(struct store_txn *, const char *, void *),
+                      void *in_txn_arg, int *changed)
 {
     int rc;
     struct write_arg a;
@@ -490,6 +523,7 @@ static int write_keys(struct keys *kr, int rotate, int64_t now,
     a.now = now;
     a.in_txn = in_txn;
     a.in_txn_arg = in_txn_arg;
+    a.min_published = min_published;
     *changed = 0;
     rc = store_read(kr->st, plan_cb, &a);
     if (rc != STORE_OK) {
@@ -497,8 +531,9 @@ static int write_keys(struct keys *kr, int rotate, int64_t now,
         goto out;
     }
     for (int attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-        if (a.need == 0 && !rotate) {
-            rc = KEYS_OK; /* the common start: nothing missing, no write lock taken */
+        if (a.need == 0 && (!rotate || a.too_soon)) {
+            /* the common start: nothing missing; or a rotation that must wait: no write lock */
+            rc = KEYS_OK;
             break;
         }
         while (a.npool < a.need && a.npool < sizeof a.pool / sizeof a.pool[0]) {
@@ -517,6 +552,11 @@ static int write_keys(struct keys *kr, int rotate, int64_t now,
     else if (rc != KEYS_OK)
         rc = keys_from_store(rc);
     *changed = a.changed;
+    if (rc == KEYS_OK && a.too_soon) {
+        rc = KEYS_ETOOSOON;
+        if (ready_at)
+            *ready_at = a.ready_at;
+    }
 out:
     for (size_t i = 0; i < a.npool; i++)
         free(a.pool[i].sealed);
@@ -559,7 +599,7 @@ int keys_open(struct store *st, const uint8_t master[KEYS_MASTER_LEN],
         rc = KEYS_ENOMEM;
         goto out;
     }
-    rc = write_keys(kr, 0, (int64_t)time(NULL), NULL, NULL, &changed);
+    rc = write_keys(kr, 0, (int64_t)time(NULL), 0, NULL, NULL, NULL, &changed);
     if (rc != KEYS_OK)
         goto out;
     rc = ring_reload(kr, 1, NULL); /* KEYS_ESTORE when the keys went meanwhile */
@@ -583,23 +623,26 @@ void keys_close(struct keys *kr)
     free(kr);
 }
 
-int keys_rotate_with(struct keys *kr, int64_t now,
+int keys_rotate_with(struct keys *kr, int64_t now, int64_t min_published, int64_t *ready_at,
                      int (*in_txn)(struct store_txn *txn, const char *active_kid, void *arg),
                      void *arg)
 {
-    int rc, changed = 0;
+    int rc, reload_rc, changed = 0;
 
     if (!kr)
         return KEYS_EINVAL;
-    rc = write_keys(kr, 1, now, in_txn, arg, &changed);
-    if (rc == KEYS_OK)
-        rc = ring_reload(kr, 0, NULL);
+    rc = write_keys(kr, 1, now, min_published, ready_at, in_txn, arg, &changed);
+    if (rc == KEYS_OK || (rc == KEYS_ETOOSOON && changed)) {
+        reload_rc = ring_reload(kr, 0, NULL);
+        if (reload_rc != KEYS_OK)
+            rc = reload_rc;
+    }
     return rc;
 }
 
 int keys_rotate(struct keys *kr, int64_t now)
 {
-    return keys_rotate_with(kr, now, NULL, NULL);
+    return keys_rotate_with(kr, now, 0, NULL, NULL, NULL);
 }
 
 static int epoch_cb(struct store_txn *txn, void *arg)

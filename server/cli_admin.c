@@ -168,19 +168,42 @@ int srv_cmd_keys(int argc, char **argv)
     if (srv_config_load(&cfg, SRV_CFG_DATA, &argc, argv) != SRV_OK)
         return SRV_EXIT_USAGE;
     if (argc == 2 && strcmp(argv[1], "--help") == 0) {
-        fprintf(stdout, "usage: idpd keys rotate [options]\n"
-                        "The next key becomes active, the active one is retired (it verifies until "
-                        "its tokens expire), a new next key is made. Prints {\"keys\":[…]}.\n");
+        fprintf(stdout,
+                "usage: idpd keys rotate [--force] [options]\n"
+                "The next key becomes active, the active one is retired (it verifies until "
+                "its tokens expire), a new next key is made. Prints {\"keys\":[…]}.\n"
+                "The next key must have been published for jwks_max_age + keys_refresh_interval "
+                "seconds (read from the same config file or environment as the server's); until "
+                "then the rotation is refused (exit 1) unless --force.\n");
         srv_config_usage(stdout, SRV_CFG_DATA);
         return SRV_EXIT_OK;
     }
-    if (argc != 2 || strcmp(argv[1], "rotate") != 0) {
-        fprintf(stderr, "usage: idpd keys rotate [--data DIR]\n");
+    int force = 0, rotate = 0, bad = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!rotate && strcmp(argv[i], "rotate") == 0)
+            rotate = 1;
+        else if (!force && strcmp(argv[i], "--force") == 0)
+            force = 1;
+        else
+            bad = 1;
+    }
+    if (bad || !rotate) {
+        fprintf(stderr, "usage: idpd keys rotate [--force] [--data DIR]\n");
         return SRV_EXIT_USAGE;
     }
     if (srv_ctx_open(&ctx, &cfg) != SRV_OK)
         goto out;
-    int krc = srv_keys_rotate_audited(&ctx, "admin.keys.rotate", "", "", "from the command line");
+    int64_t ready_at = 0;
+    int krc = srv_keys_rotate_audited(&ctx, "admin.keys.rotate", "", "", "from the command line",
+                                      force, &ready_at);
+    if (krc == KEYS_ETOOSOON) {
+        fprintf(stderr,
+                "idpd keys rotate: the next key has not been published for %lld s yet "
+                "(jwks_max_age + keys_refresh_interval), so verifiers may not know it; retry in "
+                "%lld s, or use --force\n",
+                (long long)srv_keys_min_published(&cfg), (long long)(ready_at - srv_now()));
+        goto out;
+    }
     if (krc == KEYS_OK)
         krc = srv_keys_active(ctx.keys, kid, NULL);
     if (krc == KEYS_OK)

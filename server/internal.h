@@ -804,10 +804,20 @@ int srv_admin_guard_team(const struct srv_admin_caller *caller, const struct sto
 json_t *srv_keys_json(const struct keys_info *items, size_t n);
 /* The kid (and activated_at, may be NULL) of the ring's active key. KEYS_EKID when none. */
 int srv_keys_active(struct keys *kr, char kid[KEYS_KID_MAX], int64_t *activated_at);
+/* Seconds the next key must have been published before a rotation may make it sign:
+ * jwks_max_age (a verifier may hold the JWKS it fetched just before the key appeared that long)
+ * plus keys_refresh_interval (a process other than the one that made the key, another node or
+ * the server beside `idpd keys rotate`, publishes it only at its next check). */
+int64_t srv_keys_min_published(const struct srv_config *cfg);
 /* Rotates the keys with the audit event of type (target: the new active kid) in the rotation's
- * own write transaction. actor, client_ip and detail may be "" or NULL. Returns enum keys_err. */
+ * own write transaction. actor, client_ip and detail may be "" or NULL. Returns enum keys_err:
+ * KEYS_ETOOSOON (nothing rotated, *ready_at = the first second it may) when the next key has
+ * been published for less than srv_keys_min_published() and force is 0. With force such a
+ * rotation happens anyway and its audit detail says "forced" and how young the key was; a
+ * forced rotation of a key published long enough is an ordinary one. */
 int srv_keys_rotate_audited(struct srv_ctx *ctx, const char *type, const char *actor,
-                            const char *client_ip, const char *detail);
+                            const char *client_ip, const char *detail, int force,
+                            int64_t *ready_at);
 
 /* ---- users (accounts.c) ---- */
 

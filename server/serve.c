@@ -20,7 +20,9 @@ static void serve_usage(FILE *out)
 }
 
 /* key_rotation_interval: rotates when the active key has signed for that long. Another process
- * may have rotated already; the caller refreshed the ring just before, so this sees it. */
+ * may have rotated already; the caller refreshed the ring just before, so this sees it. Never
+ * forced: a next key published too recently (after a forced rotation, say) waits its time, and
+ * this retries at each keys_refresh_interval. */
 static void auto_rotate(struct srv_ctx *ctx, int64_t now)
 {
     char kid[KEYS_KID_MAX];
@@ -29,7 +31,13 @@ static void auto_rotate(struct srv_ctx *ctx, int64_t now)
         srv_keys_active(ctx->keys, kid, &activated_at) != KEYS_OK ||
         now - activated_at < ctx->cfg->key_rotation_interval)
         return;
-    int rc = srv_keys_rotate_audited(ctx, "keys.rotate", "", "", "automatic");
+    int64_t ready_at = 0;
+    int rc = srv_keys_rotate_audited(ctx, "keys.rotate", "", "", "automatic", 0, &ready_at);
+    if (rc == KEYS_ETOOSOON) {
+        LOG(SRV_LOG_DEBUG, "automatic key rotation waits %lld s for the next key to be published",
+            (long long)(ready_at - now));
+        return;
+    }
     if (rc == KEYS_OK)
         rc = srv_keys_active(ctx->keys, kid, NULL);
     if (rc != KEYS_OK) {

@@ -518,6 +518,9 @@ static json_t *jwks(struct fixture *f)
     return r->status == 200 ? r->json : NULL;
 }
 
+/* The body of a rotation that must not wait for the next key's publication. */
+#define FORCE "{\"force\":true}"
+
 TEST(keys_list_and_rotate_keep_old_tokens)
 {
     struct fixture f;
@@ -561,7 +564,9 @@ TEST(keys_list_and_rotate_keep_old_tokens)
     CHECK_INT(json_array_size(snap(&f, "/admin/v1/keys")), 2);
     CHECK_STR(ts_jstr(key_in_state(snap(&f, "/admin/v1/keys"), "active"), "kid"), kid_a);
 
-    struct ts_resp *r = ts_bearer(f.s, "POST", "/admin/v1/keys/rotate", f.t_admin, NULL);
+    /* the next key was made at start, moments ago: only force rotates to it now (the wait
+     * itself is keys_rotation_waits_for_publication's) */
+    struct ts_resp *r = ts_bearer(f.s, "POST", "/admin/v1/keys/rotate", f.t_admin, FORCE);
     CHECK_MSG(r->status == 200, "%ld %s", r->status, r->body);
     keys = items_of(r);
     CHECK_INT(json_array_size(keys), 3);
@@ -612,9 +617,10 @@ TEST(keys_list_and_rotate_keep_old_tokens)
     CHECK_STR(ts_jstr(ev, "actor"), f.admin.id);
     CHECK_STR(ts_jstr(ev, "target"), kid_n);
     CHECK_STR(ts_jstr(ev, "result"), "success");
+    CHECK(strncmp(ts_jstr(ev, "detail"), "forced: ", 8) == 0);
 
     /* a second rotation retires the second key; the first stays published */
-    r = ts_bearer(f.s, "POST", "/admin/v1/keys/rotate", f.t_admin, NULL);
+    r = ts_bearer(f.s, "POST", "/admin/v1/keys/rotate", f.t_admin, FORCE);
     CHECK_MSG(r->status == 200, "%ld %s", r->status, r->body);
     CHECK_INT(json_array_size(items_of(r)), 4);
     CHECK_STR(ts_jstr(key_in_state(items_of(r), "active"), "kid"), kid_nn);
@@ -638,8 +644,16 @@ TEST(keys_rotate_cli_while_serving)
     const char *old_token = ts_token_str(f.s, &f.admin);
     CHECK(old_token != NULL);
 
-    const char *args[] = {"keys", "rotate", "--data", f.s->data, NULL};
-    struct ts_cmd *c = ts_run(args, NULL);
+    /* the next key was made at start: too young to sign (jwks_max_age 300 s by default) */
+    const char *young[] = {"keys", "rotate", "--data", f.s->data, NULL};
+    struct ts_cmd *c = ts_run(young, NULL);
+    CHECK_MSG(c->status == 1, "exit %d; stderr %s", c->status, c->err);
+    CHECK_STR(c->out, "");
+    CHECK_MSG(strstr(c->err, "--force") != NULL, "stderr %s", c->err);
+    CHECK_STR(ts_jstr(key_in_state(snap(&f, "/admin/v1/keys"), "active"), "kid"), kid_a);
+
+    const char *args[] = {"keys", "rotate", "--data", f.s->data, "--force", NULL};
+    c = ts_run(args, NULL);
     CHECK_MSG(c->status == 0, "exit %d; stderr %s", c->status, c->err);
     /* it prints the key list */
     json_t *out = ts_keep_json(json_loads(c->out, 0, NULL));
@@ -677,12 +691,78 @@ TEST(keys_rotate_cli_while_serving)
     CHECK_INT(json_array_size(items_of(r)), 1);
     CHECK_STR(ts_jstr(json_array_get(items_of(r), 0), "target"), kid_n);
     CHECK_STR(ts_jstr(json_array_get(items_of(r), 0), "actor"), "");
+    CHECK(strncmp(ts_jstr(json_array_get(items_of(r), 0), "detail"),
+                  "from the command line, forced: ", 31) == 0);
 
     /* usage errors */
     const char *bad[] = {"keys", "turn", "--data", f.s->data, NULL};
     CHECK_INT(ts_run(bad, NULL)->status, 2);
+    const char *twice[] = {"keys", "rotate", "--force", "--force", "--data", f.s->data, NULL};
+    CHECK_INT(ts_run(twice, NULL)->status, 2);
     const char *none[] = {"keys", NULL};
     CHECK_INT(ts_run(none, NULL)->status, 2);
+}
+
+/* Rotation activates only a next key every verifier can know: one in the JWKS for jwks_max_age
+ * (a verifier's cache) + keys_refresh_interval (other processes' reload), here 1 + 1 s. A quick
+ * second rotation is 409 and changes nothing; force activates anyway and says so in the audit
+ * log; a key published long enough rotates without force. */
+TEST(keys_rotation_waits_for_publication)
+{
+    static const char *const env[] = {"IDPD_JWKS_MAX_AGE=1", "IDPD_KEYS_REFRESH_INTERVAL=1", NULL};
+    struct fixture f;
+    struct ts_opts o = {.env = env};
+    CHECK(setup_with(&f, &o));
+    CHECK_STR(ts_header(ts_get(f.s, "/jwks"), "Cache-Control"), "public, max-age=1");
+    /* the first next key, made at start, has been published long enough by now (its wait is
+     * 2 s, counted in whole seconds: 3) */
+    sleep(3);
+    const char *kid_n = ts_jstr(key_in_state(snap(&f, "/admin/v1/keys"), "next"), "kid");
+    CHECK(kid_n != NULL);
+    struct ts_resp *r = ts_bearer(f.s, "POST", "/admin/v1/keys/rotate", f.t_admin, NULL);
+    CHECK_MSG(r->status == 200, "%ld %s", r->status, r->body);
+    CHECK_STR(ts_jstr(key_in_state(items_of(r), "active"), "kid"), kid_n);
+    const char *kid_nn = ts_jstr(key_in_state(items_of(r), "next"), "kid");
+    CHECK(kid_nn && strcmp(kid_nn, kid_n) != 0);
+    const char *before = js(json_incref(items_of(r)));
+
+    /* at once again: the next key was published 0 s ago; 409 and nothing changes */
+    r = ts_bearer(f.s, "POST", "/admin/v1/keys/rotate", f.t_admin, NULL);
+    CHECK_PROBLEM(r, 409);
+    CHECK(strstr(ts_jstr(r->json, "detail"), "force") != NULL);
+    const char *retry = ts_header(r, "Retry-After");
+    long wait = retry ? strtol(retry, NULL, 10) : 0;
+    CHECK_MSG(wait >= 1 && wait <= 3, "Retry-After %s", retry ? retry : "(none)");
+    CHECK(ts_jint(r->json, "ready_at") > now_s() && ts_jint(r->json, "ready_at") <= now_s() + 3);
+    CHECK_STR(js(json_incref(snap(&f, "/admin/v1/keys"))), before);
+    CHECK_STR(ts_jstr(key_in_state(snap(&f, "/admin/v1/keys"), "active"), "kid"), kid_n);
+    CHECK_PROBLEM(ts_bearer(f.s, "POST", "/admin/v1/keys/rotate", f.t_admin, "{\"force\":false}"),
+                  409);
+    /* a body that is not {"force": boolean} is refused before anything happens */
+    CHECK_PROBLEM(ts_bearer(f.s, "POST", "/admin/v1/keys/rotate", f.t_admin, "{\"force\":1}"), 400);
+    CHECK_PROBLEM(ts_bearer(f.s, "POST", "/admin/v1/keys/rotate", f.t_admin, "{\"now\":true}"),
+                  400);
+    CHECK_STR(js(json_incref(snap(&f, "/admin/v1/keys"))), before);
+    /* only the first rotation is in the audit log, not forced */
+    r = ts_bearer(f.s, "GET", "/admin/v1/audit-events?type=admin.keys.rotate", f.t_auditor, NULL);
+    CHECK_INT(json_array_size(items_of(r)), 1);
+    CHECK_STR(ts_jstr(json_array_get(items_of(r), 0), "target"), kid_n);
+    CHECK(strstr(r->body, "forced") == NULL);
+
+    /* force: the young key signs now, and the audit event says it was forced */
+    r = ts_bearer(f.s, "POST", "/admin/v1/keys/rotate", f.t_admin, FORCE);
+    CHECK_MSG(r->status == 200, "%ld %s", r->status, r->body);
+    CHECK_STR(ts_jstr(key_in_state(items_of(r), "active"), "kid"), kid_nn);
+    json_t *hdr, *claims;
+    CHECK(ts_jwt_decode(ts_token_str(f.s, &f.admin), &hdr, &claims) == 0);
+    CHECK_STR(ts_jstr(hdr, "kid"), kid_nn);
+    r = ts_bearer(f.s, "GET", "/admin/v1/audit-events?type=admin.keys.rotate", f.t_auditor, NULL);
+    CHECK_INT(json_array_size(items_of(r)), 2);
+    json_t *ev = json_array_get(items_of(r), 0);
+    CHECK_STR(ts_jstr(ev, "target"), kid_nn);
+    CHECK_STR(ts_jstr(ev, "actor"), f.admin.id);
+    CHECK_MSG(strncmp(ts_jstr(ev, "detail"), "forced: ", 8) == 0, "detail %s",
+              ts_jstr(ev, "detail"));
 }
 
 TEST(keys_automatic_rotation)
@@ -1240,7 +1320,7 @@ TEST(bootstrap_admin_cli)
                   "{\"name\":\"made by root\",\"grant_types\":[\"password\"]}");
     CHECK_MSG(r->status == 201, "%ld %s", r->status, r->body);
     const char *made = ts_jstr(r->json, "id");
-    r = ts_bearer(f.s, "POST", "/admin/v1/keys/rotate", at, NULL);
+    r = ts_bearer(f.s, "POST", "/admin/v1/keys/rotate", at, FORCE);
     CHECK_MSG(r->status == 200, "%ld %s", r->status, r->body);
     r = ts_bearer(f.s, "GET", "/admin/v1/audit-events", at, NULL);
     CHECK_MSG(r->status == 200, "%ld %s", r->status, r->body);
@@ -1298,6 +1378,7 @@ int main(int argc, char **argv)
     RUN(app_by_api_used_for_password_login);
     RUN(keys_list_and_rotate_keep_old_tokens);
     RUN(keys_rotate_cli_while_serving);
+    RUN(keys_rotation_waits_for_publication);
     RUN(keys_automatic_rotation);
     RUN(keys_rotation_off_by_default);
     RUN(audit_events_filters_paging_no_secrets);

@@ -131,11 +131,16 @@ static json_t *jwks_json(struct keys *kr)
     return j;
 }
 
+/* The P-256 group order (FIPS 186-4 D.1.2.3), written out so the test does not take n from the
+ * code it checks. */
+static const char p256_n_hex[] = "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551";
+
 /* Signs header "." claims with the ring key named kid (any state), like a real signer would,
  * but with a header the test chooses. sig_adjust > 0 appends bytes to the JWS signature,
- * < 0 removes bytes. Returns the token, malloc'd. */
-static char *forge(struct keys *kr, const char *kid, const char *header, const char *body,
-                   int sig_adjust)
+ * < 0 removes bytes. low_s: an ES256 s above n/2 becomes n - s, as idpd's signer writes it;
+ * 0 keeps OpenSSL's s (either half). Returns the token, malloc'd. */
+static char *forge_ex(struct keys *kr, const char *kid, const char *header, const char *body,
+                      int sig_adjust, int low_s)
 {
     struct ring *r = keys_ring_acquire(kr);
     const struct ring_key *k = keys_ring_find(r, kid);
@@ -157,9 +162,17 @@ static char *forge(struct keys *kr, const char *kid, const char *header, const c
         const unsigned char *p = sig;
         ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)sig_len);
         const BIGNUM *br, *bs;
+        BIGNUM *n = NULL, *half = BN_new(), *low = BN_new();
         ECDSA_SIG_get0(es, &br, &bs);
+        BN_hex2bn(&n, p256_n_hex);
+        BN_rshift1(half, n);
+        if (low_s && BN_cmp(bs, half) > 0 && BN_sub(low, n, bs) == 1)
+            bs = low;
         BN_bn2binpad(br, raw, 32);
         BN_bn2binpad(bs, raw + 32, 32);
+        BN_free(n);
+        BN_free(half);
+        BN_free(low);
         ECDSA_SIG_free(es);
         raw_len = 64;
     } else {
@@ -183,6 +196,12 @@ out:
     free(s);
     free(input);
     return tok;
+}
+
+static char *forge(struct keys *kr, const char *kid, const char *header, const char *body,
+                   int sig_adjust)
+{
+    return forge_ex(kr, kid, header, body, sig_adjust, 1);
 }
 
 /* keys_jwt_verify() of a NUL-terminated token, expecting at+jwt; frees the payload. */
@@ -667,6 +686,185 @@ TEST(eddsa_signature_length_exact)
     tok = forge(f.kr, kid, header, claims, 1);
     CHECK_INT(verify(f.kr, tok), KEYS_ESIG);
     free(tok);
+    fixture_close(&f);
+}
+
+/* ---- one encoding per token: ECDSA low-S, canonical EdDSA S, RSA below n ---- */
+
+/* token with its signature segment replaced by raw (sig_len bytes); malloc'd. */
+static char *with_sig(const char *token, const uint8_t *raw, size_t sig_len)
+{
+    const char *dot2 = strrchr(token, '.');
+    char *s = b64(raw, sig_len), *out = NULL;
+    size_t hp = (size_t)(dot2 - token) + 1;
+
+    if (s && (out = malloc(hp + strlen(s) + 1))) {
+        memcpy(out, token, hp);
+        memcpy(out + hp, s, strlen(s) + 1);
+    }
+    free(s);
+    return out;
+}
+
+/* The raw r||s of an ES256 token with s replaced by n - s; malloc'd token. */
+static char *es256_twin(const char *token, const BIGNUM *n)
+{
+    const char *dot2 = strrchr(token, '.');
+    size_t len = 0;
+    uint8_t *raw = (uint8_t *)unb64(dot2 + 1, strlen(dot2 + 1), &len);
+    BIGNUM *s = raw && len == 64 ? BN_bin2bn(raw + 32, 32, NULL) : NULL;
+    char *out = NULL;
+
+    if (s && BN_sub(s, n, s) == 1 && BN_bn2binpad(s, raw + 32, 32) == 32)
+        out = with_sig(token, raw, 64);
+    BN_free(s);
+    free(raw);
+    return out;
+}
+
+/* s of an ES256 token as a BIGNUM (BN_free()), NULL when the signature is not 64 bytes. */
+static BIGNUM *es256_s(const char *token)
+{
+    const char *dot2 = strrchr(token, '.');
+    size_t len = 0;
+    uint8_t *raw = (uint8_t *)unb64(dot2 + 1, strlen(dot2 + 1), &len);
+    BIGNUM *s = raw && len == 64 ? BN_bin2bn(raw + 32, 32, NULL) : NULL;
+    free(raw);
+    return s;
+}
+
+/* ECDSA's (r, n - s) verifies wherever (r, s) does: idpd signs only s <= n/2 and refuses the
+ * high twin, so a token has exactly one valid text. */
+TEST(es256_low_s_only)
+{
+    struct fixture f;
+    BIGNUM *n = NULL, *half = BN_new(), *s = NULL;
+    char *tok = NULL, *twin = NULL, kid[KEYS_KID_MAX], header[256];
+    int high_forged = 0;
+
+    CHECK(BN_hex2bn(&n, p256_n_hex) == 64 && half && BN_rshift1(half, n) == 1);
+    CHECK_INT(fixture_open(&f, th_tmpdir(), "ES256"), 0);
+    /* OpenSSL's own s is high half the time: 200 signatures all low is no accident */
+    for (int i = 0; i < 200; i++) {
+        CHECK_INT(keys_jwt_sign(f.kr, "at+jwt", claims, strlen(claims), &tok), KEYS_OK);
+        s = es256_s(tok);
+        CHECK(s != NULL);
+        CHECK_MSG(BN_cmp(s, half) <= 0, "token %d has a high s", i);
+        CHECK_INT(verify(f.kr, tok), KEYS_OK);
+        BN_free(s);
+        s = NULL;
+        if (i < 199)
+            free(tok);
+    }
+    /* the high-S twin of a token idpd signed is refused; the original still verifies */
+    twin = es256_twin(tok, n);
+    CHECK(twin != NULL && strcmp(twin, tok) != 0);
+    CHECK_INT(verify(f.kr, twin), KEYS_ESIG);
+    CHECK_INT(verify(f.kr, tok), KEYS_OK);
+    free(twin);
+    free(tok);
+
+    /* signed outside keys_jwt_sign() (raw OpenSSL, either half): the low one of each pair
+     * verifies, the high one does not */
+    CHECK_INT(kid_in_state(f.kr, "active", kid), 0);
+    snprintf(header, sizeof header, "{\"alg\":\"ES256\",\"kid\":\"%s\",\"typ\":\"at+jwt\"}", kid);
+    for (int i = 0; i < 40 && !high_forged; i++) {
+        tok = forge_ex(f.kr, kid, header, claims, 0, 0);
+        CHECK(tok != NULL);
+        s = es256_s(tok);
+        CHECK(s != NULL);
+        twin = es256_twin(tok, n);
+        CHECK(twin != NULL);
+        high_forged = BN_cmp(s, half) > 0;
+        CHECK_INT(verify(f.kr, tok), high_forged ? KEYS_ESIG : KEYS_OK);
+        CHECK_INT(verify(f.kr, twin), high_forged ? KEYS_OK : KEYS_ESIG);
+        BN_free(s);
+        s = NULL;
+        free(tok);
+        free(twin);
+    }
+    CHECK(high_forged); /* 2^-40 to miss */
+    BN_free(n);
+    BN_free(half);
+    fixture_close(&f);
+}
+
+/* Ed25519's S must be below the group order L (RFC 8032 §5.1.7): S + L, the only other 32-byte
+ * encoding that the group equation accepts, is refused by OpenSSL 3 already. */
+TEST(eddsa_non_canonical_s_refused)
+{
+    /* L = 2^252 + 27742317777372353535851937790883648493, little-endian */
+    static const uint8_t ell[32] = {0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58,       0xd6,
+                                    0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, [31] = 0x10};
+    struct fixture f;
+    char *tok = NULL, *twin = NULL;
+    size_t len = 0;
+    uint8_t *raw = NULL;
+    unsigned carry = 0;
+
+    CHECK_INT(fixture_open(&f, th_tmpdir(), "EdDSA"), 0);
+    CHECK_INT(keys_jwt_sign(f.kr, "at+jwt", claims, strlen(claims), &tok), KEYS_OK);
+    raw = (uint8_t *)unb64(strrchr(tok, '.') + 1, strlen(strrchr(tok, '.') + 1), &len);
+    CHECK(raw && len == 64);
+    /* S < L < 2^253, so S + L < 2^254 still fits 32 bytes */
+    for (size_t i = 0; i < 32; i++) {
+        unsigned v = raw[32 + i] + ell[i] + carry;
+        raw[32 + i] = (uint8_t)v;
+        carry = v >> 8;
+    }
+    CHECK_INT(carry, 0);
+    twin = with_sig(tok, raw, 64);
+    CHECK(twin != NULL);
+    CHECK_INT(verify(f.kr, twin), KEYS_ESIG);
+    CHECK_INT(verify(f.kr, tok), KEYS_OK);
+    free(raw);
+    free(twin);
+    free(tok);
+    fixture_close(&f);
+}
+
+/* RS256 (PKCS#1 v1.5) is deterministic and its signature is an integer below the modulus n:
+ * s + n, when it still fits the signature's length, is refused by OpenSSL. */
+TEST(rs256_signature_above_modulus_refused)
+{
+    struct fixture f;
+    char kid[KEYS_KID_MAX], *tok = NULL, *twin = NULL;
+    BIGNUM *n = NULL, *s = NULL;
+    uint8_t *raw = NULL;
+    size_t len = 0;
+    int tried = 0;
+
+    CHECK_INT(fixture_open(&f, th_tmpdir(), "RS256"), 0);
+    CHECK_INT(kid_in_state(f.kr, "active", kid), 0);
+    struct ring *r = keys_ring_acquire(f.kr);
+    CHECK(EVP_PKEY_get_bn_param(keys_ring_find(r, kid)->pkey, OSSL_PKEY_PARAM_RSA_N, &n) == 1);
+    keys_ring_release(f.kr, r);
+    /* each claims text signs to another s; s + n fits 256 bytes with odds (2^2048 - n) / n,
+     * usually about one in three */
+    for (int i = 0; i < 200 && !tried; i++) {
+        char body[64];
+        snprintf(body, sizeof body, "{\"sub\":\"usr_%d\"}", i);
+        CHECK_INT(keys_jwt_sign(f.kr, "at+jwt", body, strlen(body), &tok), KEYS_OK);
+        raw = (uint8_t *)unb64(strrchr(tok, '.') + 1, strlen(strrchr(tok, '.') + 1), &len);
+        CHECK(raw && len == 256);
+        s = BN_bin2bn(raw, 256, NULL);
+        CHECK(s && BN_add(s, s, n) == 1);
+        if (BN_num_bytes(s) <= 256) {
+            CHECK(BN_bn2binpad(s, raw, 256) == 256);
+            twin = with_sig(tok, raw, 256);
+            CHECK(twin != NULL);
+            CHECK_INT(verify(f.kr, twin), KEYS_ESIG);
+            CHECK_INT(verify(f.kr, tok), KEYS_OK);
+            free(twin);
+            tried = 1;
+        }
+        BN_free(s);
+        free(raw);
+        free(tok);
+    }
+    if (!tried) /* n this close to 2^2048 leaves no twin of that length to try */
+        fprintf(stderr, "  no RS256 signature left room for s + n; nothing to refuse\n");
+    BN_free(n);
     fixture_close(&f);
 }
 
@@ -1155,19 +1353,82 @@ TEST(rotation_with_hook)
     CHECK_INT(kid_in_state(f.kr, "active", a0), 0);
     CHECK_INT(kid_in_state(f.kr, "next", n0), 0);
     /* the hook fails: nothing of the rotation or of the hook is written */
-    CHECK(keys_rotate_with(f.kr, (int64_t)time(NULL), rotation_hook, &h) != KEYS_OK);
+    CHECK(keys_rotate_with(f.kr, (int64_t)time(NULL), 0, NULL, rotation_hook, &h) != KEYS_OK);
     CHECK_STR(h.kid, n0); /* it was handed the key that would have become active */
     CHECK_INT(kid_in_state(f.kr, "active", a1), 0);
     CHECK_STR(a1, a0);
     CHECK_INT(store_read(f.st, read_rotations, &count), STORE_NOTFOUND);
     /* the hook succeeds: both commit */
     h.fail = 0;
-    CHECK_INT(keys_rotate_with(f.kr, (int64_t)time(NULL), rotation_hook, &h), KEYS_OK);
+    CHECK_INT(keys_rotate_with(f.kr, (int64_t)time(NULL), 0, NULL, rotation_hook, &h), KEYS_OK);
     CHECK_INT(kid_in_state(f.kr, "active", a1), 0);
     CHECK_STR(a1, n0);
     CHECK_STR(h.kid, n0);
     CHECK_INT(store_read(f.st, read_rotations, &count), STORE_OK);
     CHECK_INT(count, 1);
+    fixture_close(&f);
+}
+
+/* The created_at of key kid (from keys_list), or -1. */
+static int64_t created_at_of(struct keys *kr, const char *kid)
+{
+    struct keys_info *items = NULL;
+    size_t n = 0;
+    int64_t t = -1;
+
+    if (keys_list(kr, &items, &n) != KEYS_OK)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(items[i].kid, kid) == 0)
+            t = items[i].created_at;
+    free(items);
+    return t;
+}
+
+/* keys_rotate_with(min_published): the next key signs only once it has been published that
+ * long; before, nothing is written (nor the hook run) and ready_at says when. */
+TEST(rotation_waits_for_publication)
+{
+    struct fixture f;
+    char a0[KEYS_KID_MAX], n0[KEYS_KID_MAX], kid[KEYS_KID_MAX], n1[KEYS_KID_MAX];
+    struct hook_arg h = {"", 0};
+    uint64_t count = 0;
+    int64_t ready = 0, t0;
+
+    CHECK_INT(fixture_open(&f, th_tmpdir(), "ES256"), 0);
+    CHECK_INT(kid_in_state(f.kr, "active", a0), 0);
+    CHECK_INT(kid_in_state(f.kr, "next", n0), 0);
+    t0 = created_at_of(f.kr, n0);
+    CHECK(t0 > 0);
+    /* published t0; with min_published 10 it may sign from t0 + 11 (whole seconds) */
+    CHECK_INT(keys_rotate_with(f.kr, t0 + 10, 10, &ready, rotation_hook, &h), KEYS_ETOOSOON);
+    CHECK_INT(ready, t0 + 11);
+    CHECK_STR(h.kid, "");
+    CHECK_INT(store_read(f.st, read_rotations, &count), STORE_NOTFOUND);
+    CHECK_INT(kid_in_state(f.kr, "active", kid), 0);
+    CHECK_STR(kid, a0);
+    CHECK_INT(kid_in_state(f.kr, "next", kid), 0);
+    CHECK_STR(kid, n0);
+    CHECK_INT(count_state(f.kr, "retired"), 0);
+    /* in time: the rotation happens, hook and all */
+    CHECK_INT(keys_rotate_with(f.kr, t0 + 11, 10, &ready, rotation_hook, &h), KEYS_OK);
+    CHECK_STR(h.kid, n0);
+    CHECK_INT(kid_in_state(f.kr, "active", kid), 0);
+    CHECK_STR(kid, n0);
+    CHECK_INT(kid_in_state(f.kr, "next", n1), 0);
+    CHECK_INT(created_at_of(f.kr, n1), t0 + 11);
+    /* a second rotation right after finds the next key it just made: refused */
+    h.kid[0] = '\0';
+    CHECK_INT(keys_rotate_with(f.kr, t0 + 12, 10, &ready, rotation_hook, &h), KEYS_ETOOSOON);
+    CHECK_INT(ready, t0 + 22);
+    CHECK_STR(h.kid, "");
+    CHECK_INT(kid_in_state(f.kr, "active", kid), 0);
+    CHECK_STR(kid, n0);
+    /* min_published 0 (forced) rotates at once */
+    CHECK_INT(keys_rotate_with(f.kr, t0 + 12, 0, NULL, rotation_hook, &h), KEYS_OK);
+    CHECK_INT(kid_in_state(f.kr, "active", kid), 0);
+    CHECK_STR(kid, n1);
+    CHECK_INT(count_state(f.kr, "retired"), 2);
     fixture_close(&f);
 }
 
@@ -1369,6 +1630,9 @@ int main(int argc, char **argv)
     RUN(malformed_tokens_refused);
     RUN(es256_signature_length_exact);
     RUN(eddsa_signature_length_exact);
+    RUN(es256_low_s_only);
+    RUN(eddsa_non_canonical_s_refused);
+    RUN(rs256_signature_above_modulus_refused);
     RUN(thumbprint_rfc7638_vector);
     RUN(ec_coordinate_padded);
     RUN(sealed_key_bound_to_kid);
@@ -1378,6 +1642,7 @@ int main(int argc, char **argv)
     RUN(persistence);
     RUN(rotation);
     RUN(rotation_with_hook);
+    RUN(rotation_waits_for_publication);
     RUN(retired_key_expires);
     RUN(alg_change_applies_to_new_keys);
     RUN(concurrent_open_makes_one_set);
