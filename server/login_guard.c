@@ -25,7 +25,10 @@ void srv_login_key(const char *email, const char *ip, char key[SRV_LOGIN_KEY_LEN
 {
     char norm[STORE_EMAIL_MAX + 64];
     uint8_t digest[CRYPTO_SHA256_LEN];
-    srv_email_normalise(email, norm);
+    /* Counted under the email's key, so "ALICE@…" or fullwidth "ａlice@…" are no extra guesses
+     * at alice@…; a name with no key (refused, or not an address) counts as typed. */
+    if (srv_email_key(email, norm) != SRV_EMAIL_OK)
+        srv_email_key_legacy(email, norm);
     size_t n = strlen(norm);
     /* NUL-separated: no (name, address) pair reads as another */
     snprintf(norm + n + 1, sizeof norm - n - 1, "%s", ip ? ip : "");

@@ -679,6 +679,79 @@ TEST(test_json_writer)
     CHECK(srv_jw_finish(&w, NULL) == NULL);
 }
 
+/* The key an email is unique under (email_text.c, issue 12 finding 10): NFKC_Casefold, and
+ * UTS #39 refusals for parts that mix scripts or only imitate ASCII. */
+TEST(test_email_key)
+{
+    char key[STORE_EMAIL_MAX];
+    /* ASCII: lower-cased, nothing else, and never judged by look ("dan" is not "clan") */
+    CHECK_INT(srv_email_key("Alice@Example.COM", key), SRV_EMAIL_OK);
+    CHECK_STR(key, "alice@example.com");
+    CHECK_INT(srv_email_key("dan@example.com", key), SRV_EMAIL_OK);
+    CHECK_STR(key, "dan@example.com");
+    CHECK_INT(srv_email_key("clan@example.com", key), SRV_EMAIL_OK);
+    CHECK_STR(key, "clan@example.com");
+    CHECK_INT(srv_email_key("rn1l0@exarnple.com", key), SRV_EMAIL_OK);
+    CHECK_STR(key, "rn1l0@exarnple.com");
+    /* fullwidth letters and at sign fold to the ASCII address */
+    CHECK_INT(srv_email_key("\xef\xbd\x81lice@example.com", key), SRV_EMAIL_OK);
+    CHECK_STR(key, "alice@example.com");
+    CHECK_INT(srv_email_key("\xef\xbc\xa1LICE\xef\xbc\xa0"
+                            "EXAMPLE.COM",
+                            key),
+              SRV_EMAIL_OK);
+    CHECK_STR(key, "alice@example.com");
+    /* single-script non-ASCII stays, case-folded: MÜLLER (decomposed Ü) is müller */
+    CHECK_INT(srv_email_key("M\xc3\x9cller@example.de", key), SRV_EMAIL_OK);
+    CHECK_STR(key, "m\xc3\xbcller@example.de");
+    CHECK_INT(srv_email_key("MU\xcc\x88LLER@EXAMPLE.DE", key), SRV_EMAIL_OK);
+    CHECK_STR(key, "m\xc3\xbcller@example.de");
+    /* 用户@例子.广告: Han, one script per part */
+    const char *han = "\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90."
+                      "\xe5\xb9\xbf\xe5\x91\x8a";
+    CHECK_INT(srv_email_key(han, key), SRV_EMAIL_OK);
+    CHECK_STR(key, han);
+    /* Greek, one script: σ and final ς fold alike */
+    CHECK_INT(srv_email_key("\xce\xa3\xce\xbf\xcf\x86\xce\xb9\xce\xb1@example.gr", key),
+              SRV_EMAIL_OK);
+    CHECK_STR(key, "\xcf\x83\xce\xbf\xcf\x86\xce\xb9\xce\xb1@example.gr");
+    /* Cyrillic а among Latin letters: mixed scripts, in the local part or the domain */
+    CHECK_INT(srv_email_key("\xd0\xb0lice@example.com", key), SRV_EMAIL_EMIXED);
+    CHECK_STR(key, "");
+    CHECK_INT(srv_email_key("alice@ex\xd0\xb0mple.com", key), SRV_EMAIL_EMIXED);
+    /* Latin only, but dotless ı looks like i: alıce can only pass for alice */
+    CHECK_INT(srv_email_key("al\xc4\xb1"
+                            "ce@example.com",
+                            key),
+              SRV_EMAIL_ELOOKALIKE);
+    /* all-Cyrillic аре looks all-ASCII ("ape") */
+    CHECK_INT(srv_email_key("\xd0\xb0\xd1\x80\xd0\xb5@example.com", key), SRV_EMAIL_ELOOKALIKE);
+    /* all-Cyrillic that does not look ASCII stays (имя: и, м, я have no ASCII twin) */
+    CHECK_INT(srv_email_key("\xd0\xb8\xd0\xbc\xd1\x8f@example.ru", key), SRV_EMAIL_OK);
+    /* shapes: no @, two @ once folded (fullwidth ＠), a space from NFKC (no-break space) */
+    CHECK_INT(srv_email_key("alice.example.com", key), SRV_EMAIL_EINVALID);
+    CHECK_INT(srv_email_key("a\xef\xbc\xa0"
+                            "b@example.com",
+                            key),
+              SRV_EMAIL_EINVALID);
+    CHECK_INT(srv_email_key("a\xc2\xa0"
+                            "b@example.com",
+                            key),
+              SRV_EMAIL_EINVALID);
+    CHECK_INT(srv_email_key("\xff@example.com", key), SRV_EMAIL_EINVALID);
+    /* NFKC may lengthen: 100 x U+FDFA (3 bytes) is 300 bytes typed and far more folded */
+    char longer[STORE_EMAIL_MAX];
+    size_t n = 0;
+    for (int i = 0; i < 100; i++, n += 3)
+        memcpy(longer + n, "\xef\xb7\xba", 3);
+    memcpy(longer + n, "@x.ar", 6);
+    CHECK_INT(srv_email_key(longer, key), SRV_EMAIL_ETOOLONG);
+    /* the old key: ASCII lower-cased, other bytes as typed */
+    srv_email_key_legacy("M\xc3\x9cLLER@X.DE", key);
+    CHECK_STR(key, "m\xc3\x9cller@x.de");
+    CHECK(strcmp(srv_email_strerror(SRV_EMAIL_EMIXED), srv_email_strerror(SRV_EMAIL_OK)) != 0);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -695,5 +768,6 @@ int main(int argc, char **argv)
     RUN(test_role_valid);
     RUN(test_name_valid);
     RUN(test_json_writer);
+    RUN(test_email_key);
     return th_done();
 }
