@@ -213,7 +213,10 @@ int srv_authz_read_or_answer(struct srv_request *rq, struct srv_authz *a, srv_pa
                                "The application that sent you here is not known.");
         return SRV_ERESPONDED;
     }
-    if (!a->redirect_uri || !redirect_registered(&a->app, a->redirect_uri)) {
+    /* A port that cannot exist (":0", ":99999", an empty one) matches nothing, not even a
+     * loopback redirect URI, whose port is otherwise the native app's choice. */
+    if (!a->redirect_uri || !srv_uri_port_valid(a->redirect_uri) ||
+        !redirect_registered(&a->app, a->redirect_uri)) {
         srv_reply_page_message(rq, 400, "This sign-in link is not valid",
                                "The address to return to is not registered for this application.");
         return SRV_ERESPONDED;

@@ -573,9 +573,13 @@ enum srv_app_list {
     SRV_APP_POST_LOGOUT_URIS
 };
 
+/* 1 when the URI's authority (after "scheme://", if it has one) has no port, or a port of 1 to 5
+ * digits from 1 to 65535; 0 for ":0", ":99999", ":-1", ":8o" or an empty port ("host:/cb"). A URI
+ * without an authority (a native app's "com.example.app:/cb") has no port and passes. */
+int srv_uri_port_valid(const char *uri);
 /* Adds v to one of app's lists (a repeat is ignored) after checking it: a known grant type; a
  * redirect URI or post-logout redirect URI (absolute, no fragment, printable ASCII, at most
- * 1024 bytes); an origin
+ * 1024 bytes, a valid port: srv_uri_port_valid); an origin
  * (scheme://host[:port], at most 300 bytes), kept as browsers serialise it: lower case, without
  * the scheme's default port. 1 when done; 0 with the reason written into why (cap bytes) when v is
  * not valid or the list is full. */

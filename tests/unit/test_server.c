@@ -752,6 +752,27 @@ TEST(test_email_key)
     CHECK(strcmp(srv_email_strerror(SRV_EMAIL_EMIXED), srv_email_strerror(SRV_EMAIL_OK)) != 0);
 }
 
+/* Ports of redirect URIs and origins (issue 12, finding 13): 1..65535, digits, not empty. */
+TEST(test_uri_port_valid)
+{
+    static const char *const good[] = {
+        "http://127.0.0.1/cb",    "http://127.0.0.1:1/cb",    "http://127.0.0.1:65535/cb",
+        "https://a.example",      "https://a.example:443",    "http://[::1]:8080/cb",
+        "http://[::1]/cb",        "com.example.app:/cb",      "https://u:p@a.example:8443/x?y#z",
+        "https://a.example?x=:0", "urn:ietf:wg:oauth:2.0:oob"};
+    static const char *const bad[] = {"http://127.0.0.1:0/cb",   "http://127.0.0.1:99999/cb",
+                                      "http://127.0.0.1:/cb",    "http://127.0.0.1:",
+                                      "http://127.0.0.1:65536",  "http://127.0.0.1:123456/cb",
+                                      "http://127.0.0.1:-1/cb",  "http://127.0.0.1:8o/cb",
+                                      "http://[::1]:/cb",        "http://[::1]:0",
+                                      "http://[::1/cb",          "http://[::1]x/cb",
+                                      "https://u:p@a.example:/", "http://a:1:2/"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        CHECK_MSG(srv_uri_port_valid(good[i]), "%s", good[i]);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK_MSG(!srv_uri_port_valid(bad[i]), "%s", bad[i]);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -769,5 +790,6 @@ int main(int argc, char **argv)
     RUN(test_name_valid);
     RUN(test_json_writer);
     RUN(test_email_key);
+    RUN(test_uri_port_valid);
     return th_done();
 }
