@@ -233,6 +233,28 @@ int srv_authz_read_or_answer(struct srv_request *rq, struct srv_authz *a, srv_pa
         srv_authz_reply_error(rq, a, "unsupported_response_type", "response_type must be code");
         return SRV_ERESPONDED;
     }
+    /* Parameters idpd does not implement are refused, never ignored: a client that sent them
+     * expects what they mean (a signed request, an answer in a fragment or a POSTed form).
+     * request and request_uri have their own errors (RFC 9101 §6.3, OIDC Core §6.1 and §6.2);
+     * a response_mode other than query is invalid_request (OAuth 2.0 Multiple Response Type
+     * Encoding Practices §2.1). These are not carried in the pages' hidden fields, so only
+     * GET /oauth/authorize (or a forged form) can hold them. An empty value counts as omitted
+     * (RFC 6749 §3.1). */
+    const char *request = get(rq, src, "request"), *request_uri = get(rq, src, "request_uri");
+    const char *mode = get(rq, src, "response_mode");
+    if (request && *request) {
+        srv_authz_reply_error(rq, a, "request_not_supported",
+                              "request objects are not supported; send the parameters as such");
+        return SRV_ERESPONDED;
+    }
+    if (request_uri && *request_uri) {
+        srv_authz_reply_error(rq, a, "request_uri_not_supported", "request_uri is not supported");
+        return SRV_ERESPONDED;
+    }
+    if (mode && *mode && (mode == SRV_PARAM_REPEATED || strcmp(mode, "query") != 0)) {
+        srv_authz_reply_error(rq, a, "invalid_request", "response_mode must be query");
+        return SRV_ERESPONDED;
+    }
     if (srv_user_scope_check(a->scope, why, sizeof why) != SRV_OK) {
         srv_authz_reply_error(rq, a, "invalid_scope", why);
         return SRV_ERESPONDED;
