@@ -17,7 +17,7 @@ int srv_email_valid(const char *email)
     return 1;
 }
 
-void srv_email_normalise(const char *email, char *out)
+void srv_email_key_legacy(const char *email, char out[STORE_EMAIL_MAX])
 {
     size_t i = 0;
     for (; email[i] && i + 1 < STORE_EMAIL_MAX; i++)

@@ -143,6 +143,7 @@ struct edit {
     char id[STORE_ID_MAX]; /* the user being edited; made by create */
     json_t *body;
     const char *email, *name, *password;
+    char key[STORE_EMAIL_MAX]; /* the email's key (srv_email_key), when email is given */
     json_t *metadata;
     char phc[STORE_PHC_MAX];
     int hashed;
@@ -196,7 +197,7 @@ static int edit_txn(struct store_txn *txn, void *arg)
     struct edit *e = a->e;
     struct store_user u = {0};
     struct store_identity idn = {0};
-    char holder[STORE_ID_MAX], norm[STORE_EMAIL_MAX] = "";
+    char holder[STORE_ID_MAX];
     int has_password = 0, rc;
     int64_t now = srv_now();
     if (e->create) {
@@ -209,8 +210,7 @@ static int edit_txn(struct store_txn *txn, void *arg)
     if ((rc = password_identity(txn, e->id, &idn, &has_password)) != STORE_OK)
         goto out;
     if (e->email) {
-        srv_email_normalise(e->email, norm);
-        rc = store_user_find_email(txn, e->email, holder);
+        rc = store_user_find_email(txn, e->key, holder);
         if (rc == STORE_OK && strcmp(holder, e->id) != 0) {
             a->conflict = 1;
             rc = STORE_OK;
@@ -219,6 +219,7 @@ static int edit_txn(struct store_txn *txn, void *arg)
         if (rc != STORE_OK && rc != STORE_NOTFOUND)
             goto out;
         snprintf(u.email, sizeof u.email, "%s", e->email);
+        memcpy(u.email_key, e->key, sizeof u.email_key);
         u.anonymous = 0;
     }
     if (e->name)
@@ -237,7 +238,7 @@ static int edit_txn(struct store_txn *txn, void *arg)
         if ((rc = store_identity_delete(txn, e->id, idn.id)) != STORE_OK)
             goto out;
         if (e->email)
-            snprintf(idn.provider_id, sizeof idn.provider_id, "%s", norm);
+            memcpy(idn.provider_id, e->key, sizeof idn.provider_id);
         if (e->password)
             memcpy(idn.phc, e->phc, sizeof idn.phc);
         rc = store_identity_insert(txn, &idn);
@@ -249,7 +250,11 @@ static int edit_txn(struct store_txn *txn, void *arg)
         memset(&idn, 0, sizeof idn);
         snprintf(idn.user_id, sizeof idn.user_id, "%s", e->id);
         snprintf(idn.provider, sizeof idn.provider, "local-userpass");
-        srv_email_normalise(u.email, idn.provider_id);
+        /* the key the email index holds; a record older than email_key holds the old key */
+        if (u.email_key[0])
+            memcpy(idn.provider_id, u.email_key, sizeof idn.provider_id);
+        else
+            srv_email_key_legacy(u.email, idn.provider_id);
         memcpy(idn.phc, e->phc, sizeof idn.phc);
         idn.created_at = now;
         rc = crypto_id_new("idn", idn.id, sizeof idn.id) == CRYPTO_OK ? STORE_OK : STORE_EINVAL;
@@ -297,8 +302,10 @@ static int parse_edit_or_error(struct srv_request *rq, struct edit *e)
         srv_json_string_or_error(rq, e->body, "name", 0, STORE_NAME_MAX - 1, &e->name) ||
         srv_json_string_or_error(rq, e->body, "password", 0, SRV_PASSWORD_MAX, &e->password))
         return SRV_ERESPONDED;
-    if (e->email && !srv_email_valid(e->email)) {
-        srv_reply_problem(rq, 400, "email is not a valid address");
+    enum srv_email_err erc = e->email ? srv_email_key(e->email, e->key) : SRV_EMAIL_OK;
+    if (erc != SRV_EMAIL_OK) {
+        srv_reply_problem(rq, erc == SRV_EMAIL_EINTERNAL ? 500 : 400, "%s",
+                          srv_email_strerror(erc));
         return SRV_ERESPONDED;
     }
     if (e->name && !srv_name_valid(e->name)) {

@@ -41,10 +41,49 @@ static size_t scheme_len(const char *v)
     return v[i] == ':' ? i : 0;
 }
 
-/* RFC 6749 §3.1.2: an absolute URI without a fragment (custom schemes of native apps allowed). */
+int srv_uri_port_valid(const char *uri)
+{
+    size_t s = scheme_len(uri);
+    if (!s || strncmp(uri + s, "://", 3) != 0)
+        return 1;
+    const char *host = uri + s + 3;
+    size_t auth_len = strcspn(host, "/?#");
+    const char *at = memchr(host, '@', auth_len);
+    if (at) { /* userinfo may hold ':' too */
+        auth_len -= (size_t)(at + 1 - host);
+        host = at + 1;
+    }
+    const char *end = host + auth_len, *p = host;
+    if (*p == '[') { /* an IPv6 literal holds ':' of its own */
+        const char *close = memchr(p, ']', auth_len);
+        if (!close)
+            return 0;
+        p = close + 1;
+    } else {
+        const char *colon = memchr(p, ':', auth_len);
+        p = colon ? colon : end;
+    }
+    if (p == end)
+        return 1;
+    if (*p != ':')
+        return 0;
+    /* RFC 3986 allows an empty port and any number of digits; a port a socket can listen on
+     * is 1..65535, and anything else cannot be the address the client means */
+    size_t digits = (size_t)(end - p - 1);
+    if (digits == 0 || digits > 5 || strspn(p + 1, "0123456789") < digits)
+        return 0;
+    unsigned port = 0;
+    for (size_t i = 1; i <= digits; i++)
+        port = port * 10 + (unsigned)(p[i] - '0');
+    return port >= 1 && port <= 65535;
+}
+
+/* RFC 6749 §3.1.2: an absolute URI without a fragment (custom schemes of native apps allowed),
+ * with a port that can exist. */
 static int redirect_uri_valid(const char *v)
 {
-    return uri_chars(v) && scheme_len(v) && !strchr(v, '#') && v[scheme_len(v) + 1] != '\0';
+    return uri_chars(v) && scheme_len(v) && !strchr(v, '#') && v[scheme_len(v) + 1] != '\0' &&
+           srv_uri_port_valid(v);
 }
 
 /* RFC 6454 §6.1 serialisation of an origin, as browsers send it in Origin: scheme "://" host
@@ -54,7 +93,7 @@ static int origin_canonical(const char *v, char *out, size_t cap)
 {
     size_t s = scheme_len(v), len = strlen(v);
     if (!uri_chars(v) || !s || strncmp(v + s, "://", 3) != 0 || !v[s + 3] ||
-        strpbrk(v + s + 3, "/?#@") || len >= cap)
+        strpbrk(v + s + 3, "/?#@") || len >= cap || !srv_uri_port_valid(v))
         return 0;
     for (size_t i = 0; i <= len; i++)
         out[i] = v[i] >= 'A' && v[i] <= 'Z' ? (char)(v[i] - 'A' + 'a') : v[i];
@@ -105,7 +144,8 @@ int srv_app_add(struct store_application *app, enum srv_app_list list, const cha
         } else {
             snprintf(why, cap, "not %s: %s, printable ASCII, at most %d bytes",
                      uris ? "a URI" : "an origin",
-                     uris ? "an absolute URI without a fragment" : "scheme://host[:port]",
+                     uris ? "an absolute URI without a fragment, any port 1 to 65535"
+                          : "scheme://host[:port], port 1 to 65535",
                      (int)stride - 1);
         }
         return 0;

@@ -213,7 +213,10 @@ int srv_authz_read_or_answer(struct srv_request *rq, struct srv_authz *a, srv_pa
                                "The application that sent you here is not known.");
         return SRV_ERESPONDED;
     }
-    if (!a->redirect_uri || !redirect_registered(&a->app, a->redirect_uri)) {
+    /* A port that cannot exist (":0", ":99999", an empty one) matches nothing, not even a
+     * loopback redirect URI, whose port is otherwise the native app's choice. */
+    if (!a->redirect_uri || !srv_uri_port_valid(a->redirect_uri) ||
+        !redirect_registered(&a->app, a->redirect_uri)) {
         srv_reply_page_message(rq, 400, "This sign-in link is not valid",
                                "The address to return to is not registered for this application.");
         return SRV_ERESPONDED;
@@ -228,6 +231,28 @@ int srv_authz_read_or_answer(struct srv_request *rq, struct srv_authz *a, srv_pa
     }
     if (!a->response_type || strcmp(a->response_type, "code") != 0) {
         srv_authz_reply_error(rq, a, "unsupported_response_type", "response_type must be code");
+        return SRV_ERESPONDED;
+    }
+    /* Parameters idpd does not implement are refused, never ignored: a client that sent them
+     * expects what they mean (a signed request, an answer in a fragment or a POSTed form).
+     * request and request_uri have their own errors (RFC 9101 §6.3, OIDC Core §6.1 and §6.2);
+     * a response_mode other than query is invalid_request (OAuth 2.0 Multiple Response Type
+     * Encoding Practices §2.1). These are not carried in the pages' hidden fields, so only
+     * GET /oauth/authorize (or a forged form) can hold them. An empty value counts as omitted
+     * (RFC 6749 §3.1). */
+    const char *request = get(rq, src, "request"), *request_uri = get(rq, src, "request_uri");
+    const char *mode = get(rq, src, "response_mode");
+    if (request && *request) {
+        srv_authz_reply_error(rq, a, "request_not_supported",
+                              "request objects are not supported; send the parameters as such");
+        return SRV_ERESPONDED;
+    }
+    if (request_uri && *request_uri) {
+        srv_authz_reply_error(rq, a, "request_uri_not_supported", "request_uri is not supported");
+        return SRV_ERESPONDED;
+    }
+    if (mode && *mode && (mode == SRV_PARAM_REPEATED || strcmp(mode, "query") != 0)) {
+        srv_authz_reply_error(rq, a, "invalid_request", "response_mode must be query");
         return SRV_ERESPONDED;
     }
     if (srv_user_scope_check(a->scope, why, sizeof why) != SRV_OK) {

@@ -83,6 +83,7 @@ int srv_cmd_bootstrap_admin(int argc, char **argv)
     struct bootstrap *b = NULL;
     const char *email = NULL, *name = NULL, *password;
     char pwbuf[SRV_PASSWORD_MAX + 3]; /* the password, its line end and the NUL */
+    char key[STORE_EMAIL_MAX];        /* the email's key (srv_email_key) */
     int rc = SRV_EXIT_USAGE;
     if (srv_config_load(&cfg, SRV_CFG_DATA, &argc, argv) != SRV_OK)
         return SRV_EXIT_USAGE;
@@ -100,9 +101,14 @@ int srv_cmd_bootstrap_admin(int argc, char **argv)
             return SRV_EXIT_USAGE;
         }
     }
-    if (!email || !srv_email_valid(email)) {
+    if (!email) {
         fprintf(stderr, "idpd bootstrap-admin: --email is required and must be an address\n");
         return SRV_EXIT_USAGE;
+    }
+    enum srv_email_err erc = srv_email_key(email, key);
+    if (erc != SRV_EMAIL_OK) {
+        fprintf(stderr, "idpd bootstrap-admin: --email: %s\n", srv_email_strerror(erc));
+        return erc == SRV_EMAIL_EINTERNAL ? SRV_EXIT_RUNTIME : SRV_EXIT_USAGE;
     }
     if (name && !srv_name_valid(name)) {
         fprintf(stderr, "idpd bootstrap-admin: --name must be 1..256 bytes of text\n");
@@ -125,11 +131,12 @@ int srv_cmd_bootstrap_admin(int argc, char **argv)
     snprintf(b->user.roles[0], STORE_ROLE_MAX, "idp:admin");
     b->user.nroles = 1;
     snprintf(b->user.email, sizeof b->user.email, "%s", email);
+    memcpy(b->user.email_key, key, sizeof b->user.email_key);
     snprintf(b->user.name, sizeof b->user.name, "%s", name ? name : "");
     b->user.created_at = b->user.updated_at = b->identity.created_at = srv_now();
     memcpy(b->identity.user_id, b->user.id, sizeof b->identity.user_id);
     snprintf(b->identity.provider, sizeof b->identity.provider, "local-userpass");
-    srv_email_normalise(email, b->identity.provider_id);
+    memcpy(b->identity.provider_id, key, sizeof b->identity.provider_id);
     if (crypto_password_hash(&cfg.argon2, password, strlen(password), b->identity.phc,
                              sizeof b->identity.phc) != CRYPTO_OK)
         goto out;

@@ -33,6 +33,9 @@ char *srv_discovery_render(const char *issuer, const char *alg, size_t *len)
                                   "urn:idpd:grant-type:anonymous"));
     json_object_set_new(doc, "response_types_supported", json_pack("[s]", "code"));
     json_object_set_new(doc, "response_modes_supported", json_pack("[s]", "query"));
+    /* said outright: OIDC Discovery's default for request_uri_parameter_supported is true */
+    json_object_set_new(doc, "request_parameter_supported", json_false());
+    json_object_set_new(doc, "request_uri_parameter_supported", json_false());
     /* PKCE is required, and only with S256 (plain would show the verifier to whoever sees the
      * authorization request) */
     json_object_set_new(doc, "code_challenge_methods_supported", json_pack("[s]", "S256"));

@@ -668,9 +668,13 @@ enum srv_app_list {
     SRV_APP_POST_LOGOUT_URIS
 };
 
+/* 1 when the URI's authority (after "scheme://", if it has one) has no port, or a port of 1 to 5
+ * digits from 1 to 65535; 0 for ":0", ":99999", ":-1", ":8o" or an empty port ("host:/cb"). A URI
+ * without an authority (a native app's "com.example.app:/cb") has no port and passes. */
+int srv_uri_port_valid(const char *uri);
 /* Adds v to one of app's lists (a repeat is ignored) after checking it: a known grant type; a
  * redirect URI or post-logout redirect URI (absolute, no fragment, printable ASCII, at most
- * 1024 bytes); an origin
+ * 1024 bytes, a valid port: srv_uri_port_valid); an origin
  * (scheme://host[:port], at most 300 bytes), kept as browsers serialise it: lower case, without
  * the scheme's default port. 1 when done; 0 with the reason written into why (cap bytes) when v is
  * not valid or the list is full. */
@@ -827,8 +831,30 @@ int srv_keys_rotate_audited(struct srv_ctx *ctx, const char *type, const char *a
 /* 1 when email looks like local@domain: 3..320 bytes of UTF-8, one '@' with text on both sides,
  * no spaces or control characters. Deliverability is not idpd's to judge. */
 int srv_email_valid(const char *email);
-/* The index form of an email: ASCII letters lower-cased (out holds STORE_EMAIL_MAX). */
-void srv_email_normalise(const char *email, char *out);
+
+/* ---- the key an email is unique under (email_text.c, the one file that uses ICU) ---- */
+
+enum srv_email_err {
+    SRV_EMAIL_OK = 0,
+    SRV_EMAIL_EINVALID,   /* not local@domain (srv_email_valid), before or after normalising */
+    SRV_EMAIL_ETOOLONG,   /* over 320 bytes once normalised */
+    SRV_EMAIL_EMIXED,     /* a part mixes scripts beyond UTS #39 "highly restrictive" */
+    SRV_EMAIL_ELOOKALIKE, /* a part has non-ASCII whose confusable skeleton is all ASCII */
+    SRV_EMAIL_EINTERNAL   /* ICU could not be set up */
+};
+
+/* Writes into key (the caller's buffer) the form an email is unique under: NFKC_Casefold
+ * (Unicode normalisation with case folding), so "ALICE@EXAMPLE.COM" and fullwidth
+ * "ａlice@example.com" share the key "alice@example.com". An ASCII address only has its letters
+ * lower-cased, as stores have always keyed it. A part (local or domain) with non-ASCII
+ * characters is refused when it mixes scripts (EMIXED) or only imitates ASCII (ELOOKALIKE:
+ * "alıce"). On any error key is "". Thread-safe; ICU is set up on the first call. */
+enum srv_email_err srv_email_key(const char *email, char key[STORE_EMAIL_MAX]);
+/* A static English sentence for err, fit for a 400 answer's detail. */
+const char *srv_email_strerror(enum srv_email_err err);
+/* The key stores made before NFKC_Casefold (accounts.c): ASCII letters lower-cased, other bytes
+ * as typed. Only logins use it, to find an identity made then under a key the new form misses. */
+void srv_email_key_legacy(const char *email, char out[STORE_EMAIL_MAX]);
 /* Passwords: 8..1024 bytes of UTF-8, no composition rules (NIST SP 800-63B). */
 int srv_password_valid(const char *pw);
 

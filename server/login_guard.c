@@ -68,7 +68,10 @@ static void make_key(char tag, const char *a, const char *b, char key[SRV_LOGIN_
 void srv_login_guard_init(struct srv_login_guard *g, const char *email, const char *ip)
 {
     char norm[STORE_EMAIL_MAX], group[64];
-    srv_email_normalise(email, norm);
+    /* Counted under the email's key, so "ALICE@…" or fullwidth "ａlice@…" are no extra guesses
+     * at alice@…; a name with no key (refused, or not an address) counts as typed. */
+    if (srv_email_key(email, norm) != SRV_EMAIL_OK)
+        srv_email_key_legacy(email, norm);
     srv_addr_group(ip, group);
     make_key('p', norm, group, g->pair);
     make_key('a', "", group, g->address);

@@ -54,7 +54,7 @@ static int conflict_of(struct store_txn *txn, struct link *l, enum conflict *why
     }
     if (rc != STORE_NOTFOUND)
         return rc;
-    rc = store_user_find_email(txn, l->email, holder);
+    rc = store_user_find_email(txn, l->identity.provider_id, holder);
     if (rc == STORE_OK && strcmp(holder, l->caller.user_id) != 0)
         *why = EMAIL_TAKEN;
     return rc == STORE_NOTFOUND || rc == STORE_OK ? STORE_OK : rc;
@@ -109,6 +109,7 @@ static int link_txn(struct store_txn *txn, void *arg)
     rc = store_user_get(txn, a->l->caller.user_id, &u);
     if (rc == STORE_OK) {
         snprintf(u.email, sizeof u.email, "%s", a->l->email);
+        memcpy(u.email_key, a->l->identity.provider_id, sizeof u.email_key);
         u.anonymous = 0;
         u.updated_at = srv_now();
         rc = store_user_update(txn, &u);
@@ -174,8 +175,11 @@ void srv_handle_me_link(struct srv_request *rq)
         srv_reply_problem(rq, 400, "provider must be local-userpass");
         return;
     }
-    if (!srv_email_valid(l->email)) {
-        srv_reply_problem(rq, 400, "email is not a valid address");
+    snprintf(l->identity.provider, sizeof l->identity.provider, "local-userpass");
+    enum srv_email_err erc = srv_email_key(l->email, l->identity.provider_id);
+    if (erc != SRV_EMAIL_OK) {
+        srv_reply_problem(rq, erc == SRV_EMAIL_EINTERNAL ? 500 : 400, "%s",
+                          srv_email_strerror(erc));
         return;
     }
     if (!srv_password_valid(l->password)) {
@@ -183,8 +187,6 @@ void srv_handle_me_link(struct srv_request *rq)
                           SRV_PASSWORD_MAX);
         return;
     }
-    snprintf(l->identity.provider, sizeof l->identity.provider, "local-userpass");
-    srv_email_normalise(l->email, l->identity.provider_id);
     snprintf(l->identity.user_id, sizeof l->identity.user_id, "%s", l->caller.user_id);
     l->identity.created_at = srv_now();
     if (crypto_id_new("idn", l->identity.id, sizeof l->identity.id) != CRYPTO_OK) {
@@ -232,7 +234,7 @@ static int unlink_txn(struct store_txn *txn, void *arg)
             for (size_t i = 0; i < n; i++)
                 if (i != at && strcmp(idns[i].provider, "anon-user") != 0)
                     anon_only = 0;
-            u.email[0] = '\0';
+            u.email[0] = u.email_key[0] = '\0';
             u.anonymous = anon_only;
             u.updated_at = srv_now();
             rc = store_user_update(txn, &u);

@@ -21,11 +21,19 @@ static int find_txn(struct store_txn *txn, void *arg)
 {
     struct find_args *a = arg;
     struct srv_login *l = a->login;
-    char norm[STORE_EMAIL_MAX];
-    srv_email_normalise(a->email, norm);
+    char key[STORE_EMAIL_MAX], legacy[STORE_EMAIL_MAX];
     store_user_clear(&l->user);
     l->found = 0;
-    int rc = store_identity_find(txn, "local-userpass", norm, &l->identity);
+    /* An email srv_email_key refuses (a look-alike, mixed scripts, not an address) is simply
+     * not found: it gets the dummy hash and the answer of a wrong password, as before. An
+     * identity made before NFKC_Casefold keys may be under the old key (srv_email_key_legacy);
+     * it is looked up there when the new key finds nothing, so its user can still log in. */
+    int rc = srv_email_key(a->email, key) == SRV_EMAIL_OK
+                 ? store_identity_find(txn, "local-userpass", key, &l->identity)
+                 : STORE_NOTFOUND;
+    srv_email_key_legacy(a->email, legacy);
+    if (rc == STORE_NOTFOUND && strcmp(legacy, key) != 0)
+        rc = store_identity_find(txn, "local-userpass", legacy, &l->identity);
     if (rc == STORE_OK)
         rc = store_user_get(txn, l->identity.user_id, &l->user);
     if (rc == STORE_OK)

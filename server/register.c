@@ -11,6 +11,7 @@
 struct reg {
     json_t *body;
     const char *client_id, *email, *password, *name;
+    char key[STORE_EMAIL_MAX]; /* the email's key (srv_email_key) */
     struct store_user user;
     struct store_identity identity;
     int hashed;
@@ -27,7 +28,7 @@ static void reg_free(void *state)
 }
 
 struct check {
-    const char *client_id, *email;
+    const char *client_id, *key;
     int app_found, email_taken;
 };
 
@@ -36,7 +37,7 @@ static int check_txn(struct store_txn *txn, void *arg)
     struct check *c = arg;
     struct store_application *app = malloc(sizeof *app);
     struct store_identity idn;
-    char uid[STORE_ID_MAX], norm[STORE_EMAIL_MAX];
+    char uid[STORE_ID_MAX];
     if (!app)
         return STORE_ENOMEM;
     int rc = store_app_get(txn, c->client_id, app);
@@ -44,9 +45,8 @@ static int check_txn(struct store_txn *txn, void *arg)
     c->app_found = rc == STORE_OK;
     if (rc != STORE_OK && rc != STORE_NOTFOUND && rc != STORE_EINVAL)
         return rc;
-    srv_email_normalise(c->email, norm);
-    c->email_taken = store_user_find_email(txn, c->email, uid) == STORE_OK ||
-                     store_identity_find(txn, "local-userpass", norm, &idn) == STORE_OK;
+    c->email_taken = store_user_find_email(txn, c->key, uid) == STORE_OK ||
+                     store_identity_find(txn, "local-userpass", c->key, &idn) == STORE_OK;
     return STORE_OK;
 }
 
@@ -118,8 +118,10 @@ void srv_handle_register(struct srv_request *rq)
         srv_json_string_or_error(rq, r->body, "name", 0, STORE_NAME_MAX - 1, &r->name) ||
         !srv_cors_client_or_error(rq, r->client_id))
         return;
-    if (!srv_email_valid(r->email)) {
-        srv_reply_problem(rq, 400, "email is not a valid address");
+    enum srv_email_err erc = srv_email_key(r->email, r->key);
+    if (erc != SRV_EMAIL_OK) {
+        srv_reply_problem(rq, erc == SRV_EMAIL_EINTERNAL ? 500 : 400, "%s",
+                          srv_email_strerror(erc));
         return;
     }
     if (!srv_password_valid(r->password)) {
@@ -132,7 +134,7 @@ void srv_handle_register(struct srv_request *rq)
         return;
     }
     srv_rq_log_client(rq, r->client_id);
-    struct check c = {r->client_id, r->email, 0, 0};
+    struct check c = {r->client_id, r->key, 0, 0};
     int rc = store_read(ctx->store, check_txn, &c);
     if (rc != STORE_OK) {
         srv_reply_problem(rq, 503, "the store cannot be read");
@@ -147,10 +149,12 @@ void srv_handle_register(struct srv_request *rq)
         return;
     }
     r->user.created_at = r->user.updated_at = r->identity.created_at = srv_now();
+    /* the address as typed is what the user sees; the key is what makes it unique */
     snprintf(r->user.email, sizeof r->user.email, "%s", r->email);
+    memcpy(r->user.email_key, r->key, sizeof r->user.email_key);
     snprintf(r->user.name, sizeof r->user.name, "%s", r->name ? r->name : "");
     snprintf(r->identity.provider, sizeof r->identity.provider, "local-userpass");
-    srv_email_normalise(r->email, r->identity.provider_id);
+    memcpy(r->identity.provider_id, r->key, sizeof r->identity.provider_id);
     if (crypto_id_new("usr", r->user.id, sizeof r->user.id) != CRYPTO_OK ||
         crypto_id_new("idn", r->identity.id, sizeof r->identity.id) != CRYPTO_OK) {
         srv_reply_problem(rq, 500, "no id could be made");

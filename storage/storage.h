@@ -276,7 +276,10 @@ enum store_user_status { STORE_USER_ACTIVE = 0, STORE_USER_DISABLED = 1 };
 
 struct store_user {
     char id[STORE_ID_MAX];       /* "usr_…" */
-    char email[STORE_EMAIL_MAX]; /* "" for an anonymous user; unique ignoring ASCII case */
+    char email[STORE_EMAIL_MAX]; /* as the user typed it; "" for an anonymous user */
+    /* What email is unique under, as server/ computes it (NFKC_Casefold); set it with email.
+     * "" = email with ASCII letters lower-cased, as records made before it was kept. */
+    char email_key[STORE_EMAIL_MAX];
     char name[STORE_NAME_MAX];
     int status;    /* enum store_user_status */
     int anonymous; /* 1 while the user's only identities are anon-user */
@@ -290,8 +293,8 @@ struct store_user {
 /* Frees what a getter put into u and zeroes it. Safe on a zeroed struct. */
 void store_user_clear(struct store_user *u);
 
-/* Stores a new user and its email index entry. STORE_EXISTS when the id or (ignoring ASCII
- * case) the email is taken. */
+/* Stores a new user and its email index entry (under email_key). STORE_EXISTS when the id or
+ * the email's key is taken. */
 int store_user_insert(struct store_txn *txn, const struct store_user *u);
 /* Replaces a user and moves its email index entry when the email changed. STORE_NOTFOUND when
  * absent; STORE_EXISTS when the new email belongs to another user. */
@@ -299,7 +302,8 @@ int store_user_update(struct store_txn *txn, const struct store_user *u);
 /* Copies the user into *out (clear it with store_user_clear()); out->metadata is always set, as
  * compact JSON ("{}" when empty). */
 int store_user_get(struct store_txn *txn, const char *id, struct store_user *out);
-/* The id of the user holding email (ignoring ASCII case). STORE_NOTFOUND when none. */
+/* The id of the user whose email has the key email_key (ASCII letters are lower-cased first, so
+ * an ASCII email may be given as typed). STORE_NOTFOUND when none. */
 int store_user_find_email(struct store_txn *txn, const char *email, char user_id[STORE_ID_MAX]);
 /* Deletes the user with its email index entry, identities, sessions and team memberships (all in
  * txn). */

@@ -1,7 +1,10 @@
-/* Users: id -> {"email","name","status","anonymous","created_at","updated_at","metadata",
- * "roles"}, metadata kept as a JSON object inside the record. The id is the key only.
- * Email index: the email with ASCII letters lower-cased -> user id, so "Alice@X.com" and
- * "alice@x.com" are one email; an anonymous user's "" is not indexed. */
+/* Users: id -> {"email","email_key"?,"name","status","anonymous","created_at","updated_at",
+ * "metadata","roles"}, metadata kept as a JSON object inside the record. The id is the key only.
+ * Email index: the email's key -> user id. server/ computes the key (NFKC_Casefold, which storage
+ * cannot: it uses no Unicode library) and it is kept in the record, so the entry can be moved
+ * later. A record without one (made before the key was kept, or with an ASCII email whose key is
+ * just its lower case) is indexed under its email with ASCII letters lower-cased, as always, so
+ * "Alice@X.com" and "alice@x.com" are one email; an anonymous user's "" is not indexed. */
 #include "storage/internal.h"
 
 #include <stdlib.h>
@@ -19,6 +22,7 @@ void store_user_clear(struct store_user *u)
 static int user_valid(const struct store_user *u)
 {
     return u && id_valid(u->id) && str_fits(u->email, STORE_EMAIL_MAX) &&
+           str_fits(u->email_key, STORE_EMAIL_MAX) && (u->email[0] || !u->email_key[0]) &&
            str_fits(u->name, STORE_NAME_MAX) &&
            (u->status == STORE_USER_ACTIVE || u->status == STORE_USER_DISABLED) &&
            (u->anonymous == 0 || u->anonymous == 1) && roles_valid(u->roles, u->nroles);
@@ -65,6 +69,8 @@ static int user_encode(const struct store_user *u, char **buf, size_t *len)
         rc = metadata_parse(u->metadata, &metadata);
     if (!rc)
         rc = codec_set_str(obj, "email", u->email);
+    if (!rc && u->email_key[0]) /* absent = the lower-cased email, as in older records */
+        rc = codec_set_str(obj, "email_key", u->email_key);
     if (!rc)
         rc = codec_set_str(obj, "name", u->name);
     if (!rc)
@@ -101,6 +107,8 @@ static int user_decode(const MDB_val *key, const MDB_val *data, struct store_use
     rc = codec_load(data->mv_data, data->mv_size, &obj);
     if (!rc)
         rc = codec_get_str(obj, "email", u.email, sizeof u.email);
+    if (!rc && json_object_get(obj, "email_key"))
+        rc = codec_get_str(obj, "email_key", u.email_key, sizeof u.email_key);
     if (!rc)
         rc = codec_get_str(obj, "name", u.name, sizeof u.name);
     if (!rc)
@@ -159,6 +167,13 @@ static void email_key(const char *email, char buf[STORE_EMAIL_MAX], MDB_val *key
     buf[i] = '\0';
     key->mv_data = buf;
     key->mv_size = i;
+}
+
+/* The index key of a user's email: its email_key when server/ gave one, else email_key(). An
+ * email_key is already folded, so email_key() leaves it as it is. */
+static void user_email_key(const struct store_user *u, char buf[STORE_EMAIL_MAX], MDB_val *key)
+{
+    email_key(u->email_key[0] ? u->email_key : u->email, buf, key);
 }
 
 /* The id the email index holds for key (STORE_NOTFOUND when none). */
@@ -248,7 +263,7 @@ int store_user_insert(struct store_txn *txn, const struct store_user *u)
     if (rc != STORE_NOTFOUND)
         goto out;
     rc = STORE_OK;
-    email_key(u->email, email_buf, &email);
+    user_email_key(u, email_buf, &email);
     if (email.mv_size) {
         rc = email_owner(txn, &email, owner);
         if (rc == STORE_OK)
@@ -283,8 +298,8 @@ int store_user_update(struct store_txn *txn, const struct store_user *u)
         rc = user_read(txn, u->id, &old);
     if (rc)
         goto out;
-    email_key(old.email, old_buf, &old_email);
-    email_key(u->email, new_buf, &new_email);
+    user_email_key(&old, old_buf, &old_email);
+    user_email_key(u, new_buf, &new_email);
     /* An email changed only in case keeps its index entry; the record takes the new spelling. */
     if (strcmp(old_buf, new_buf) != 0) {
         if (new_email.mv_size) {
@@ -348,7 +363,7 @@ int store_user_delete(struct store_txn *txn, const char *id)
     rc = user_read(txn, id, &u); /* for its email */
     if (rc)
         goto out;
-    email_key(u.email, email_buf, &email);
+    user_email_key(&u, email_buf, &email);
     if (email.mv_size)
         rc = email_del(txn, &email, id);
     if (!rc)

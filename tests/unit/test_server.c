@@ -818,6 +818,100 @@ TEST(test_addr_group)
     CHECK_STR(g, "::/64");
 }
 
+/* The key an email is unique under (email_text.c, issue 12 finding 10): NFKC_Casefold, and
+ * UTS #39 refusals for parts that mix scripts or only imitate ASCII. */
+TEST(test_email_key)
+{
+    char key[STORE_EMAIL_MAX];
+    /* ASCII: lower-cased, nothing else, and never judged by look ("dan" is not "clan") */
+    CHECK_INT(srv_email_key("Alice@Example.COM", key), SRV_EMAIL_OK);
+    CHECK_STR(key, "alice@example.com");
+    CHECK_INT(srv_email_key("dan@example.com", key), SRV_EMAIL_OK);
+    CHECK_STR(key, "dan@example.com");
+    CHECK_INT(srv_email_key("clan@example.com", key), SRV_EMAIL_OK);
+    CHECK_STR(key, "clan@example.com");
+    CHECK_INT(srv_email_key("rn1l0@exarnple.com", key), SRV_EMAIL_OK);
+    CHECK_STR(key, "rn1l0@exarnple.com");
+    /* fullwidth letters and at sign fold to the ASCII address */
+    CHECK_INT(srv_email_key("\xef\xbd\x81lice@example.com", key), SRV_EMAIL_OK);
+    CHECK_STR(key, "alice@example.com");
+    CHECK_INT(srv_email_key("\xef\xbc\xa1LICE\xef\xbc\xa0"
+                            "EXAMPLE.COM",
+                            key),
+              SRV_EMAIL_OK);
+    CHECK_STR(key, "alice@example.com");
+    /* single-script non-ASCII stays, case-folded: MÜLLER (decomposed Ü) is müller */
+    CHECK_INT(srv_email_key("M\xc3\x9cller@example.de", key), SRV_EMAIL_OK);
+    CHECK_STR(key, "m\xc3\xbcller@example.de");
+    CHECK_INT(srv_email_key("MU\xcc\x88LLER@EXAMPLE.DE", key), SRV_EMAIL_OK);
+    CHECK_STR(key, "m\xc3\xbcller@example.de");
+    /* 用户@例子.广告: Han, one script per part */
+    const char *han = "\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90."
+                      "\xe5\xb9\xbf\xe5\x91\x8a";
+    CHECK_INT(srv_email_key(han, key), SRV_EMAIL_OK);
+    CHECK_STR(key, han);
+    /* Greek, one script: σ and final ς fold alike */
+    CHECK_INT(srv_email_key("\xce\xa3\xce\xbf\xcf\x86\xce\xb9\xce\xb1@example.gr", key),
+              SRV_EMAIL_OK);
+    CHECK_STR(key, "\xcf\x83\xce\xbf\xcf\x86\xce\xb9\xce\xb1@example.gr");
+    /* Cyrillic а among Latin letters: mixed scripts, in the local part or the domain */
+    CHECK_INT(srv_email_key("\xd0\xb0lice@example.com", key), SRV_EMAIL_EMIXED);
+    CHECK_STR(key, "");
+    CHECK_INT(srv_email_key("alice@ex\xd0\xb0mple.com", key), SRV_EMAIL_EMIXED);
+    /* Latin only, but dotless ı looks like i: alıce can only pass for alice */
+    CHECK_INT(srv_email_key("al\xc4\xb1"
+                            "ce@example.com",
+                            key),
+              SRV_EMAIL_ELOOKALIKE);
+    /* all-Cyrillic аре looks all-ASCII ("ape") */
+    CHECK_INT(srv_email_key("\xd0\xb0\xd1\x80\xd0\xb5@example.com", key), SRV_EMAIL_ELOOKALIKE);
+    /* all-Cyrillic that does not look ASCII stays (имя: и, м, я have no ASCII twin) */
+    CHECK_INT(srv_email_key("\xd0\xb8\xd0\xbc\xd1\x8f@example.ru", key), SRV_EMAIL_OK);
+    /* shapes: no @, two @ once folded (fullwidth ＠), a space from NFKC (no-break space) */
+    CHECK_INT(srv_email_key("alice.example.com", key), SRV_EMAIL_EINVALID);
+    CHECK_INT(srv_email_key("a\xef\xbc\xa0"
+                            "b@example.com",
+                            key),
+              SRV_EMAIL_EINVALID);
+    CHECK_INT(srv_email_key("a\xc2\xa0"
+                            "b@example.com",
+                            key),
+              SRV_EMAIL_EINVALID);
+    CHECK_INT(srv_email_key("\xff@example.com", key), SRV_EMAIL_EINVALID);
+    /* NFKC may lengthen: 100 x U+FDFA (3 bytes) is 300 bytes typed and far more folded */
+    char longer[STORE_EMAIL_MAX];
+    size_t n = 0;
+    for (int i = 0; i < 100; i++, n += 3)
+        memcpy(longer + n, "\xef\xb7\xba", 3);
+    memcpy(longer + n, "@x.ar", 6);
+    CHECK_INT(srv_email_key(longer, key), SRV_EMAIL_ETOOLONG);
+    /* the old key: ASCII lower-cased, other bytes as typed */
+    srv_email_key_legacy("M\xc3\x9cLLER@X.DE", key);
+    CHECK_STR(key, "m\xc3\x9cller@x.de");
+    CHECK(strcmp(srv_email_strerror(SRV_EMAIL_EMIXED), srv_email_strerror(SRV_EMAIL_OK)) != 0);
+}
+
+/* Ports of redirect URIs and origins (issue 12, finding 13): 1..65535, digits, not empty. */
+TEST(test_uri_port_valid)
+{
+    static const char *const good[] = {
+        "http://127.0.0.1/cb",    "http://127.0.0.1:1/cb",    "http://127.0.0.1:65535/cb",
+        "https://a.example",      "https://a.example:443",    "http://[::1]:8080/cb",
+        "http://[::1]/cb",        "com.example.app:/cb",      "https://u:p@a.example:8443/x?y#z",
+        "https://a.example?x=:0", "urn:ietf:wg:oauth:2.0:oob"};
+    static const char *const bad[] = {"http://127.0.0.1:0/cb",   "http://127.0.0.1:99999/cb",
+                                      "http://127.0.0.1:/cb",    "http://127.0.0.1:",
+                                      "http://127.0.0.1:65536",  "http://127.0.0.1:123456/cb",
+                                      "http://127.0.0.1:-1/cb",  "http://127.0.0.1:8o/cb",
+                                      "http://[::1]:/cb",        "http://[::1]:0",
+                                      "http://[::1/cb",          "http://[::1]x/cb",
+                                      "https://u:p@a.example:/", "http://a:1:2/"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        CHECK_MSG(srv_uri_port_valid(good[i]), "%s", good[i]);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK_MSG(!srv_uri_port_valid(bad[i]), "%s", bad[i]);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -837,5 +931,7 @@ int main(int argc, char **argv)
     RUN(test_workers_share_fairly);
     RUN(test_workers_full);
     RUN(test_addr_group);
+    RUN(test_email_key);
+    RUN(test_uri_port_valid);
     return th_done();
 }

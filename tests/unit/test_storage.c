@@ -2428,6 +2428,63 @@ TEST(user_update_moves_the_email_index)
     store_close(st);
 }
 
+/* server/ gives the key an email is unique under (NFKC_Casefold, issue 12): the index holds it,
+ * the record keeps it with the email as typed, and a record without one (older, or a caller that
+ * gives none) is indexed under its ASCII-lower-cased email as before. */
+TEST(user_email_key_is_the_index)
+{
+    struct store *st = NULL;
+    struct store_user u, got;
+    char found[STORE_ID_MAX];
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    make_user(&u, "usr_fw",
+              "\xef\xbd\x83"
+              "arol@x.com"); /* fullwidth c */
+    snprintf(u.email_key, sizeof u.email_key, "carol@x.com");
+    CHECK_INT(store_write(st, user_insert_cb, &u), STORE_OK);
+    CHECK_INT(email_find(st, "carol@x.com", found), STORE_OK);
+    CHECK_STR(found, "usr_fw");
+    CHECK_INT(email_find(st,
+                         "\xef\xbd\x83"
+                         "arol@x.com",
+                         found),
+              STORE_NOTFOUND);
+    CHECK_INT(user_get(st, "usr_fw", &got), STORE_OK);
+    CHECK_STR(got.email, "\xef\xbd\x83"
+                         "arol@x.com");
+    CHECK_STR(got.email_key, "carol@x.com");
+    store_user_clear(&got);
+    /* an ASCII email without a key meets the same index entry */
+    CHECK_INT(user_insert(st, "usr_ascii", "Carol@X.com"), STORE_EXISTS);
+    /* an update that keeps the record's key (as read) keeps the entry; a new key moves it */
+    CHECK_INT(user_get(st, "usr_fw", &got), STORE_OK);
+    snprintf(got.name, sizeof got.name, "renamed");
+    CHECK_INT(store_write(st, user_update_cb, &got), STORE_OK);
+    CHECK_INT(email_find(st, "carol@x.com", found), STORE_OK);
+    snprintf(got.email, sizeof got.email, "M\xc3\x9cller@x.com");
+    snprintf(got.email_key, sizeof got.email_key, "m\xc3\xbcller@x.com");
+    CHECK_INT(store_write(st, user_update_cb, &got), STORE_OK);
+    store_user_clear(&got);
+    CHECK_INT(email_find(st, "carol@x.com", found), STORE_NOTFOUND);
+    CHECK_INT(email_find(st, "m\xc3\xbcller@x.com", found), STORE_OK);
+    CHECK_STR(found, "usr_fw");
+    /* a record made before keys were kept moves from its old key */
+    CHECK_INT(user_insert(st, "usr_old", "J\xc3\x96rg@x.com"), STORE_OK);
+    CHECK_INT(email_find(st, "j\xc3\x96rg@x.com", found), STORE_OK);
+    make_user(&u, "usr_old", "J\xc3\x96rg@x.com");
+    snprintf(u.email_key, sizeof u.email_key, "j\xc3\xb6rg@x.com");
+    CHECK_INT(store_write(st, user_update_cb, &u), STORE_OK);
+    CHECK_INT(email_find(st, "j\xc3\x96rg@x.com", found), STORE_NOTFOUND);
+    CHECK_INT(email_find(st, "j\xc3\xb6rg@x.com", found), STORE_OK);
+    CHECK_STR(found, "usr_old");
+    /* a key without an email is not a user */
+    make_user(&u, "usr_bad", "");
+    snprintf(u.email_key, sizeof u.email_key, "bad@x.com");
+    CHECK_INT(store_write(st, user_insert_cb, &u), STORE_EINVAL);
+    store_close(st);
+}
+
 TEST(user_list_pages_in_id_order)
 {
     struct store *st = NULL;
@@ -4830,6 +4887,7 @@ int main(int argc, char **argv)
     RUN(user_limits_are_einval);
     RUN(user_email_is_unique_ignoring_case);
     RUN(user_update_moves_the_email_index);
+    RUN(user_email_key_is_the_index);
     RUN(user_list_pages_in_id_order);
     RUN(identity_round_trip_and_uniqueness);
     RUN(identity_of_another_user_is_notfound);
