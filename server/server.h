@@ -2,7 +2,8 @@
  *
  * This header is the module's whole public API: the entry point of the idpd binary and a
  * read-only view of the route table (for the OpenAPI consistency test and tools). Everything else
- * lives in server/internal.h, which never leaves server/. */
+ * lives in the rooms of server/ (core/core.h and one header per room), which never leave
+ * server/. */
 #ifndef IDPD_SERVER_H
 #define IDPD_SERVER_H
 

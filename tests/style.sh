@@ -11,18 +11,45 @@ if ! clang-format --dry-run --Werror "${files[@]}" >/dev/null 2>&1; then
   status=1
 fi
 banned='\b(strcpy|strcat|sprintf|vsprintf|strtok|atoi|atol|rand|srand|gets)[[:space:]]*\('
-if grep -nE "$banned" crypto/*.c storage/*.c keys/*.c server/*.c; then
+mapfile -t product < <(find crypto storage keys server -name '*.c' | sort)
+if grep -nE "$banned" "${product[@]}"; then
   echo "style: banned functions above (STYLE.md)" >&2
   status=1
 fi
 # memcmp is fine on public data but never on secrets: product code must use crypto_memeq.
-if grep -nE '\bmemcmp[[:space:]]*\(' server/*.c keys/*.c; then
+if grep -nE '\bmemcmp[[:space:]]*\(' $(find server keys -name '*.c'); then
   echo "style: memcmp in server/ or keys/: compare secrets with crypto_memeq" >&2
   status=1
 fi
-# One home per library (STYLE.md): microhttpd in server/http.c, lmdb in storage/.
-if grep -lE '#include <microhttpd.h>' server/*.c | grep -v '^server/http.c$'; then
-  echo "style: microhttpd.h outside server/http.c" >&2
+# One home per library (STYLE.md): microhttpd in server/http/http.c, ICU in
+# server/core/email_text.c, lmdb in storage/.
+if grep -rlE '#include <microhttpd.h>' server | grep -v '^server/http/http.c$'; then
+  echo "style: microhttpd.h outside server/http/http.c" >&2
+  status=1
+fi
+if grep -rlE '#include <unicode/' server | grep -v '^server/core/email_text.c$'; then
+  echo "style: ICU outside server/core/email_text.c" >&2
+  status=1
+fi
+# The rooms of server/ (README "Layout"): includes run one way, core <- http <- signin <- oauth,
+# pages, account, admin <- cli and routes.c. A room includes its own header and the headers of
+# the rooms below it; oauth, pages and account do not include each other, nor admin them.
+declare -A may=(
+  [core]="core" [http]="core http" [signin]="core http signin"
+  [oauth]="core http signin oauth" [pages]="core http signin pages"
+  [account]="core http signin account" [admin]="core http admin"
+)
+for room in "${!may[@]}"; do
+  while IFS=: read -r file line; do
+    inc=$(sed -E 's#.*"server/([a-z]+)/.*#\1#' <<<"$line")
+    if [[ " ${may[$room]} " != *" $inc "* ]]; then
+      echo "style: $file includes server/$inc/ from server/$room/ (includes run one way)" >&2
+      status=1
+    fi
+  done < <(grep -HE '#include "server/[a-z]+/' server/"$room"/*.[ch])
+done
+if grep -rlE --include='*.[ch]' '#include "server/internal.h"' server tests; then
+  echo "style: server/internal.h is gone: include your room's header" >&2
   status=1
 fi
 if grep -lE '#include <lmdb.h>' crypto/* keys/* server/* 2>/dev/null; then

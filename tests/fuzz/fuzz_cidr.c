@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/internal.h"
+#include "server/core/core.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

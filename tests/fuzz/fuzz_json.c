@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/internal.h"
+#include "server/http/http.h"
 
 #define DEPTH_MAX 16
 #define STRING_MAX 8192

@@ -636,7 +636,7 @@ TEST(test_password_empty)
 
 TEST(test_password_default_params)
 {
-    const struct crypto_argon2_params def = {19456, 2, 1}; /* server/config.c defaults */
+    const struct crypto_argon2_params def = {19456, 2, 1}; /* server/core/config.c defaults */
     char phc[CRYPTO_PHC_MAX];
     CHECK_INT(crypto_password_hash(&def, "hunter22", 8, phc, sizeof phc), CRYPTO_OK);
     CHECK(strncmp(phc, "$argon2id$v=19$m=19456,t=2,p=1$", 31) == 0);

@@ -1,7 +1,11 @@
 /* Unit tests for server/: the route table against openapi/openapi.yaml (both directions), then
- * the pure helpers of server/internal.h (routing, form decoding, UTF-8, role and name rules). */
+ * the pure helpers of the rooms of server/ (routing, form decoding, UTF-8, role and name rules). */
 #include "server/server.h"
-#include "server/internal.h"
+#include "server/account/account.h"
+#include "server/admin/admin.h"
+#include "server/cli/cli.h"
+#include "server/oauth/oauth.h"
+#include "server/pages/pages.h"
 #include "harness.h"
 
 #include <ctype.h>
@@ -231,21 +235,21 @@ TEST(test_route_table_matches_openapi)
         fprintf(stderr, "  %s: %s\n", path, sp->error);
     for (size_t i = 0; rc == 0 && srv_route_at(i, &m, &p); i++, routes++) {
         if (!spec_has(sp, m, p)) {
-            fprintf(stderr, "  route %s %s (server/router.c) is missing from %s\n", m, p, path);
+            fprintf(stderr, "  route %s %s (server/routes.c) is missing from %s\n", m, p, path);
             missing++;
         }
         for (size_t k = 0; k < i; k++) {
             const char *m2, *p2;
             srv_route_at(k, &m2, &p2);
             if (strcmp(m, m2) == 0 && strcmp(p, p2) == 0) {
-                fprintf(stderr, "  route %s %s appears twice in server/router.c\n", m, p);
+                fprintf(stderr, "  route %s %s appears twice in server/routes.c\n", m, p);
                 missing++;
             }
         }
     }
     for (size_t i = 0; rc == 0 && i < sp->n; i++) {
         if (!table_has(sp->ops[i].method, sp->ops[i].path)) {
-            fprintf(stderr, "  %s %s in %s is not routed by server/router.c\n", sp->ops[i].method,
+            fprintf(stderr, "  %s %s in %s is not routed by server/routes.c\n", sp->ops[i].method,
                     sp->ops[i].path, path);
             extra++;
         }

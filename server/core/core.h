@@ -1,0 +1,448 @@
+/* The shared core of server/: what every room may use, and nothing that knows HTTP. The
+ * configuration table, logging, the Argon2 workers, the running context, audit events, token
+ * minting and checking, and the rules of what users and admins type (emails, names, roles,
+ * secrets, applications). Never included outside server/.
+ *
+ * Rooms (DESIGN.md §2, README "Layout"): core ← http ← signin ← oauth, pages, account, admin ←
+ * cli and routes.c. A room includes the headers of the rooms below it, never above or beside. */
+#ifndef IDPD_SERVER_CORE_H
+#define IDPD_SERVER_CORE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "crypto/crypto.h"
+#include "keys/keys.h"
+#include "server/server.h"
+#include "storage/storage.h"
+
+enum srv_err {
+    SRV_OK = 0,
+    SRV_EUSAGE,     /* bad command line or configuration */
+    SRV_ERUNTIME,   /* could not open the data folder, bind, … */
+    SRV_ERESPONDED, /* an _or_error helper answered the client already; the caller stops */
+    SRV_EINVAL,     /* a parser was given input it refuses (the reason goes to a why buffer) */
+    SRV_ENOMEM
+};
+
+/* ---- configuration (config.c): one declarative table, read once ---- */
+
+/* A network (cidr.c parses and matches it). */
+struct srv_cidr {
+    int family; /* 4 or 6 */
+    uint8_t addr[16];
+    unsigned prefix; /* 0..32 or 0..128 */
+};
+
+#define SRV_ADMIN_ALLOW_MAX 32
+
+struct srv_config {
+    char listen_host[256];
+    unsigned listen_port;
+    char data_dir[4096];
+    char issuer[1024];
+    char audience[1024]; /* comma-separated allowed audiences; the first is the default */
+    char signing_alg[16];
+    char log_level[16];
+    char master_key[128]; /* IDPD_MASTER_KEY only; never a flag (ps would show it) */
+    int64_t access_token_ttl;
+    struct crypto_argon2_params argon2;
+    size_t body_limit;
+    uint32_t max_connections;
+    uint32_t max_connections_per_ip; /* 0 = no limit */
+    uint32_t connection_timeout;     /* seconds */
+    int64_t header_timeout;          /* seconds for a request line and headers */
+    int64_t body_timeout;            /* seconds for a body, before body_min_rate extends it */
+    int64_t body_min_rate;           /* bytes per second that earn a body one more second */
+    int64_t body_timeout_max;        /* seconds a body may take at most */
+    int64_t hsts_max_age;            /* Strict-Transport-Security over TLS; 0 = not sent */
+    int64_t header_limit;            /* bytes: libmicrohttpd's per-connection memory */
+    int64_t json_depth_max;
+    int64_t json_string_max;
+    unsigned http_threads;
+    unsigned workers;
+    unsigned worker_queue;
+    unsigned worker_queue_per_address; /* slots one client address may hold */
+    unsigned worker_queue_per_account; /* slots one login name may hold */
+    unsigned worker_nice;              /* Linux nice value of the worker threads, when not idle */
+    int64_t worker_idle;               /* 1: the workers run under SCHED_IDLE */
+    int64_t secret_cache_ttl;
+    int64_t jwks_max_age;
+    int64_t sweep_interval;
+    int64_t keys_refresh_interval;
+    int64_t allow_registration; /* 0 or 1 */
+    int64_t session_idle_ttl;
+    int64_t session_absolute_ttl;
+    int64_t code_ttl;             /* seconds an authorization code lives */
+    int64_t device_code_ttl;      /* seconds a device authorization request lives */
+    int64_t device_poll_interval; /* seconds a device waits between polls */
+    int64_t audit_retention_days;
+    int64_t key_rotation_interval;   /* seconds; 0 = no automatic rotation */
+    int64_t login_lockout_threshold; /* 0 = no lockout */
+    int64_t login_lockout_base;
+    int64_t login_lockout_max;
+    int64_t login_failure_ttl;
+    int64_t login_address_threshold; /* 0 = no budget per address */
+    int64_t login_account_threshold; /* 0 = no budget per account */
+    int64_t login_account_max;
+    int64_t device_code_guess_max; /* 0 = no limit */
+    int64_t rate_limit_token;      /* requests per second per address; 0 = unlimited */
+    int64_t rate_limit_introspect; /* the same for /oauth/introspect */
+    int64_t rate_limit_register;   /* the same for /v1/register */
+    char tls_cert[4096];           /* PEM file; "" = plain HTTP */
+    char tls_key[4096];
+    char admin_allow[2048]; /* comma-separated CIDRs that may reach /admin/v1; "" = any */
+    struct srv_cidr admin_allow_cidrs[SRV_ADMIN_ALLOW_MAX]; /* admin_allow, parsed */
+    size_t admin_allow_n;
+};
+
+/* Which settings a command accepts as flags. */
+enum srv_config_scope { SRV_CFG_SERVE = 1, SRV_CFG_DATA = 2 };
+
+/* Fills cfg from defaults, then --config FILE (JSON), then IDPD_* variables, then the flags in
+ * argv (getopt_long; consumed flags are removed and the remaining arguments left in argv).
+ * Prints a message and returns SRV_EUSAGE on any bad value. */
+int srv_config_load(struct srv_config *cfg, int scope, int *argc, char **argv);
+void srv_config_usage(FILE *out, int scope);
+
+/* ---- logging (log.c): one JSON object per line on stderr ---- */
+
+/* NOTICE marks lifecycle lines (listening, stopped) and is written whatever the level, since
+ * tools read the port from the listening line. */
+enum srv_log_level { SRV_LOG_DEBUG, SRV_LOG_INFO, SRV_LOG_WARN, SRV_LOG_ERROR, SRV_LOG_NOTICE };
+extern enum srv_log_level srv_log_min;
+int srv_log_set_level(const char *name);
+/* Writes {"ts","level","module","msg", …fields}. fields (may be NULL) is borrowed. */
+void srv_log_json(enum srv_log_level lvl, const char *module, const char *msg, json_t *fields);
+void srv_log_fmt(enum srv_log_level lvl, const char *module, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* LOG checks the level before evaluating its arguments. */
+#define LOG(lvl, ...)                                                                              \
+    do {                                                                                           \
+        if ((lvl) >= srv_log_min)                                                                  \
+            srv_log_fmt((lvl), LOG_MODULE, __VA_ARGS__);                                           \
+    } while (0)
+
+/* ---- worker pool (workers.c): Argon2 off the HTTP threads ---- */
+
+struct srv_workers;
+struct srv_workers_config {
+    unsigned threads, queue_cap;
+    unsigned per_source;  /* slots one source (client address) may hold; 0 = queue_cap */
+    unsigned per_account; /* slots one account may hold; 0 = queue_cap */
+    int idle;             /* SCHED_IDLE */
+    unsigned nice;        /* else this nice value */
+};
+int srv_workers_start(const struct srv_workers_config *cfg, struct srv_workers **out);
+/* Runs every reserved job and ends the threads; from then on srv_workers_reserve() answers
+ * SRV_WORKERS_FULL, but w stays valid for callers until srv_workers_stop(). */
+void srv_workers_drain(struct srv_workers *w);
+/* Drains (when not yet done) and frees. */
+void srv_workers_stop(struct srv_workers *w);
+enum srv_workers_admit {
+    SRV_WORKERS_OK = 0,
+    SRV_WORKERS_FULL, /* the queue is full or draining: answer 503 */
+    SRV_WORKERS_SHARE /* the source or the account holds its share: answer 429 */
+};
+/* A reserved slot; opaque to callers. */
+struct srv_work_slot {
+    struct share *source, *account;
+};
+/* Reserves a slot for a job of source (the client's address group, srv_addr_group) and account
+ * (a login name or client id; NULL for none). */
+enum srv_workers_admit srv_workers_reserve(struct srv_workers *w, const char *source,
+                                           const char *account, struct srv_work_slot *slot);
+/* Runs fn(arg) on a worker in the slot's turn; needs a slot from srv_workers_reserve(), so it
+ * cannot fail. */
+void srv_workers_submit(struct srv_workers *w, const struct srv_work_slot *slot,
+                        void (*fn)(void *arg), void *arg);
+
+/* ---- verified-secret cache (secret_cache.c) ---- */
+
+struct srv_secret_cache;
+int srv_secret_cache_new(int64_t ttl, struct srv_secret_cache **out);
+void srv_secret_cache_free(struct srv_secret_cache *c);
+/* 1 when (client_id, secret) was verified against secret_id less than ttl seconds ago. */
+int srv_secret_cache_check(struct srv_secret_cache *c, const char *client_id, const char *secret,
+                           size_t secret_len, const char *secret_id, int64_t now);
+void srv_secret_cache_put(struct srv_secret_cache *c, const char *client_id, const char *secret,
+                          size_t secret_len, const char *secret_id, int64_t now);
+/* Forgets every entry of one account (disable, delete, secret removal). */
+void srv_secret_cache_forget(struct srv_secret_cache *c, const char *client_id);
+
+/* ---- the running service (context.c) ---- */
+
+struct srv_ctx {
+    const struct srv_config *cfg;
+    struct store *store;
+    struct keys *keys;
+    struct srv_workers *workers;
+    struct srv_secret_cache *secret_cache;
+    struct srv_client_cache *client_cache; /* oauth/, made by cli/serve.c */
+    struct srv_rate_limiter *rate_limiter; /* http/, made by cli/serve.c */
+    char dummy_phc[CRYPTO_PHC_MAX];        /* verified against when the client is unknown */
+    char issuer[1024];      /* cfg->issuer, or http://HOST:PORT once the port is bound */
+    uint8_t cursor_key[32]; /* authenticates list cursors; per process */
+    struct srv_http *http;
+    struct srv_audit_queue *audit_queue; /* NULL: srv_audit_enqueue() writes at once */
+    /* Called when the key ring changed (srv_keys_changed): re-publishes the JWKS. Set by
+     * cli/serve.c to oauth/'s publisher; NULL in commands that serve nothing. */
+    int (*keys_changed)(struct srv_ctx *ctx);
+};
+
+/* The key ring changed (a rotation here, or a kid another process made): tells whoever
+ * publishes it (ctx->keys_changed), if anyone does. */
+void srv_keys_changed(struct srv_ctx *ctx);
+
+/* Opens (creating when absent) the data folder: store, master key, signing keys. Used by serve
+ * and by every CLI command that takes --data. Prints a clear message and returns SRV_ERUNTIME
+ * when the folder cannot be used. */
+int srv_ctx_open(struct srv_ctx *ctx, const struct srv_config *cfg);
+/* Adds what only the server needs: workers, the verified-secret cache, the dummy hash. The
+ * rooms' own parts (client cache, rate limiter, documents) are made by cli/serve.c. */
+int srv_ctx_start_serving(struct srv_ctx *ctx);
+void srv_ctx_close(struct srv_ctx *ctx);
+
+int64_t srv_now(void);   /* unix seconds */
+double srv_now_ms(void); /* monotonic milliseconds, for durations */
+
+/* Opaque refresh token: 256 random bits in base64url, NUL included. SSO cookies and CSRF tokens
+ * have the same shape. */
+#define SRV_REFRESH_LEN 44
+
+/* ---- a compact JSON writer for hot paths (json_out.c) ----
+ * Start from a zeroed struct; open the top-level object with srv_jw_object(w, NULL). Members
+ * take a key inside objects and NULL inside arrays. Any failure (no memory, invalid UTF-8, a
+ * NULL string, unbalanced nesting) is remembered and makes srv_jw_finish() return NULL. */
+#define SRV_JW_DEPTH 8
+struct srv_jw {
+    char *buf;
+    size_t len, cap;
+    unsigned depth;
+    unsigned count[SRV_JW_DEPTH]; /* members written so far at each level */
+    int failed;
+};
+void srv_jw_object(struct srv_jw *w, const char *key);
+void srv_jw_array(struct srv_jw *w, const char *key);
+void srv_jw_close(struct srv_jw *w, char bracket); /* '}' or ']' */
+void srv_jw_string(struct srv_jw *w, const char *key, const char *value);
+void srv_jw_int(struct srv_jw *w, const char *key, int64_t value);
+void srv_jw_bool(struct srv_jw *w, const char *key, int value);
+/* The document (malloc'd, NUL-terminated; *len may be NULL), or NULL after any failure. Resets w
+ * either way. */
+char *srv_jw_finish(struct srv_jw *w, size_t *len);
+
+/* ---- service-account secrets (secrets.c) ---- */
+
+#define SRV_SECRET_PREFIX "idpsec_"
+#define SRV_SECRET_MAX 256 /* longest client secret looked at */
+
+/* "idpsec_" + base64url of 256 random bits, NUL included. */
+#define SRV_SECRET_LEN (sizeof SRV_SECRET_PREFIX - 1 + 43 + 1)
+#define SRV_SECRET_HOURS_DEFAULT 2160
+#define SRV_SECRET_HOURS_MIN 8
+#define SRV_SECRET_HOURS_MAX 8760
+
+/* Makes a new secret for account sa_id: the plain value into secret (shown once, then wiped by
+ * the caller) and its record (id, Argon2id hash, hint, mask, times) into rec. Runs Argon2. */
+int srv_secret_new(const struct crypto_argon2_params *params, const char *sa_id,
+                   int64_t expires_in_hours, struct store_secret *rec, char secret[SRV_SECRET_LEN]);
+
+/* The SHA-256 hint stored beside a secret's hash: 8 hex chars of SHA-256(secret). */
+void srv_secret_hint(const char *secret, size_t len, char hint[9]);
+
+/* 1 when name is 1..256 bytes of UTF-8 without control characters. */
+int srv_name_valid(const char *name);
+
+/* ---- applications (applications.c): shared by the admin API and the CLI ---- */
+
+/* The grant types an application may be given; NULL-terminated. */
+extern const char *const srv_app_grant_types[];
+
+enum srv_app_list {
+    SRV_APP_GRANTS,
+    SRV_APP_REDIRECT_URIS,
+    SRV_APP_ORIGINS,
+    SRV_APP_POST_LOGOUT_URIS
+};
+
+/* 1 when the URI's authority (after "scheme://", if it has one) has no port, or a port of 1 to 5
+ * digits from 1 to 65535; 0 for ":0", ":99999", ":-1", ":8o" or an empty port ("host:/cb"). A URI
+ * without an authority (a native app's "com.example.app:/cb") has no port and passes. */
+int srv_uri_port_valid(const char *uri);
+/* Adds v to one of app's lists (a repeat is ignored) after checking it: a known grant type; a
+ * redirect URI or post-logout redirect URI (absolute, no fragment, printable ASCII, at most
+ * 1024 bytes, a valid port: srv_uri_port_valid); an origin
+ * (scheme://host[:port], at most 300 bytes), kept as browsers serialise it: lower case, without
+ * the scheme's default port. 1 when done; 0 with the reason written into why (cap bytes) when v is
+ * not valid or the list is full. */
+int srv_app_add(struct store_application *app, enum srv_app_list list, const char *v, char *why,
+                size_t cap);
+/* 1 when app as a whole may be stored (a valid name, at least one grant type, a redirect URI
+ * when it uses authorization_code); 0 and why. */
+int srv_app_check(const struct store_application *app, char *why, size_t cap);
+/* Makes the secret of confidential application app (whose id is set): the plain value into
+ * secret (shown once; the caller wipes it), its hash and hint into app. Runs Argon2. */
+int srv_app_secret_new(const struct crypto_argon2_params *params, struct store_application *app,
+                       char secret[SRV_SECRET_LEN]);
+
+/* ---- users (accounts.c) ---- */
+
+#define SRV_PASSWORD_MIN 8
+#define SRV_PASSWORD_MAX 1024
+
+/* 1 when email looks like local@domain: 3..320 bytes of UTF-8, one '@' with text on both sides,
+ * no spaces or control characters. Deliverability is not idpd's to judge. */
+int srv_email_valid(const char *email);
+/* 1 when s[0..len) is valid UTF-8 without NUL bytes. */
+int srv_utf8_valid(const char *s, size_t len);
+
+/* ---- the key an email is unique under (email_text.c, the one file that uses ICU) ---- */
+
+enum srv_email_err {
+    SRV_EMAIL_OK = 0,
+    SRV_EMAIL_EINVALID,   /* not local@domain (srv_email_valid), before or after normalising */
+    SRV_EMAIL_ETOOLONG,   /* over 320 bytes once normalised */
+    SRV_EMAIL_EMIXED,     /* a part mixes scripts beyond UTS #39 "highly restrictive" */
+    SRV_EMAIL_ELOOKALIKE, /* a part has non-ASCII whose confusable skeleton is all ASCII */
+    SRV_EMAIL_EINTERNAL   /* ICU could not be set up */
+};
+
+/* Writes into key (the caller's buffer) the form an email is unique under: NFKC_Casefold
+ * (Unicode normalisation with case folding), so "ALICE@EXAMPLE.COM" and fullwidth
+ * "ａlice@example.com" share the key "alice@example.com". An ASCII address only has its letters
+ * lower-cased, as stores have always keyed it. A part (local or domain) with non-ASCII
+ * characters is refused when it mixes scripts (EMIXED) or only imitates ASCII (ELOOKALIKE:
+ * "alıce"). On any error key is "". Thread-safe; ICU is set up on the first call. */
+enum srv_email_err srv_email_key(const char *email, char key[STORE_EMAIL_MAX]);
+/* A static English sentence for err, fit for a 400 answer's detail. */
+const char *srv_email_strerror(enum srv_email_err err);
+/* The key stores made before NFKC_Casefold (accounts.c): ASCII letters lower-cased, other bytes
+ * as typed. Only logins use it, to find an identity made then under a key the new form misses. */
+void srv_email_key_legacy(const char *email, char out[STORE_EMAIL_MAX]);
+/* Passwords: 8..1024 bytes of UTF-8, no composition rules (NIST SP 800-63B). */
+int srv_password_valid(const char *pw);
+
+/* ---- audit events (audit.c) ---- */
+
+/* Fills ev (a fresh time-ordered id, now) from the parts; NULL parts are "". */
+int srv_audit_event_fill(struct store_audit_event *ev, const char *type, const char *actor,
+                         const char *target, const char *client_ip, int success,
+                         const char *detail);
+/* Appends one event in txn. actor, target and detail may be NULL; detail never holds a secret. */
+int srv_audit(struct store_txn *txn, const char *type, const char *actor, const char *target,
+              const char *client_ip, int success, const char *detail);
+/* The same in its own write transaction (for failures, which change nothing else). */
+void srv_audit_now(struct srv_ctx *ctx, const char *type, const char *actor, const char *target,
+                   const char *client_ip, int success, const char *detail);
+
+/* ---- batched audit events (audit_queue.c) ---- */
+
+/* Hot-path events (a token issued to a service account) are queued in memory and written in one
+ * write transaction per batch, so issuing a token costs no fsync. The queue is bounded (cap
+ * events): a flusher thread writes it as soon as it is half full, and an event that finds it full
+ * is written at once. */
+struct srv_audit_queue;
+/* Makes ctx->audit_queue and starts its flusher thread. SRV_ERUNTIME when out of memory. */
+int srv_audit_queue_start(struct srv_ctx *ctx, size_t cap);
+/* Stops the flusher, writes what is still queued, frees the queue (ctx->audit_queue = NULL).
+ * Call once no request can enqueue any more. Safe without a queue. */
+void srv_audit_queue_stop(struct srv_ctx *ctx);
+/* Builds the event now (id and time) and copies it into ctx->audit_queue, or writes it at once
+ * when there is no queue (CLI commands, tests) or it is full. Arguments as srv_audit(); all but
+ * type may be NULL. */
+void srv_audit_enqueue(struct srv_ctx *ctx, const char *type, const char *actor, const char *target,
+                       const char *client_ip, int success, const char *detail);
+/* Writes every queued event in one write transaction (the main loop calls it each second).
+ * Events that cannot be written are logged and dropped. */
+void srv_audit_flush(struct srv_ctx *ctx);
+
+/* ---- access-list CIDRs (cidr.c) ---- */
+
+/* Parses "a.b.c.d/len", an IPv6 address "/len", or a bare address (/32, /128). The host bits
+ * must be zero ("10.0.0.0/8", not "10.1.2.3/8"). An IPv4-mapped IPv6 network of /96 or longer
+ * (::ffff:a.b.c.d/len) is read as its IPv4 network. Returns 1, or 0 with *why (static text). */
+int srv_cidr_parse(const char *text, struct srv_cidr *out, const char **why);
+/* The canonical text: "10.0.0.0/8", "2001:db8::/32" (fits STORE_CIDR_MAX). */
+void srv_cidr_format(const struct srv_cidr *c, char out[STORE_CIDR_MAX]);
+/* 1 when the textual address ip is inside c; an IPv4-mapped IPv6 address (::ffff:a.b.c.d) is
+ * compared as IPv4. */
+int srv_cidr_contains(const struct srv_cidr *c, const char *ip);
+/* The address as counted by per-address budgets and shares: IPv4 as is, IPv6 as its /64
+ * ("2001:db8:1:2::/64"), which one host usually holds whole. */
+void srv_addr_group(const char *ip, char out[64]);
+
+/* ---- tokens (tokens.c, token_verify.c) ---- */
+
+struct srv_principal {
+    const char *sub;            /* user or service-account id */
+    const char *principal_type; /* "user" | "service_account" */
+    const char *client_id;
+    const char *scope; /* NULL when none */
+    const char *audience;
+    char (*roles)[STORE_ROLE_MAX];
+    size_t nroles;
+    /* users only */
+    const char *sid;
+    int64_t auth_time;
+    const char *amr; /* "pwd", "anon" */
+};
+
+struct srv_issued_token {
+    char *access_token; /* malloc'd */
+    char jti[64];
+    int64_t iat;
+    int64_t exp;
+};
+
+/* Mints and signs an RFC 9068 access token. */
+int srv_token_issue(struct srv_ctx *ctx, const struct srv_principal *p,
+                    struct srv_issued_token *out);
+/* Mints an OIDC ID token (typ JWT) for u, audience client_id. *out is malloc'd. */
+int srv_id_token_issue(struct srv_ctx *ctx, const struct store_user *u, const char *client_id,
+                       const char *sid, int64_t auth_time, const char *nonce, char **out);
+
+enum srv_token_state {
+    SRV_TOKEN_ACTIVE = 0,
+    SRV_TOKEN_INVALID, /* not ours: bad format, alg, kid, signature, typ, issuer */
+    SRV_TOKEN_EXPIRED,
+    SRV_TOKEN_REVOKED,      /* jti on the denylist */
+    SRV_TOKEN_NO_PRINCIPAL, /* principal deleted or disabled, or its session ended */
+    SRV_TOKEN_UNAVAILABLE,  /* the store could not be read: answer 503, decide nothing */
+    SRV_TOKEN_AUDIENCE      /* good, but minted for another resource server than the one asked */
+};
+
+/* Verifies an access token idpd issued and checks it is still good: signature and alg by keys/,
+ * typ at+jwt, iss, exp, denylist, and that its principal still exists and is enabled.
+ * audience, when not NULL, is the one `aud` the caller serves (idpd's own API passes the issuer):
+ * a token minted for another resource server is SRV_TOKEN_AUDIENCE, checked before the store is
+ * read. Introspection and revocation pass NULL: they answer for every audience idpd serves.
+ * On SRV_TOKEN_ACTIVE and SRV_TOKEN_REVOKED/EXPIRED *claims (may be NULL) receives the claims
+ * (json_decref). */
+enum srv_token_state srv_token_check(struct srv_ctx *ctx, const char *token, size_t len,
+                                     const char *audience, json_t **claims);
+
+/* ---- roles (roles.c) ---- */
+
+/* Role strings: NAME or NAME@scope, printable ASCII, no spaces, 1..128 bytes. */
+int srv_role_valid(const char *role);
+/* Sorts roles in byte order (de-duplication is the caller's). */
+void srv_roles_sort(char (*roles)[STORE_ROLE_MAX], size_t n);
+/* A principal's effective roles: direct grants, plus (users) those of every team it belongs to;
+ * sorted, de-duplicated; *roles is malloc'd (free()). */
+int srv_effective_roles(struct store_txn *txn, const char *principal_type, const char *id,
+                        char (**roles)[STORE_ROLE_MAX], size_t *n);
+
+/* ---- users and sessions as the APIs show them (views.c) ---- */
+
+/* A user as the API shows it: id, email, name, status, anonymous, created_at, updated_at,
+ * metadata, and identities (id, provider, created_at) when idns is not NULL. */
+json_t *srv_user_json(const struct store_user *u, const struct store_identity *idns, size_t n);
+/* A session as the API shows it; current marks the caller's own. */
+json_t *srv_session_json(const struct store_session *s, int current);
+
+#endif

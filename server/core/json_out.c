@@ -1,0 +1,143 @@
+/* A compact JSON writer for the documents idpd renders on its hot paths (token claims, token
+ * answers): one growing buffer, no tree of allocations as jansson builds. Values are escaped as
+ * RFC 8259 requires; a string that is not valid UTF-8 fails the document, as jansson's
+ * json_string() would. Objects and arrays nest up to SRV_JW_DEPTH levels. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/core/core.h"
+
+static void put(struct srv_jw *w, const char *s, size_t n)
+{
+    if (w->failed)
+        return;
+    if (w->len + n + 1 > w->cap) {
+        size_t cap = w->cap ? w->cap : 512;
+        while (w->len + n + 1 > cap)
+            cap *= 2;
+        char *nb = realloc(w->buf, cap);
+        if (!nb) {
+            w->failed = 1;
+            return;
+        }
+        w->buf = nb;
+        w->cap = cap;
+    }
+    memcpy(w->buf + w->len, s, n);
+    w->len += n;
+    w->buf[w->len] = '\0';
+}
+
+static void put_string(struct srv_jw *w, const char *s)
+{
+    size_t n = strlen(s);
+    if (!srv_utf8_valid(s, n)) {
+        w->failed = 1;
+        return;
+    }
+    put(w, "\"", 1);
+    size_t run = 0; /* bytes that need no escape, written in one go */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        put(w, s + run, i - run);
+        char esc[8];
+        if (c == '"' || c == '\\')
+            snprintf(esc, sizeof esc, "\\%c", c);
+        else if (c == '\n')
+            snprintf(esc, sizeof esc, "\\n");
+        else if (c == '\t')
+            snprintf(esc, sizeof esc, "\\t");
+        else
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+        put(w, esc, strlen(esc));
+        run = i + 1;
+    }
+    put(w, s + run, n - run);
+    put(w, "\"", 1);
+}
+
+/* The separator before a member or element, and the member's name. */
+static void begin_value(struct srv_jw *w, const char *key)
+{
+    if (w->depth == 0 || w->depth > SRV_JW_DEPTH) {
+        w->failed = 1;
+        return;
+    }
+    if (w->count[w->depth - 1]++)
+        put(w, ",", 1);
+    if (key) {
+        put_string(w, key);
+        put(w, ":", 1);
+    }
+}
+
+static void open_container(struct srv_jw *w, const char *key, char c)
+{
+    if (w->depth)
+        begin_value(w, key);
+    if (w->depth >= SRV_JW_DEPTH) {
+        w->failed = 1;
+        return;
+    }
+    w->count[w->depth++] = 0;
+    put(w, &c, 1);
+}
+
+void srv_jw_object(struct srv_jw *w, const char *key)
+{
+    open_container(w, key, '{');
+}
+
+void srv_jw_array(struct srv_jw *w, const char *key)
+{
+    open_container(w, key, '[');
+}
+
+void srv_jw_close(struct srv_jw *w, char c)
+{
+    if (w->depth == 0) {
+        w->failed = 1;
+        return;
+    }
+    w->depth--;
+    put(w, &c, 1);
+}
+
+void srv_jw_string(struct srv_jw *w, const char *key, const char *value)
+{
+    begin_value(w, key);
+    if (!value)
+        w->failed = 1;
+    else
+        put_string(w, value);
+}
+
+void srv_jw_int(struct srv_jw *w, const char *key, int64_t value)
+{
+    char num[24];
+    begin_value(w, key);
+    put(w, num, (size_t)snprintf(num, sizeof num, "%lld", (long long)value));
+}
+
+void srv_jw_bool(struct srv_jw *w, const char *key, int value)
+{
+    begin_value(w, key);
+    put(w, value ? "true" : "false", value ? 4 : 5);
+}
+
+char *srv_jw_finish(struct srv_jw *w, size_t *len)
+{
+    char *out = NULL;
+    if (!w->failed && w->depth == 0 && w->buf) {
+        out = w->buf;
+        if (len)
+            *len = w->len;
+    } else {
+        free(w->buf);
+    }
+    memset(w, 0, sizeof *w);
+    return out;
+}

@@ -1,0 +1,181 @@
+/* Email and password logins, shared by the password grant (grant_password.c) and the login page
+ * (login_page.c), which differ only in how they answer (struct srv_password_ops).
+ *
+ * The password is checked by Argon2id on a worker. An unknown email is checked against the dummy
+ * hash, so it costs what a wrong password costs and gets the same answer. A hash made with other
+ * parameters than the current ones is re-made on the worker and stored with the session.
+ * Failures count toward the brute-force lockout of login_guard.c, which is checked before any of
+ * this. */
+#define LOG_MODULE "login"
+
+#include <string.h>
+
+#include "server/signin/signin.h"
+
+struct find_args {
+    const char *email;
+    struct srv_login *login;
+};
+
+static int find_txn(struct store_txn *txn, void *arg)
+{
+    struct find_args *a = arg;
+    struct srv_login *l = a->login;
+    char key[STORE_EMAIL_MAX], legacy[STORE_EMAIL_MAX];
+    store_user_clear(&l->user);
+    l->found = 0;
+    /* An email srv_email_key refuses (a look-alike, mixed scripts, not an address) is simply
+     * not found: it gets the dummy hash and the answer of a wrong password, as before. An
+     * identity made before NFKC_Casefold keys may be under the old key (srv_email_key_legacy);
+     * it is looked up there when the new key finds nothing, so its user can still log in. */
+    int rc = srv_email_key(a->email, key) == SRV_EMAIL_OK
+                 ? store_identity_find(txn, "local-userpass", key, &l->identity)
+                 : STORE_NOTFOUND;
+    srv_email_key_legacy(a->email, legacy);
+    if (rc == STORE_NOTFOUND && strcmp(legacy, key) != 0)
+        rc = store_identity_find(txn, "local-userpass", legacy, &l->identity);
+    if (rc == STORE_OK)
+        rc = store_user_get(txn, l->identity.user_id, &l->user);
+    if (rc == STORE_OK)
+        l->found = 1;
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+static void verify_work(struct srv_request *rq)
+{
+    struct srv_login *l = srv_rq_defer_arg(rq);
+    const struct crypto_argon2_params *params = &srv_rq_ctx(rq)->cfg->argon2;
+    const char *pw = l->password;
+    const char *phc = l->found ? l->identity.phc : srv_rq_ctx(rq)->dummy_phc;
+    l->verified = crypto_password_verify(phc, pw, strlen(pw)) == CRYPTO_OK && l->found;
+    l->new_phc[0] = '\0';
+    if (l->verified && crypto_password_needs_rehash(phc, params) &&
+        crypto_password_hash(params, pw, strlen(pw), l->new_phc, sizeof l->new_phc) != CRYPTO_OK)
+        l->new_phc[0] = '\0'; /* keep the old hash; the login still succeeds */
+}
+
+struct login_args {
+    struct srv_request *rq;
+    struct srv_login *login;
+    struct store_session *session;
+    int gone; /* the user or identity went away, or was disabled, while Argon2 ran */
+};
+
+/* The session, the re-hash and the audit event: one write transaction. */
+static int login_txn(struct store_txn *txn, void *arg)
+{
+    struct login_args *a = arg;
+    struct srv_login *l = a->login;
+    struct store_identity now_idn;
+    store_user_clear(&l->user);
+    int rc = store_identity_find(txn, "local-userpass", l->identity.provider_id, &now_idn);
+    if (rc == STORE_OK)
+        rc = store_user_get(txn, l->identity.user_id, &l->user);
+    if (rc == STORE_NOTFOUND || (rc == STORE_OK && (l->user.status != STORE_USER_ACTIVE ||
+                                                    strcmp(now_idn.id, l->identity.id) != 0 ||
+                                                    strcmp(now_idn.phc, l->identity.phc) != 0))) {
+        a->gone = 1; /* the password changed or the user went: the check above is stale */
+        return STORE_OK;
+    }
+    if (rc != STORE_OK)
+        return rc;
+    if (l->new_phc[0]) {
+        memcpy(now_idn.phc, l->new_phc, sizeof now_idn.phc);
+        if ((rc = store_identity_update(txn, &now_idn)) != STORE_OK)
+            return rc;
+    }
+    if ((rc = store_session_insert(txn, a->session)) != STORE_OK ||
+        (rc = srv_login_guard_succeeded_txn(txn, &l->guard)) != STORE_OK)
+        return rc;
+    return srv_audit(txn, "user.login", l->user.id, a->session->id, srv_rq_client_ip(a->rq), 1,
+                     a->session->browser ? "local-userpass, login page" : "local-userpass");
+}
+
+struct failed_args {
+    struct srv_request *rq;
+    struct srv_login *login;
+    const char *why;
+};
+
+/* A refused login: its audit event and its count toward a lockout, in one transaction. */
+static int failed_txn(struct store_txn *txn, void *arg)
+{
+    struct failed_args *a = arg;
+    const char *user_id = a->login->found ? a->login->user.id : NULL;
+    int rc = srv_audit(txn, "user.login", user_id, NULL, srv_rq_client_ip(a->rq), 0, a->why);
+    return rc ? rc : srv_login_guard_failed_txn(txn, a->rq, &a->login->guard, user_id);
+}
+
+static void refuse(struct srv_request *rq, struct srv_login *l, const char *why)
+{
+    struct failed_args a = {rq, l, why};
+    int rc = store_write(srv_rq_ctx(rq)->store, failed_txn, &a);
+    if (rc != STORE_OK)
+        LOG(SRV_LOG_ERROR, "failed login not recorded: %s", store_strerror(rc));
+    l->ops->refused(rq);
+}
+
+static void after_verify(struct srv_request *rq)
+{
+    struct srv_ctx *ctx = srv_rq_ctx(rq);
+    struct srv_login *l = srv_rq_defer_arg(rq);
+    struct store_session session;
+    char refresh[SRV_REFRESH_LEN];
+    if (!l->verified) {
+        refuse(rq, l, l->found ? "wrong password" : "unknown email");
+        return;
+    }
+    if (l->user.status != STORE_USER_ACTIVE) {
+        /* The same answer as a wrong password, and it counts as one: telling a disabled
+         * account's right password apart would make this an oracle for guessing it. The audit
+         * event says why. */
+        refuse(rq, l, "user disabled");
+        return;
+    }
+    if (l->ops->session(rq, l->user.id, &session, refresh) != SRV_OK)
+        return;
+    struct login_args a = {rq, l, &session, 0};
+    int rc = store_write(ctx->store, login_txn, &a);
+    if (rc != STORE_OK) {
+        LOG(SRV_LOG_ERROR, "login write failed: %s", store_strerror(rc));
+        l->ops->unavailable(rq);
+    } else if (a.gone) {
+        l->ops->refused(rq);
+    } else {
+        l->ops->done(rq, &l->user, &session, refresh);
+    }
+    crypto_wipe(refresh, sizeof refresh);
+}
+
+void srv_login_clear(struct srv_login *l)
+{
+    store_user_clear(&l->user);
+    crypto_wipe(l, sizeof *l);
+}
+
+void srv_password_login(struct srv_request *rq, struct srv_login *l, const char *email,
+                        const char *password, const struct srv_password_ops *ops)
+{
+    l->ops = ops;
+    l->password = password;
+    if (strlen(password) > SRV_PASSWORD_MAX || strlen(email) >= STORE_EMAIL_MAX) {
+        /* No stored password is that long: no Argon2 run on a megabyte of input. */
+        ops->refused(rq);
+        return;
+    }
+    /* A waiting name, address or account is answered before any work, Argon2 above all. */
+    srv_login_guard_init(&l->guard, email, srv_rq_client_ip(rq));
+    int64_t wait = srv_login_guard_wait(rq, &l->guard);
+    if (wait) {
+        ops->locked(rq, wait);
+        return;
+    }
+    struct find_args fa = {email, l};
+    int rc = store_read(srv_rq_ctx(rq)->store, find_txn, &fa);
+    if (rc != STORE_OK) {
+        LOG(SRV_LOG_ERROR, "login lookup failed: %s", store_strerror(rc));
+        ops->unavailable(rq);
+        return;
+    }
+    srv_defer_with(rq, l->guard.account, l, verify_work, after_verify);
+}

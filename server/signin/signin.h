@@ -1,0 +1,121 @@
+/* server/signin/: what the rooms that sign users in share. Password logins and their
+ * brute-force budgets (the token endpoint, the login page and the device page answer the same
+ * check in their own way), wrong device user codes, and new user sessions with the token answer
+ * (every user grant, the pages' code exchange, the self-service API). Includes http and core. */
+#ifndef IDPD_SERVER_SIGNIN_H
+#define IDPD_SERVER_SIGNIN_H
+
+#include "server/http/http.h"
+
+/* ---- the brute-force defence of password logins (login_guard.c) ----
+ * Failures are counted in the store (a restart forgets nothing), in three budgets: per login name
+ * and address (the lockout proper), per address across names, and per account across addresses.
+ * IPv6 addresses count by their /64. */
+#define SRV_LOGIN_KEY_LEN 64 /* hex of SHA-256 */
+struct srv_login_guard {
+    char pair[SRV_LOGIN_KEY_LEN + 1];    /* (name, address): no name or address in clear */
+    char address[SRV_LOGIN_KEY_LEN + 1]; /* the address (its /64) */
+    char account[SRV_LOGIN_KEY_LEN + 1]; /* the name */
+};
+/* The keys of a login as email from ip (the request's client address). */
+void srv_login_guard_init(struct srv_login_guard *g, const char *email, const char *ip);
+/* The seconds (rounded up) an attempt must still wait before it may be checked: the longest of
+ * the pair's wait, the address's, and the account's when this address already failed on it (so
+ * the owner elsewhere is never slowed by it). 0 when none applies (also when the store cannot be
+ * read, which the next write reports). One read transaction. */
+int64_t srv_login_guard_wait(struct srv_request *rq, const struct srv_login_guard *g);
+/* In the transaction of a failed attempt: counts it in every budget and, past a threshold, sets
+ * the wait (audited as user.lockout with user_id, which may be NULL). */
+int srv_login_guard_failed_txn(struct store_txn *txn, struct srv_request *rq,
+                               const struct srv_login_guard *g, const char *user_id);
+/* In the transaction of a success: forgets the pair's failures. The address and account budgets
+ * are not reset by a success (an attacker would log in to an account of their own between
+ * guesses); they forget one failure a minute. */
+int srv_login_guard_succeeded_txn(struct store_txn *txn, const struct srv_login_guard *g);
+
+/* Wrong user codes on the device page (RFC 8628 §5.1) count per address and per browser (its
+ * CSRF token) like failed logins, and in one total: a device request fails once
+ * device_code_guess_max wrong codes were tried anywhere since it began, so no one can search the
+ * code space while it waits. */
+struct srv_code_guard {
+    char address[SRV_LOGIN_KEY_LEN + 1];
+    char browser[SRV_LOGIN_KEY_LEN + 1]; /* "" without a CSRF cookie */
+    char total[SRV_LOGIN_KEY_LEN + 1];
+};
+void srv_code_guard_init(struct srv_code_guard *g, const char *ip, const char *browser);
+/* The seconds the address or the browser must still wait before a code is looked at; 0 for none. */
+int64_t srv_code_guard_wait(struct srv_request *rq, const struct srv_code_guard *g);
+/* In the transaction of a wrong code: counts it (address, browser, total) and audits it. */
+int srv_code_guard_failed_txn(struct store_txn *txn, struct srv_request *rq,
+                              const struct srv_code_guard *g);
+/* The total of wrong codes so far, inside a transaction (0 when none was counted). */
+int srv_device_guesses(struct store_txn *txn, uint64_t *total);
+/* 1 when d has seen device_code_guess_max wrong codes since it began: it is over. */
+int srv_device_guessed_out(const struct srv_config *cfg, const struct store_device_code *d,
+                           uint64_t total);
+
+/* ---- password logins (password_login.c) ---- */
+
+/* How a password login answers (password_login.c): the token endpoint in JSON, the login page
+ * in HTML. */
+struct srv_password_ops {
+    /* a wrong email or password, or a disabled user (already audited and counted) */
+    void (*refused)(struct srv_request *rq);
+    /* the (name, address) pair waits wait more seconds: nothing was checked */
+    void (*locked)(struct srv_request *rq, int64_t wait);
+    /* the store failed */
+    void (*unavailable)(struct srv_request *rq);
+    /* the password is right: fill the session to make for user_id (SRV_OK), or answer */
+    int (*session)(struct srv_request *rq, const char *user_id, struct store_session *s,
+                   char refresh[SRV_REFRESH_LEN]);
+    /* the session is stored: answer with it */
+    void (*done)(struct srv_request *rq, const struct store_user *u, const struct store_session *s,
+                 const char *refresh);
+};
+
+struct srv_login {
+    const struct srv_password_ops *ops;
+    const char *password;           /* borrowed from the call's form */
+    struct store_user user;         /* owned: clear with store_user_clear() */
+    struct store_identity identity; /* the local-userpass identity logged in with */
+    int found;                      /* identity and user exist */
+    int verified;                   /* the password matched */
+    char new_phc[STORE_PHC_MAX];    /* a re-hash under the current parameters, or "" */
+    struct srv_login_guard guard;   /* its failed-login budgets */
+};
+
+/* Logs the user of email in with password, answering through ops. l lives in the request's
+ * state (it is kept across the Argon2 suspension) and is cleared with srv_login_clear(). */
+void srv_password_login(struct srv_request *rq, struct srv_login *l, const char *email,
+                        const char *password, const struct srv_password_ops *ops);
+/* Releases what l owns and wipes it. */
+void srv_login_clear(struct srv_login *l);
+
+/* ---- device user codes (user_codes.c) ---- */
+
+#define SRV_USER_CODE_LEN 8
+/* A new random user code (stored form, no dash). */
+int srv_user_code_new(char out[STORE_USER_CODE_MAX]);
+/* A user code as typed: letters of the alphabet, in any case, with dashes and spaces. Writes
+ * the stored form; 0 when it cannot be one. */
+int srv_user_code_normalise(const char *in, char out[STORE_USER_CODE_MAX]);
+/* The form shown to people: XXXX-XXXX. */
+void srv_user_code_display(const char *code, char out[SRV_USER_CODE_LEN + 2]);
+
+/* ---- user sessions (sessions.c) ---- */
+
+/* The scope values a user grant may ask for. */
+int srv_user_scope_valid_or_error(struct srv_request *rq, const char *scope);
+/* The same check without an answer: SRV_EINVAL with the reason in why. */
+int srv_user_scope_check(const char *scope, char *why, size_t cap);
+
+/* Fills a new session for user_id logged in through client_id (ids, times from the configured
+ * lifetimes, client IP and user agent of rq) and makes its refresh token. Writes nothing. */
+int srv_session_new(struct srv_request *rq, const char *user_id, const char *client_id,
+                    const char *amr, const char *scope, struct store_session *s,
+                    char refresh[SRV_REFRESH_LEN]);
+
+/* 1 when the space-separated scope holds value. */
+int srv_scope_has(const char *scope, const char *value);
+
+#endif
