@@ -30,10 +30,9 @@ static const struct setting settings[] = {
     {"listen", K_LISTEN, 0, 0, 0, 0, "127.0.0.1:8080", SRV_CFG_SERVE, "HOST:PORT to listen on"},
     {"data", K_STR, OFF(data_dir), 0, 0, "./data", SRV_CFG_SERVE | SRV_CFG_DATA,
      "data folder (created when its parent exists)"},
-    {"issuer", K_STR, OFF(issuer), 0, 0, "", SRV_CFG_SERVE,
-     "issuer URL (default http://HOST:PORT)"},
+    {"issuer", K_STR, OFF(issuer), 0, 0, "", SRV_CFG_SERVE, "issuer URL"},
     {"audience", K_STR, OFF(audience), 0, 0, "", 0,
-     "comma-separated audiences a token may name; the first is the default (default: issuer)"},
+     "comma-separated audiences a token may name; the first is the default"},
     {"signing_alg", K_ALG, OFF(signing_alg), 0, 0, "ES256", SRV_CFG_DATA | SRV_CFG_SERVE,
      "alg of new signing keys: ES256, RS256 or EdDSA"},
     {"log_level", K_LEVEL, OFF(log_level), 0, 0, "info", SRV_CFG_SERVE,
@@ -128,7 +127,7 @@ static const struct setting settings[] = {
     {"hsts_max_age", K_INT_OFF, OFF(hsts_max_age), 1, 315360000, "31536000", 0,
      "Strict-Transport-Security max-age sent with every HTTPS answer (0 = not sent)"},
     {"admin_allow", K_STR, OFF(admin_allow), 0, 0, "", SRV_CFG_SERVE,
-     "comma-separated CIDRs that may reach /admin/v1, e.g. 10.0.0.0/8,::1 (empty = any address)"},
+     "comma-separated CIDRs that may reach /admin/v1, e.g. 10.0.0.0/8,::1"},
     {"rate_limit_register", K_INT_OFF, OFF(rate_limit_register), 1, 1000000, "5", 0,
      "POST /v1/register requests per second per client address (0 = off)"},
 };
@@ -418,6 +417,21 @@ int srv_config_load(struct srv_config *cfg, int scope, int *argc, char **argv)
     return SRV_OK;
 }
 
+/* What an empty default means, for --help: the value is derived, or the feature is off. */
+static const char *empty_default(const char *name)
+{
+    static const char *const meanings[][2] = {
+        {"issuer", "http://HOST:PORT, https:// with --tls-cert"},
+        {"audience", "the issuer"},
+        {"tls_cert", "none: plain HTTP"},
+        {"admin_allow", "none: any address may reach /admin/v1"},
+    };
+    for (size_t i = 0; i < sizeof meanings / sizeof meanings[0]; i++)
+        if (strcmp(meanings[i][0], name) == 0)
+            return meanings[i][1];
+    return "none";
+}
+
 void srv_config_usage(FILE *out, int scope)
 {
     fprintf(out, "  --config FILE   JSON object of settings\n");
@@ -429,8 +443,8 @@ void srv_config_usage(FILE *out, int scope)
         for (; settings[k].name[i] && i + 1 < sizeof flag; i++)
             flag[i] = settings[k].name[i] == '_' ? '-' : settings[k].name[i];
         flag[i] = '\0';
-        fprintf(out, "  --%-14s %s (default %s)\n", flag, settings[k].help,
-                settings[k].def[0] ? settings[k].def : "derived");
+        const char *def = settings[k].def[0] ? settings[k].def : empty_default(settings[k].name);
+        fprintf(out, "  --%-14s %s (default %s)\n", flag, settings[k].help, def);
     }
     fprintf(out,
             "Every setting can also be given as IDPD_<NAME> (e.g. IDPD_ACCESS_TOKEN_TTL) or in "

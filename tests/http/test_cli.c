@@ -25,6 +25,19 @@ TEST(version)
     CHECK(strncmp(c->out, "idpd ", 5) == 0);
 }
 
+/* serve --help names every flag with what its default really is, never a vague "derived". */
+TEST(serve_help_names_defaults)
+{
+    const char *args[] = {"serve", "--help", NULL};
+    struct ts_cmd *c = ts_run(args, NULL);
+    CHECK_INT(c->status, 0);
+    CHECK_MSG(strstr(c->out, "derived") == NULL, "stdout: %s", c->out);
+    CHECK(strstr(c->out, "(default none: plain HTTP)") != NULL);
+    CHECK(strstr(c->out, "(default http://HOST:PORT, https:// with --tls-cert)") != NULL);
+    CHECK(strstr(c->out, "(default none: any address may reach /admin/v1)") != NULL);
+    CHECK(strstr(c->out, "(default 127.0.0.1:8080)") != NULL);
+}
+
 TEST(usage_errors_exit_2)
 {
     const char *data = ts_path("data");
@@ -267,6 +280,7 @@ int main(int argc, char **argv)
 {
     ts_init(argc, argv);
     RUN(version);
+    RUN(serve_help_names_defaults);
     RUN(usage_errors_exit_2);
     RUN(create_on_fresh_folder);
     RUN(create_while_server_runs);
