@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -48,7 +49,9 @@ struct srv_request {
     enum phase phase;
     void (*work)(struct srv_request *rq);
     srv_handler cont;
-    void *defer_arg; /* given to srv_defer_with() */
+    void *defer_arg;                 /* given to srv_defer_with() */
+    struct srv_request *tarpit_next; /* in h->tarpit while its answer is held back */
+    double tarpit_due_ms;
     unsigned status;
     char client_id[STORE_ID_MAX];
     char client_ip[INET6_ADDRSTRLEN];
@@ -75,6 +78,16 @@ struct srv_http {
     size_t tls_key_len;
     char hsts[48]; /* Strict-Transport-Security value; "" over plain HTTP or when off */
     struct srv_conn_guard *guard;
+    /* Requests whose refusal is held back (defer_delay), oldest first, and the thread that
+     * resumes them when due. */
+    struct {
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        struct srv_request *head, *tail;
+        size_t n;
+        int stopping, started;
+        pthread_t thread;
+    } tarpit;
 };
 
 /* ---- accessors ---- */
@@ -415,6 +428,95 @@ static void run_deferred(void *arg)
     MHD_resume_connection(rq->conn);
 }
 
+/* ---- held-back refusals ---- */
+
+/* A refusal that a client gets at once, it asks again at once: a closed-loop flood (a fixed number
+ * of connections, each sending its next request when the last is answered, as the review's storm
+ * did) then spins the HTTP threads on cheap 429s, and the Argon2 workers, which yield to them,
+ * starve. Holding the refusal back TARPIT_MS costs nothing but a suspended connection, and such a
+ * flood then sends one request per connection and TARPIT_MS; the per-address connection cap bounds
+ * how many connections it may hold. */
+#define TARPIT_MS 1000.0
+
+static void *tarpit_main(void *arg)
+{
+    struct srv_http *h = arg;
+    pthread_mutex_lock(&h->tarpit.lock);
+    for (;;) {
+        while (!h->tarpit.head && !h->tarpit.stopping)
+            pthread_cond_wait(&h->tarpit.cond, &h->tarpit.lock);
+        struct srv_request *rq = h->tarpit.head;
+        if (!rq) /* stopping, and nothing is held */
+            break;
+        double wait_ms = rq->tarpit_due_ms - srv_now_ms();
+        if (wait_ms > 0 && !h->tarpit.stopping) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            long long ns = until.tv_nsec + (long long)(wait_ms * 1e6);
+            until.tv_sec += (time_t)(ns / 1000000000);
+            until.tv_nsec = (long)(ns % 1000000000);
+            pthread_cond_timedwait(&h->tarpit.cond, &h->tarpit.lock, &until);
+            continue;
+        }
+        h->tarpit.head = rq->tarpit_next;
+        if (!h->tarpit.head)
+            h->tarpit.tail = NULL;
+        h->tarpit.n--;
+        pthread_mutex_unlock(&h->tarpit.lock);
+        rq->phase = PH_RESUMED;
+        MHD_resume_connection(rq->conn);
+        pthread_mutex_lock(&h->tarpit.lock);
+    }
+    pthread_mutex_unlock(&h->tarpit.lock);
+    return NULL;
+}
+
+/* Answers through cont(rq) TARPIT_MS from now, the connection suspended meanwhile; at once when
+ * the server is stopping or already holds as many as it has connection slots. */
+static void defer_delay(struct srv_request *rq, srv_handler cont)
+{
+    struct srv_http *h = rq->http;
+    pthread_mutex_lock(&h->tarpit.lock);
+    if (!h->tarpit.started || h->tarpit.stopping || h->tarpit.n >= h->ctx->cfg->max_connections) {
+        pthread_mutex_unlock(&h->tarpit.lock);
+        cont(rq);
+        return;
+    }
+    rq->cont = cont;
+    rq->deferred = 1;
+    rq->phase = PH_SUSPENDED;
+    MHD_suspend_connection(rq->conn);
+    rq->tarpit_next = NULL;
+    rq->tarpit_due_ms = srv_now_ms() + TARPIT_MS;
+    if (h->tarpit.tail)
+        h->tarpit.tail->tarpit_next = rq;
+    else
+        h->tarpit.head = rq;
+    h->tarpit.tail = rq;
+    h->tarpit.n++;
+    pthread_cond_signal(&h->tarpit.cond);
+    pthread_mutex_unlock(&h->tarpit.lock);
+}
+
+/* Answers everything held at once and ends the thread: MHD stops only once no connection is
+ * suspended. */
+static void tarpit_stop(struct srv_http *h)
+{
+    pthread_mutex_lock(&h->tarpit.lock);
+    h->tarpit.stopping = 1;
+    pthread_cond_broadcast(&h->tarpit.cond);
+    int started = h->tarpit.started;
+    h->tarpit.started = 0;
+    pthread_mutex_unlock(&h->tarpit.lock);
+    if (started)
+        pthread_join(h->tarpit.thread, NULL);
+}
+
+static void reply_over_share(struct srv_request *rq)
+{
+    srv_reply_too_many(rq, 1, "too many requests of this client are being checked; retry shortly");
+}
+
 void srv_defer_for(struct srv_request *rq, const char *account,
                    void (*work)(struct srv_request *rq), srv_handler cont)
 {
@@ -435,11 +537,9 @@ void srv_defer_with(struct srv_request *rq, const char *account, void *arg,
     enum srv_workers_admit admit =
         srv_workers_reserve(rq->http->ctx->workers, source, account, &slot);
     if (admit == SRV_WORKERS_SHARE) {
-        /* over its fair share: answered at once, no hashing, so a storm from a few addresses
-         * (or at one account) cannot queue ahead of everyone else */
-        srv_reply_too_many(rq, 1,
-                           "too many requests of this client are being checked; retry "
-                           "shortly");
+        /* over its fair share: refused without hashing, so a storm from a few addresses (or at
+         * one account) cannot queue ahead of everyone else, and held back, so it cannot spin */
+        defer_delay(rq, reply_over_share);
         return;
     }
     if (admit != SRV_WORKERS_OK) {
@@ -830,6 +930,8 @@ int srv_http_start(struct srv_ctx *ctx, struct srv_http **out)
     h->ctx = ctx;
     h->listen_fd = -1;
     pthread_mutex_init(&h->lock, NULL);
+    pthread_mutex_init(&h->tarpit.lock, NULL);
+    pthread_cond_init(&h->tarpit.cond, NULL);
     ctx->http = h;
     if (bind_listener(cfg->listen_host, cfg->listen_port, &h->listen_fd, &h->port) != SRV_OK)
         goto out;
@@ -870,6 +972,8 @@ int srv_http_start(struct srv_ctx *ctx, struct srv_http **out)
                 h->port);
         goto out;
     }
+    if (pthread_create(&h->tarpit.thread, NULL, tarpit_main, h) == 0)
+        h->tarpit.started = 1; /* without it refusals are answered at once */
     *out = h;
     h = NULL;
     rc = SRV_OK;
@@ -903,6 +1007,7 @@ void srv_http_stop(struct srv_http *h)
          * (MHD_quiesce_daemon() is not used: in 0.9.75 with a thread pool on epoll it can
          * panic with "Failed to remove listen FD from epoll set".) */
         srv_workers_drain(h->ctx->workers);
+        tarpit_stop(h);
         MHD_stop_daemon(h->daemon);
         srv_workers_stop(h->ctx->workers);
         h->ctx->workers = NULL;
@@ -920,6 +1025,8 @@ void srv_http_stop(struct srv_http *h)
     free(h->tls_key);
     free(h->tls_cert);
     pthread_mutex_destroy(&h->lock);
+    pthread_mutex_destroy(&h->tarpit.lock);
+    pthread_cond_destroy(&h->tarpit.cond);
     free(h);
 }
 

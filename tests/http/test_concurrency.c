@@ -120,6 +120,57 @@ TEST(full_worker_queue_503)
     CHECK_INT(ts_get(s, "/healthz")->status, 200);
 }
 
+/* One address over its share of the Argon2 queue (issue 12, finding 3): refused with 429 and
+ * Retry-After, never 503, without hashing, and held back about a second, so a client that asks
+ * again at once cannot spin the server; the others of that address are served. */
+TEST(over_share_refused_late)
+{
+    const char *env[] = {"IDPD_WORKERS=1",
+                         "IDPD_WORKER_QUEUE_PER_ADDRESS=1",
+                         "IDPD_SECRET_CACHE_TTL=0",
+                         heavy_env[0],
+                         heavy_env[1],
+                         NULL};
+    struct ts_opts o = {.env = env};
+    struct ts_server *s = ts_start(&o);
+    CHECK(s);
+    struct ts_account a;
+    CHECK_INT(ts_sa_create(s->data, "heavy", roles, heavy_env, &a), 0);
+    enum { N = 6 };
+    CURL *e[N];
+    struct ts_resp *r[N];
+    for (int i = 0; i < N; i++)
+        e[i] = token_easy(s, &a, &r[i]);
+    ts_multi_run(e, r, N, NULL);
+    int ok = 0, refused = 0;
+    for (int i = 0; i < N; i++) {
+        if (r[i]->status == 200) {
+            ok++;
+            continue;
+        }
+        CHECK_MSG(r[i]->status == 429, "status %ld: %s", r[i]->status, r[i]->body);
+        CHECK_STR(ts_jstr(r[i]->json, "error"), "temporarily_unavailable");
+        CHECK_STR(ts_header(r[i], "Retry-After"), "1");
+        refused++;
+    }
+    CHECK_MSG(ok >= 1 && refused >= 1, "%d served, %d refused", ok, refused);
+    /* every refusal was held back about a second (the server's own measure of each request) */
+    CHECK(ts_log_wait(s, "\"status\":429", 5000));
+    json_t *reqs = ts_log_requests(s);
+    size_t late = 0, i;
+    json_t *line;
+    json_array_foreach(reqs, i, line)
+    {
+        if (json_integer_value(json_object_get(line, "status")) == 429) {
+            double ms = json_real_value(json_object_get(line, "duration_ms"));
+            CHECK_MSG(ms >= 900, "a refusal answered after %.1f ms", ms);
+            late++;
+        }
+    }
+    CHECK_INT(late, refused);
+    CHECK_INT(ts_token(s, &a, NULL)->status, 200);
+}
+
 /* Many simultaneous requests from two accounts, right and wrong secrets mixed, no cache: every
  * answer belongs to its own request. */
 TEST(concurrent_requests_keep_their_answers)
@@ -199,6 +250,7 @@ int main(int argc, char **argv)
     ts_init(argc, argv);
     RUN(healthz_overtakes_argon2);
     RUN(full_worker_queue_503);
+    RUN(over_share_refused_late);
     RUN(concurrent_requests_keep_their_answers);
     RUN(parallel_cached_tokens);
     return ts_done();
