@@ -16,9 +16,7 @@ void srv_handle_me_password(struct srv_request *rq);
 void srv_handle_me_link(struct srv_request *rq);
 void srv_handle_me_unlink(struct srv_request *rq);
 
-/* ---- inside the room ---- */
-
-/* ---- bearer callers of the self-service API (bearer.c) ---- */
+/* ---- inside the room: bearer callers of the self-service API (bearer.c) ---- */
 
 struct srv_user_caller {
     json_t *claims;      /* owned: the verified access-token claims */

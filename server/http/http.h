@@ -140,6 +140,8 @@ void srv_rate_limiter_free(struct srv_rate_limiter *l);
  * Retry-After and returns 1 (the caller stops), else returns 0. */
 int srv_rate_limited_reply(struct srv_request *rq, enum srv_rate kind);
 
+/* ---- refusals, shared documents, the Argon2 hand-off and the listener (http.c) ---- */
+
 /* 429 Too Many Requests with Retry-After (at least 1 s): RFC 6749 shape (temporarily_unavailable)
  * on the OAuth endpoints, problem+json elsewhere. */
 void srv_reply_too_many(struct srv_request *rq, int64_t retry_after, const char *why);
