@@ -231,6 +231,27 @@ int store_app_get(struct store_txn *txn, const char *id, struct store_applicatio
     return app_decode(&key, &data, out);
 }
 
+int store_app_name_get(struct store_txn *txn, const char *id, char name[STORE_NAME_MAX])
+{
+    /* decoded whole on the heap, so that a corrupt record is refused as store_app_get refuses
+     * it; the copy is ours, freed at out */
+    struct store_application *app = NULL;
+    int rc = STORE_EINVAL;
+
+    if (!name)
+        goto out;
+    name[0] = '\0';
+    rc = STORE_ENOMEM;
+    if (!(app = calloc(1, sizeof *app)))
+        goto out;
+    rc = store_app_get(txn, id, app);
+    if (rc == STORE_OK)
+        memcpy(name, app->name, STORE_NAME_MAX);
+out:
+    free(app);
+    return rc;
+}
+
 int store_app_delete(struct store_txn *txn, const char *id)
 {
     struct store_application *old = NULL;

@@ -255,6 +255,11 @@ int store_app_insert(struct store_txn *txn, const struct store_application *app)
 /* STORE_NOTFOUND when absent. */
 int store_app_update(struct store_txn *txn, const struct store_application *app);
 int store_app_get(struct store_txn *txn, const char *id, struct store_application *out);
+/* The application's name alone, into the caller's buffer: for callers that show it and need
+ * nothing else, so that they hold no struct store_application (tens of KB). Answers as
+ * store_app_get() does, STORE_ECORRUPT too (the record is still decoded and checked whole, in a
+ * copy it allocates and frees itself), and STORE_ENOMEM; name is "" on any error. */
+int store_app_name_get(struct store_txn *txn, const char *id, char name[STORE_NAME_MAX]);
 /* Deletes the application. Its sessions stay until they expire but can no longer refresh,
  * since refreshing checks the application. */
 int store_app_delete(struct store_txn *txn, const char *id);

@@ -64,10 +64,13 @@ static int read_profile_or_error(struct srv_request *rq, struct profile *p)
     return SRV_OK;
 }
 
-void srv_handle_me(struct srv_request *rq)
+/* Answers with the caller's profile: authenticates the bearer token, reads the profile and hands
+ * it to reply, which answers. /v1/me and /userinfo are both this, with their own reply. */
+static void with_profile(struct srv_request *rq,
+                         void (*reply)(struct srv_request *rq, const struct profile *p))
 {
     struct srv_user_caller caller;
-    struct profile *p = NULL;
+    struct profile *p = NULL; /* ours, freed at out; on the heap: a user and all its identities */
     if (srv_bearer_user_or_error(rq, &caller) != SRV_OK)
         return;
     p = calloc(1, sizeof *p);
@@ -78,6 +81,16 @@ void srv_handle_me(struct srv_request *rq)
     p->user_id = caller.user_id;
     if (read_profile_or_error(rq, p) != SRV_OK)
         goto out;
+    reply(rq, p);
+out:
+    if (p)
+        profile_clear(p);
+    free(p);
+    srv_user_caller_clear(&caller);
+}
+
+static void reply_me(struct srv_request *rq, const struct profile *p)
+{
     json_t *body = srv_user_json(&p->user, p->idns, p->n);
     json_t *teams = json_array();
     for (size_t i = 0; i < p->nteams; i++)
@@ -88,28 +101,16 @@ void srv_handle_me(struct srv_request *rq)
     else
         json_decref(teams);
     srv_reply_json(rq, 200, body, NULL);
-out:
-    if (p)
-        profile_clear(p);
-    free(p);
-    srv_user_caller_clear(&caller);
+}
+
+void srv_handle_me(struct srv_request *rq)
+{
+    with_profile(rq, reply_me);
 }
 
 /* OIDC Core §5.3: the standard claims idpd holds. */
-void srv_handle_userinfo(struct srv_request *rq)
+static void reply_userinfo(struct srv_request *rq, const struct profile *p)
 {
-    struct srv_user_caller caller;
-    struct profile *p = NULL;
-    if (srv_bearer_user_or_error(rq, &caller) != SRV_OK)
-        return;
-    p = calloc(1, sizeof *p);
-    if (!p) {
-        srv_reply_problem(rq, 500, "out of memory");
-        goto out;
-    }
-    p->user_id = caller.user_id;
-    if (read_profile_or_error(rq, p) != SRV_OK)
-        goto out;
     json_t *body =
         json_pack("{s:s, s:I}", "sub", p->user.id, "updated_at", (json_int_t)p->user.updated_at);
     if (body && p->user.email[0]) {
@@ -120,11 +121,11 @@ void srv_handle_userinfo(struct srv_request *rq)
         json_object_set_new(body, "name", json_string(p->user.name));
     const char *headers[] = {"Cache-Control", "no-store", NULL};
     srv_reply_json(rq, 200, body, headers);
-out:
-    if (p)
-        profile_clear(p);
-    free(p);
-    srv_user_caller_clear(&caller);
+}
+
+void srv_handle_userinfo(struct srv_request *rq)
+{
+    with_profile(rq, reply_userinfo);
 }
 
 struct sessions {

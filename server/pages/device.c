@@ -12,10 +12,12 @@
 
 /* ---- the /device page ---- */
 
+/* Lives on the stack of each POST /device: the page shows the application's name and needs
+ * nothing else of its record (38 KB, which stays in storage/). */
 struct lookup {
     const char *user_code;
     struct store_device_code *d;
-    struct store_application app;
+    char app_name[STORE_NAME_MAX];
     uint64_t guesses; /* wrong user codes tried so far, anywhere */
 };
 
@@ -25,7 +27,7 @@ static int lookup_txn(struct store_txn *txn, void *arg)
     int rc = store_device_find(txn, l->user_code, l->d);
     if (!rc)
         rc = srv_device_guesses(txn, &l->guesses);
-    return rc ? rc : store_app_get(txn, l->d->client_id, &l->app);
+    return rc ? rc : store_app_name_get(txn, l->d->client_id, l->app_name);
 }
 
 /* The code form: the user code, and email and password when nobody is signed in. */
@@ -61,7 +63,7 @@ static void confirm_page(struct srv_request *rq, const struct lookup *l, const c
     char shown[SRV_USER_CODE_LEN + 2];
     srv_user_code_display(l->d->user_code, shown);
     srv_html_raw(&h, "<p>Let <strong>");
-    srv_html_text(&h, l->app.name);
+    srv_html_text(&h, l->app_name);
     srv_html_raw(&h, "</strong> on your device sign you in? Only allow it if your device shows "
                      "<strong>");
     srv_html_text(&h, shown);

@@ -2000,6 +2000,53 @@ TEST(app_round_trip_at_maximum)
     store_close(st);
 }
 
+struct app_name_q {
+    const char *id;
+    char name[STORE_NAME_MAX];
+};
+
+static int app_name_cb(struct store_txn *txn, void *arg)
+{
+    struct app_name_q *q = arg;
+    return store_app_name_get(txn, q->id, q->name);
+}
+
+/* The name alone answers as the whole record does: the name, NOTFOUND, EINVAL, ECORRUPT, and ""
+ * on every error. */
+TEST(app_name_get_answers_as_app_get)
+{
+    struct store *st = NULL;
+    static struct store_application app;
+    struct app_name_q q = {.id = "app_named"};
+    static const char bad[] = "{\"name\":\"shown\",\"type\":0}";
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    make_app(&app, "app_named", STORE_APP_PUBLIC);
+    fill_head(app.name, STORE_NAME_MAX, "caf\xc3\xa9 ", 0, 'n');
+    CHECK_INT(store_write(st, app_insert_cb, &app), STORE_OK);
+    CHECK_INT(store_read(st, app_name_cb, &q), STORE_OK);
+    CHECK_STR(q.name, app.name);
+    CHECK_INT(strlen(q.name), STORE_NAME_MAX - 1);
+    q.id = "app_none";
+    CHECK_INT(store_read(st, app_name_cb, &q), STORE_NOTFOUND);
+    CHECK_STR(q.name, "");
+    snprintf(q.name, sizeof q.name, "stale");
+    q.id = "app/slash";
+    CHECK_INT(store_read(st, app_name_cb, &q), STORE_EINVAL);
+    CHECK_STR(q.name, "");
+    store_close(st);
+
+    /* a record with a readable name but missing members is refused, name and all */
+    CHECK_INT(raw_put("applications", "app_bad", bad, strlen(bad)), 0);
+    st = NULL;
+    CHECK_INT(open_small(&st), STORE_OK);
+    snprintf(q.name, sizeof q.name, "stale");
+    q.id = "app_bad";
+    CHECK_INT(store_read(st, app_name_cb, &q), STORE_ECORRUPT);
+    CHECK_STR(q.name, "");
+    store_close(st);
+}
+
 TEST(app_limits_are_einval)
 {
     struct store *st = NULL;
@@ -4879,6 +4926,7 @@ int main(int argc, char **argv)
     RUN(another_process_grows_the_map);
     RUN(corrupt_records_are_refused);
     RUN(app_round_trip_at_maximum);
+    RUN(app_name_get_answers_as_app_get);
     RUN(app_limits_are_einval);
     RUN(app_list_pages_in_id_order);
     RUN(app_origins_are_indexed);
