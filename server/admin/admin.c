@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "server/admin/admin.h"
 
@@ -33,36 +32,21 @@ static int holds(const struct caller_roles *c, const char *role)
     return 0;
 }
 
+/* The admin API's one wording for every refused token but one of another audience. */
+static const struct srv_bearer_refusals refusals = {
+    .invalid = "the access token is not valid, expired or revoked",
+    .audience = "the access token is for another audience: ask for one with resource set to "
+                "idpd's issuer",
+};
+
 int srv_admin_caller_or_error(struct srv_request *rq, enum srv_admin_need need,
                               struct srv_admin_caller *out)
 {
-    const char *auth = srv_rq_header(rq, "Authorization");
     json_t *claims = NULL;
     struct caller_roles cr = {0};
     int rc = SRV_ERESPONDED;
     memset(out, 0, sizeof *out);
-    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
-        srv_reply_bearer_challenge(rq, NULL, "a bearer access token is required");
-        return SRV_ERESPONDED;
-    }
-    const char *token = auth + 7;
-    while (*token == ' ')
-        token++;
-    enum srv_token_state st =
-        srv_token_check(srv_rq_ctx(rq), token, strlen(token), srv_rq_ctx(rq)->issuer, &claims);
-    if (st == SRV_TOKEN_UNAVAILABLE) {
-        srv_reply_problem(rq, 503, "the token cannot be checked now; retry shortly");
-        goto out;
-    }
-    if (st != SRV_TOKEN_ACTIVE) {
-        srv_reply_bearer_challenge(rq, "invalid_token",
-                                   st == SRV_TOKEN_AUDIENCE
-                                       ? "the access token is for another audience: ask for one "
-                                         "with resource set to idpd's issuer"
-                                       : "the access token is not valid, expired or revoked");
-        goto out;
-    }
-    if (!srv_cors_client_or_error(rq, json_string_value(json_object_get(claims, "client_id"))))
+    if (srv_bearer_token_or_error(rq, srv_rq_ctx(rq)->issuer, &refusals, &claims) != SRV_OK)
         goto out;
     cr.type = json_string_value(json_object_get(claims, "principal_type"));
     cr.id = json_string_value(json_object_get(claims, "sub"));
