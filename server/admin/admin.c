@@ -1,5 +1,6 @@
 /* What every admin route shares: who the caller is and what it may do, list paging with
- * tamper-evident cursors, role-grant bodies, and storage errors as problem+json. */
+ * tamper-evident cursors and one shape for every list, role-grant bodies, and storage errors
+ * as problem+json. */
 #define LOG_MODULE "admin"
 
 #include <stdio.h>
@@ -175,6 +176,47 @@ json_t *srv_list_json(json_t *items, char *next)
     json_t *j = json_pack("{s:o, s:s?}", "items", items ? items : json_array(), "next", next);
     free(next);
     return j;
+}
+
+int srv_admin_page_or_error(struct srv_request *rq, const struct srv_admin_list *list,
+                            struct srv_admin_page *page)
+{
+    memset(page, 0, sizeof *page);
+    return srv_list_params_or_error(rq, list->filters, &page->limit, page->after);
+}
+
+struct walk {
+    const struct srv_admin_list *list;
+    struct srv_admin_page *page;
+    void *arg;
+};
+
+static int walk_txn(struct store_txn *txn, void *arg)
+{
+    struct walk *w = arg;
+    return w->list->walk(txn, w->arg, w->page);
+}
+
+int srv_admin_list_walk_or_error(struct srv_request *rq, const struct srv_admin_list *list,
+                                 struct srv_admin_page *page, void *arg)
+{
+    struct walk w = {list, page, arg};
+    int rc = store_read(srv_rq_ctx(rq)->store, walk_txn, &w);
+    if (rc != STORE_OK) {
+        srv_reply_store_error(rq, rc, list->what);
+        return SRV_ERESPONDED;
+    }
+    return SRV_OK;
+}
+
+void srv_admin_list_reply(struct srv_request *rq, const struct srv_admin_list *list,
+                          const struct srv_admin_page *page, const void *arg)
+{
+    json_t *items = json_array();
+    for (size_t i = 0; i < page->n; i++)
+        json_array_append_new(items, list->item_json(arg, i));
+    char *next = page->next[0] ? srv_cursor_make(rq, list->filters, page->next) : NULL;
+    srv_reply_json(rq, 200, srv_list_json(items, next), NULL);
 }
 
 int srv_roles_json_or_error(struct srv_request *rq, const struct srv_admin_caller *caller,

@@ -122,42 +122,41 @@ static size_t live_count(const struct store_secret *secs, size_t n, int64_t now)
 /* ---- list and get ---- */
 
 struct list_args {
-    const char *after;
-    size_t limit;
+    struct srv_admin_page page;
     struct store_service_account *items;
-    size_t n;
 };
 
-static int list_txn(struct store_txn *txn, void *arg)
+static int list_walk(struct store_txn *txn, void *arg, struct srv_admin_page *page)
 {
     struct list_args *a = arg;
-    store_sa_list_free(a->items, a->n);
+    store_sa_list_free(a->items, page->n);
     a->items = NULL;
-    a->n = 0;
-    return store_sa_list(txn, a->after, a->limit, &a->items, &a->n);
+    page->n = 0;
+    int rc = store_sa_list(txn, page->after, page->limit, &a->items, &page->n);
+    snprintf(page->next, sizeof page->next, "%s",
+             rc == STORE_OK && page->n == page->limit ? a->items[page->n - 1].id : "");
+    return rc;
 }
+
+static json_t *list_item(const void *arg, size_t i)
+{
+    const struct list_args *a = arg;
+    return sa_json(&a->items[i]);
+}
+
+static const struct srv_admin_list accounts = {no_filters, "service account list", list_walk,
+                                               list_item};
 
 void srv_admin_sa_list(struct srv_request *rq)
 {
     struct srv_admin_caller caller;
-    char after[STORE_ID_MAX];
     struct list_args a = {0};
     if (srv_admin_caller_or_error(rq, SRV_NEED_READ, &caller) != SRV_OK ||
-        srv_list_params_or_error(rq, no_filters, &a.limit, after) != SRV_OK)
+        srv_admin_page_or_error(rq, &accounts, &a.page) != SRV_OK)
         return;
-    a.after = after;
-    int rc = store_read(srv_rq_ctx(rq)->store, list_txn, &a);
-    if (rc != STORE_OK) {
-        srv_reply_store_error(rq, rc, "service account list");
-        goto out;
-    }
-    json_t *items = json_array();
-    for (size_t i = 0; i < a.n; i++)
-        json_array_append_new(items, sa_json(&a.items[i]));
-    char *next = a.n == a.limit ? srv_cursor_make(rq, no_filters, a.items[a.n - 1].id) : NULL;
-    srv_reply_json(rq, 200, srv_list_json(items, next), NULL);
-out:
-    store_sa_list_free(a.items, a.n);
+    if (srv_admin_list_walk_or_error(rq, &accounts, &a.page, &a) == SRV_OK)
+        srv_admin_list_reply(rq, &accounts, &a.page, &a);
+    store_sa_list_free(a.items, a.page.n);
 }
 
 struct get_args {

@@ -27,29 +27,38 @@ static json_t *user_json(const struct store_user *u, const struct store_identity
 /* ---- list ---- */
 
 struct list_args {
+    struct srv_admin_page page;
     struct store_user_filter filter;
-    const char *after;
-    size_t limit;
     struct store_user *items;
-    size_t n;
 };
 
-static int list_txn(struct store_txn *txn, void *arg)
+static int list_walk(struct store_txn *txn, void *arg, struct srv_admin_page *page)
 {
     struct list_args *a = arg;
-    store_user_list_free(a->items, a->n);
+    store_user_list_free(a->items, page->n);
     a->items = NULL;
-    a->n = 0;
-    return store_user_search(txn, &a->filter, a->after, a->limit, 0, &a->items, &a->n, NULL);
+    page->n = 0;
+    int rc =
+        store_user_search(txn, &a->filter, page->after, page->limit, 0, &a->items, &page->n, NULL);
+    snprintf(page->next, sizeof page->next, "%s",
+             rc == STORE_OK && page->n == page->limit ? a->items[page->n - 1].id : "");
+    return rc;
 }
+
+static json_t *list_item(const void *arg, size_t i)
+{
+    const struct list_args *a = arg;
+    return user_json(&a->items[i], NULL, 0);
+}
+
+static const struct srv_admin_list users = {list_filters, "user list", list_walk, list_item};
 
 void srv_admin_users_list(struct srv_request *rq)
 {
     struct srv_admin_caller caller;
-    char after[STORE_ID_MAX];
     struct list_args a = {.filter = {NULL, -1}};
     if (srv_admin_caller_or_error(rq, SRV_NEED_READ, &caller) != SRV_OK ||
-        srv_list_params_or_error(rq, list_filters, &a.limit, after) != SRV_OK)
+        srv_admin_page_or_error(rq, &users, &a.page) != SRV_OK)
         return;
     const char *status = srv_rq_query(rq, "status");
     if (status && strcmp(status, "active") != 0 && strcmp(status, "disabled") != 0) {
@@ -58,19 +67,9 @@ void srv_admin_users_list(struct srv_request *rq)
     }
     a.filter.status = !status ? -1 : strcmp(status, "active") == 0 ? 0 : 1;
     a.filter.email_prefix = srv_rq_query(rq, "email");
-    a.after = after;
-    int rc = store_read(srv_rq_ctx(rq)->store, list_txn, &a);
-    if (rc != STORE_OK) {
-        srv_reply_store_error(rq, rc, "user list");
-        goto out;
-    }
-    json_t *items = json_array();
-    for (size_t i = 0; i < a.n; i++)
-        json_array_append_new(items, user_json(&a.items[i], NULL, 0));
-    char *next = a.n == a.limit ? srv_cursor_make(rq, list_filters, a.items[a.n - 1].id) : NULL;
-    srv_reply_json(rq, 200, srv_list_json(items, next), NULL);
-out:
-    store_user_list_free(a.items, a.n);
+    if (srv_admin_list_walk_or_error(rq, &users, &a.page, &a) == SRV_OK)
+        srv_admin_list_reply(rq, &users, &a.page, &a);
+    store_user_list_free(a.items, a.page.n);
 }
 
 /* ---- get ---- */
