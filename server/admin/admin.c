@@ -1,6 +1,6 @@
 /* What every admin route shares: who the caller is and what it may do, list paging with
- * tamper-evident cursors and one shape for every list, role-grant bodies, and storage errors
- * as problem+json. */
+ * tamper-evident cursors, the shapes of the resource routes (a list, one read or change),
+ * role-grant bodies, and storage errors as problem+json. */
 #define LOG_MODULE "admin"
 
 #include <stdio.h>
@@ -217,6 +217,32 @@ void srv_admin_list_reply(struct srv_request *rq, const struct srv_admin_list *l
         json_array_append_new(items, list->item_json(arg, i));
     char *next = page->next[0] ? srv_cursor_make(rq, list->filters, page->next) : NULL;
     srv_reply_json(rq, 200, srv_list_json(items, next), NULL);
+}
+
+static int txn_or_error(struct srv_request *rq, int write, const char *what,
+                        int (*txn)(struct store_txn *txn, void *arg), void *arg)
+{
+    struct store *st = srv_rq_ctx(rq)->store;
+    int rc = write ? store_write(st, txn, arg) : store_read(st, txn, arg);
+    if (rc == STORE_EINVAL) /* an id that cannot exist */
+        rc = STORE_NOTFOUND;
+    if (rc != STORE_OK) {
+        srv_reply_store_error(rq, rc, what);
+        return SRV_ERESPONDED;
+    }
+    return SRV_OK;
+}
+
+int srv_admin_read_or_error(struct srv_request *rq, const char *what,
+                            int (*txn)(struct store_txn *txn, void *arg), void *arg)
+{
+    return txn_or_error(rq, 0, what, txn, arg);
+}
+
+int srv_admin_write_or_error(struct srv_request *rq, const char *what,
+                             int (*txn)(struct store_txn *txn, void *arg), void *arg)
+{
+    return txn_or_error(rq, 1, what, txn, arg);
 }
 
 int srv_roles_json_or_error(struct srv_request *rq, const struct srv_admin_caller *caller,

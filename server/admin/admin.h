@@ -104,7 +104,7 @@ char *srv_cursor_make(struct srv_request *rq, const char *const *allowed, const 
 /* {"items": items, "next": cursor or null}; takes ownership of items. */
 json_t *srv_list_json(json_t *items, char *next);
 
-/* ---- the shape of every admin list (admin.c) ---- */
+/* ---- the shapes of the resource routes (admin.c): a list, one read or change ---- */
 
 /* One page of an admin list: what the query asks (srv_admin_page_or_error) and what the walk
  * found. */
@@ -138,6 +138,15 @@ int srv_admin_list_walk_or_error(struct srv_request *rq, const struct srv_admin_
 /* Answers 200 {"items":[…],"next":cursor or null} for the page walked. */
 void srv_admin_list_reply(struct srv_request *rq, const struct srv_admin_list *list,
                           const struct srv_admin_page *page, const void *arg);
+
+/* Runs txn(arg) in one read (srv_admin_read_or_error) or write (srv_admin_write_or_error)
+ * transaction about the resource a path names, once anything else the request sent is checked.
+ * SRV_OK, or the store error is answered as srv_reply_store_error(rq, rc, what) does, with
+ * STORE_EINVAL as STORE_NOTFOUND: an id that cannot exist is as unknown as a missing one. */
+int srv_admin_read_or_error(struct srv_request *rq, const char *what,
+                            int (*txn)(struct store_txn *txn, void *arg), void *arg);
+int srv_admin_write_or_error(struct srv_request *rq, const char *what,
+                             int (*txn)(struct store_txn *txn, void *arg), void *arg);
 
 /* Reads arr, a JSON array of role strings (validated, at most STORE_ROLES_MAX, de-duplicated,
  * sorted), as a member "roles" of a larger body. When caller is not NULL, only an idp:admin

@@ -96,12 +96,7 @@ void srv_admin_apps_get(struct srv_request *rq)
         return;
     }
     g->id = id;
-    int rc = store_read(srv_rq_ctx(rq)->store, get_txn, g);
-    if (rc == STORE_EINVAL) /* an id that cannot exist */
-        rc = STORE_NOTFOUND;
-    if (rc != STORE_OK)
-        srv_reply_store_error(rq, rc, "application");
-    else
+    if (srv_admin_read_or_error(rq, "application", get_txn, g) == SRV_OK)
         srv_reply_json(rq, 200, app_json(&g->app), NULL);
     crypto_wipe(g, sizeof *g);
     free(g);
@@ -370,11 +365,6 @@ void srv_admin_apps_delete(struct srv_request *rq)
         return;
     srv_rq_param(rq, 0, id, sizeof id);
     struct delete_args a = {rq, &caller, id};
-    int rc = store_write(srv_rq_ctx(rq)->store, delete_txn, &a);
-    if (rc == STORE_EINVAL) /* an id that cannot exist */
-        rc = STORE_NOTFOUND;
-    if (rc != STORE_OK)
-        srv_reply_store_error(rq, rc, "application");
-    else
+    if (srv_admin_write_or_error(rq, "application", delete_txn, &a) == SRV_OK)
         srv_reply(rq, 204, NULL, "", 0, NULL);
 }

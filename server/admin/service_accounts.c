@@ -187,12 +187,7 @@ static int get_or_error(struct srv_request *rq, struct get_args *g, char id[STOR
         return SRV_ERESPONDED;
     srv_rq_param(rq, 0, id, STORE_ID_MAX);
     g->id = id;
-    int rc = store_read(srv_rq_ctx(rq)->store, get_txn, g);
-    if (rc != STORE_OK) {
-        srv_reply_store_error(rq, rc, "service account");
-        return SRV_ERESPONDED;
-    }
-    return SRV_OK;
+    return srv_admin_read_or_error(rq, "service account", get_txn, g);
 }
 
 void srv_admin_sa_get(struct srv_request *rq)

@@ -132,12 +132,7 @@ void srv_admin_teams_get(struct srv_request *rq)
         return;
     srv_rq_param(rq, 0, id, sizeof id);
     struct get_args g = {.id = id};
-    int rc = store_read(srv_rq_ctx(rq)->store, get_txn, &g);
-    if (rc == STORE_EINVAL) /* an id that cannot exist */
-        rc = STORE_NOTFOUND;
-    if (rc != STORE_OK)
-        srv_reply_store_error(rq, rc, "team");
-    else
+    if (srv_admin_read_or_error(rq, "team", get_txn, &g) == SRV_OK)
         srv_reply_json(rq, 200, team_json(&g.team), NULL);
     store_team_clear(&g.team);
 }

@@ -106,12 +106,7 @@ static void reply_user(struct srv_request *rq, const char *id, unsigned code)
         return;
     }
     g->id = id;
-    int rc = store_read(srv_rq_ctx(rq)->store, get_txn, g);
-    if (rc == STORE_EINVAL) /* an id that cannot exist is as unknown as a missing one */
-        rc = STORE_NOTFOUND;
-    if (rc != STORE_OK) {
-        srv_reply_store_error(rq, rc, "user");
-    } else {
+    if (srv_admin_read_or_error(rq, "user", get_txn, g) == SRV_OK) {
         json_t *j = user_json(&g->user, g->idns, g->nidns);
         json_t *teams = json_array();
         for (size_t i = 0; i < g->nteams; i++)
@@ -444,12 +439,10 @@ static void user_op(struct srv_request *rq, enum op op)
         return;
     srv_rq_param(rq, 0, id, sizeof id);
     struct op_args a = {rq, &caller, id, op, 0};
-    int rc = store_write(srv_rq_ctx(rq)->store, op_txn, &a);
-    if (rc == STORE_EINVAL) /* an id that cannot exist */
-        rc = STORE_NOTFOUND;
-    if (rc != STORE_OK)
-        srv_reply_store_error(rq, rc, op == OP_END_SESSION ? "session" : "user");
-    else if (op == OP_DISABLE || op == OP_ENABLE)
+    if (srv_admin_write_or_error(rq, op == OP_END_SESSION ? "session" : "user", op_txn, &a) !=
+        SRV_OK)
+        return;
+    if (op == OP_DISABLE || op == OP_ENABLE)
         reply_user(rq, id, 200);
     else
         srv_reply(rq, 204, NULL, "", 0, NULL);
@@ -505,12 +498,7 @@ void srv_admin_users_sessions(struct srv_request *rq)
         return;
     srv_rq_param(rq, 0, id, sizeof id);
     struct sessions_args a = {id, NULL, 0};
-    int rc = store_read(srv_rq_ctx(rq)->store, sessions_txn, &a);
-    if (rc == STORE_EINVAL)
-        rc = STORE_NOTFOUND;
-    if (rc != STORE_OK) {
-        srv_reply_store_error(rq, rc, "user");
-    } else {
+    if (srv_admin_read_or_error(rq, "user", sessions_txn, &a) == SRV_OK) {
         json_t *items = json_array();
         int64_t now = srv_now();
         for (size_t i = 0; i < a.n; i++)
