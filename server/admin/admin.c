@@ -1,6 +1,6 @@
 /* What every admin route shares: who the caller is and what it may do, list paging with
- * tamper-evident cursors, the shapes of the resource routes (a list, one read or change),
- * role-grant bodies, and storage errors as problem+json. */
+ * tamper-evident cursors, the shapes of the resource routes (a list, one read or change, a
+ * request's state), role-grant bodies, and storage errors as problem+json. */
 #define LOG_MODULE "admin"
 
 #include <stdio.h>
@@ -243,6 +243,17 @@ int srv_admin_write_or_error(struct srv_request *rq, const char *what,
                              int (*txn)(struct store_txn *txn, void *arg), void *arg)
 {
     return txn_or_error(rq, 1, what, txn, arg);
+}
+
+void *srv_admin_state_new_or_error(struct srv_request *rq, size_t size, void (*free_fn)(void *))
+{
+    void *state = calloc(1, size);
+    if (!state) {
+        srv_reply_problem(rq, 500, "out of memory");
+        return NULL;
+    }
+    srv_rq_set_state(rq, state, free_fn);
+    return state;
 }
 
 int srv_roles_json_or_error(struct srv_request *rq, const struct srv_admin_caller *caller,

@@ -104,7 +104,7 @@ char *srv_cursor_make(struct srv_request *rq, const char *const *allowed, const 
 /* {"items": items, "next": cursor or null}; takes ownership of items. */
 json_t *srv_list_json(json_t *items, char *next);
 
-/* ---- the shapes of the resource routes (admin.c): a list, one read or change ---- */
+/* ---- the shapes of the resource routes (admin.c): list, read or change one, keep state ---- */
 
 /* One page of an admin list: what the query asks (srv_admin_page_or_error) and what the walk
  * found. */
@@ -147,6 +147,10 @@ int srv_admin_read_or_error(struct srv_request *rq, const char *what,
                             int (*txn)(struct store_txn *txn, void *arg), void *arg);
 int srv_admin_write_or_error(struct srv_request *rq, const char *what,
                              int (*txn)(struct store_txn *txn, void *arg), void *arg);
+
+/* The request's state for a change that may wait for a worker (srv_defer): size zeroed bytes,
+ * released with free_fn when the request ends (srv_rq_set_state). NULL when it answered 500. */
+void *srv_admin_state_new_or_error(struct srv_request *rq, size_t size, void (*free_fn)(void *));
 
 /* Reads arr, a JSON array of role strings (validated, at most STORE_ROLES_MAX, de-duplicated,
  * sorted), as a member "roles" of a larger body. When caller is not NULL, only an idp:admin

@@ -257,12 +257,9 @@ static void create_store(struct srv_request *rq)
 
 void srv_admin_apps_create(struct srv_request *rq)
 {
-    struct edit *e = calloc(1, sizeof *e);
-    if (!e) {
-        srv_reply_problem(rq, 500, "out of memory");
+    struct edit *e = srv_admin_state_new_or_error(rq, sizeof *e, edit_free);
+    if (!e)
         return;
-    }
-    srv_rq_set_state(rq, e, edit_free);
     e->create = 1;
     if (srv_admin_caller_or_error(rq, SRV_NEED_ADMIN, &e->caller) != SRV_OK ||
         parse_edit_or_error(rq, e) != SRV_OK)
@@ -321,12 +318,9 @@ static int patch_txn(struct store_txn *txn, void *arg)
 
 void srv_admin_apps_patch(struct srv_request *rq)
 {
-    struct edit *e = calloc(1, sizeof *e);
-    if (!e) {
-        srv_reply_problem(rq, 500, "out of memory");
+    struct edit *e = srv_admin_state_new_or_error(rq, sizeof *e, edit_free);
+    if (!e)
         return;
-    }
-    srv_rq_set_state(rq, e, edit_free);
     e->rq = rq;
     if (srv_admin_caller_or_error(rq, SRV_NEED_ADMIN, &e->caller) != SRV_OK ||
         parse_edit_or_error(rq, e) != SRV_OK)

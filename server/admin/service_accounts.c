@@ -308,12 +308,9 @@ void srv_admin_sa_create(struct srv_request *rq)
                                          NULL};
     const char *name, *description;
     json_t *body = NULL, *roles;
-    struct create *c = calloc(1, sizeof *c);
-    if (!c) {
-        srv_reply_problem(rq, 500, "out of memory");
+    struct create *c = srv_admin_state_new_or_error(rq, sizeof *c, create_free);
+    if (!c)
         return;
-    }
-    srv_rq_set_state(rq, c, create_free);
     if (srv_admin_caller_or_error(rq, SRV_NEED_ADMIN, &c->caller) != SRV_OK ||
         srv_json_parse_or_error(rq, fields, &body) != SRV_OK)
         return;
@@ -547,12 +544,9 @@ void srv_admin_sa_secret_create(struct srv_request *rq)
     static const char *const fields[] = {"expires_in_hours", NULL};
     json_t *body = NULL;
     size_t len = 0;
-    struct secret_add *s = calloc(1, sizeof *s);
-    if (!s) {
-        srv_reply_problem(rq, 500, "out of memory");
+    struct secret_add *s = srv_admin_state_new_or_error(rq, sizeof *s, secret_add_free);
+    if (!s)
         return;
-    }
-    srv_rq_set_state(rq, s, secret_add_free);
     s->rq = rq;
     s->hours = SRV_SECRET_HOURS_DEFAULT;
     if (srv_admin_caller_or_error(rq, SRV_NEED_ADMIN, &s->caller) != SRV_OK)

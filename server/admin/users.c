@@ -330,12 +330,9 @@ static int parse_edit_or_error(struct srv_request *rq, struct edit *e)
 
 static void edit_user(struct srv_request *rq, int create)
 {
-    struct edit *e = calloc(1, sizeof *e);
-    if (!e) {
-        srv_reply_problem(rq, 500, "out of memory");
+    struct edit *e = srv_admin_state_new_or_error(rq, sizeof *e, edit_free);
+    if (!e)
         return;
-    }
-    srv_rq_set_state(rq, e, edit_free);
     e->create = create;
     if (srv_admin_caller_or_error(rq, SRV_NEED_USERS_WRITE, &e->caller) != SRV_OK ||
         parse_edit_or_error(rq, e) != SRV_OK)
