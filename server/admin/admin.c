@@ -1,11 +1,11 @@
 /* What every admin route shares: who the caller is and what it may do, list paging with
- * tamper-evident cursors, role-grant bodies, and storage errors as problem+json. */
+ * tamper-evident cursors, the shapes of the resource routes (a list, one read or change, a
+ * request's state), role-grant bodies, and storage errors as problem+json. */
 #define LOG_MODULE "admin"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "server/admin/admin.h"
 
@@ -33,36 +33,21 @@ static int holds(const struct caller_roles *c, const char *role)
     return 0;
 }
 
+/* The admin API's one wording for every refused token but one of another audience. */
+static const struct srv_bearer_refusals refusals = {
+    .invalid = "the access token is not valid, expired or revoked",
+    .audience = "the access token is for another audience: ask for one with resource set to "
+                "idpd's issuer",
+};
+
 int srv_admin_caller_or_error(struct srv_request *rq, enum srv_admin_need need,
                               struct srv_admin_caller *out)
 {
-    const char *auth = srv_rq_header(rq, "Authorization");
     json_t *claims = NULL;
     struct caller_roles cr = {0};
     int rc = SRV_ERESPONDED;
     memset(out, 0, sizeof *out);
-    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
-        srv_reply_bearer_challenge(rq, NULL, "a bearer access token is required");
-        return SRV_ERESPONDED;
-    }
-    const char *token = auth + 7;
-    while (*token == ' ')
-        token++;
-    enum srv_token_state st =
-        srv_token_check(srv_rq_ctx(rq), token, strlen(token), srv_rq_ctx(rq)->issuer, &claims);
-    if (st == SRV_TOKEN_UNAVAILABLE) {
-        srv_reply_problem(rq, 503, "the token cannot be checked now; retry shortly");
-        goto out;
-    }
-    if (st != SRV_TOKEN_ACTIVE) {
-        srv_reply_bearer_challenge(rq, "invalid_token",
-                                   st == SRV_TOKEN_AUDIENCE
-                                       ? "the access token is for another audience: ask for one "
-                                         "with resource set to idpd's issuer"
-                                       : "the access token is not valid, expired or revoked");
-        goto out;
-    }
-    if (!srv_cors_client_or_error(rq, json_string_value(json_object_get(claims, "client_id"))))
+    if (srv_bearer_token_or_error(rq, srv_rq_ctx(rq)->issuer, &refusals, &claims) != SRV_OK)
         goto out;
     cr.type = json_string_value(json_object_get(claims, "principal_type"));
     cr.id = json_string_value(json_object_get(claims, "sub"));
@@ -191,6 +176,84 @@ json_t *srv_list_json(json_t *items, char *next)
     json_t *j = json_pack("{s:o, s:s?}", "items", items ? items : json_array(), "next", next);
     free(next);
     return j;
+}
+
+int srv_admin_page_or_error(struct srv_request *rq, const struct srv_admin_list *list,
+                            struct srv_admin_page *page)
+{
+    memset(page, 0, sizeof *page);
+    return srv_list_params_or_error(rq, list->filters, &page->limit, page->after);
+}
+
+struct walk {
+    const struct srv_admin_list *list;
+    struct srv_admin_page *page;
+    void *arg;
+};
+
+static int walk_txn(struct store_txn *txn, void *arg)
+{
+    struct walk *w = arg;
+    return w->list->walk(txn, w->arg, w->page);
+}
+
+int srv_admin_list_walk_or_error(struct srv_request *rq, const struct srv_admin_list *list,
+                                 struct srv_admin_page *page, void *arg)
+{
+    struct walk w = {list, page, arg};
+    int rc = store_read(srv_rq_ctx(rq)->store, walk_txn, &w);
+    if (rc != STORE_OK) {
+        srv_reply_store_error(rq, rc, list->what);
+        return SRV_ERESPONDED;
+    }
+    return SRV_OK;
+}
+
+void srv_admin_list_reply(struct srv_request *rq, const struct srv_admin_list *list,
+                          const struct srv_admin_page *page, const void *arg)
+{
+    json_t *items = json_array();
+    for (size_t i = 0; i < page->n; i++)
+        json_array_append_new(items, list->item_json(arg, i));
+    char *next = page->next[0] ? srv_cursor_make(rq, list->filters, page->next) : NULL;
+    srv_reply_json(rq, 200, srv_list_json(items, next), NULL);
+}
+
+static int txn_or_error(struct srv_request *rq, int write, const char *what,
+                        int (*txn)(struct store_txn *txn, void *arg), void *arg)
+{
+    struct store *st = srv_rq_ctx(rq)->store;
+    int rc = write ? store_write(st, txn, arg) : store_read(st, txn, arg);
+    if (rc == STORE_EINVAL) /* an id that cannot exist */
+        rc = STORE_NOTFOUND;
+    if (rc != STORE_OK) {
+        srv_reply_store_error(rq, rc, what);
+        return SRV_ERESPONDED;
+    }
+    return SRV_OK;
+}
+
+int srv_admin_read_or_error(struct srv_request *rq, const char *what,
+                            int (*txn)(struct store_txn *txn, void *arg), void *arg)
+{
+    return txn_or_error(rq, 0, what, txn, arg);
+}
+
+int srv_admin_write_or_error(struct srv_request *rq, const char *what,
+                             int (*txn)(struct store_txn *txn, void *arg), void *arg)
+{
+    return txn_or_error(rq, 1, what, txn, arg);
+}
+
+void *srv_admin_state_new_or_error(struct srv_request *rq, size_t size, void (*free_fn)(void *))
+{
+    void *state = calloc(1, size);
+    if (!state) {
+        srv_reply_problem(rq, 500, "out of memory");
+        return NULL;
+    }
+    srv_rq_set_state(rq, state, free_fn);
+    return state;
 }
 
 int srv_roles_json_or_error(struct srv_request *rq, const struct srv_admin_caller *caller,

@@ -104,6 +104,54 @@ char *srv_cursor_make(struct srv_request *rq, const char *const *allowed, const 
 /* {"items": items, "next": cursor or null}; takes ownership of items. */
 json_t *srv_list_json(json_t *items, char *next);
 
+/* ---- the shapes of the resource routes (admin.c): list, read or change one, keep state ---- */
+
+/* One page of an admin list: what the query asks (srv_admin_page_or_error) and what the walk
+ * found. */
+struct srv_admin_page {
+    size_t limit;             /* ?limit= */
+    char after[STORE_ID_MAX]; /* ?after=: the id the previous page ended at, or "" */
+    size_t n;                 /* the walk: how many items the page holds */
+    char next[STORE_ID_MAX];  /* the walk: the id the next page starts after; "" on the last */
+};
+
+/* What one admin list is; a static const per list. */
+struct srv_admin_list {
+    const char *const *filters; /* its query filters besides limit and after; NULL: none */
+    const char *what;           /* names it in a store error: "user list" */
+    /* Walks one page in a read transaction: the items into arg (the handler's), their count into
+     * page->n, where the next page starts into page->next. Re-runnable: frees the items an
+     * earlier run left. Returns STORE_*. */
+    int (*walk)(struct store_txn *txn, void *arg, struct srv_admin_page *page);
+    /* The page's i-th item as the API shows it: a new reference. */
+    json_t *(*item_json)(const void *arg, size_t i);
+};
+
+/* Reads the query of a list route into page: srv_list_params_or_error with list->filters, so
+ * the cursor srv_admin_list_reply makes is bound to the filters read. Answers 400 itself. */
+int srv_admin_page_or_error(struct srv_request *rq, const struct srv_admin_list *list,
+                            struct srv_admin_page *page);
+/* Walks page with list->walk (arg is passed on) in one read transaction. Answers the store
+ * error naming list->what itself. The items are arg's: the handler frees them. */
+int srv_admin_list_walk_or_error(struct srv_request *rq, const struct srv_admin_list *list,
+                                 struct srv_admin_page *page, void *arg);
+/* Answers 200 {"items":[…],"next":cursor or null} for the page walked. */
+void srv_admin_list_reply(struct srv_request *rq, const struct srv_admin_list *list,
+                          const struct srv_admin_page *page, const void *arg);
+
+/* Runs txn(arg) in one read (srv_admin_read_or_error) or write (srv_admin_write_or_error)
+ * transaction about the resource a path names, once anything else the request sent is checked.
+ * SRV_OK, or the store error is answered as srv_reply_store_error(rq, rc, what) does, with
+ * STORE_EINVAL as STORE_NOTFOUND: an id that cannot exist is as unknown as a missing one. */
+int srv_admin_read_or_error(struct srv_request *rq, const char *what,
+                            int (*txn)(struct store_txn *txn, void *arg), void *arg);
+int srv_admin_write_or_error(struct srv_request *rq, const char *what,
+                             int (*txn)(struct store_txn *txn, void *arg), void *arg);
+
+/* The request's state for a change that may wait for a worker (srv_defer): size zeroed bytes,
+ * released with free_fn when the request ends (srv_rq_set_state). NULL when it answered 500. */
+void *srv_admin_state_new_or_error(struct srv_request *rq, size_t size, void (*free_fn)(void *));
+
 /* Reads arr, a JSON array of role strings (validated, at most STORE_ROLES_MAX, de-duplicated,
  * sorted), as a member "roles" of a larger body. When caller is not NULL, only an idp:admin
  * caller may name idp:* roles (403); with NULL the caller checks that itself (a PUT of roles

@@ -36,41 +36,39 @@ static json_t *app_json(struct store_application *a)
 /* ---- list and get ---- */
 
 struct list_args {
-    const char *after;
-    size_t limit;
+    struct srv_admin_page page;
     struct store_application *items;
-    size_t n;
 };
 
-static int list_txn(struct store_txn *txn, void *arg)
+static int list_walk(struct store_txn *txn, void *arg, struct srv_admin_page *page)
 {
     struct list_args *a = arg;
     free(a->items);
     a->items = NULL;
-    a->n = 0;
-    return store_app_list(txn, a->after, a->limit, &a->items, &a->n);
+    page->n = 0;
+    int rc = store_app_list(txn, page->after, page->limit, &a->items, &page->n);
+    snprintf(page->next, sizeof page->next, "%s",
+             rc == STORE_OK && page->n == page->limit ? a->items[page->n - 1].id : "");
+    return rc;
 }
+
+static json_t *list_item(const void *arg, size_t i)
+{
+    const struct list_args *a = arg;
+    return app_json(&a->items[i]);
+}
+
+static const struct srv_admin_list apps = {NULL, "application list", list_walk, list_item};
 
 void srv_admin_apps_list(struct srv_request *rq)
 {
     struct srv_admin_caller caller;
-    char after[STORE_ID_MAX];
     struct list_args a = {0};
     if (srv_admin_caller_or_error(rq, SRV_NEED_READ, &caller) != SRV_OK ||
-        srv_list_params_or_error(rq, NULL, &a.limit, after) != SRV_OK)
+        srv_admin_page_or_error(rq, &apps, &a.page) != SRV_OK)
         return;
-    a.after = after;
-    int rc = store_read(srv_rq_ctx(rq)->store, list_txn, &a);
-    if (rc != STORE_OK) {
-        srv_reply_store_error(rq, rc, "application list");
-        goto out;
-    }
-    json_t *items = json_array();
-    for (size_t i = 0; i < a.n; i++)
-        json_array_append_new(items, app_json(&a.items[i]));
-    char *next = a.n == a.limit ? srv_cursor_make(rq, NULL, a.items[a.n - 1].id) : NULL;
-    srv_reply_json(rq, 200, srv_list_json(items, next), NULL);
-out:
+    if (srv_admin_list_walk_or_error(rq, &apps, &a.page, &a) == SRV_OK)
+        srv_admin_list_reply(rq, &apps, &a.page, &a);
     free(a.items);
 }
 
@@ -98,12 +96,7 @@ void srv_admin_apps_get(struct srv_request *rq)
         return;
     }
     g->id = id;
-    int rc = store_read(srv_rq_ctx(rq)->store, get_txn, g);
-    if (rc == STORE_EINVAL) /* an id that cannot exist */
-        rc = STORE_NOTFOUND;
-    if (rc != STORE_OK)
-        srv_reply_store_error(rq, rc, "application");
-    else
+    if (srv_admin_read_or_error(rq, "application", get_txn, g) == SRV_OK)
         srv_reply_json(rq, 200, app_json(&g->app), NULL);
     crypto_wipe(g, sizeof *g);
     free(g);
@@ -264,12 +257,9 @@ static void create_store(struct srv_request *rq)
 
 void srv_admin_apps_create(struct srv_request *rq)
 {
-    struct edit *e = calloc(1, sizeof *e);
-    if (!e) {
-        srv_reply_problem(rq, 500, "out of memory");
+    struct edit *e = srv_admin_state_new_or_error(rq, sizeof *e, edit_free);
+    if (!e)
         return;
-    }
-    srv_rq_set_state(rq, e, edit_free);
     e->create = 1;
     if (srv_admin_caller_or_error(rq, SRV_NEED_ADMIN, &e->caller) != SRV_OK ||
         parse_edit_or_error(rq, e) != SRV_OK)
@@ -328,12 +318,9 @@ static int patch_txn(struct store_txn *txn, void *arg)
 
 void srv_admin_apps_patch(struct srv_request *rq)
 {
-    struct edit *e = calloc(1, sizeof *e);
-    if (!e) {
-        srv_reply_problem(rq, 500, "out of memory");
+    struct edit *e = srv_admin_state_new_or_error(rq, sizeof *e, edit_free);
+    if (!e)
         return;
-    }
-    srv_rq_set_state(rq, e, edit_free);
     e->rq = rq;
     if (srv_admin_caller_or_error(rq, SRV_NEED_ADMIN, &e->caller) != SRV_OK ||
         parse_edit_or_error(rq, e) != SRV_OK)
@@ -372,11 +359,6 @@ void srv_admin_apps_delete(struct srv_request *rq)
         return;
     srv_rq_param(rq, 0, id, sizeof id);
     struct delete_args a = {rq, &caller, id};
-    int rc = store_write(srv_rq_ctx(rq)->store, delete_txn, &a);
-    if (rc == STORE_EINVAL) /* an id that cannot exist */
-        rc = STORE_NOTFOUND;
-    if (rc != STORE_OK)
-        srv_reply_store_error(rq, rc, "application");
-    else
+    if (srv_admin_write_or_error(rq, "application", delete_txn, &a) == SRV_OK)
         srv_reply(rq, 204, NULL, "", 0, NULL);
 }

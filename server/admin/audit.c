@@ -23,35 +23,45 @@ static json_t *event_json(const struct store_audit_event *ev)
 }
 
 struct search_args {
+    struct srv_admin_page page;
     struct store_audit_filter filter;
-    const char *before;
-    size_t limit;
     struct store_audit_event *items;
-    size_t n;
     char scanned_to[STORE_ID_MAX];
-    int more; /* the walk stopped at SCAN_MAX with older events left to look at */
 };
 
-static int search_txn(struct store_txn *txn, void *arg)
+/* Newest first from the cursor; the next page starts after the last event on a full page, or
+ * after the last one looked at when the walk stopped at SCAN_MAX with older events left. */
+static int search_walk(struct store_txn *txn, void *arg, struct srv_admin_page *page)
 {
     struct search_args *a = arg;
     struct store_audit_event *older = NULL;
     size_t nolder = 0;
     free(a->items);
     a->items = NULL;
-    a->n = 0;
-    a->more = 0;
-    int rc = store_audit_search(txn, &a->filter, a->before, a->limit, SCAN_MAX, &a->items, &a->n,
-                                a->scanned_to);
-    if (rc != STORE_OK || a->n == a->limit || !a->scanned_to[0])
+    page->n = 0;
+    page->next[0] = '\0';
+    int rc = store_audit_search(txn, &a->filter, page->after, page->limit, SCAN_MAX, &a->items,
+                                &page->n, a->scanned_to);
+    if (rc == STORE_OK && page->n == page->limit)
+        snprintf(page->next, sizeof page->next, "%s", a->items[page->n - 1].id);
+    if (rc != STORE_OK || page->n == page->limit || !a->scanned_to[0])
         return rc;
     /* A short page: the walk reached the end, passed since, or stopped at SCAN_MAX. Only in the
      * last case is there an event after scanned_to that may still match. */
     rc = store_audit_list(txn, a->scanned_to, 1, &older, &nolder);
-    a->more = rc == STORE_OK && nolder == 1 && older[0].time >= a->filter.since;
+    if (rc == STORE_OK && nolder == 1 && older[0].time >= a->filter.since)
+        snprintf(page->next, sizeof page->next, "%s", a->scanned_to);
     free(older);
     return rc;
 }
+
+static json_t *search_item(const void *arg, size_t i)
+{
+    const struct search_args *a = arg;
+    return event_json(&a->items[i]);
+}
+
+static const struct srv_admin_list events = {list_filters, "audit log", search_walk, search_item};
 
 /* Reads ?since= as unix seconds (an integer >= 0); 0 when absent. */
 static int since_or_error(struct srv_request *rq, int64_t *since)
@@ -85,28 +95,15 @@ static int filter_or_error(struct srv_request *rq, const char *name, size_t cap,
 void srv_admin_audit_list(struct srv_request *rq)
 {
     struct srv_admin_caller caller;
-    char after[STORE_ID_MAX];
     struct search_args a = {0};
     if (srv_admin_caller_or_error(rq, SRV_NEED_AUDIT_READ, &caller) != SRV_OK ||
-        srv_list_params_or_error(rq, list_filters, &a.limit, after) != SRV_OK ||
+        srv_admin_page_or_error(rq, &events, &a.page) != SRV_OK ||
         filter_or_error(rq, "type", STORE_EVENT_TYPE_MAX, &a.filter.type) != SRV_OK ||
         filter_or_error(rq, "actor", STORE_ID_MAX, &a.filter.actor) != SRV_OK ||
         filter_or_error(rq, "target", STORE_ID_MAX, &a.filter.target) != SRV_OK ||
         since_or_error(rq, &a.filter.since) != SRV_OK)
         return;
-    a.before = after;
-    int rc = store_read(srv_rq_ctx(rq)->store, search_txn, &a);
-    if (rc != STORE_OK) {
-        srv_reply_store_error(rq, rc, "audit log");
-        goto out;
-    }
-    json_t *items = json_array();
-    for (size_t i = 0; i < a.n; i++)
-        json_array_append_new(items, event_json(&a.items[i]));
-    char *next = a.n == a.limit ? srv_cursor_make(rq, list_filters, a.items[a.n - 1].id)
-                 : a.more       ? srv_cursor_make(rq, list_filters, a.scanned_to)
-                                : NULL;
-    srv_reply_json(rq, 200, srv_list_json(items, next), NULL);
-out:
+    if (srv_admin_list_walk_or_error(rq, &events, &a.page, &a) == SRV_OK)
+        srv_admin_list_reply(rq, &events, &a.page, &a);
     free(a.items);
 }

@@ -202,12 +202,9 @@ out:
 
 void srv_admin_keys_rotate(struct srv_request *rq)
 {
-    struct rotation *r = calloc(1, sizeof *r);
-    if (!r) {
-        srv_reply_problem(rq, 500, "out of memory");
+    struct rotation *r = srv_admin_state_new_or_error(rq, sizeof *r, free);
+    if (!r)
         return;
-    }
-    srv_rq_set_state(rq, r, free);
     if (srv_admin_caller_or_error(rq, SRV_NEED_ADMIN, &r->caller) != SRV_OK)
         return;
     if (rotation_body_or_error(rq, &r->force) != SRV_OK)

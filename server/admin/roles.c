@@ -143,20 +143,20 @@ static void roles(struct srv_request *rq, int write)
     /* No idp:* check while parsing: roles_txn compares the idp:* roles before and after. */
     if (write && srv_roles_parse_or_error(rq, NULL, &a.roles, &a.n) != SRV_OK)
         return;
-    int rc = write ? store_write(srv_rq_ctx(rq)->store, roles_txn, &a)
-                   : store_read(srv_rq_ctx(rq)->store, roles_txn, &a);
-    if (rc == STORE_EINVAL) /* the roles were checked; an invalid id cannot exist */
-        rc = STORE_NOTFOUND;
-    if (rc != STORE_OK) {
-        srv_reply_store_error(rq, rc, what[kind]);
-    } else if (a.touches_idp) {
+    /* the roles were checked: what is left invalid is an id that cannot exist */
+    int rc = write ? srv_admin_write_or_error(rq, what[kind], roles_txn, &a)
+                   : srv_admin_read_or_error(rq, what[kind], roles_txn, &a);
+    if (rc != SRV_OK)
+        goto out;
+    if (a.touches_idp) {
         srv_reply_problem(rq, 403, "only idp:admin may add or remove idp:* roles");
-    } else {
-        json_t *body = json_pack("{s:o}", "roles", roles_json(a.roles, a.n));
-        if (body && !write && kind != TEAM)
-            json_object_set_new(body, "effective_roles", roles_json(a.effective, a.neffective));
-        srv_reply_json(rq, 200, body, NULL);
+        goto out;
     }
+    json_t *body = json_pack("{s:o}", "roles", roles_json(a.roles, a.n));
+    if (body && !write && kind != TEAM)
+        json_object_set_new(body, "effective_roles", roles_json(a.effective, a.neffective));
+    srv_reply_json(rq, 200, body, NULL);
+out:
     free(a.roles);
     free(a.effective);
 }

@@ -122,42 +122,41 @@ static size_t live_count(const struct store_secret *secs, size_t n, int64_t now)
 /* ---- list and get ---- */
 
 struct list_args {
-    const char *after;
-    size_t limit;
+    struct srv_admin_page page;
     struct store_service_account *items;
-    size_t n;
 };
 
-static int list_txn(struct store_txn *txn, void *arg)
+static int list_walk(struct store_txn *txn, void *arg, struct srv_admin_page *page)
 {
     struct list_args *a = arg;
-    store_sa_list_free(a->items, a->n);
+    store_sa_list_free(a->items, page->n);
     a->items = NULL;
-    a->n = 0;
-    return store_sa_list(txn, a->after, a->limit, &a->items, &a->n);
+    page->n = 0;
+    int rc = store_sa_list(txn, page->after, page->limit, &a->items, &page->n);
+    snprintf(page->next, sizeof page->next, "%s",
+             rc == STORE_OK && page->n == page->limit ? a->items[page->n - 1].id : "");
+    return rc;
 }
+
+static json_t *list_item(const void *arg, size_t i)
+{
+    const struct list_args *a = arg;
+    return sa_json(&a->items[i]);
+}
+
+static const struct srv_admin_list accounts = {no_filters, "service account list", list_walk,
+                                               list_item};
 
 void srv_admin_sa_list(struct srv_request *rq)
 {
     struct srv_admin_caller caller;
-    char after[STORE_ID_MAX];
     struct list_args a = {0};
     if (srv_admin_caller_or_error(rq, SRV_NEED_READ, &caller) != SRV_OK ||
-        srv_list_params_or_error(rq, no_filters, &a.limit, after) != SRV_OK)
+        srv_admin_page_or_error(rq, &accounts, &a.page) != SRV_OK)
         return;
-    a.after = after;
-    int rc = store_read(srv_rq_ctx(rq)->store, list_txn, &a);
-    if (rc != STORE_OK) {
-        srv_reply_store_error(rq, rc, "service account list");
-        goto out;
-    }
-    json_t *items = json_array();
-    for (size_t i = 0; i < a.n; i++)
-        json_array_append_new(items, sa_json(&a.items[i]));
-    char *next = a.n == a.limit ? srv_cursor_make(rq, no_filters, a.items[a.n - 1].id) : NULL;
-    srv_reply_json(rq, 200, srv_list_json(items, next), NULL);
-out:
-    store_sa_list_free(a.items, a.n);
+    if (srv_admin_list_walk_or_error(rq, &accounts, &a.page, &a) == SRV_OK)
+        srv_admin_list_reply(rq, &accounts, &a.page, &a);
+    store_sa_list_free(a.items, a.page.n);
 }
 
 struct get_args {
@@ -188,12 +187,7 @@ static int get_or_error(struct srv_request *rq, struct get_args *g, char id[STOR
         return SRV_ERESPONDED;
     srv_rq_param(rq, 0, id, STORE_ID_MAX);
     g->id = id;
-    int rc = store_read(srv_rq_ctx(rq)->store, get_txn, g);
-    if (rc != STORE_OK) {
-        srv_reply_store_error(rq, rc, "service account");
-        return SRV_ERESPONDED;
-    }
-    return SRV_OK;
+    return srv_admin_read_or_error(rq, "service account", get_txn, g);
 }
 
 void srv_admin_sa_get(struct srv_request *rq)
@@ -314,12 +308,9 @@ void srv_admin_sa_create(struct srv_request *rq)
                                          NULL};
     const char *name, *description;
     json_t *body = NULL, *roles;
-    struct create *c = calloc(1, sizeof *c);
-    if (!c) {
-        srv_reply_problem(rq, 500, "out of memory");
+    struct create *c = srv_admin_state_new_or_error(rq, sizeof *c, create_free);
+    if (!c)
         return;
-    }
-    srv_rq_set_state(rq, c, create_free);
     if (srv_admin_caller_or_error(rq, SRV_NEED_ADMIN, &c->caller) != SRV_OK ||
         srv_json_parse_or_error(rq, fields, &body) != SRV_OK)
         return;
@@ -553,12 +544,9 @@ void srv_admin_sa_secret_create(struct srv_request *rq)
     static const char *const fields[] = {"expires_in_hours", NULL};
     json_t *body = NULL;
     size_t len = 0;
-    struct secret_add *s = calloc(1, sizeof *s);
-    if (!s) {
-        srv_reply_problem(rq, 500, "out of memory");
+    struct secret_add *s = srv_admin_state_new_or_error(rq, sizeof *s, secret_add_free);
+    if (!s)
         return;
-    }
-    srv_rq_set_state(rq, s, secret_add_free);
     s->rq = rq;
     s->hours = SRV_SECRET_HOURS_DEFAULT;
     if (srv_admin_caller_or_error(rq, SRV_NEED_ADMIN, &s->caller) != SRV_OK)

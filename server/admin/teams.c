@@ -44,74 +44,70 @@ static int text_or_error(struct srv_request *rq, json_t *obj, const char *name, 
 /* ---- list ---- */
 
 struct list_args {
-    const char *scope; /* NULL: every team */
-    const char *after;
-    size_t limit;
+    struct srv_admin_page page;
+    const char *scope;        /* NULL: every team */
     struct store_team *items; /* the matching teams, at most limit */
-    size_t n;
-    char last[STORE_ID_MAX]; /* the last team looked at */
-    int more;                /* teams after last may match */
 };
 
-static int list_txn(struct store_txn *txn, void *arg)
+/* Walks from the cursor with page->next as the last team looked at; it stays the cursor when
+ * teams after it may match. */
+static int list_walk(struct store_txn *txn, void *arg, struct srv_admin_page *page)
 {
     struct list_args *a = arg;
     struct store_team *batch = NULL;
     size_t nbatch = 0, scanned = 0;
-    int rc = STORE_OK;
-    store_team_list_free(a->items, a->n);
-    a->n = 0;
-    a->more = 0;
-    a->items = calloc(a->limit, sizeof *a->items);
+    int rc = STORE_OK, more = 0;
+    store_team_list_free(a->items, page->n);
+    page->n = 0;
+    a->items = calloc(page->limit, sizeof *a->items);
     if (!a->items)
         return STORE_ENOMEM;
-    snprintf(a->last, sizeof a->last, "%s", a->after);
+    snprintf(page->next, sizeof page->next, "%s", page->after);
     /* Without a filter this is one batch; with one, batches until the page is full, the teams
      * run out, or SCAN_MAX teams were looked at (then a short page still has a next cursor). */
     for (;;) {
-        size_t want = a->limit - a->n;
-        rc = store_team_list(txn, a->last, want, &batch, &nbatch);
+        size_t want = page->limit - page->n;
+        rc = store_team_list(txn, page->next, want, &batch, &nbatch);
         if (rc != STORE_OK)
             break;
         for (size_t i = 0; i < nbatch; i++) {
-            snprintf(a->last, sizeof a->last, "%s", batch[i].id);
+            snprintf(page->next, sizeof page->next, "%s", batch[i].id);
             if (a->scope && strcmp(batch[i].scope, a->scope) != 0)
                 continue;
-            a->items[a->n++] = batch[i];
+            a->items[page->n++] = batch[i];
             memset(&batch[i], 0, sizeof batch[i]); /* moved */
         }
         store_team_list_free(batch, nbatch);
         batch = NULL;
         scanned += nbatch;
-        a->more = nbatch == want;
-        if (!a->more || a->n == a->limit || scanned >= SCAN_MAX)
+        more = nbatch == want;
+        if (!more || page->n == page->limit || scanned >= SCAN_MAX)
             break;
     }
+    if (!more)
+        page->next[0] = '\0';
     return rc;
 }
+
+static json_t *list_item(const void *arg, size_t i)
+{
+    const struct list_args *a = arg;
+    return team_json(&a->items[i]);
+}
+
+static const struct srv_admin_list teams = {list_filters, "team list", list_walk, list_item};
 
 void srv_admin_teams_list(struct srv_request *rq)
 {
     struct srv_admin_caller caller;
-    char after[STORE_ID_MAX];
     struct list_args a = {0};
     if (srv_admin_caller_or_error(rq, SRV_NEED_READ, &caller) != SRV_OK ||
-        srv_list_params_or_error(rq, list_filters, &a.limit, after) != SRV_OK)
+        srv_admin_page_or_error(rq, &teams, &a.page) != SRV_OK)
         return;
     a.scope = srv_rq_query(rq, "scope");
-    a.after = after;
-    int rc = store_read(srv_rq_ctx(rq)->store, list_txn, &a);
-    if (rc != STORE_OK) {
-        srv_reply_store_error(rq, rc, "team list");
-        goto out;
-    }
-    json_t *items = json_array();
-    for (size_t i = 0; i < a.n; i++)
-        json_array_append_new(items, team_json(&a.items[i]));
-    char *next = a.more ? srv_cursor_make(rq, list_filters, a.last) : NULL;
-    srv_reply_json(rq, 200, srv_list_json(items, next), NULL);
-out:
-    store_team_list_free(a.items, a.n);
+    if (srv_admin_list_walk_or_error(rq, &teams, &a.page, &a) == SRV_OK)
+        srv_admin_list_reply(rq, &teams, &a.page, &a);
+    store_team_list_free(a.items, a.page.n);
 }
 
 /* ---- get ---- */
@@ -136,12 +132,7 @@ void srv_admin_teams_get(struct srv_request *rq)
         return;
     srv_rq_param(rq, 0, id, sizeof id);
     struct get_args g = {.id = id};
-    int rc = store_read(srv_rq_ctx(rq)->store, get_txn, &g);
-    if (rc == STORE_EINVAL) /* an id that cannot exist */
-        rc = STORE_NOTFOUND;
-    if (rc != STORE_OK)
-        srv_reply_store_error(rq, rc, "team");
-    else
+    if (srv_admin_read_or_error(rq, "team", get_txn, &g) == SRV_OK)
         srv_reply_json(rq, 200, team_json(&g.team), NULL);
     store_team_clear(&g.team);
 }
@@ -376,24 +367,22 @@ struct member {
 };
 
 struct members_args {
-    const char *team_id, *after;
-    size_t limit;
+    struct srv_admin_page page;
+    const char *team_id;
     struct member *items;
-    size_t n;
-    char last[STORE_ID_MAX]; /* the last member id listed */
-    int full;                /* the page is full: there may be more */
 };
 
-static int members_txn(struct store_txn *txn, void *arg)
+static int members_walk(struct store_txn *txn, void *arg, struct srv_admin_page *page)
 {
     struct members_args *a = arg;
     char(*ids)[STORE_ID_MAX] = NULL;
     size_t nids = 0;
     free(a->items);
     a->items = NULL;
-    a->n = 0;
-    a->last[0] = '\0';
-    int rc = store_member_list(txn, a->team_id, a->after, a->limit, &ids, &nids);
+    page->n = 0;
+    page->next[0] = '\0';
+    int rc = store_member_list(txn, a->team_id, page->after[0] ? page->after : NULL, page->limit,
+                               &ids, &nids);
     if (rc == STORE_OK && nids) {
         a->items = calloc(nids, sizeof *a->items);
         if (!a->items)
@@ -401,50 +390,45 @@ static int members_txn(struct store_txn *txn, void *arg)
     }
     for (size_t i = 0; rc == STORE_OK && i < nids; i++) {
         struct store_user u = {0};
-        snprintf(a->last, sizeof a->last, "%s", ids[i]);
         rc = store_user_get(txn, ids[i], &u);
         if (rc == STORE_NOTFOUND) { /* memberships go with the user; never expected */
             rc = STORE_OK;
             continue;
         }
         if (rc == STORE_OK) {
-            struct member *m = &a->items[a->n++];
+            struct member *m = &a->items[page->n++];
             snprintf(m->user_id, sizeof m->user_id, "%s", u.id);
             snprintf(m->email, sizeof m->email, "%s", u.email);
             snprintf(m->name, sizeof m->name, "%s", u.name);
         }
         store_user_clear(&u);
     }
-    a->full = nids == a->limit;
+    /* A full page may have more after its last member id. */
+    if (rc == STORE_OK && nids == page->limit)
+        snprintf(page->next, sizeof page->next, "%s", ids[nids - 1]);
     free(ids);
-    return rc;
+    return rc == STORE_EINVAL ? STORE_NOTFOUND : rc; /* a team id that cannot exist */
 }
+
+static json_t *member_item(const void *arg, size_t i)
+{
+    const struct member *m = &((const struct members_args *)arg)->items[i];
+    return json_pack("{s:s, s:s?, s:s?}", "user_id", m->user_id, "email",
+                     m->email[0] ? m->email : NULL, "name", m->name[0] ? m->name : NULL);
+}
+
+static const struct srv_admin_list members = {NULL, "team", members_walk, member_item};
 
 void srv_admin_teams_members(struct srv_request *rq)
 {
     struct srv_admin_caller caller;
-    char team_id[STORE_ID_MAX], after[STORE_ID_MAX];
-    struct members_args a = {.team_id = team_id, .after = after};
+    char team_id[STORE_ID_MAX];
+    struct members_args a = {.team_id = team_id};
     if (srv_admin_caller_or_error(rq, SRV_NEED_READ, &caller) != SRV_OK ||
-        srv_list_params_or_error(rq, NULL, &a.limit, after) != SRV_OK)
+        srv_admin_page_or_error(rq, &members, &a.page) != SRV_OK)
         return;
     srv_rq_param(rq, 0, team_id, sizeof team_id);
-    if (!after[0])
-        a.after = NULL;
-    int rc = store_read(srv_rq_ctx(rq)->store, members_txn, &a);
-    if (rc == STORE_EINVAL)
-        rc = STORE_NOTFOUND;
-    if (rc != STORE_OK) {
-        srv_reply_store_error(rq, rc, "team");
-    } else {
-        json_t *items = json_array();
-        for (size_t i = 0; i < a.n; i++)
-            json_array_append_new(items,
-                                  json_pack("{s:s, s:s?, s:s?}", "user_id", a.items[i].user_id,
-                                            "email", a.items[i].email[0] ? a.items[i].email : NULL,
-                                            "name", a.items[i].name[0] ? a.items[i].name : NULL));
-        char *next = a.full && a.last[0] ? srv_cursor_make(rq, NULL, a.last) : NULL;
-        srv_reply_json(rq, 200, srv_list_json(items, next), NULL);
-    }
+    if (srv_admin_list_walk_or_error(rq, &members, &a.page, &a) == SRV_OK)
+        srv_admin_list_reply(rq, &members, &a.page, &a);
     free(a.items);
 }

@@ -27,29 +27,38 @@ static json_t *user_json(const struct store_user *u, const struct store_identity
 /* ---- list ---- */
 
 struct list_args {
+    struct srv_admin_page page;
     struct store_user_filter filter;
-    const char *after;
-    size_t limit;
     struct store_user *items;
-    size_t n;
 };
 
-static int list_txn(struct store_txn *txn, void *arg)
+static int list_walk(struct store_txn *txn, void *arg, struct srv_admin_page *page)
 {
     struct list_args *a = arg;
-    store_user_list_free(a->items, a->n);
+    store_user_list_free(a->items, page->n);
     a->items = NULL;
-    a->n = 0;
-    return store_user_search(txn, &a->filter, a->after, a->limit, 0, &a->items, &a->n, NULL);
+    page->n = 0;
+    int rc =
+        store_user_search(txn, &a->filter, page->after, page->limit, 0, &a->items, &page->n, NULL);
+    snprintf(page->next, sizeof page->next, "%s",
+             rc == STORE_OK && page->n == page->limit ? a->items[page->n - 1].id : "");
+    return rc;
 }
+
+static json_t *list_item(const void *arg, size_t i)
+{
+    const struct list_args *a = arg;
+    return user_json(&a->items[i], NULL, 0);
+}
+
+static const struct srv_admin_list users = {list_filters, "user list", list_walk, list_item};
 
 void srv_admin_users_list(struct srv_request *rq)
 {
     struct srv_admin_caller caller;
-    char after[STORE_ID_MAX];
     struct list_args a = {.filter = {NULL, -1}};
     if (srv_admin_caller_or_error(rq, SRV_NEED_READ, &caller) != SRV_OK ||
-        srv_list_params_or_error(rq, list_filters, &a.limit, after) != SRV_OK)
+        srv_admin_page_or_error(rq, &users, &a.page) != SRV_OK)
         return;
     const char *status = srv_rq_query(rq, "status");
     if (status && strcmp(status, "active") != 0 && strcmp(status, "disabled") != 0) {
@@ -58,19 +67,9 @@ void srv_admin_users_list(struct srv_request *rq)
     }
     a.filter.status = !status ? -1 : strcmp(status, "active") == 0 ? 0 : 1;
     a.filter.email_prefix = srv_rq_query(rq, "email");
-    a.after = after;
-    int rc = store_read(srv_rq_ctx(rq)->store, list_txn, &a);
-    if (rc != STORE_OK) {
-        srv_reply_store_error(rq, rc, "user list");
-        goto out;
-    }
-    json_t *items = json_array();
-    for (size_t i = 0; i < a.n; i++)
-        json_array_append_new(items, user_json(&a.items[i], NULL, 0));
-    char *next = a.n == a.limit ? srv_cursor_make(rq, list_filters, a.items[a.n - 1].id) : NULL;
-    srv_reply_json(rq, 200, srv_list_json(items, next), NULL);
-out:
-    store_user_list_free(a.items, a.n);
+    if (srv_admin_list_walk_or_error(rq, &users, &a.page, &a) == SRV_OK)
+        srv_admin_list_reply(rq, &users, &a.page, &a);
+    store_user_list_free(a.items, a.page.n);
 }
 
 /* ---- get ---- */
@@ -107,12 +106,7 @@ static void reply_user(struct srv_request *rq, const char *id, unsigned code)
         return;
     }
     g->id = id;
-    int rc = store_read(srv_rq_ctx(rq)->store, get_txn, g);
-    if (rc == STORE_EINVAL) /* an id that cannot exist is as unknown as a missing one */
-        rc = STORE_NOTFOUND;
-    if (rc != STORE_OK) {
-        srv_reply_store_error(rq, rc, "user");
-    } else {
+    if (srv_admin_read_or_error(rq, "user", get_txn, g) == SRV_OK) {
         json_t *j = user_json(&g->user, g->idns, g->nidns);
         json_t *teams = json_array();
         for (size_t i = 0; i < g->nteams; i++)
@@ -336,12 +330,9 @@ static int parse_edit_or_error(struct srv_request *rq, struct edit *e)
 
 static void edit_user(struct srv_request *rq, int create)
 {
-    struct edit *e = calloc(1, sizeof *e);
-    if (!e) {
-        srv_reply_problem(rq, 500, "out of memory");
+    struct edit *e = srv_admin_state_new_or_error(rq, sizeof *e, edit_free);
+    if (!e)
         return;
-    }
-    srv_rq_set_state(rq, e, edit_free);
     e->create = create;
     if (srv_admin_caller_or_error(rq, SRV_NEED_USERS_WRITE, &e->caller) != SRV_OK ||
         parse_edit_or_error(rq, e) != SRV_OK)
@@ -445,12 +436,10 @@ static void user_op(struct srv_request *rq, enum op op)
         return;
     srv_rq_param(rq, 0, id, sizeof id);
     struct op_args a = {rq, &caller, id, op, 0};
-    int rc = store_write(srv_rq_ctx(rq)->store, op_txn, &a);
-    if (rc == STORE_EINVAL) /* an id that cannot exist */
-        rc = STORE_NOTFOUND;
-    if (rc != STORE_OK)
-        srv_reply_store_error(rq, rc, op == OP_END_SESSION ? "session" : "user");
-    else if (op == OP_DISABLE || op == OP_ENABLE)
+    if (srv_admin_write_or_error(rq, op == OP_END_SESSION ? "session" : "user", op_txn, &a) !=
+        SRV_OK)
+        return;
+    if (op == OP_DISABLE || op == OP_ENABLE)
         reply_user(rq, id, 200);
     else
         srv_reply(rq, 204, NULL, "", 0, NULL);
@@ -506,12 +495,7 @@ void srv_admin_users_sessions(struct srv_request *rq)
         return;
     srv_rq_param(rq, 0, id, sizeof id);
     struct sessions_args a = {id, NULL, 0};
-    int rc = store_read(srv_rq_ctx(rq)->store, sessions_txn, &a);
-    if (rc == STORE_EINVAL)
-        rc = STORE_NOTFOUND;
-    if (rc != STORE_OK) {
-        srv_reply_store_error(rq, rc, "user");
-    } else {
+    if (srv_admin_read_or_error(rq, "user", sessions_txn, &a) == SRV_OK) {
         json_t *items = json_array();
         int64_t now = srv_now();
         for (size_t i = 0; i < a.n; i++)

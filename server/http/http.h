@@ -1,7 +1,7 @@
 /* server/http/: everything that touches libmicrohttpd or raw HTTP, for the rooms above it: the
  * listener and its connection guard, requests and replies, the router over the one route table
  * (defined in server/routes.c), form, Basic, query and JSON parsing, the HTML writer, CORS, rate
- * limits, the Argon2 hand-off, and the pre-rendered documents. Only http.c includes
+ * limits, bearer tokens, the Argon2 hand-off, and the pre-rendered documents. Only http.c includes
  * microhttpd.h. Includes the core only. */
 #ifndef IDPD_SERVER_HTTP_H
 #define IDPD_SERVER_HTTP_H
@@ -130,6 +130,23 @@ void srv_reply_oauth_error(struct srv_request *rq, unsigned status, const char *
 /* Answers 401 problem+json with WWW-Authenticate: Bearer realm="idpd"[, error="<error>"]
  * (RFC 6750 §3). */
 void srv_reply_bearer_challenge(struct srv_request *rq, const char *error, const char *detail);
+
+/* ---- bearer tokens of idpd's own APIs (bearer.c) ---- */
+
+/* How an API words the detail of its 401 invalid_token answer for each refused token state
+ * (enum srv_token_state); a state left NULL is worded as invalid. */
+struct srv_bearer_refusals {
+    const char *invalid; /* SRV_TOKEN_INVALID, and each state below left NULL */
+    const char *expired, *revoked, *no_principal, *audience;
+};
+
+/* Reads "Authorization: Bearer <access token>", checks the token with srv_token_check for
+ * audience, then admits the client it names (srv_cors_client_or_error). SRV_OK: *claims receives
+ * the verified claims (the caller's: json_decref). Otherwise *claims is NULL and the answer is
+ * given: 401 with a bare challenge without a bearer token, 503 when the token cannot be checked
+ * now, 401 invalid_token worded by words for a refused token, or the CORS refusal. */
+int srv_bearer_token_or_error(struct srv_request *rq, const char *audience,
+                              const struct srv_bearer_refusals *words, json_t **claims);
 
 /* ---- per-address rate limits (rate_limit.c) ---- */
 enum srv_rate { SRV_RATE_TOKEN = 1, SRV_RATE_INTROSPECT, SRV_RATE_REGISTER, SRV_RATE_KINDS };
