@@ -7,16 +7,11 @@
 
 const char *buf_strerror(int rc)
 {
-    switch (rc) {
-    case BUF_OK:
-        return "success";
-    case BUF_ENOMEM:
-        return "out of memory";
-    case BUF_EFORMAT:
-        return "bad format";
-    default:
+    static const char *const text[] = {
+        [BUF_OK] = "success", [BUF_ENOMEM] = "out of memory", [BUF_EFORMAT] = "bad format"};
+    if (rc < 0 || (size_t)rc >= sizeof text / sizeof *text)
         return "unknown buf error";
-    }
+    return text[rc];
 }
 
 int buf_reserve(struct buf *b, size_t more)
