@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "buf/buf.h"
 #include "crypto/crypto.h"
 #include "storage/storage.h"
 
@@ -28,15 +29,6 @@ const char *keys_alg_name(enum keys_alg alg);
 /* Maps a crypto_* or store_* error to a keys error. */
 int keys_from_crypto(int rc);
 int keys_from_store(int rc);
-
-/* ---- a growing text buffer (JWKS rendering); oom sticks so callers check once ---- */
-struct keys_buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-void keys_buf_add(struct keys_buf *b, const char *s, size_t n);
-void keys_buf_adds(struct keys_buf *b, const char *s);
 
 /* ---- JWK public members (keys/jwk.c) ---- */
 
@@ -58,9 +50,8 @@ void keys_jwk_clear(struct keys_jwk *j);
  * whitespace, as base64url (43 characters) into kid. */
 int keys_jwk_thumbprint(const struct keys_jwk *j, char kid[KEYS_KID_MAX]);
 
-/* Appends {"kty":…,…,"kid":…,"alg":…,"use":"sig"} to b. */
-void keys_jwk_render(const struct keys_jwk *j, const char *kid, const char *alg,
-                     struct keys_buf *b);
+/* Appends {"kty":…,…,"kid":…,"alg":…,"use":"sig"} to b; a failure is left in b->failed. */
+void keys_jwk_render(const struct keys_jwk *j, const char *kid, const char *alg, struct buf *b);
 
 /* ---- generation and sealing (keys/keygen.c) ---- */
 

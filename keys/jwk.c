@@ -12,32 +12,6 @@
 #define EC_COORD_LEN 32 /* P-256 */
 #define ED25519_LEN 32
 
-void keys_buf_add(struct keys_buf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->cap - b->len <= n) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap - b->len <= n)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void keys_buf_adds(struct keys_buf *b, const char *s)
-{
-    keys_buf_add(b, s, strlen(s));
-}
-
 static char *b64_dup(const uint8_t *p, size_t n)
 {
     size_t cap = crypto_b64url_len(n) + 1;
@@ -145,20 +119,20 @@ void keys_jwk_clear(struct keys_jwk *j)
     memset(j, 0, sizeof *j);
 }
 
-static void add_member(struct keys_buf *b, const char *sep, const char *name, const char *value)
+static void add_member(struct buf *b, const char *sep, const char *name, const char *value)
 {
-    keys_buf_adds(b, sep);
-    keys_buf_adds(b, "\"");
-    keys_buf_adds(b, name);
-    keys_buf_adds(b, "\":\"");
-    keys_buf_adds(b, value);
-    keys_buf_adds(b, "\"");
+    buf_appends(b, sep);
+    buf_appends(b, "\"");
+    buf_appends(b, name);
+    buf_appends(b, "\":\"");
+    buf_appends(b, value);
+    buf_appends(b, "\"");
 }
 
 int keys_jwk_thumbprint(const struct keys_jwk *j, char kid[KEYS_KID_MAX])
 {
     int rc = KEYS_EINVAL;
-    struct keys_buf b = {0};
+    struct buf b = {0};
     uint8_t digest[CRYPTO_SHA256_LEN];
 
     /* RFC 7638 §3.2: only the required members, names in lexicographic order, no whitespace. */
@@ -186,19 +160,19 @@ int keys_jwk_thumbprint(const struct keys_jwk *j, char kid[KEYS_KID_MAX])
     } else {
         goto out;
     }
-    keys_buf_adds(&b, "}");
-    if (b.oom) {
+    buf_appends(&b, "}");
+    if (b.failed) {
         rc = KEYS_ENOMEM;
         goto out;
     }
-    crypto_sha256(b.p, b.len, digest);
+    crypto_sha256(b.data, b.len, digest);
     rc = keys_from_crypto(crypto_b64url_encode(digest, sizeof digest, kid, KEYS_KID_MAX, NULL));
 out:
-    free(b.p);
+    buf_free(&b);
     return rc;
 }
 
-void keys_jwk_render(const struct keys_jwk *j, const char *kid, const char *alg, struct keys_buf *b)
+void keys_jwk_render(const struct keys_jwk *j, const char *kid, const char *alg, struct buf *b)
 {
     add_member(b, "{", "kty", j->kty);
     if (j->crv)
@@ -214,5 +188,5 @@ void keys_jwk_render(const struct keys_jwk *j, const char *kid, const char *alg,
     add_member(b, ",", "kid", kid);
     add_member(b, ",", "alg", alg);
     add_member(b, ",", "use", "sig");
-    keys_buf_adds(b, "}");
+    buf_appends(b, "}");
 }

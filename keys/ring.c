@@ -193,7 +193,7 @@ static int ring_build(struct keys *kr, const struct load_arg *la, int64_t now, s
     int rc = KEYS_ENOMEM;
     struct ring *r = NULL;
     struct loaded *l = NULL;
-    struct keys_buf b = {0};
+    struct buf b = {0};
     size_t m = 0;
 
     r = calloc(1, sizeof *r);
@@ -228,25 +228,23 @@ static int ring_build(struct keys *kr, const struct load_arg *la, int64_t now, s
     }
     r->nkeys = m;
 
-    keys_buf_adds(&b, "{\"keys\":[");
+    buf_appends(&b, "{\"keys\":[");
     for (int pass = 0, first = 1; pass < 4; pass++) {
         for (size_t i = 0; i < m; i++) {
             if (!jwks_pass(r, &r->keys[i], pass))
                 continue;
             if (!first)
-                keys_buf_adds(&b, ",");
+                buf_appends(&b, ",");
             first = 0;
             keys_jwk_render(&l[i].j, r->keys[i].kid, keys_alg_name(r->keys[i].alg), &b);
         }
     }
-    keys_buf_adds(&b, "]}");
-    if (b.oom) {
+    buf_appends(&b, "]}");
+    if (b.failed) {
         rc = KEYS_ENOMEM;
         goto out;
     }
-    r->jwks = b.p;
-    r->jwks_len = b.len;
-    b.p = NULL;
+    r->jwks = buf_take(&b, &r->jwks_len); /* the ring's now */
     *out = r;
     r = NULL;
     rc = KEYS_OK;
@@ -258,7 +256,7 @@ out:
         }
         free(l);
     }
-    free(b.p);
+    buf_free(&b);
     ring_free(r);
     return rc;
 }

@@ -4,14 +4,14 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 status=0
-mapfile -t files < <(find crypto storage keys server tests bench -name '*.[ch]' -not -path '*/node_modules/*' 2>/dev/null | sort)
+mapfile -t files < <(find buf crypto storage keys server tests bench -name '*.[ch]' -not -path '*/node_modules/*' 2>/dev/null | sort)
 if ! clang-format --dry-run --Werror "${files[@]}" 2>&1 | head -40; then :; fi
 if ! clang-format --dry-run --Werror "${files[@]}" >/dev/null 2>&1; then
   echo "style: clang-format would change the files above; run clang-format -i" >&2
   status=1
 fi
 banned='\b(strcpy|strcat|sprintf|vsprintf|strtok|atoi|atol|rand|srand|gets)[[:space:]]*\('
-mapfile -t product < <(find crypto storage keys server -name '*.c' | sort)
+mapfile -t product < <(find buf crypto storage keys server -name '*.c' | sort)
 if grep -nE "$banned" "${product[@]}"; then
   echo "style: banned functions above (STYLE.md)" >&2
   status=1
@@ -50,6 +50,11 @@ for room in "${!may[@]}"; do
 done
 if grep -rlE --include='*.[ch]' '#include "server/internal.h"' server tests; then
   echo "style: server/internal.h is gone: include your room's header" >&2
+  status=1
+fi
+# buf/ includes no other module: keys/ and server/ both use it.
+if grep -lE '#include "(crypto|storage|keys|server)/' buf/*.[ch]; then
+  echo "style: buf/ includes another module (README \"Layout\")" >&2
   status=1
 fi
 if grep -lE '#include <lmdb.h>' crypto/* keys/* server/* 2>/dev/null; then

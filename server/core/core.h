@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "buf/buf.h"
 #include "crypto/crypto.h"
 #include "keys/keys.h"
 #include "server/server.h"
@@ -220,11 +221,10 @@ double srv_now_ms(void); /* monotonic milliseconds, for durations */
  * NULL string, unbalanced nesting) is remembered and makes srv_jw_finish() return NULL. */
 #define SRV_JW_DEPTH 8
 struct srv_jw {
-    char *buf;
-    size_t len, cap;
+    struct buf buf; /* the text; its failed is memory running out */
     unsigned depth;
     unsigned count[SRV_JW_DEPTH]; /* members written so far at each level */
-    int failed;
+    int failed;                   /* a document JSON cannot carry: bad nesting, not UTF-8 */
 };
 void srv_jw_object(struct srv_jw *w, const char *key);
 void srv_jw_array(struct srv_jw *w, const char *key);

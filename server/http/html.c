@@ -5,45 +5,22 @@
  * "Origin: null", which the CORS check rightly refuses; same-origin lets it name idpd's own
  * origin and still tells other sites nothing. */
 #include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "server/http/http.h"
 
-static void grow(struct srv_html *h, size_t more)
-{
-    if (h->failed || h->len + more + 1 <= h->cap)
-        return;
-    size_t cap = h->cap ? h->cap : 2048;
-    while (cap < h->len + more + 1)
-        cap *= 2;
-    char *p = realloc(h->buf, cap);
-    if (!p) {
-        h->failed = 1;
-        return;
-    }
-    h->buf = p;
-    h->cap = cap;
-}
+/* First capacity of a page or URL (BUF_FIRST is smaller): the 2048 bytes this writer has always
+ * started with; the frame alone takes most of it. */
+#define FIRST_CAP 2048
 
 void srv_html_raw(struct srv_html *h, const char *fmt, ...)
 {
     va_list ap;
+    if (!h->buf.cap)
+        buf_reserve(&h->buf, FIRST_CAP - 1);
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    buf_vappendf(&h->buf, fmt, ap);
     va_end(ap);
-    if (n < 0) {
-        h->failed = 1;
-        return;
-    }
-    grow(h, (size_t)n);
-    if (h->failed)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(h->buf + h->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    h->len += (size_t)n;
 }
 
 void srv_html_text(struct srv_html *h, const char *s)
@@ -91,7 +68,7 @@ void srv_html_error(struct srv_html *h, const char *error)
 
 void srv_html_free(struct srv_html *h)
 {
-    free(h->buf);
+    buf_free(&h->buf);
     memset(h, 0, sizeof *h);
 }
 
@@ -120,8 +97,9 @@ void srv_reply_page(struct srv_request *rq, unsigned status, const char *title,
     srv_html_text(&page, title);
     srv_html_raw(&page, "</title>\n<style>%s</style>\n</head>\n<body>\n<main>\n<h1>", style);
     srv_html_text(&page, title);
-    srv_html_raw(&page, "</h1>\n%s</main>\n</body>\n</html>\n", body && body->buf ? body->buf : "");
-    if (page.failed || (body && body->failed)) {
+    srv_html_raw(&page, "</h1>\n%s</main>\n</body>\n</html>\n",
+                 body && body->buf.data ? body->buf.data : "");
+    if (page.buf.failed || (body && body->buf.failed)) {
         srv_html_free(&page);
         srv_html_free(body);
         srv_reply_problem(rq, 500, "the page could not be rendered");
@@ -148,7 +126,7 @@ void srv_reply_page(struct srv_request *rq, unsigned status, const char *title,
         headers[n++] = extra_headers[i + 1];
     }
     headers[n] = NULL;
-    srv_reply(rq, status, "text/html; charset=utf-8", page.buf, page.len, headers);
+    srv_reply(rq, status, "text/html; charset=utf-8", page.buf.data, page.buf.len, headers);
     srv_html_free(&page);
     srv_html_free(body);
 }

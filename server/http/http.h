@@ -74,11 +74,9 @@ void srv_handle_readyz(struct srv_request *rq);
 
 /* ---- HTML pages (html.c) ---- */
 
-/* A growing HTML text; failed is set when memory ran out (the reply is then a 500). */
+/* A growing HTML text; buf.failed is set when memory ran out (the reply is then a 500). */
 struct srv_html {
-    char *buf;
-    size_t len, cap;
-    int failed;
+    struct buf buf;
     char csrf_cookie[256]; /* Set-Cookie of a new CSRF token (srv_html_form), or "" */
 };
 /* Appends markup as it is: literals only, never text from a request. */

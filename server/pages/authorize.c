@@ -59,10 +59,10 @@ static void redirect_with(struct srv_request *rq, const struct srv_authz *a, con
     url_param(&u, "error_description", desc, &first);
     url_param(&u, "state", a->state, &first);
     url_param(&u, "iss", srv_rq_ctx(rq)->issuer, &first); /* RFC 9207 */
-    if (u.failed)
+    if (u.buf.failed)
         srv_reply_page_message(rq, 500, "Something went wrong", "The answer could not be made.");
     else
-        srv_reply_redirect(rq, u.buf, NULL);
+        srv_reply_redirect(rq, u.buf.data, NULL);
     srv_html_free(&u);
 }
 
@@ -90,11 +90,11 @@ int srv_authz_url(const struct srv_authz *a, int with_prompt, char **out)
                             with_prompt ? a->max_age : NULL};
     for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
         url_param(&u, params[i], values[i], &first);
-    if (u.failed) {
+    if (u.buf.failed) {
         srv_html_free(&u);
         return SRV_ERUNTIME;
     }
-    *out = u.buf;
+    *out = buf_take(&u.buf, NULL); /* the caller's now */
     return SRV_OK;
 }
 

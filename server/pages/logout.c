@@ -186,9 +186,9 @@ void srv_handle_logout(struct srv_request *rq)
         srv_html_raw(&u, "%cstate=", strchr(l->redirect, '?') ? '&' : '?');
         srv_url_escape(&u, l->state);
     }
-    if (u.failed)
+    if (u.buf.failed)
         srv_reply_page_message(rq, 500, "Something went wrong", "Out of memory.");
     else
-        srv_reply_redirect(rq, u.buf, cookie);
+        srv_reply_redirect(rq, u.buf.data, cookie);
     srv_html_free(&u);
 }

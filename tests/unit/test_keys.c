@@ -934,10 +934,10 @@ TEST(ec_coordinate_padded)
     CHECK_INT(ec_thumbprint(j.x, j.y, expect), CRYPTO_OK);
     CHECK_STR(kid, expect);
     /* the rendered JWK carries the same padded members */
-    struct keys_buf b = {0};
+    struct buf b = {0};
     keys_jwk_render(&j, kid, "ES256", &b);
-    CHECK(!b.oom);
-    json_t *o = json_loads(b.p, 0, NULL);
+    CHECK(!b.failed);
+    json_t *o = json_loads(b.data, 0, NULL);
     CHECK(o != NULL);
     CHECK_STR(json_string_value(json_object_get(o, "x")), j.x);
     CHECK_STR(json_string_value(json_object_get(o, "y")), j.y);
@@ -945,7 +945,7 @@ TEST(ec_coordinate_padded)
     CHECK_STR(json_string_value(json_object_get(o, "crv")), "P-256");
     CHECK_STR(json_string_value(json_object_get(o, "use")), "sig");
     json_decref(o);
-    free(b.p);
+    buf_free(&b);
     free(xb);
     free(yb);
     keys_jwk_clear(&j);
