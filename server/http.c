@@ -77,7 +77,7 @@ struct srv_http {
     size_t tls_key_len;
     char hsts[48]; /* Strict-Transport-Security value; "" over plain HTTP or when off */
     struct srv_conn_guard *guard;
-    /* Requests whose refusal is held back (srv_defer_delay), oldest first, and the thread that
+    /* Requests whose refusal is held back (defer_delay), oldest first, and the thread that
      * resumes them when due. */
     struct {
         pthread_mutex_t lock;
