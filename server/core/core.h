@@ -133,8 +133,8 @@ void srv_log_fmt(enum srv_log_level lvl, const char *module, const char *fmt, ..
 struct srv_workers;
 struct srv_workers_config {
     unsigned threads, queue_cap;
-    unsigned per_source;  /* slots one source (client address) may hold; 0 = queue_cap */
-    unsigned per_account; /* slots one account may hold; 0 = queue_cap */
+    unsigned per_source;  /* waiting jobs one source (client address) may hold; 0 = queue_cap */
+    unsigned per_account; /* waiting jobs one account may hold; 0 = queue_cap */
     int idle;             /* SCHED_IDLE */
     unsigned nice;        /* else this nice value */
 };

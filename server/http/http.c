@@ -450,8 +450,8 @@ static void *tarpit_main(void *arg)
             break;
         double wait_ms = rq->tarpit_due_ms - srv_now_ms();
         if (wait_ms > 0 && !h->tarpit.stopping) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
+            struct timespec until; /* the cond waits on CLOCK_MONOTONIC, as srv_now_ms() */
+            clock_gettime(CLOCK_MONOTONIC, &until);
             long long ns = until.tv_nsec + (long long)(wait_ms * 1e6);
             until.tv_sec += (time_t)(ns / 1000000000);
             until.tv_nsec = (long)(ns % 1000000000);
@@ -512,8 +512,22 @@ static void tarpit_stop(struct srv_http *h)
         pthread_join(h->tarpit.thread, NULL);
 }
 
+static int is_page(const struct srv_request *rq)
+{
+    return rq->route && rq->route->auth == SRV_AUTH_PAGE;
+}
+
+/* A browser's form gets a page, an API client its JSON. */
 static void reply_over_share(struct srv_request *rq)
 {
+    if (is_page(rq)) {
+        const char *headers[] = {"Retry-After", "1", NULL};
+        struct srv_html h = {0};
+        srv_html_raw(&h, "<p role=\"alert\">Too many sign-ins from here are being checked. Try "
+                         "again in a moment.</p>\n");
+        srv_reply_page(rq, 429, "Try again in a moment", &h, headers);
+        return;
+    }
     srv_reply_too_many(rq, 1, "too many requests of this client are being checked; retry shortly");
 }
 
@@ -543,7 +557,9 @@ void srv_defer_with(struct srv_request *rq, const char *account, void *arg,
         return;
     }
     if (admit != SRV_WORKERS_OK) {
-        if (srv_rq_oauth(rq))
+        if (is_page(rq))
+            srv_reply_page_message(rq, 503, "Try again shortly", "The server is busy.");
+        else if (srv_rq_oauth(rq))
             srv_reply_oauth_error(rq, 503, "temporarily_unavailable",
                                   "the server is busy; retry shortly");
         else
@@ -931,7 +947,11 @@ int srv_http_start(struct srv_ctx *ctx, struct srv_http **out)
     h->listen_fd = -1;
     pthread_mutex_init(&h->lock, NULL);
     pthread_mutex_init(&h->tarpit.lock, NULL);
-    pthread_cond_init(&h->tarpit.cond, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* a wall-clock step holds nothing back */
+    pthread_cond_init(&h->tarpit.cond, &ca);
+    pthread_condattr_destroy(&ca);
     ctx->http = h;
     if (bind_listener(cfg->listen_host, cfg->listen_port, &h->listen_fd, &h->port) != SRV_OK)
         goto out;
@@ -972,8 +992,10 @@ int srv_http_start(struct srv_ctx *ctx, struct srv_http **out)
                 h->port);
         goto out;
     }
-    if (pthread_create(&h->tarpit.thread, NULL, tarpit_main, h) == 0)
-        h->tarpit.started = 1; /* without it refusals are answered at once */
+    int tarpit = pthread_create(&h->tarpit.thread, NULL, tarpit_main, h) == 0;
+    pthread_mutex_lock(&h->tarpit.lock); /* the HTTP threads already read it */
+    h->tarpit.started = tarpit;          /* without it refusals are answered at once */
+    pthread_mutex_unlock(&h->tarpit.lock);
     *out = h;
     h = NULL;
     rc = SRV_OK;

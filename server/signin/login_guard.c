@@ -84,15 +84,19 @@ static uint64_t counted(const struct store_login_failures *f, int decays, int64_
 struct rule {
     int64_t threshold, max;
     int decays;
+    int counts; /* recorded even with no threshold: another budget reads the count */
 };
 
 static struct rule rule_of(const struct srv_config *cfg, enum budget b)
 {
+    /* The account's budget binds only addresses that failed on the account, which the pair's
+     * count tells: it is kept while the account's budget is on, its own lockout or not. */
     if (b == PAIR)
-        return (struct rule){cfg->login_lockout_threshold, cfg->login_lockout_max, 0};
+        return (struct rule){cfg->login_lockout_threshold, cfg->login_lockout_max, 0,
+                             cfg->login_account_threshold != 0};
     if (b == ADDRESS)
-        return (struct rule){cfg->login_address_threshold, cfg->login_lockout_max, 1};
-    return (struct rule){cfg->login_account_threshold, cfg->login_account_max, 1};
+        return (struct rule){cfg->login_address_threshold, cfg->login_lockout_max, 1, 0};
+    return (struct rule){cfg->login_account_threshold, cfg->login_account_max, 1, 0};
 }
 
 struct peek {
@@ -142,7 +146,7 @@ static int count_failure(struct store_txn *txn, const struct srv_config *cfg, co
 {
     struct store_login_failures f;
     *wait = 0;
-    if (!r.threshold)
+    if (!r.threshold && !r.counts)
         return STORE_OK;
     int rc = store_login_failures_get(txn, key, &f);
     if (rc == STORE_NOTFOUND)
@@ -151,7 +155,7 @@ static int count_failure(struct store_txn *txn, const struct srv_config *cfg, co
         return rc;
     f.count = counted(&f, r.decays, now) + 1;
     f.last_failure_at = now;
-    if (f.count >= (uint64_t)r.threshold) {
+    if (r.threshold && f.count >= (uint64_t)r.threshold) {
         uint64_t doublings = f.count - (uint64_t)r.threshold;
         int64_t w = cfg->login_lockout_base;
         for (uint64_t i = 0; i < doublings && w < r.max; i++)
@@ -210,7 +214,7 @@ void srv_code_guard_init(struct srv_code_guard *g, const char *ip, const char *b
  * further try waits, and one is forgotten a minute. */
 static struct rule code_rule(const struct srv_config *cfg)
 {
-    return (struct rule){cfg->login_lockout_threshold, cfg->login_lockout_max, 1};
+    return (struct rule){cfg->login_lockout_threshold, cfg->login_lockout_max, 1, 0};
 }
 
 struct code_peek {
@@ -261,8 +265,9 @@ int srv_code_guard_failed_txn(struct store_txn *txn, struct srv_request *rq,
         rc = count_failure(txn, cfg, g->browser, code_rule(cfg), now, &wait);
     if (rc != STORE_OK)
         return rc;
-    /* The total never waits and never decays: requests compare it with its value at their
-     * start (srv_device_guesses). It is kept while any request it counts for may live. */
+    /* The total never waits, never decays and is never swept: requests compare it with its
+     * value at their start (srv_device_guesses), and a total that began again at 0 while one
+     * waits would give that request its guesses anew. */
     struct store_login_failures t;
     rc = store_login_failures_get(txn, g->total, &t);
     if (rc == STORE_NOTFOUND)
@@ -271,7 +276,7 @@ int srv_code_guard_failed_txn(struct store_txn *txn, struct srv_request *rq,
         return rc;
     t.count++;
     t.last_failure_at = now;
-    t.expires_at = now / 1000 + cfg->device_code_ttl + 60;
+    t.expires_at = INT64_C(1) << 62;
     if ((rc = store_login_failures_put(txn, g->total, &t)) != STORE_OK)
         return rc;
     return srv_audit(txn, "device.wrong_code", NULL, NULL, srv_rq_client_ip(rq), 0,

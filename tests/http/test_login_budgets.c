@@ -128,11 +128,28 @@ TEST(many_addresses_one_account_slows_not_locks)
     CHECK_INT(ts_stop(f.s), 0);
 }
 
+/* The account's budget holds with the (name, address) lockout turned off: it still learns which
+ * addresses failed on the account. */
+TEST(account_budget_without_the_pair_lockout)
+{
+    static const char *const env[] = {"IDPD_LOGIN_LOCKOUT_THRESHOLD=0",
+                                      "IDPD_LOGIN_ACCOUNT_THRESHOLD=3",
+                                      "IDPD_LOGIN_LOCKOUT_BASE=30", NULL};
+    struct fx f;
+    CHECK(fx_start(&f, env));
+    for (int i = 0; i < 3; i++)
+        CHECK_INT(login_from(&f, ts_printf("127.0.2.%d", 10 + i), OWNER, "guess"), 400);
+    CHECK_INT(login_from(&f, "127.0.2.10", OWNER, RIGHT), 429);
+    CHECK_INT(login_from(&f, "127.0.2.99", OWNER, RIGHT), 200);
+    CHECK_INT(ts_stop(f.s), 0);
+}
+
 int main(int argc, char **argv)
 {
     ts_init(argc, argv);
     RUN(password_change_counts_toward_the_lockout);
     RUN(one_address_many_names_waits);
     RUN(many_addresses_one_account_slows_not_locks);
+    RUN(account_budget_without_the_pair_lockout);
     return ts_done();
 }
