@@ -19,6 +19,7 @@
 #define WRITERS 4
 #define MAX_ACKED 4096
 #define ROUNDS 6
+#define ACKED_PER_ROUND 10 /* writes a round acknowledges before its SIGKILL may come */
 
 static const char *const admin_roles[] = {"idp:admin", NULL};
 static const char *const grants[] = {"password", "refresh_token", NULL};
@@ -272,7 +273,21 @@ TEST(acknowledged_writes_survive_sigkill)
             w[i] = (struct writer){&r, i};
             CHECK_INT(pthread_create(&th[i], NULL, writer_main, &w[i]), 0);
         }
-        usleep((useconds_t)(300 + lrand48() % 700) * 1000);
+        /* Kill at a random moment once this round has acknowledged some writes: every write
+         * runs Argon2, which a ThreadSanitizer build on two cores does a few times a second, so a
+         * fixed window could end before any was answered. */
+        pthread_mutex_lock(&r.lock);
+        size_t before = r.nacked;
+        pthread_mutex_unlock(&r.lock);
+        for (int waited = 0; waited < 300; waited++) {
+            pthread_mutex_lock(&r.lock);
+            size_t now_acked = r.nacked;
+            pthread_mutex_unlock(&r.lock);
+            if (now_acked >= before + ACKED_PER_ROUND)
+                break;
+            usleep(50 * 1000); /* at most 15 s */
+        }
+        usleep((useconds_t)(lrand48() % 700) * 1000);
         CHECK_INT(kill(s->pid, SIGKILL), 0);
         CHECK_INT(ts_stop(s), 128 + SIGKILL);
         atomic_store(&r.stop, 1);
