@@ -1,7 +1,7 @@
 /* Record encoding shared by the record files: argument checks, byte order, compact JSON with
  * strict decoding, and a small base64 (storage depends on no other idpd module, so not crypto/'s
  * base64url). */
-#include "storage/internal.h"
+#include "storage/kv.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,15 +29,14 @@ int pair_key(const char *owner, const char *id, struct pair_key *k)
     if (!id_valid(owner) || (id && !id_valid(id)))
         return STORE_EINVAL;
     n = snprintf(k->buf, sizeof k->buf, "%s/%s", owner, id ? id : "");
-    k->val.mv_data = k->buf;
-    k->val.mv_size = (size_t)n;
+    k->val.data = k->buf;
+    k->val.len = (size_t)n;
     return STORE_OK;
 }
 
-int pair_has_prefix(const MDB_val *key, const struct pair_key *prefix)
+int pair_has_prefix(const struct kv_val *key, const struct pair_key *prefix)
 {
-    return key->mv_size > prefix->val.mv_size &&
-           memcmp(key->mv_data, prefix->val.mv_data, prefix->val.mv_size) == 0;
+    return key->len > prefix->val.len && memcmp(key->data, prefix->val.data, prefix->val.len) == 0;
 }
 
 int pair_split(const void *data, size_t len, char owner[STORE_ID_MAX], char id[STORE_ID_MAX])
@@ -59,18 +58,14 @@ int pair_split(const void *data, size_t len, char owner[STORE_ID_MAX], char id[S
     return 0;
 }
 
-int cursor_first_after(MDB_cursor *cur, const char *after, MDB_val *key, MDB_val *data)
+int cursor_first_after(struct kv_cursor *cur, const char *after, struct kv_val *key,
+                       struct kv_val *val)
 {
-    int mrc;
+    struct kv_val at;
     if (!after || !after[0])
-        return mdb_cursor_get(cur, key, data, MDB_FIRST);
-    key->mv_data = (void *)after;
-    key->mv_size = strlen(after);
-    mrc = mdb_cursor_get(cur, key, data, MDB_SET_RANGE);
-    if (mrc == MDB_SUCCESS && key->mv_size == strlen(after) &&
-        memcmp(key->mv_data, after, key->mv_size) == 0)
-        mrc = mdb_cursor_get(cur, key, data, MDB_NEXT);
-    return mrc;
+        return kv_move(cur, KV_FIRST, NULL, key, val);
+    at = kv_str(after);
+    return kv_move(cur, KV_GT, &at, key, val);
 }
 
 void be64_put(uint8_t out[8], uint64_t v)

@@ -1,21 +1,12 @@
-/* The LMDB environment: open/close, transactions as callbacks, map growth, error translation. */
-#include "storage/internal.h"
+/* The store whatever its backend: choosing the backend from the location, the callback rules
+ * (no nesting), error names, and the calls storage.h promises, passed to the backend. */
+#include "storage/backend.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#define DEFAULT_MAP_SIZE ((size_t)64 << 20)
-#define DEFAULT_MAP_SIZE_MAX ((size_t)64 << 30)
-/* Another process may grow the map again between our adopting its size and our next begin. */
-#define RESIZED_RETRIES 8
-
-/* Set while this thread runs a callback. A nested store_read()/store_write() would wait for the
- * resize lock (writer-preferring) or LMDB's writer mutex while holding them: refuse it instead. */
+/* Set while this thread runs a callback. A nested store_read()/store_write() would wait for a
+ * lock or a connection its own transaction holds: refuse it instead. */
 static __thread int in_callback;
 
 const char *store_strerror(int rc)
@@ -36,31 +27,13 @@ const char *store_strerror(int rc)
     case STORE_ECORRUPT:
         return "stored record is corrupt";
     case STORE_EVERSION:
-        return "data folder written by a newer version";
-    case STORE_EMAPFULL:
-        return "map full";
+        return "data written by a newer version";
+    case STORE_EUNAVAILABLE:
+        return "database unavailable";
+    case STORE_ERERUN:
+        return "transaction must run again";
     }
     return "unknown storage error";
-}
-
-int store_mdb_err(struct store_txn *txn, int mrc, const char *what)
-{
-    switch (mrc) {
-    case MDB_SUCCESS:
-        return STORE_OK;
-    case MDB_NOTFOUND:
-        return STORE_NOTFOUND;
-    case MDB_KEYEXIST:
-        return STORE_EXISTS;
-    case MDB_MAP_FULL:
-        if (txn)
-            txn->map_full = 1;
-        return STORE_EMAPFULL;
-    case ENOMEM:
-        return STORE_ENOMEM;
-    }
-    fprintf(stderr, "storage: %s: %s\n", what, mdb_strerror(mrc));
-    return STORE_EIO;
 }
 
 int store_corrupt(enum store_db db, const void *key, size_t key_len)
@@ -78,437 +51,94 @@ int store_txn_writable(const struct store_txn *txn)
     return txn && txn->write ? STORE_OK : STORE_EINVAL;
 }
 
-static int lock_shared(struct store *st)
+int store_in_callback(void)
 {
-    int err = pthread_rwlock_rdlock(&st->resize_lock);
-    if (err) {
-        fprintf(stderr, "storage: resize lock: %s\n", strerror(err));
-        return STORE_EIO;
-    }
-    return STORE_OK;
+    return in_callback;
 }
 
-/* Sets this process's map size. Caller holds resize_lock for writing (or is store_open()). */
-static int set_map_size(struct store *st, size_t size)
+int store_run_callback(int (*fn)(struct store_txn *txn, void *arg), struct store_txn *txn,
+                       void *arg)
 {
-    MDB_envinfo info;
-    int mrc = mdb_env_set_mapsize(st->env, size);
-    if (mrc)
-        return store_mdb_err(NULL, mrc, "mdb_env_set_mapsize");
-    /* LMDB rounds up to the data already used (and size 0 means the size in the file). */
-    mrc = mdb_env_info(st->env, &info);
-    if (mrc)
-        return store_mdb_err(NULL, mrc, "mdb_env_info");
-    st->map_size = info.me_mapsize;
-    return STORE_OK;
-}
-
-/* Takes the map size recorded in the data file when it is larger than ours: another process has
- * grown the map. LMDB has no call that only reads it, so set it and go back when smaller.
- * Caller holds resize_lock for writing (or is store_open()). */
-static int adopt_file_map_size(struct store *st)
-{
-    size_t ours = st->map_size;
-    int rc = set_map_size(st, 0);
-    if (rc == STORE_OK && st->map_size < ours)
-        rc = set_map_size(st, ours);
+    int rc;
+    in_callback = 1;
+    rc = fn(txn, arg);
+    in_callback = 0;
     return rc;
 }
 
-static int adopt_file_map_size_locked(struct store *st)
+/* The scheme of a PostgreSQL connection URI, as libpq accepts it. */
+static int is_postgres_url(const char *where)
 {
-    int rc, err = pthread_rwlock_wrlock(&st->resize_lock);
-    if (err) {
-        fprintf(stderr, "storage: resize lock: %s\n", strerror(err));
-        return STORE_EIO;
-    }
-    rc = adopt_file_map_size(st);
-    pthread_rwlock_unlock(&st->resize_lock);
-    return rc;
+    return strncmp(where, "postgres://", 11) == 0 || strncmp(where, "postgresql://", 13) == 0;
 }
 
-/* Doubles the map (up to map_size_max) after a transaction that began with a map of seen bytes
- * ran out of room. Does nothing when another thread or process grew it meanwhile. */
-static int grow_map(struct store *st, size_t seen)
+int store_open(const char *where, const struct store_options *opts, struct store **out)
 {
-    int rc = STORE_OK, err = pthread_rwlock_wrlock(&st->resize_lock);
-    if (err) {
-        fprintf(stderr, "storage: resize lock: %s\n", strerror(err));
-        return STORE_EIO;
-    }
-    if (st->map_size != seen)
-        goto out; /* another thread of this process grew it */
-    rc = adopt_file_map_size(st);
-    if (rc || st->map_size > seen)
-        goto out; /* another process grew it */
-    if (seen >= st->map_size_max) {
-        fprintf(stderr, "storage: map full at its maximum of %zu bytes\n", st->map_size_max);
-        rc = STORE_EIO;
-        goto out;
-    }
-    rc = set_map_size(st, seen > st->map_size_max / 2 ? st->map_size_max : seen * 2);
-out:
-    pthread_rwlock_unlock(&st->resize_lock);
-    return rc;
+    if (!where || !out || in_callback)
+        return STORE_EINVAL;
+    *out = NULL;
+    if (is_postgres_url(where))
+        return store_postgres_open(where, opts, out);
+    if (strncmp(where, "lmdb:", 5) == 0)
+        where += 5;
+    if (!where[0])
+        return STORE_EINVAL;
+    return store_lmdb_open(where, opts, out);
 }
 
-/* Begins a transaction holding resize_lock for reading; *seen receives the map size it runs
- * with. On success the caller ends the transaction and then unlocks. */
-static int txn_begin(struct store *st, unsigned flags, MDB_txn **txn, size_t *seen)
+void store_close(struct store *st)
 {
-    int rc = STORE_OK;
-    for (int attempt = 0;; attempt++) {
-        rc = lock_shared(st);
-        if (rc)
-            break;
-        int mrc = mdb_txn_begin(st->env, NULL, flags, txn);
-        if (mrc == MDB_SUCCESS) {
-            *seen = st->map_size;
-            break;
-        }
-        pthread_rwlock_unlock(&st->resize_lock);
-        /* MDB_MAP_RESIZED: another process grew the map past ours; take its size and retry. */
-        if (mrc != MDB_MAP_RESIZED || attempt == RESIZED_RETRIES) {
-            rc = store_mdb_err(NULL, mrc, "mdb_txn_begin");
-            break;
-        }
-        rc = adopt_file_map_size_locked(st);
-        if (rc)
-            break;
-    }
-    return rc;
+    if (st)
+        st->be->close(st);
+}
+
+const char *store_backend(const struct store *st)
+{
+    return st ? st->be->name : "";
 }
 
 int store_read(struct store *st, int (*fn)(struct store_txn *txn, void *arg), void *arg)
 {
-    struct store_txn txn = {.st = st};
-    size_t seen;
-    int rc;
-
     if (!st || !fn || in_callback)
         return STORE_EINVAL;
-    rc = txn_begin(st, MDB_RDONLY, &txn.txn, &seen);
-    if (rc)
-        return rc;
-    in_callback = 1;
-    rc = fn(&txn, arg);
-    in_callback = 0;
-    mdb_txn_abort(txn.txn);
-    pthread_rwlock_unlock(&st->resize_lock);
-    return rc;
-}
-
-/* ---- store_write: group commit ----
- * Every write transaction costs LMDB's durable commit (two fdatasyncs), which serialises writers
- * at a few thousand commits per second. Concurrent writers are therefore committed together:
- * the first to arrive becomes the leader, takes every queued write, runs each callback in its
- * own nested transaction (so one callback's failure undoes only its own changes) and commits
- * once for all of them. Each caller returns only after the commit that holds its change, so a
- * write acknowledged is a write on disk, as before; a write alone is a plain transaction. */
-
-struct write_op {
-    int (*fn)(struct store_txn *txn, void *arg);
-    void *arg;
-    int rc;
-    int done;
-    struct write_op *next;
-};
-
-/* Runs fn in child, a nested transaction of parent (or in parent itself when child is NULL).
- * Returns 1 when LMDB ran out of map, which dooms the whole batch. */
-static int run_op(struct store *st, struct store_txn *parent, struct write_op *op, int nested)
-{
-    struct store_txn child = {.st = st, .write = 1};
-    struct store_txn *t = parent;
-    if (nested) {
-        int mrc = mdb_txn_begin(st->env, parent->txn, 0, &child.txn);
-        if (mrc) {
-            op->rc = store_mdb_err(&child, mrc, "mdb_txn_begin (nested)");
-            return child.map_full;
-        }
-        t = &child;
-    }
-    in_callback = 1;
-    op->rc = op->fn(t, op->arg);
-    in_callback = 0;
-    if (t->map_full || op->rc == STORE_EMAPFULL) {
-        if (nested)
-            mdb_txn_abort(child.txn);
-        return 1;
-    }
-    if (nested) {
-        if (op->rc == STORE_OK)
-            op->rc = store_mdb_err(&child, mdb_txn_commit(child.txn), "mdb_txn_commit (nested)");
-        else
-            mdb_txn_abort(child.txn);
-        return child.map_full;
-    }
-    return 0;
-}
-
-static void fail_all(struct write_op *batch, int rc)
-{
-    for (struct write_op *op = batch; op; op = op->next)
-        op->rc = rc;
-}
-
-static void run_batch(struct store *st, struct write_op *batch)
-{
-    int nested = batch->next != NULL;
-    for (;;) {
-        struct store_txn parent = {.st = st, .write = 1};
-        size_t seen;
-        int rc = txn_begin(st, 0, &parent.txn, &seen), map_full = 0, any_ok = 0;
-        if (rc) {
-            fail_all(batch, rc);
-            return;
-        }
-        for (struct write_op *op = batch; op && !map_full; op = op->next) {
-            map_full = run_op(st, &parent, op, nested);
-            any_ok |= op->rc == STORE_OK;
-        }
-        if (!map_full && any_ok) {
-            rc = store_mdb_err(&parent, mdb_txn_commit(parent.txn), "mdb_txn_commit");
-            map_full = parent.map_full;
-            if (rc && !map_full)
-                for (struct write_op *op = batch; op; op = op->next)
-                    if (op->rc == STORE_OK)
-                        op->rc = rc; /* nothing of the batch is on disk */
-        } else {
-            mdb_txn_abort(parent.txn);
-        }
-        pthread_rwlock_unlock(&st->resize_lock);
-        if (!map_full)
-            return;
-        /* Out of map: grow it and run the whole batch again (callbacks are re-runnable). */
-        rc = grow_map(st, seen);
-        if (rc) {
-            fail_all(batch, rc);
-            return;
-        }
-    }
+    return st->be->read(st, fn, arg);
 }
 
 int store_write(struct store *st, int (*fn)(struct store_txn *txn, void *arg), void *arg)
 {
     if (!st || !fn || in_callback)
         return STORE_EINVAL;
-    struct write_op op = {.fn = fn, .arg = arg};
-    pthread_mutex_lock(&st->group_lock);
-    *st->group_tail = &op;
-    st->group_tail = &op.next;
-    st->writes++;
-    while (!op.done) {
-        if (st->group_leader) {
-            pthread_cond_wait(&st->group_done, &st->group_lock);
-            continue;
-        }
-        struct write_op *batch = st->group_head;
-        st->group_head = NULL;
-        st->group_tail = &st->group_head;
-        st->group_leader = 1;
-        pthread_mutex_unlock(&st->group_lock);
-        run_batch(st, batch);
-        pthread_mutex_lock(&st->group_lock);
-        /* The owners wait for this lock, so their ops stay valid until it is released. */
-        for (struct write_op *o = batch; o; o = o->next)
-            o->done = 1;
-        st->batches++;
-        st->group_leader = 0;
-        pthread_cond_broadcast(&st->group_done);
-    }
-    pthread_mutex_unlock(&st->group_lock);
-    return op.rc;
-}
-
-void store_write_stats(struct store *st, uint64_t *writes, uint64_t *batches)
-{
-    pthread_mutex_lock(&st->group_lock);
-    *writes = st->writes;
-    *batches = st->batches;
-    pthread_mutex_unlock(&st->group_lock);
+    return st->be->write(st, fn, arg);
 }
 
 int store_backup(struct store *st, const char *path)
 {
-    int fd, rc = STORE_OK;
     if (!st || !path || in_callback)
         return STORE_EINVAL;
-    /* O_EXCL: a backup never overwrites anything; 0600 whatever the umask, as the data is. */
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        rc = errno == EEXIST ? STORE_EXISTS : STORE_EIO;
-        fprintf(stderr, "storage: cannot create %s: %s\n", path, strerror(errno));
-        return rc;
-    }
-    if (fchmod(fd, 0600) != 0) {
-        fprintf(stderr, "storage: chmod %s: %s\n", path, strerror(errno));
-        rc = STORE_EIO;
-        goto out;
-    }
-    for (int attempt = 0;; attempt++) {
-        /* The copy runs in a read transaction of its own, so it holds the map like one. */
-        if ((rc = lock_shared(st)) != STORE_OK)
-            goto out;
-        int mrc = mdb_env_copyfd2(st->env, fd, MDB_CP_COMPACT);
-        pthread_rwlock_unlock(&st->resize_lock);
-        if (mrc == MDB_SUCCESS)
-            break;
-        /* Another process grew the map: take its size, start the file again. */
-        if (mrc != MDB_MAP_RESIZED || attempt == RESIZED_RETRIES ||
-            adopt_file_map_size_locked(st) != STORE_OK || ftruncate(fd, 0) != 0 ||
-            lseek(fd, 0, SEEK_SET) != 0) {
-            rc = store_mdb_err(NULL, mrc, "mdb_env_copyfd2");
-            goto out;
-        }
-    }
-    if (fsync(fd) != 0) {
-        fprintf(stderr, "storage: fsync %s: %s\n", path, strerror(errno));
-        rc = STORE_EIO;
-    }
-out:
-    if (close(fd) != 0 && rc == STORE_OK)
-        rc = STORE_EIO;
-    if (rc != STORE_OK)
-        unlink(path);
-    return rc;
+    return st->be->backup(st, path);
 }
 
 uint64_t store_generation(struct store *st)
 {
-    MDB_envinfo info;
-    int mrc;
-    if (!st)
-        return 0;
-    if (in_callback) /* this thread already holds resize_lock */
-        return mdb_env_info(st->env, &info) == MDB_SUCCESS ? (uint64_t)info.me_last_txnid : 0;
-    /* The meta pages live in the map, which a resize replaces: read them under resize_lock. */
-    if (lock_shared(st))
-        return 0;
-    mrc = mdb_env_info(st->env, &info);
-    pthread_rwlock_unlock(&st->resize_lock);
-    return mrc == MDB_SUCCESS ? (uint64_t)info.me_last_txnid : 0;
+    return st ? st->be->generation(st) : 0;
 }
 
 uint64_t store_txn_generation(const struct store_txn *txn)
 {
-    return txn && txn->txn ? (uint64_t)mdb_txn_id(txn->txn) : 0;
+    return txn ? txn->st->be->txn_generation(txn) : 0;
+}
+
+void store_write_stats(struct store *st, uint64_t *writes, uint64_t *batches)
+{
+    st->be->write_stats(st, writes, batches);
 }
 
 size_t store_map_size(struct store *st)
 {
-    size_t size;
-    if (!st)
-        return 0;
-    if (in_callback)
-        return st->map_size; /* this thread already holds resize_lock */
-    if (lock_shared(st))
-        return 0;
-    size = st->map_size;
-    pthread_rwlock_unlock(&st->resize_lock);
-    return size;
+    return st ? st->be->map_size(st) : 0;
 }
 
-static int open_cb(struct store_txn *txn, void *arg)
+int store_ready(struct store *st)
 {
-    (void)arg;
-    return store_schema_open(txn);
-}
-
-static size_t round_up(size_t n, size_t to)
-{
-    return (n + to - 1) / to * to;
-}
-
-int store_open(const char *dir, const struct store_options *opts, struct store **out)
-{
-    struct store *st = NULL;
-    pthread_rwlockattr_t attr;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t map_size = opts && opts->map_size ? opts->map_size : DEFAULT_MAP_SIZE;
-    size_t map_size_max = opts && opts->map_size_max ? opts->map_size_max : DEFAULT_MAP_SIZE_MAX;
-    int rc, mrc, lock_ready = 0;
-
-    if (!dir || !out)
-        return STORE_EINVAL;
-    *out = NULL;
-    map_size = round_up(map_size, page);
-    map_size_max = map_size_max / page * page;
-    if (map_size > map_size_max)
-        return STORE_EINVAL;
-
-    st = calloc(1, sizeof *st);
-    if (!st)
-        return STORE_ENOMEM;
-    st->map_size_max = map_size_max;
-    pthread_mutex_init(&st->group_lock, NULL);
-    pthread_cond_init(&st->group_done, NULL);
-    st->group_tail = &st->group_head;
-    if (pthread_rwlockattr_init(&attr)) {
-        rc = STORE_ENOMEM;
-        goto out;
-    }
-    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    lock_ready = pthread_rwlock_init(&st->resize_lock, &attr) == 0;
-    pthread_rwlockattr_destroy(&attr);
-    if (!lock_ready) {
-        rc = STORE_ENOMEM;
-        goto out;
-    }
-
-    mrc = mdb_env_create(&st->env);
-    if (mrc) {
-        rc = store_mdb_err(NULL, mrc, "mdb_env_create");
-        goto out;
-    }
-    mrc = mdb_env_set_maxdbs(st->env, STORE_MAX_DBS);
-    if (!mrc)
-        mrc = mdb_env_set_mapsize(st->env, map_size);
-    if (mrc) {
-        rc = store_mdb_err(NULL, mrc, "mdb_env_set_mapsize");
-        goto out;
-    }
-    /* MDB_NOTLS: read transactions belong to the callback, not to a thread's reader slot. */
-    mrc = mdb_env_open(st->env, dir, MDB_NOTLS, 0600);
-    if (mrc) {
-        fprintf(stderr, "storage: cannot open %s: %s\n", dir, mdb_strerror(mrc));
-        rc = mrc == ENOMEM ? STORE_ENOMEM : STORE_EIO;
-        goto out;
-    }
-    st->map_size = map_size;
-    /* A process that died inside a read transaction leaves its reader slot behind, which pins
-     * old pages and makes the file grow; clear such slots once here. */
-    mdb_reader_check(st->env, NULL);
-    /* LMDB opens with the size we configured (rounded up to the data); a file grown earlier, by
-     * us or another process, records a larger size, which we keep. */
-    rc = adopt_file_map_size(st);
-    if (rc)
-        goto out;
-    rc = store_write(st, open_cb, NULL);
-    if (rc)
-        goto out;
-    *out = st;
-    st = NULL;
-out:
-    if (st) {
-        if (st->env)
-            mdb_env_close(st->env);
-        if (lock_ready)
-            pthread_rwlock_destroy(&st->resize_lock);
-        pthread_mutex_destroy(&st->group_lock);
-        pthread_cond_destroy(&st->group_done);
-        free(st);
-    }
-    return rc;
-}
-
-void store_close(struct store *st)
-{
-    if (!st)
-        return;
-    mdb_env_close(st->env);
-    pthread_rwlock_destroy(&st->resize_lock);
-    pthread_mutex_destroy(&st->group_lock);
-    pthread_cond_destroy(&st->group_done);
-    free(st);
+    return st ? st->be->ready(st) : STORE_EINVAL;
 }

@@ -36,10 +36,6 @@ enum store_db {
     DB_SESSION_REFRESH, /* "<session_id>/" || hex of a hash -> empty: every hash it issued */
     DB_AUDIT,           /* event id (time-sortable) -> JSON record */
     DB_TEAMS,           /* id -> JSON record, roles inside */
-    /* MDB_DUPSORT: scope || "\0" -> sorted duplicates lower(name) || "\0" || team id. Logically
-     * (scope, ASCII-lower-cased name) -> id; split at the NUL because the joined key can reach
-     * 513 bytes and LMDB keys end at 511. Every duplicate is at most 304 bytes. */
-    DB_TEAMS_BY_NAME,
     DB_TEAM_MEMBERS, /* "<team_id>/<user_id>" -> empty: a team's members are a range */
     DB_USER_TEAMS,   /* "<user_id>/<team_id>" -> empty: a user's teams are a range */
     /* schema 2 */
@@ -53,6 +49,10 @@ enum store_db {
     DB_DEVICE_CODES,        /* 32-byte SHA-256 of the device code -> JSON record */
     DB_DEVICE_CODES_BY_EXP, /* be64 expiry || hash -> empty (expiry.c) */
     DB_USER_CODES,          /* user code -> 32-byte hash of its device code */
+    /* schema 5 */
+    /* SHA-256(scope || "\0" || ASCII-lower-cased name) -> team id: a name is unique within its
+     * scope. Hashed because scope and name may each be 256 bytes and an LMDB key ends at 511. */
+    DB_TEAM_NAMES,
     DB_COUNT
 };
 
@@ -63,12 +63,21 @@ enum store_db {
 #define STORE_PAIR_KEY_MAX (2 * STORE_ID_MAX) /* "<owner_id>/<id>" incl. NUL */
 
 extern const char *const store_db_names[DB_COUNT];
-/* The persistent flags a database is created with (MDB_DUPSORT or 0); checked at every open. */
-extern const unsigned store_db_flags[DB_COUNT];
 
-struct write_op; /* a queued store_write() (env.c) */
+struct write_op; /* a queued store_write() (lmdb.c) */
 
+/* A key or value: bytes in the transaction's memory (kv.h says how long they live). */
+struct kv_val {
+    const void *data;
+    size_t len;
+};
+struct kv_cursor;
+
+struct kv_backend;
+
+/* TRANSITION: the LMDB members move into lmdb.c once no record file uses them. */
 struct store {
+    const struct kv_backend *be;
     MDB_env *env;
     MDB_dbi dbi[DB_COUNT];
     size_t map_size;     /* this process's current map size; guarded by resize_lock */
@@ -90,12 +99,13 @@ struct store_txn {
     struct store *st;
     MDB_txn *txn;
     int write;    /* 1 inside store_write() */
-    int map_full; /* LMDB said MDB_MAP_FULL: the transaction is dead, store_write() grows the map
-                   * and runs the callback again whatever the callback returned */
+    /* The backend doomed the transaction (LMDB's map full, a PostgreSQL serialisation failure):
+     * store_write() runs the callback again whatever the callback returned. */
+    int rerun;
 };
 
 /* Translates an LMDB result: MDB_NOTFOUND -> STORE_NOTFOUND, MDB_KEYEXIST -> STORE_EXISTS,
- * MDB_MAP_FULL -> STORE_EMAPFULL (and marks txn, which may be NULL), ENOMEM -> STORE_ENOMEM,
+ * MDB_MAP_FULL -> STORE_ERERUN (and marks txn, which may be NULL), ENOMEM -> STORE_ENOMEM,
  * anything else -> STORE_EIO after one "storage: what: reason" line on stderr. */
 int store_mdb_err(struct store_txn *txn, int mrc, const char *what);
 
@@ -111,9 +121,9 @@ int expiry_put(struct store_txn *txn, enum store_db index, int64_t expires, cons
                size_t len);
 int expiry_del(struct store_txn *txn, enum store_db index, int64_t expires, const void *key,
                size_t len);
-/* The record kept under a 32-byte hash (authorization and device codes) into key and data. */
-int hashed_get(struct store_txn *txn, enum store_db db, const uint8_t *hash, MDB_val *key,
-               MDB_val *data);
+/* The record kept under a 32-byte hash (authorization and device codes) into key and val. */
+int hashed_get(struct store_txn *txn, enum store_db db, const uint8_t *hash, struct kv_val *key,
+               struct kv_val *val);
 int expiry_sweep(struct store_txn *txn, enum store_db index, int64_t now,
                  int (*drop)(struct store_txn *txn, const void *key, size_t len, void *arg),
                  void *arg, size_t *removed);
@@ -121,11 +131,10 @@ int expiry_sweep(struct store_txn *txn, enum store_db index, int64_t now,
 /* STORE_EINVAL unless txn is a write transaction. */
 int store_txn_writable(const struct store_txn *txn);
 
-/* Opens the named databases and brings the schema to STORE_SCHEMA_VERSION; runs inside the
- * write transaction of store_open(). STORE_EVERSION when the data is newer. (schema.c) */
-int store_schema_open(struct store_txn *txn);
 /* Writes the origin index entries of every stored application (the schema 3 upgrade). */
 int store_app_origins_index_all(struct store_txn *txn);
+/* Writes the name index entry of every stored team (the schema 5 upgrade). */
+int store_team_names_index_all(struct store_txn *txn);
 
 /* Deletes every secret of sa_id. (secrets.c) */
 int store_secrets_delete_all(struct store_txn *txn, const char *sa_id);
@@ -161,23 +170,29 @@ int id_valid(const char *id);
  * keys starting with "<owner>/" (ids hold no '/'). */
 struct pair_key {
     char buf[STORE_PAIR_KEY_MAX];
-    MDB_val val;
+    struct kv_val val;
 };
 /* "<owner>/<id>", or with id NULL the prefix "<owner>/". STORE_EINVAL unless the ids are valid. */
 int pair_key(const char *owner, const char *id, struct pair_key *k);
 /* 1 when key starts with prefix (built with id NULL) and is longer. */
-int pair_has_prefix(const MDB_val *key, const struct pair_key *prefix);
+int pair_has_prefix(const struct kv_val *key, const struct pair_key *prefix);
 /* Splits a stored "<owner>/<id>" into two ids; -1 when it is not one. */
 int pair_split(const void *data, size_t len, char owner[STORE_ID_MAX], char id[STORE_ID_MAX]);
 
-/* Positions cur on the first key after `after` in byte order (the first key when after is NULL
- * or ""); returns LMDB's code. For lists paged by id. */
-int cursor_first_after(MDB_cursor *cur, const char *after, MDB_val *key, MDB_val *data);
+/* Moves cur to the first key after `after` in byte order (the first key when after is NULL or
+ * ""), as kv_move() answers. For lists paged by id. */
+int cursor_first_after(struct kv_cursor *cur, const char *after, struct kv_val *key,
+                       struct kv_val *val);
+
+/* Makes room in *items (an array of *cap items of size bytes, realloc'd, new items zeroed) for
+ * item number count, growing by doubling up to limit (0: no limit). STORE_ENOMEM on failure,
+ * *items unchanged. (list.c) */
+int list_room(void *items, size_t *cap, size_t count, size_t size, size_t limit);
 
 /* How store_list_records() handles one record type. */
 struct store_list_kind {
     size_t size; /* of one item */
-    int (*decode)(const MDB_val *key, const MDB_val *data, void *out);
+    int (*decode)(const struct kv_val *key, const struct kv_val *val, void *out);
     void (*clear)(void *item); /* releases what decode allocated; NULL when nothing */
     const char *what;          /* names the list in error lines */
 };
@@ -192,7 +207,7 @@ int store_list_records(struct store_txn *txn, enum store_db db, const char *afte
 struct store_owned_kind {
     size_t size;    /* of one record */
     size_t initial; /* records to allocate room for first (the owner's usual bound) */
-    int (*decode)(const MDB_val *key, size_t prefix_len, const MDB_val *data, void *out);
+    int (*decode)(const struct kv_val *key, size_t prefix_len, const struct kv_val *val, void *out);
     int (*older)(const void *a, const void *b); /* qsort order: oldest first */
     const char *what;                           /* names the list in error lines */
 };

@@ -1,19 +1,42 @@
-/* The one walk behind every list paged by id: records of a database whose keys are ids, from
- * the first key after `after`, at most `limit`. */
+/* The walks behind every list: records of a table whose keys are ids, paged by id; and the
+ * records one owner holds under "<owner>/<id>" keys. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/internal.h"
+#include "storage/kv.h"
+
+#define LIST_FIRST_ROOM 16
+
+int list_room(void *items, size_t *cap, size_t count, size_t size, size_t limit)
+{
+    void **list = items;
+    size_t grown;
+    char *p;
+    if (count < *cap)
+        return STORE_OK;
+    /* Grow as records come, so a large limit over a small table allocates little. */
+    grown = *cap ? *cap * 2 : LIST_FIRST_ROOM;
+    if (limit && grown > limit)
+        grown = limit;
+    if (grown <= count || grown > SIZE_MAX / size)
+        return STORE_ENOMEM;
+    p = realloc(*list, grown * size);
+    if (!p)
+        return STORE_ENOMEM;
+    memset(p + *cap * size, 0, (grown - *cap) * size);
+    *list = p;
+    *cap = grown;
+    return STORE_OK;
+}
 
 int store_list_records(struct store_txn *txn, enum store_db db, const char *after, size_t limit,
                        const struct store_list_kind *kind, void **items, size_t *n)
 {
     char *list = NULL;
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
-    MDB_stat stat;
-    size_t count = 0, cap;
-    int rc, mrc;
+    struct kv_cursor *cur = NULL;
+    struct kv_val key, val;
+    size_t count = 0, cap = 0;
+    int rc;
 
     if (!items || !n)
         return STORE_EINVAL;
@@ -21,35 +44,27 @@ int store_list_records(struct store_txn *txn, enum store_db db, const char *afte
     *n = 0;
     if (!txn || (after && !str_fits(after, STORE_ID_MAX)))
         return STORE_EINVAL;
-    rc = store_mdb_err(txn, mdb_stat(txn->txn, txn->st->dbi[db], &stat), kind->what);
+    if (limit == 0)
+        return STORE_OK;
+    rc = kv_cursor_open(txn, db, &cur);
     if (rc)
         goto out;
-    /* Allocate no more than there are records, whatever limit the caller asked for. */
-    cap = limit < stat.ms_entries ? limit : stat.ms_entries;
-    if (cap == 0)
-        goto out;
-    list = calloc(cap, kind->size);
-    if (!list) {
-        rc = STORE_ENOMEM;
-        goto out;
-    }
-    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[db], &cur), kind->what);
-    if (rc)
-        goto out;
-    mrc = cursor_first_after(cur, after, &key, &data);
-    while (mrc == MDB_SUCCESS && count < cap) {
-        rc = kind->decode(&key, &data, list + count * kind->size);
+    rc = cursor_first_after(cur, after, &key, &val);
+    while (rc == STORE_OK && count < limit) {
+        rc = list_room(&list, &cap, count, kind->size, limit);
+        if (!rc)
+            rc = kind->decode(&key, &val, list + count * kind->size);
         if (rc)
             goto out;
         count++;
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
+        if (count < limit)
+            rc = kv_move(cur, KV_NEXT, NULL, &key, &val);
     }
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = store_mdb_err(txn, mrc, kind->what);
+    if (rc == STORE_NOTFOUND)
+        rc = STORE_OK;
 out:
-    if (cur)
-        mdb_cursor_close(cur);
-    if (rc) {
+    kv_cursor_close(cur);
+    if (rc || count == 0) {
         for (size_t i = 0; kind->clear && i < count; i++)
             kind->clear(list + i * kind->size);
         free(list);
@@ -65,10 +80,10 @@ int store_list_owned(struct store_txn *txn, enum store_db db, const char *owner,
 {
     char *all = NULL;
     struct pair_key prefix;
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
+    struct kv_cursor *cur = NULL;
+    struct kv_val key, val;
     size_t count = 0, alloc = 0;
-    int rc, mrc;
+    int rc, started = 0;
 
     if (!n)
         return STORE_EINVAL;
@@ -78,14 +93,12 @@ int store_list_owned(struct store_txn *txn, enum store_db db, const char *owner,
     rc = pair_key(owner, NULL, &prefix);
     if (rc)
         return rc;
-    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[db], &cur), kind->what);
+    rc = kv_cursor_open(txn, db, &cur);
     if (rc)
         goto out;
     /* Collect all, then sort: "oldest first" is by created_at, which key (id) order only
      * approximates. An owner holds few such records (the callers' bounds). */
-    key = prefix.val;
-    mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
-    while (mrc == MDB_SUCCESS && pair_has_prefix(&key, &prefix)) {
+    while ((rc = kv_prefix_next(cur, prefix.val, &started, &key, &val)) == STORE_OK) {
         if (count == alloc) {
             size_t grown = alloc ? alloc * 2 : kind->initial;
             char *p = realloc(all, grown * kind->size);
@@ -96,24 +109,21 @@ int store_list_owned(struct store_txn *txn, enum store_db db, const char *owner,
             all = p;
             alloc = grown;
         }
-        rc = kind->decode(&key, prefix.val.mv_size, &data, all + count * kind->size);
+        rc = kind->decode(&key, prefix.val.len, &val, all + count * kind->size);
         if (rc)
             goto out;
         count++;
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
     }
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND) {
-        rc = store_mdb_err(txn, mrc, kind->what);
+    if (rc != STORE_NOTFOUND)
         goto out;
-    }
+    rc = STORE_OK;
     if (count > 1)
         qsort(all, count, kind->size, kind->older);
     *n = count < cap ? count : cap;
     if (*n)
         memcpy(out, all, *n * kind->size);
 out:
-    if (cur)
-        mdb_cursor_close(cur);
+    kv_cursor_close(cur);
     free(all);
     return rc;
 }

@@ -1,6 +1,6 @@
 /* Named databases and the schema version: created or checked once, in store_open()'s write
  * transaction, so a failed upgrade changes nothing. */
-#include "storage/internal.h"
+#include "storage/backend.h"
 
 #include <stdio.h>
 
@@ -26,7 +26,6 @@ const char *const store_db_names[DB_COUNT] = {
     [DB_SESSION_REFRESH] = "session_refresh",
     [DB_AUDIT] = "audit",
     [DB_TEAMS] = "teams",
-    [DB_TEAMS_BY_NAME] = "teams_by_name",
     [DB_TEAM_MEMBERS] = "team_members",
     [DB_USER_TEAMS] = "user_teams",
     [DB_LOGIN_FAILURES] = "login_failures",
@@ -37,17 +36,12 @@ const char *const store_db_names[DB_COUNT] = {
     [DB_DEVICE_CODES] = "device_codes",
     [DB_DEVICE_CODES_BY_EXP] = "device_codes_by_exp",
     [DB_USER_CODES] = "user_codes",
-};
-
-const unsigned store_db_flags[DB_COUNT] = {
-    [DB_TEAMS_BY_NAME] = MDB_DUPSORT,
+    [DB_TEAM_NAMES] = "team_names",
 };
 
 static int create_db(struct store_txn *txn, enum store_db db)
 {
-    MDB_dbi dbi;
-    int mrc = mdb_dbi_open(txn->txn, store_db_names[db], MDB_CREATE | store_db_flags[db], &dbi);
-    return store_mdb_err(txn, mrc, store_db_names[db]);
+    return kv_table_create(txn, store_db_names[db]);
 }
 
 /* 0 -> 1: the databases of service accounts, secrets, the denylist, signing keys, applications,
@@ -73,14 +67,14 @@ static int upgrade_to_1(struct store_txn *txn)
         DB_SESSION_REFRESH,
         DB_AUDIT,
         DB_TEAMS,
-        DB_TEAMS_BY_NAME,
         DB_TEAM_MEMBERS,
         DB_USER_TEAMS,
     };
     int rc = STORE_OK;
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0] && rc == STORE_OK; i++)
         rc = create_db(txn, dbs[i]);
-    return rc;
+    /* teams by name, until schema 5 */
+    return rc ? rc : kv_table_create(txn, "teams_by_name");
 }
 
 /* 1 -> 2: failed logins, for the brute-force defence. */
@@ -90,21 +84,10 @@ static int upgrade_to_2(struct store_txn *txn)
     return rc ? rc : create_db(txn, DB_LOGIN_FAILURES_BY_EXP);
 }
 
-/* 2 -> 3: the origin index of the applications there are (CORS). store_schema_open() opens the
- * databases after the upgrades, so the index opens its own handle here. */
+/* 2 -> 3: the origin index of the applications there are (CORS). */
 static int upgrade_to_3(struct store_txn *txn)
 {
     int rc = create_db(txn, DB_APP_ORIGINS);
-    if (!rc)
-        rc = store_mdb_err(txn,
-                           mdb_dbi_open(txn->txn, store_db_names[DB_APPLICATIONS], 0,
-                                        &txn->st->dbi[DB_APPLICATIONS]),
-                           "open applications");
-    if (!rc)
-        rc = store_mdb_err(txn,
-                           mdb_dbi_open(txn->txn, store_db_names[DB_APP_ORIGINS], 0,
-                                        &txn->st->dbi[DB_APP_ORIGINS]),
-                           "open app_origins");
     return rc ? rc : store_app_origins_index_all(txn);
 }
 
@@ -119,6 +102,17 @@ static int upgrade_to_4(struct store_txn *txn)
     return rc;
 }
 
+/* 4 -> 5: team names without duplicate keys. Schema 4 kept them in one LMDB database with
+ * sorted duplicates (scope -> lower(name) || id), which no other backend has; the index is
+ * rebuilt from the team records under hashed keys, and the old database dropped. */
+static int upgrade_to_5(struct store_txn *txn)
+{
+    int rc = kv_table_drop(txn, "teams_by_name");
+    if (!rc)
+        rc = create_db(txn, DB_TEAM_NAMES);
+    return rc ? rc : store_team_names_index_all(txn);
+}
+
 /* upgrades[v] brings a data folder from version v to v + 1. Steps only move forward: a binary
  * never opens data newer than STORE_SCHEMA_VERSION. A step that adds a database also adds it to
  * enum store_db, which store_schema_open() then opens. */
@@ -127,25 +121,24 @@ static int (*const upgrades[STORE_SCHEMA_VERSION])(struct store_txn *txn) = {
     upgrade_to_2,
     upgrade_to_3,
     upgrade_to_4,
+    upgrade_to_5,
 };
 
 int store_schema_open(struct store_txn *txn)
 {
-    struct store *st = txn->st;
     uint64_t version = 0, from;
-    int rc, mrc;
+    int rc;
 
-    mrc = mdb_dbi_open(txn->txn, store_db_names[DB_META], MDB_CREATE, &st->dbi[DB_META]);
-    rc = store_mdb_err(txn, mrc, "open meta");
+    rc = create_db(txn, DB_META);
     if (rc)
         goto out;
     rc = store_meta_get(txn, SCHEMA_KEY, &version);
-    if (rc == STORE_NOTFOUND) /* a new environment */
+    if (rc == STORE_NOTFOUND) /* a new store */
         rc = STORE_OK;
     if (rc)
         goto out;
     if (version > STORE_SCHEMA_VERSION) {
-        fprintf(stderr, "storage: data folder has schema version %llu, this binary knows %d\n",
+        fprintf(stderr, "storage: the store has schema version %llu, this binary knows %d\n",
                 (unsigned long long)version, STORE_SCHEMA_VERSION);
         rc = STORE_EVERSION;
         goto out;
@@ -160,29 +153,7 @@ int store_schema_open(struct store_txn *txn)
         if (rc)
             goto out;
     }
-    for (int db = DB_META + 1; db < DB_COUNT; db++) {
-        unsigned flags = 0;
-        /* 0: LMDB keeps the flags a database was created with */
-        mrc = mdb_dbi_open(txn->txn, store_db_names[db], 0, &st->dbi[db]);
-        if (mrc == MDB_NOTFOUND) {
-            fprintf(stderr, "storage: database %s is missing at schema version %llu\n",
-                    store_db_names[db], (unsigned long long)version);
-            rc = STORE_ECORRUPT;
-            goto out;
-        }
-        rc = store_mdb_err(txn, mrc, store_db_names[db]);
-        if (!rc)
-            rc = store_mdb_err(txn, mdb_dbi_flags(txn->txn, st->dbi[db], &flags),
-                               store_db_names[db]);
-        if (rc)
-            goto out;
-        if ((flags & MDB_DUPSORT) != store_db_flags[db]) {
-            fprintf(stderr, "storage: database %s has flags %#x, expected %#x\n",
-                    store_db_names[db], flags & MDB_DUPSORT, store_db_flags[db]);
-            rc = STORE_ECORRUPT;
-            goto out;
-        }
-    }
+    rc = txn->st->be->tables_open(txn);
 out:
     return rc;
 }

@@ -1,18 +1,23 @@
-/* storage — idpd's records in one LMDB environment.
+/* storage — idpd's records, in LMDB (embedded, the default) or in PostgreSQL (several nodes).
  *
- * This header is the module's whole API; it depends on no other idpd module and exposes no
- * LMDB type. Records are plain value structs; every getter copies the record out of the memory
- * map into the caller's struct, so nothing returned here points into LMDB.
+ * This header is the module's whole API; it depends on no other idpd module and exposes no type
+ * of either backend. Records are plain value structs; every getter copies the record into the
+ * caller's struct, so nothing returned here points into the backend's memory.
  *
- * Transactions are callbacks: store_read() and store_write() run a function inside one LMDB
+ * Transactions are callbacks: store_read() and store_write() run a function inside one
  * transaction. store_write() commits only when the function returns 0, so every state change is
- * all or nothing, and it grows the map and runs the function again when LMDB reports
- * MDB_MAP_FULL. A callback must therefore have no effects outside the transaction, and must pass
- * any STORE_* error it receives up unchanged. A transaction never outlives its callback and never
- * crosses threads.
+ * all or nothing, and it runs the function again from the start when the backend must retry the
+ * transaction (LMDB's map full: the map grows; PostgreSQL's serialisation failure or deadlock).
+ * A callback must therefore have no effects outside the transaction, and must pass any STORE_*
+ * error it receives up unchanged. A transaction never outlives its callback and never crosses
+ * threads.
+ *
+ * Beneath the record files (users.c, sessions.c, …) lies one ordered key-value interface
+ * (kv.h) with two implementations, lmdb.c and postgres.c; records and indexes are written once.
  *
  * Errors: enum store_err, 0 = STORE_OK. Functions are safe to call from several threads; LMDB
- * also lets several processes (the server and the CLI) share one data folder. */
+ * lets several processes (the server and the CLI) share one data folder, PostgreSQL lets several
+ * servers on several machines share one database. */
 #ifndef IDPD_STORAGE_H
 #define IDPD_STORAGE_H
 
@@ -28,13 +33,16 @@ enum store_err {
     STORE_EIO,      /* LMDB or the file system failed; details are logged once by storage */
     STORE_ECORRUPT, /* a stored record cannot be decoded */
     STORE_EVERSION, /* the data folder was written by a newer schema than this binary knows */
-    STORE_EMAPFULL, /* internal: store_write() grows the map and retries; never returned */
+    /* The database cannot be reached (PostgreSQL down, restarting, or slower than the store's
+     * timeout); nothing was written. Worth a retry later: the server answers 503. */
+    STORE_EUNAVAILABLE,
+    STORE_ERERUN, /* internal: store_write() runs the callback again; never returned */
 };
 
 const char *store_strerror(int rc);
 
 /* Schema version this binary writes; kept in the meta database. Upgrades are forward-only. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 #define STORE_ID_MAX 48     /* ids: "sa_01h…", incl. NUL (= CRYPTO_ID_MAX) */
 #define STORE_NAME_MAX 257  /* names: at most 256 bytes of UTF-8, incl. NUL */
@@ -48,27 +56,40 @@ struct store;     /* one open environment; opaque */
 struct store_txn; /* one transaction, valid only inside its callback; opaque */
 
 struct store_options {
+    /* LMDB */
     size_t map_size;     /* initial map size in bytes; 0 = 64 MiB */
     size_t map_size_max; /* growth stops here (STORE_EIO after); 0 = 64 GiB */
+    /* PostgreSQL */
+    unsigned connections; /* pool size: the threads that may hold a transaction at once; 0 = 8 */
+    unsigned timeout_ms;  /* the longest a call waits for the database; 0 = 5000 */
 };
 
-/* Opens (creating when absent) the environment in the existing directory dir, creates the named
- * databases and writes or checks the schema version. opts may be NULL for the defaults.
- * STORE_EVERSION when the data is newer than this binary; STORE_EIO when dir is missing or not
- * writable. The caller closes *out with store_close(). */
-int store_open(const char *dir, const struct store_options *opts, struct store **out);
+/* Opens the store at `where` and writes or checks its schema version, creating what is absent:
+ *   - a directory, or "lmdb:" and a directory: the LMDB environment in that existing directory;
+ *   - "postgres://…" or "postgresql://…": a libpq connection URI (the password, in the URI or
+ *     PGPASSFILE, is never logged); idpd's tables live in the schema "idpd" of that database.
+ * opts may be NULL for the defaults. STORE_EVERSION when the data is newer than this binary;
+ * STORE_EIO when the directory is missing or not writable; STORE_EUNAVAILABLE when PostgreSQL
+ * cannot be reached within the timeout. The caller closes *out with store_close(). */
+int store_open(const char *where, const struct store_options *opts, struct store **out);
 void store_close(struct store *st);
+/* "lmdb" or "postgres". */
+const char *store_backend(const struct store *st);
+/* STORE_OK while the store answers, STORE_EUNAVAILABLE while its database cannot be reached. */
+int store_ready(struct store *st);
 
-/* Runs fn(txn, arg) in a read-only transaction and returns what fn returns. */
+/* Runs fn(txn, arg) in a read-only transaction (a consistent snapshot) and returns what fn
+ * returns. */
 int store_read(struct store *st, int (*fn)(struct store_txn *txn, void *arg), void *arg);
 
 /* Runs fn(txn, arg) in one write transaction. fn returns 0 to commit; any other value aborts
- * the transaction and is returned unchanged. On MDB_MAP_FULL the map is grown (doubled, up to
- * map_size_max) and fn runs again from the start, so fn must be re-runnable. */
+ * the transaction and is returned unchanged. fn runs again from the start when the backend
+ * retries the transaction, so fn must be re-runnable. On PostgreSQL the transaction is
+ * SERIALIZABLE: concurrent writers see the effects of one running after the other. */
 int store_write(struct store *st, int (*fn)(struct store_txn *txn, void *arg), void *arg);
-/* Concurrent store_write() calls share one durable commit (group commit): each callback runs in
- * its own nested transaction, so it still commits or aborts alone, possibly on another thread
- * than its caller's; each call returns after the commit that holds its change. */
+/* On LMDB, concurrent store_write() calls share one durable commit (group commit): each callback
+ * runs in its own nested transaction, so it still commits or aborts alone, possibly on another
+ * thread than its caller's; each call returns after the commit that holds its change. */
 
 /* ---- failed logins (the brute-force defence) ----
  * Keyed by an opaque key the server derives from the login name and the client address (storage

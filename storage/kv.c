@@ -1,0 +1,129 @@
+/* The key-value calls of kv.h: argument checks, then the transaction's backend. */
+#include "storage/backend.h"
+
+#include <string.h>
+
+struct kv_val kv_str(const char *s)
+{
+    return (struct kv_val){.data = s, .len = strlen(s)};
+}
+
+static int key_ok(struct kv_val key)
+{
+    return key.data && key.len > 0 && key.len <= KV_KEY_MAX;
+}
+
+int kv_get(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val *val)
+{
+    if (!txn || !val || !key_ok(key))
+        return STORE_EINVAL;
+    return txn->st->be->get(txn, db, key, val);
+}
+
+static int put(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val val,
+               int insert)
+{
+    int rc = store_txn_writable(txn);
+    if (rc)
+        return rc;
+    if (!key_ok(key) || (val.len && !val.data))
+        return STORE_EINVAL;
+    return txn->st->be->put(txn, db, key, val, insert);
+}
+
+int kv_put(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val val)
+{
+    return put(txn, db, key, val, 0);
+}
+
+int kv_insert(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val val)
+{
+    return put(txn, db, key, val, 1);
+}
+
+int kv_del(struct store_txn *txn, enum store_db db, struct kv_val key)
+{
+    int rc = store_txn_writable(txn);
+    if (rc)
+        return rc;
+    if (!key_ok(key))
+        return STORE_EINVAL;
+    return txn->st->be->del(txn, db, key);
+}
+
+int kv_cursor_open(struct store_txn *txn, enum store_db db, struct kv_cursor **out)
+{
+    if (!out)
+        return STORE_EINVAL;
+    *out = NULL;
+    if (!txn)
+        return STORE_EINVAL;
+    return txn->st->be->cursor_open(txn, db, out);
+}
+
+void kv_cursor_close(struct kv_cursor *cur)
+{
+    if (cur)
+        cur->txn->st->be->cursor_close(cur);
+}
+
+int kv_move(struct kv_cursor *cur, enum kv_move how, const struct kv_val *at, struct kv_val *key,
+            struct kv_val *val)
+{
+    struct kv_val k, v;
+    if (!cur)
+        return STORE_EINVAL;
+    if ((how == KV_GE || how == KV_GT || how == KV_BEFORE) && (!at || !key_ok(*at)))
+        return STORE_EINVAL;
+    return cur->txn->st->be->move(cur, how, at, key ? key : &k, val ? val : &v);
+}
+
+int kv_cursor_del(struct kv_cursor *cur)
+{
+    int rc = cur ? store_txn_writable(cur->txn) : STORE_EINVAL;
+    return rc ? rc : cur->txn->st->be->cursor_del(cur);
+}
+
+int kv_prefix_next(struct kv_cursor *cur, struct kv_val prefix, int *started, struct kv_val *key,
+                   struct kv_val *val)
+{
+    struct kv_val k;
+    int rc;
+    if (!started)
+        return STORE_EINVAL;
+    if (!key)
+        key = &k;
+    rc = kv_move(cur, *started ? KV_NEXT : KV_GE, &prefix, key, val);
+    *started = 1;
+    if (rc == STORE_OK &&
+        (key->len < prefix.len || memcmp(key->data, prefix.data, prefix.len) != 0))
+        rc = STORE_NOTFOUND;
+    return rc;
+}
+
+int kv_table_create(struct store_txn *txn, const char *name)
+{
+    int rc = store_txn_writable(txn);
+    return rc ? rc : txn->st->be->table_create(txn, name);
+}
+
+int kv_table_drop(struct store_txn *txn, const char *name)
+{
+    int rc = store_txn_writable(txn);
+    return rc ? rc : txn->st->be->table_drop(txn, name);
+}
+
+int kv_table_empty(struct store_txn *txn, enum store_db db, int *empty)
+{
+    struct kv_cursor *cur = NULL;
+    int rc = kv_cursor_open(txn, db, &cur);
+    if (rc)
+        return rc;
+    rc = kv_move(cur, KV_FIRST, NULL, NULL, NULL);
+    kv_cursor_close(cur);
+    if (rc == STORE_OK || rc == STORE_NOTFOUND) {
+        *empty = rc == STORE_NOTFOUND;
+        rc = STORE_OK;
+    }
+    return rc;
+}
