@@ -5,7 +5,7 @@
  * Index, written in the transaction that writes the record:
  *   app_origins  lower(origin) || "\0" || id -> ""  (who allows a browser origin; the NUL ends
  *                the origin, so one origin's applications are a range) */
-#include "storage/internal.h"
+#include "storage/kv.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -63,16 +63,17 @@ static int app_encode(const struct store_application *app, char **buf, size_t *l
 }
 
 /* Decodes into *out, which the caller has zeroed (the struct is large: no copy on the stack). */
-static int app_decode(const MDB_val *key, const MDB_val *data, struct store_application *out)
+static int app_decode(const struct kv_val *key, const struct kv_val *val,
+                      struct store_application *out)
 {
     json_t *obj = NULL;
     int64_t type = -1;
     int rc = STORE_ECORRUPT;
 
-    if (key->mv_size == 0 || key->mv_size >= STORE_ID_MAX)
+    if (key->len == 0 || key->len >= STORE_ID_MAX)
         goto out;
-    memcpy(out->id, key->mv_data, key->mv_size);
-    rc = codec_load(data->mv_data, data->mv_size, &obj);
+    memcpy(out->id, key->data, key->len);
+    rc = codec_load(val->data, val->len, &obj);
     if (!rc)
         rc = codec_get_str(obj, "name", out->name, sizeof out->name);
     if (!rc)
@@ -109,31 +110,22 @@ out:
     if (rc) {
         memset(out, 0, sizeof *out);
         if (rc == STORE_ECORRUPT)
-            store_corrupt(DB_APPLICATIONS, key->mv_data, key->mv_size);
+            store_corrupt(DB_APPLICATIONS, key->data, key->len);
     }
     return rc;
 }
 
-static void app_key(const char *id, MDB_val *key)
+/* Writes app under its id: a new record (STORE_EXISTS when the id is taken) or a replacement. */
+static int app_put(struct store_txn *txn, const struct store_application *app, int insert)
 {
-    key->mv_data = (void *)id;
-    key->mv_size = strlen(id);
-}
-
-/* Writes app under its id: insert (MDB_NOOVERWRITE) or replace (0). */
-static int app_put(struct store_txn *txn, const struct store_application *app, unsigned flags)
-{
-    MDB_val key, data;
+    struct kv_val key = kv_str(app->id), val;
     char *buf = NULL;
-    int rc = app_encode(app, &buf, &data.mv_size);
+    int rc = app_encode(app, &buf, &val.len);
 
     if (rc)
-        goto out;
-    data.mv_data = buf;
-    app_key(app->id, &key);
-    rc = store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[DB_APPLICATIONS], &key, &data, flags),
-                       "put application");
-out:
+        return rc;
+    val.data = buf;
+    rc = (insert ? kv_insert : kv_put)(txn, DB_APPLICATIONS, key, val);
     free(buf);
     return rc;
 }
@@ -158,14 +150,13 @@ static size_t origin_key(const char *origin, const char *id, char buf[ORIGIN_KEY
 static int origins_index(struct store_txn *txn, const struct store_application *app, int add)
 {
     char buf[ORIGIN_KEY_MAX];
-    MDB_val key = {.mv_data = buf}, empty = {0};
-    MDB_dbi dbi = txn->st->dbi[DB_APP_ORIGINS];
+    struct kv_val key = {.data = buf};
     int rc = STORE_OK;
     for (size_t i = 0; i < app->norigins && rc == STORE_OK; i++) {
-        if (!(key.mv_size = origin_key(app->origins[i], app->id, buf)))
+        if (!(key.len = origin_key(app->origins[i], app->id, buf)))
             return STORE_EINVAL;
-        rc = add ? store_mdb_err(txn, mdb_put(txn->txn, dbi, &key, &empty, 0), "index origin")
-                 : store_mdb_err(txn, mdb_del(txn->txn, dbi, &key, NULL), "unindex origin");
+        rc = add ? kv_put(txn, DB_APP_ORIGINS, key, (struct kv_val){"", 0})
+                 : kv_del(txn, DB_APP_ORIGINS, key);
         if (!add && rc == STORE_NOTFOUND)
             rc = STORE_OK;
     }
@@ -179,43 +170,43 @@ int store_app_insert(struct store_txn *txn, const struct store_application *app)
         return rc;
     if (!app_valid(app))
         return STORE_EINVAL;
-    rc = app_put(txn, app, MDB_NOOVERWRITE);
+    rc = app_put(txn, app, 1);
     return rc ? rc : origins_index(txn, app, 1);
 }
 
-/* The stored record of id, decoded into a heap copy (free() it), for the index entries it
- * holds. */
-static int app_get_old(struct store_txn *txn, const char *id, struct store_application **old)
+/* Removes the origin index entries of the stored record of id (STORE_NOTFOUND when there is
+ * none). The record is decoded into a heap copy (the struct is large), so nothing read from the
+ * table is held across the deletes. */
+static int app_unindex_stored(struct store_txn *txn, const char *id)
 {
-    *old = calloc(1, sizeof **old);
-    if (!*old)
-        return STORE_ENOMEM;
-    return store_app_get(txn, id, *old);
+    struct store_application *old = calloc(1, sizeof *old);
+    int rc = old ? store_app_get(txn, id, old) : STORE_ENOMEM;
+
+    if (!rc)
+        rc = origins_index(txn, old, 0);
+    free(old);
+    return rc;
 }
 
 int store_app_update(struct store_txn *txn, const struct store_application *app)
 {
-    struct store_application *old = NULL;
     int rc = store_txn_writable(txn);
 
     if (rc)
         return rc;
     if (!app_valid(app))
         return STORE_EINVAL;
-    rc = app_get_old(txn, app->id, &old);
-    if (!rc)
-        rc = origins_index(txn, old, 0);
+    rc = app_unindex_stored(txn, app->id);
     if (!rc)
         rc = app_put(txn, app, 0);
     if (!rc)
         rc = origins_index(txn, app, 1);
-    free(old);
     return rc;
 }
 
 int store_app_get(struct store_txn *txn, const char *id, struct store_application *out)
 {
-    MDB_val key, data;
+    struct kv_val key, val;
     int rc;
 
     if (!out)
@@ -223,12 +214,11 @@ int store_app_get(struct store_txn *txn, const char *id, struct store_applicatio
     memset(out, 0, sizeof *out);
     if (!txn || !id_valid(id))
         return STORE_EINVAL;
-    app_key(id, &key);
-    rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_APPLICATIONS], &key, &data),
-                       "get application");
+    key = kv_str(id);
+    rc = kv_get(txn, DB_APPLICATIONS, key, &val);
     if (rc)
         return rc;
-    return app_decode(&key, &data, out);
+    return app_decode(&key, &val, out);
 }
 
 int store_app_name_get(struct store_txn *txn, const char *id, char name[STORE_NAME_MAX])
@@ -254,80 +244,68 @@ out:
 
 int store_app_delete(struct store_txn *txn, const char *id)
 {
-    struct store_application *old = NULL;
-    MDB_val key;
     int rc = store_txn_writable(txn);
 
     if (rc)
         return rc;
     if (!id_valid(id))
         return STORE_EINVAL;
-    rc = app_get_old(txn, id, &old);
-    if (!rc)
-        rc = origins_index(txn, old, 0);
-    app_key(id, &key);
-    if (!rc)
-        rc = store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[DB_APPLICATIONS], &key, NULL),
-                           "delete application");
-    free(old);
-    return rc;
+    rc = app_unindex_stored(txn, id);
+    return rc ? rc : kv_del(txn, DB_APPLICATIONS, kv_str(id));
 }
 
 int store_origin_allowed(struct store_txn *txn, const char *origin, const char *app_id)
 {
     char buf[ORIGIN_KEY_MAX];
-    MDB_val key = {.mv_data = buf}, data;
-    MDB_cursor *cur = NULL;
-    size_t prefix;
+    struct kv_val at = {.data = buf}, key, val;
+    struct kv_cursor *cur = NULL;
     int rc;
 
     if (!txn || !origin || (app_id && !id_valid(app_id)))
         return STORE_EINVAL;
-    if (!(key.mv_size = prefix = origin_key(origin, app_id, buf)))
+    if (!(at.len = origin_key(origin, app_id, buf)))
         return STORE_NOTFOUND;
     if (app_id)
-        return store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_APP_ORIGINS], &key, &data),
-                             "get origin");
-    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_APP_ORIGINS], &cur),
-                       "open origin cursor");
+        return kv_get(txn, DB_APP_ORIGINS, at, &val);
+    rc = kv_cursor_open(txn, DB_APP_ORIGINS, &cur);
     if (!rc)
-        rc = store_mdb_err(txn, mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE), "seek origin");
+        rc = kv_move(cur, KV_GE, &at, &key, NULL);
     /* the first entry at or after lower(origin) "\0" is one of its own, if it has any */
-    if (!rc && (key.mv_size <= prefix || memcmp(key.mv_data, buf, prefix) != 0))
+    if (!rc && (key.len <= at.len || memcmp(key.data, at.data, at.len) != 0))
         rc = STORE_NOTFOUND;
-    if (cur)
-        mdb_cursor_close(cur);
+    kv_cursor_close(cur);
     return rc;
 }
 
 int store_app_origins_index_all(struct store_txn *txn)
 {
     struct store_application *app = calloc(1, sizeof *app);
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
-    int rc = app ? STORE_OK : STORE_ENOMEM, mrc;
+    struct kv_cursor *cur = NULL;
+    struct kv_val key, val;
+    int rc = app ? kv_cursor_open(txn, DB_APPLICATIONS, &cur) : STORE_ENOMEM;
 
-    if (!rc)
-        rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_APPLICATIONS], &cur),
-                           "open application cursor");
-    for (mrc = rc ? MDB_NOTFOUND : mdb_cursor_get(cur, &key, &data, MDB_FIRST); mrc == 0;
-         mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT)) {
+    if (rc)
+        goto out;
+    /* Each record is decoded before its index entries are written: the writes end the life of
+     * key and val, though not the cursor's place. */
+    for (rc = kv_move(cur, KV_FIRST, NULL, &key, &val); rc == STORE_OK;
+         rc = kv_move(cur, KV_NEXT, NULL, &key, &val)) {
         memset(app, 0, sizeof *app);
-        if ((rc = app_decode(&key, &data, app)) != STORE_OK ||
+        if ((rc = app_decode(&key, &val, app)) != STORE_OK ||
             (rc = origins_index(txn, app, 1)) != STORE_OK)
-            break;
+            goto out;
     }
-    if (!rc && mrc != MDB_NOTFOUND)
-        rc = store_mdb_err(txn, mrc, "walk applications");
-    if (cur)
-        mdb_cursor_close(cur);
+    if (rc == STORE_NOTFOUND) /* past the last application */
+        rc = STORE_OK;
+out:
+    kv_cursor_close(cur);
     free(app);
     return rc;
 }
 
-static int app_decode_any(const MDB_val *key, const MDB_val *data, void *out)
+static int app_decode_any(const struct kv_val *key, const struct kv_val *val, void *out)
 {
-    return app_decode(key, data, out);
+    return app_decode(key, val, out);
 }
 
 int store_app_list(struct store_txn *txn, const char *after, size_t limit,

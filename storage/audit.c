@@ -1,7 +1,7 @@
 /* Audit events: id -> {"time","type","actor","target","client_ip","result","detail"}. Event
  * ids are time-sortable ("evt_…"), so key order is time order and the newest is the last key.
  * Events are only appended, never changed; retention (store_audit_expire) deletes the oldest. */
-#include "storage/internal.h"
+#include "storage/kv.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -46,16 +46,17 @@ static int event_encode(const struct store_audit_event *ev, char **buf, size_t *
     return rc;
 }
 
-static int event_decode(const MDB_val *key, const MDB_val *data, struct store_audit_event *out)
+static int event_decode(const struct kv_val *key, const struct kv_val *val,
+                        struct store_audit_event *out)
 {
     struct store_audit_event ev = {0};
     json_t *obj = NULL;
     int rc = STORE_ECORRUPT;
 
-    if (key->mv_size == 0 || key->mv_size >= STORE_ID_MAX)
+    if (key->len == 0 || key->len >= STORE_ID_MAX)
         goto out;
-    memcpy(ev.id, key->mv_data, key->mv_size);
-    rc = codec_load(data->mv_data, data->mv_size, &obj);
+    memcpy(ev.id, key->data, key->len);
+    rc = codec_load(val->data, val->len, &obj);
     if (!rc)
         rc = codec_get_int(obj, "time", &ev.time);
     if (!rc)
@@ -77,13 +78,13 @@ static int event_decode(const MDB_val *key, const MDB_val *data, struct store_au
 out:
     json_decref(obj);
     if (rc == STORE_ECORRUPT)
-        store_corrupt(DB_AUDIT, key->mv_data, key->mv_size);
+        store_corrupt(DB_AUDIT, key->data, key->len);
     return rc;
 }
 
 int store_audit_append(struct store_txn *txn, const struct store_audit_event *ev)
 {
-    MDB_val key, data;
+    struct kv_val val;
     char *buf = NULL;
     int rc = store_txn_writable(txn);
 
@@ -91,89 +92,32 @@ int store_audit_append(struct store_txn *txn, const struct store_audit_event *ev
         return rc;
     if (!event_valid(ev))
         return STORE_EINVAL;
-    rc = event_encode(ev, &buf, &data.mv_size);
+    rc = event_encode(ev, &buf, &val.len);
     if (rc)
         goto out;
-    data.mv_data = buf;
-    key.mv_data = (void *)ev->id;
-    key.mv_size = strlen(ev->id);
-    rc = store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[DB_AUDIT], &key, &data, MDB_NOOVERWRITE),
-                       "put audit event");
+    val.data = buf;
+    rc = kv_insert(txn, DB_AUDIT, kv_str(ev->id), val);
 out:
     free(buf);
     return rc;
 }
 
-/* Positions cur on the newest key < before (the newest key when before is NULL or ""); returns
- * LMDB's code. */
-static int cursor_last_before(MDB_cursor *cur, const char *before, MDB_val *key, MDB_val *data)
+/* Moves cur to the newest key < before (the newest key when before is NULL or ""). */
+static int cursor_last_before(struct kv_cursor *cur, const char *before, struct kv_val *key,
+                              struct kv_val *val)
 {
-    int mrc;
+    struct kv_val at;
     if (!before || !before[0])
-        return mdb_cursor_get(cur, key, data, MDB_LAST);
-    /* the first key >= before, then one back */
-    key->mv_data = (void *)before;
-    key->mv_size = strlen(before);
-    mrc = mdb_cursor_get(cur, key, data, MDB_SET_RANGE);
-    if (mrc == MDB_SUCCESS)
-        return mdb_cursor_get(cur, key, data, MDB_PREV);
-    if (mrc == MDB_NOTFOUND) /* every key is < before */
-        return mdb_cursor_get(cur, key, data, MDB_LAST);
-    return mrc;
+        return kv_move(cur, KV_LAST, NULL, key, val);
+    at = kv_str(before);
+    return kv_move(cur, KV_BEFORE, &at, key, val);
 }
 
+/* A listing is a search that keeps every event and has no bound on the walk. */
 int store_audit_list(struct store_txn *txn, const char *before, size_t limit,
                      struct store_audit_event **items, size_t *n)
 {
-    struct store_audit_event *list = NULL;
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
-    MDB_stat stat;
-    size_t count = 0, cap;
-    int rc, mrc;
-
-    if (!items || !n)
-        return STORE_EINVAL;
-    *items = NULL;
-    *n = 0;
-    if (!txn || (before && !str_fits(before, STORE_ID_MAX)))
-        return STORE_EINVAL;
-    rc = store_mdb_err(txn, mdb_stat(txn->txn, txn->st->dbi[DB_AUDIT], &stat), "stat audit");
-    if (rc)
-        goto out;
-    /* Allocate no more than there are records, whatever limit the caller asked for. */
-    cap = limit < stat.ms_entries ? limit : stat.ms_entries;
-    if (cap == 0)
-        goto out;
-    list = calloc(cap, sizeof *list);
-    if (!list) {
-        rc = STORE_ENOMEM;
-        goto out;
-    }
-    rc =
-        store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_AUDIT], &cur), "cursor audit");
-    if (rc)
-        goto out;
-    mrc = cursor_last_before(cur, before, &key, &data);
-    while (mrc == MDB_SUCCESS && count < cap) {
-        rc = event_decode(&key, &data, &list[count]);
-        if (rc)
-            goto out;
-        count++;
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_PREV);
-    }
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = store_mdb_err(txn, mrc, "list audit events");
-out:
-    if (cur)
-        mdb_cursor_close(cur);
-    if (rc || count == 0) {
-        free(list);
-    } else {
-        *items = list;
-        *n = count;
-    }
-    return rc;
+    return store_audit_search(txn, NULL, before, limit, 0, items, n, NULL);
 }
 
 static int event_matches(const struct store_audit_event *ev, const struct store_audit_filter *f)
@@ -196,11 +140,10 @@ int store_audit_search(struct store_txn *txn, const struct store_audit_filter *f
 {
     struct store_audit_event *list = NULL, ev;
     char last[STORE_ID_MAX] = "";
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
-    MDB_stat stat;
-    size_t count = 0, scanned = 0, cap;
-    int rc, mrc;
+    struct kv_cursor *cur = NULL;
+    struct kv_val key, val;
+    size_t count = 0, scanned = 0, cap = 0, room_max;
+    int rc;
 
     if (scanned_to)
         scanned_to[0] = '\0';
@@ -210,27 +153,16 @@ int store_audit_search(struct store_txn *txn, const struct store_audit_filter *f
     *n = 0;
     if (!txn || (before && !str_fits(before, STORE_ID_MAX)) || !filter_valid(filter))
         return STORE_EINVAL;
-    rc = store_mdb_err(txn, mdb_stat(txn->txn, txn->st->dbi[DB_AUDIT], &stat), "stat audit");
+    if (limit == 0)
+        return STORE_OK;
+    /* The list grows with the matches, never past what may be returned or looked at. */
+    room_max = scan_max && scan_max < limit ? scan_max : limit;
+    rc = kv_cursor_open(txn, DB_AUDIT, &cur);
     if (rc)
         goto out;
-    /* Allocate no more than there are records or may be looked at, whatever limit says. */
-    cap = limit < stat.ms_entries ? limit : stat.ms_entries;
-    if (scan_max && scan_max < cap)
-        cap = scan_max;
-    if (cap == 0)
-        goto out;
-    list = calloc(cap, sizeof *list);
-    if (!list) {
-        rc = STORE_ENOMEM;
-        goto out;
-    }
-    rc =
-        store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_AUDIT], &cur), "cursor audit");
-    if (rc)
-        goto out;
-    mrc = cursor_last_before(cur, before, &key, &data);
-    while (mrc == MDB_SUCCESS && count < cap && (scan_max == 0 || scanned < scan_max)) {
-        rc = event_decode(&key, &data, &ev);
+    rc = cursor_last_before(cur, before, &key, &val);
+    while (rc == STORE_OK) {
+        rc = event_decode(&key, &val, &ev);
         if (rc)
             goto out;
         scanned++;
@@ -238,15 +170,20 @@ int store_audit_search(struct store_txn *txn, const struct store_audit_filter *f
         /* ids are time-ordered: nothing older than this one can follow */
         if (filter && filter->since && ev.time < filter->since)
             break;
-        if (event_matches(&ev, filter))
+        if (event_matches(&ev, filter)) {
+            rc = list_room(&list, &cap, count, sizeof *list, room_max);
+            if (rc)
+                goto out;
             list[count++] = ev;
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_PREV);
+        }
+        if (count == limit || (scan_max && scanned == scan_max))
+            break;
+        rc = kv_move(cur, KV_PREV, NULL, &key, &val);
     }
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = store_mdb_err(txn, mrc, "search audit events");
+    if (rc == STORE_NOTFOUND)
+        rc = STORE_OK;
 out:
-    if (cur)
-        mdb_cursor_close(cur);
+    kv_cursor_close(cur);
     if (rc || count == 0) {
         free(list);
     } else {
@@ -267,35 +204,25 @@ static int expire_cb(struct store_txn *txn, void *arg)
 {
     struct expire *ex = arg;
     struct store_audit_event ev;
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
-    int rc, mrc;
+    struct kv_cursor *cur = NULL;
+    struct kv_val key, val;
+    int rc;
 
-    ex->removed = 0; /* the callback may run again after the map grows */
-    rc =
-        store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_AUDIT], &cur), "cursor audit");
-    if (rc)
-        return rc;
+    ex->removed = 0; /* the callback may run again from the start */
+    rc = kv_cursor_open(txn, DB_AUDIT, &cur);
     /* Always take the first (oldest) event: no reliance on where a cursor lands after a
      * delete. */
-    for (;;) {
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_FIRST);
-        if (mrc)
+    while (!rc && (rc = kv_move(cur, KV_FIRST, NULL, &key, &val)) == STORE_OK) {
+        rc = event_decode(&key, &val, &ev); /* copied: the delete ends key and val */
+        if (rc || ev.time >= ex->before)
             break;
-        rc = event_decode(&key, &data, &ev);
-        if (rc)
-            goto out;
-        if (ev.time >= ex->before)
-            break;
-        mrc = mdb_cursor_del(cur, 0);
-        if (mrc)
-            break;
-        ex->removed++;
+        rc = kv_cursor_del(cur);
+        if (!rc)
+            ex->removed++;
     }
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = store_mdb_err(txn, mrc, "expire audit events");
-out:
-    mdb_cursor_close(cur);
+    if (rc == STORE_NOTFOUND)
+        rc = STORE_OK;
+    kv_cursor_close(cur);
     return rc;
 }
 

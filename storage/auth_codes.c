@@ -2,7 +2,7 @@
  * "browser_session","scope","nonce","code_challenge","auth_time","expires_at","session_id"}.
  * Index, written in the transaction that writes the record:
  *   auth_codes_by_exp  be64(expires_at) || hash -> ""  (expiry.c; the sweep removes them) */
-#include "storage/internal.h"
+#include "storage/kv.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +39,8 @@ static int code_encode(const struct store_auth_code *c, char **buf, size_t *len)
     return rc;
 }
 
-static int code_decode(const MDB_val *key, const MDB_val *data, struct store_auth_code *out)
+static int code_decode(const struct kv_val *key, const struct kv_val *val,
+                       struct store_auth_code *out)
 {
     struct store_auth_code *c = out;
     json_t *obj = NULL;
@@ -59,10 +60,10 @@ static int code_decode(const MDB_val *key, const MDB_val *data, struct store_aut
         {"session_id", c->session_id, sizeof c->session_id},
     };
     memset(out, 0, sizeof *out);
-    if (key->mv_size != HASH_LEN)
+    if (key->len != HASH_LEN)
         goto out;
-    memcpy(c->hash, key->mv_data, HASH_LEN);
-    rc = codec_load(data->mv_data, data->mv_size, &obj);
+    memcpy(c->hash, key->data, HASH_LEN);
+    rc = codec_load(val->data, val->len, &obj);
     for (size_t i = 0; !rc && i < sizeof fields / sizeof fields[0]; i++)
         rc = codec_get_str(obj, fields[i].name, fields[i].dst, fields[i].cap);
     if (!rc)
@@ -81,15 +82,15 @@ out:
     return rc;
 }
 
-static int code_put(struct store_txn *txn, const struct store_auth_code *c, unsigned flags)
+/* Writes the record; with insert, STORE_EXISTS when its hash is taken. */
+static int code_put(struct store_txn *txn, const struct store_auth_code *c, int insert)
 {
-    MDB_val key = {.mv_size = HASH_LEN, .mv_data = (void *)c->hash}, data;
+    struct kv_val key = {c->hash, HASH_LEN}, val;
     char *buf = NULL;
-    int rc = code_encode(c, &buf, &data.mv_size);
+    int rc = code_encode(c, &buf, &val.len);
     if (!rc) {
-        data.mv_data = buf;
-        rc = store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[DB_AUTH_CODES], &key, &data, flags),
-                           "put authorization code");
+        val.data = buf;
+        rc = (insert ? kv_insert : kv_put)(txn, DB_AUTH_CODES, key, val);
     }
     free(buf);
     return rc;
@@ -102,19 +103,19 @@ int store_code_insert(struct store_txn *txn, const struct store_auth_code *code)
         return rc;
     if (!code_valid(code) || code->session_id[0])
         return STORE_EINVAL;
-    rc = code_put(txn, code, MDB_NOOVERWRITE);
+    rc = code_put(txn, code, 1);
     return rc ? rc : expiry_put(txn, DB_AUTH_CODES_BY_EXP, code->expires_at, code->hash, HASH_LEN);
 }
 
 int store_code_get(struct store_txn *txn, const uint8_t hash[STORE_REFRESH_HASH_LEN],
                    struct store_auth_code *out)
 {
-    MDB_val key, data;
+    struct kv_val key, val;
     if (!out)
         return STORE_EINVAL;
     memset(out, 0, sizeof *out);
-    int rc = hashed_get(txn, DB_AUTH_CODES, hash, &key, &data);
-    return rc ? rc : code_decode(&key, &data, out);
+    int rc = hashed_get(txn, DB_AUTH_CODES, hash, &key, &val);
+    return rc ? rc : code_decode(&key, &val, out);
 }
 
 int store_code_mark_used(struct store_txn *txn, const uint8_t hash[STORE_REFRESH_HASH_LEN],
@@ -137,9 +138,7 @@ int store_code_mark_used(struct store_txn *txn, const uint8_t hash[STORE_REFRESH
 
 static int code_drop(struct store_txn *txn, const void *key, size_t len, void *arg)
 {
-    MDB_val k = {.mv_size = len, .mv_data = (void *)key};
-    return store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[DB_AUTH_CODES], &k, NULL),
-                         "delete authorization code");
+    return kv_del(txn, DB_AUTH_CODES, (struct kv_val){key, len});
 }
 
 int store_codes_sweep(struct store_txn *txn, int64_t now, size_t *removed)

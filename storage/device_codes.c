@@ -1,10 +1,10 @@
 /* Device codes (RFC 8628): SHA-256 of the device code (32 bytes) -> {"user_code","client_id",
  * "scope","status","user_id","auth_time","expires_at","interval","last_poll_ms",
  * "guesses_at_start"}; the last is absent in records written before it existed (read as 0).
- * Indexes, written in the transaction that writes the record: user_codes           user code -> the
- * 32-byte hash  (the page finds the request by it) device_codes_by_exp  be64(expires_at) || hash ->
- * ""  (expiry.c; the sweep removes them) */
-#include "storage/internal.h"
+ * Indexes, written in the transaction that writes the record:
+ *   user_codes           user code -> the 32-byte hash  (the page finds the request by it)
+ *   device_codes_by_exp  be64(expires_at) || hash -> ""  (expiry.c; the sweep removes them) */
+#include "storage/kv.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -50,16 +50,17 @@ static int device_encode(const struct store_device_code *d, char **buf, size_t *
     return rc;
 }
 
-static int device_decode(const MDB_val *key, const MDB_val *data, struct store_device_code *out)
+static int device_decode(const struct kv_val *key, const struct kv_val *val,
+                         struct store_device_code *out)
 {
     json_t *obj = NULL;
     int64_t status = -1;
     int rc = STORE_ECORRUPT;
     memset(out, 0, sizeof *out);
-    if (key->mv_size != HASH_LEN)
+    if (key->len != HASH_LEN)
         goto out;
-    memcpy(out->hash, key->mv_data, HASH_LEN);
-    rc = codec_load(data->mv_data, data->mv_size, &obj);
+    memcpy(out->hash, key->data, HASH_LEN);
+    rc = codec_load(val->data, val->len, &obj);
     if (!rc)
         rc = codec_get_str(obj, "user_code", out->user_code, sizeof out->user_code);
     if (!rc)
@@ -98,75 +99,61 @@ out:
     return rc;
 }
 
-static int device_put(struct store_txn *txn, const struct store_device_code *d, unsigned flags)
+/* Writes the record; with insert, STORE_EXISTS when its hash is taken. */
+static int device_put(struct store_txn *txn, const struct store_device_code *d, int insert)
 {
-    MDB_val key = {.mv_size = HASH_LEN, .mv_data = (void *)d->hash}, data;
+    struct kv_val key = {d->hash, HASH_LEN}, val;
     char *buf = NULL;
-    int rc = device_encode(d, &buf, &data.mv_size);
+    int rc = device_encode(d, &buf, &val.len);
     if (!rc) {
-        data.mv_data = buf;
-        rc =
-            store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[DB_DEVICE_CODES], &key, &data, flags),
-                          "put device code");
+        val.data = buf;
+        rc = (insert ? kv_insert : kv_put)(txn, DB_DEVICE_CODES, key, val);
     }
     free(buf);
     return rc;
 }
 
-static void user_code_key(const char *user_code, MDB_val *key)
-{
-    key->mv_data = (void *)user_code;
-    key->mv_size = strlen(user_code);
-}
-
 int store_device_insert(struct store_txn *txn, const struct store_device_code *d)
 {
-    MDB_val key, hash;
     int rc = store_txn_writable(txn);
     if (rc)
         return rc;
     if (!device_valid(d) || d->status != STORE_DEVICE_PENDING)
         return STORE_EINVAL;
-    user_code_key(d->user_code, &key);
-    hash.mv_data = (void *)d->hash;
-    hash.mv_size = HASH_LEN;
-    rc = store_mdb_err(txn,
-                       mdb_put(txn->txn, txn->st->dbi[DB_USER_CODES], &key, &hash, MDB_NOOVERWRITE),
-                       "put user code");
+    rc = kv_insert(txn, DB_USER_CODES, kv_str(d->user_code), (struct kv_val){d->hash, HASH_LEN});
     if (!rc)
-        rc = device_put(txn, d, MDB_NOOVERWRITE);
+        rc = device_put(txn, d, 1);
     return rc ? rc : expiry_put(txn, DB_DEVICE_CODES_BY_EXP, d->expires_at, d->hash, HASH_LEN);
 }
 
 int store_device_get(struct store_txn *txn, const uint8_t hash[STORE_REFRESH_HASH_LEN],
                      struct store_device_code *out)
 {
-    MDB_val key, data;
+    struct kv_val key, val;
     if (!out)
         return STORE_EINVAL;
     memset(out, 0, sizeof *out);
-    int rc = hashed_get(txn, DB_DEVICE_CODES, hash, &key, &data);
-    return rc ? rc : device_decode(&key, &data, out);
+    int rc = hashed_get(txn, DB_DEVICE_CODES, hash, &key, &val);
+    return rc ? rc : device_decode(&key, &val, out);
 }
 
 int store_device_find(struct store_txn *txn, const char *user_code, struct store_device_code *out)
 {
-    MDB_val key, hash;
+    struct kv_val key, hash;
+    uint8_t h[HASH_LEN];
     int rc;
     if (!out)
         return STORE_EINVAL;
     memset(out, 0, sizeof *out);
     if (!txn || !user_code || !str_fits_nonempty(user_code, STORE_USER_CODE_MAX))
         return STORE_NOTFOUND;
-    user_code_key(user_code, &key);
-    rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_USER_CODES], &key, &hash),
-                       "get user code");
+    key = kv_str(user_code);
+    rc = kv_get(txn, DB_USER_CODES, key, &hash);
     if (rc)
         return rc;
-    if (hash.mv_size != HASH_LEN)
-        return store_corrupt(DB_USER_CODES, key.mv_data, key.mv_size);
-    uint8_t h[HASH_LEN];
-    memcpy(h, hash.mv_data, HASH_LEN);
+    if (hash.len != HASH_LEN)
+        return store_corrupt(DB_USER_CODES, key.data, key.len);
+    memcpy(h, hash.data, HASH_LEN);
     return store_device_get(txn, h, out);
 }
 
@@ -190,20 +177,15 @@ int store_device_update(struct store_txn *txn, const struct store_device_code *d
 static int device_remove(struct store_txn *txn, const uint8_t *hash, int with_expiry)
 {
     struct store_device_code d;
-    MDB_val key = {.mv_size = HASH_LEN, .mv_data = (void *)hash}, ukey;
     int rc = store_device_get(txn, hash, &d);
     if (rc)
         return rc;
-    user_code_key(d.user_code, &ukey);
-    rc = store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[DB_USER_CODES], &ukey, NULL),
-                       "delete user code");
+    rc = kv_del(txn, DB_USER_CODES, kv_str(d.user_code));
     if (rc == STORE_NOTFOUND)
         rc = STORE_OK;
     if (!rc && with_expiry)
         rc = expiry_del(txn, DB_DEVICE_CODES_BY_EXP, d.expires_at, hash, HASH_LEN);
-    return rc ? rc
-              : store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[DB_DEVICE_CODES], &key, NULL),
-                              "delete device code");
+    return rc ? rc : kv_del(txn, DB_DEVICE_CODES, (struct kv_val){hash, HASH_LEN});
 }
 
 int store_device_delete(struct store_txn *txn, const uint8_t hash[STORE_REFRESH_HASH_LEN])

@@ -3,7 +3,7 @@
  * users), and "<provider>\0<provider_id>" -> "<user_id>/<identity_id>" (a provider name holds no
  * NUL, so the pair is unambiguous). provider_id is stored exactly as given: the caller
  * lower-cases emails. */
-#include "storage/internal.h"
+#include "storage/kv.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +12,7 @@
 
 struct provider_key {
     char buf[PROVIDER_KEY_MAX];
-    MDB_val val;
+    struct kv_val val;
 };
 
 static int identity_valid(const struct store_identity *idn)
@@ -30,8 +30,8 @@ static void provider_key(const char *provider, const char *provider_id, struct p
     memcpy(k->buf, provider, plen);
     k->buf[plen] = '\0';
     memcpy(k->buf + plen + 1, provider_id, ilen);
-    k->val.mv_data = k->buf;
-    k->val.mv_size = plen + 1 + ilen;
+    k->val.data = k->buf;
+    k->val.len = plen + 1 + ilen;
 }
 
 static int identity_encode(const struct store_identity *idn, char **buf, size_t *len)
@@ -53,15 +53,16 @@ static int identity_encode(const struct store_identity *idn, char **buf, size_t 
     return rc;
 }
 
-static int identity_decode(const MDB_val *key, const MDB_val *data, struct store_identity *out)
+static int identity_decode(const struct kv_val *key, const struct kv_val *val,
+                           struct store_identity *out)
 {
     struct store_identity idn = {0};
     json_t *obj = NULL;
     int rc = STORE_ECORRUPT;
 
-    if (pair_split(key->mv_data, key->mv_size, idn.user_id, idn.id))
+    if (pair_split(key->data, key->len, idn.user_id, idn.id))
         goto out;
-    rc = codec_load(data->mv_data, data->mv_size, &obj);
+    rc = codec_load(val->data, val->len, &obj);
     if (!rc)
         rc = codec_get_str(obj, "provider", idn.provider, sizeof idn.provider);
     if (!rc)
@@ -77,7 +78,7 @@ static int identity_decode(const MDB_val *key, const MDB_val *data, struct store
 out:
     json_decref(obj);
     if (rc == STORE_ECORRUPT)
-        store_corrupt(DB_IDENTITIES, key->mv_data, key->mv_size);
+        store_corrupt(DB_IDENTITIES, key->data, key->len);
     return rc;
 }
 
@@ -85,29 +86,37 @@ out:
 static int identity_read(struct store_txn *txn, const struct pair_key *k,
                          struct store_identity *out)
 {
-    MDB_val key = k->val, data;
-    int rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_IDENTITIES], &key, &data),
-                           "get identity");
-    if (rc)
-        return rc;
-    return identity_decode(&key, &data, out);
+    struct kv_val val;
+    int rc = kv_get(txn, DB_IDENTITIES, k->val, &val);
+    return rc ? rc : identity_decode(&k->val, &val, out);
 }
 
 static int identity_put(struct store_txn *txn, const struct store_identity *idn,
                         const struct pair_key *k)
 {
-    MDB_val key = k->val, data;
+    struct kv_val val;
     char *buf = NULL;
-    int rc = identity_encode(idn, &buf, &data.mv_size);
+    int rc = identity_encode(idn, &buf, &val.len);
 
-    if (rc)
-        goto out;
-    data.mv_data = buf;
-    rc = store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[DB_IDENTITIES], &key, &data, 0),
-                       "put identity");
-out:
+    if (!rc) {
+        val.data = buf;
+        rc = kv_put(txn, DB_IDENTITIES, k->val, val);
+    }
     free(buf);
     return rc;
+}
+
+/* Writes the two index entries of an identity stored under k. */
+static int identity_index(struct store_txn *txn, const struct store_identity *idn,
+                          const struct pair_key *k)
+{
+    struct provider_key pk;
+    int rc = kv_put(txn, DB_IDENTITIES_BY_ID, kv_str(idn->id), kv_str(idn->user_id));
+
+    if (rc)
+        return rc;
+    provider_key(idn->provider, idn->provider_id, &pk);
+    return kv_put(txn, DB_IDENTITIES_BY_PROVIDER, pk.val, k->val);
 }
 
 /* Removes the two index entries of an identity already read (the record is the caller's). The
@@ -116,45 +125,42 @@ static int identity_unindex(struct store_txn *txn, const struct store_identity *
                             const struct pair_key *k)
 {
     struct provider_key pk;
-    MDB_val key, data;
-    int rc, mrc;
+    struct kv_val val;
+    int rc = kv_del(txn, DB_IDENTITIES_BY_ID, kv_str(idn->id));
 
-    key.mv_data = (void *)idn->id;
-    key.mv_size = strlen(idn->id);
-    mrc = mdb_del(txn->txn, txn->st->dbi[DB_IDENTITIES_BY_ID], &key, NULL);
-    rc = store_mdb_err(txn, mrc, "delete identity id index");
     if (rc && rc != STORE_NOTFOUND)
         return rc;
     provider_key(idn->provider, idn->provider_id, &pk);
-    mrc = mdb_get(txn->txn, txn->st->dbi[DB_IDENTITIES_BY_PROVIDER], &pk.val, &data);
-    if (mrc == MDB_SUCCESS && data.mv_size == k->val.mv_size &&
-        memcmp(data.mv_data, k->val.mv_data, data.mv_size) == 0)
-        mrc = mdb_del(txn->txn, txn->st->dbi[DB_IDENTITIES_BY_PROVIDER], &pk.val, NULL);
-    rc = store_mdb_err(txn, mrc, "delete identity provider index");
+    rc = kv_get(txn, DB_IDENTITIES_BY_PROVIDER, pk.val, &val);
+    /* val is compared before the delete ends its life */
+    if (rc == STORE_OK && val.len == k->val.len && memcmp(val.data, k->val.data, val.len) == 0)
+        rc = kv_del(txn, DB_IDENTITIES_BY_PROVIDER, pk.val);
     return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
 
-/* How many identities user_id holds. */
+/* STORE_OK when db holds no entry under key, STORE_EXISTS when it does. */
+static int key_free(struct store_txn *txn, enum store_db db, struct kv_val key)
+{
+    struct kv_val val;
+    int rc = kv_get(txn, db, key, &val);
+    if (rc == STORE_OK)
+        return STORE_EXISTS;
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+/* How many identities the owner of prefix holds. */
 static int identities_count(struct store_txn *txn, const struct pair_key *prefix, size_t *n)
 {
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
-    int rc, mrc;
+    struct kv_cursor *cur = NULL;
+    int rc, started = 0;
 
     *n = 0;
-    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_IDENTITIES], &cur),
-                       "cursor identities");
-    if (rc)
-        return rc;
-    key = prefix->val;
-    mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
-    while (mrc == MDB_SUCCESS && pair_has_prefix(&key, prefix)) {
+    rc = kv_cursor_open(txn, DB_IDENTITIES, &cur);
+    while (!rc && (rc = kv_prefix_next(cur, prefix->val, &started, NULL, NULL)) == STORE_OK)
         (*n)++;
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
-    }
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = store_mdb_err(txn, mrc, "count identities");
-    mdb_cursor_close(cur);
+    if (rc == STORE_NOTFOUND)
+        rc = STORE_OK;
+    kv_cursor_close(cur);
     return rc;
 }
 
@@ -162,7 +168,6 @@ int store_identity_insert(struct store_txn *txn, const struct store_identity *id
 {
     struct pair_key k, prefix;
     struct provider_key pk;
-    MDB_val key, data;
     size_t n;
     int rc = store_txn_writable(txn);
 
@@ -175,44 +180,22 @@ int store_identity_insert(struct store_txn *txn, const struct store_identity *id
         rc = pair_key(idn->user_id, NULL, &prefix);
     if (!rc)
         rc = store_user_exists(txn, idn->user_id);
-    if (rc)
-        return rc;
     /* Every check before any write: a refused insert leaves the transaction as it was. */
-    key.mv_data = (void *)idn->id;
-    key.mv_size = strlen(idn->id);
-    rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_IDENTITIES_BY_ID], &key, &data),
-                       "get identity id index");
-    if (rc == STORE_OK)
-        return STORE_EXISTS;
-    if (rc != STORE_NOTFOUND)
-        return rc;
-    provider_key(idn->provider, idn->provider_id, &pk);
-    rc = store_mdb_err(txn,
-                       mdb_get(txn->txn, txn->st->dbi[DB_IDENTITIES_BY_PROVIDER], &pk.val, &data),
-                       "get identity provider index");
-    if (rc == STORE_OK)
-        return STORE_EXISTS;
-    if (rc != STORE_NOTFOUND)
-        return rc;
-    rc = identities_count(txn, &prefix, &n);
-    if (rc)
-        return rc;
-    if (n >= STORE_IDENTITIES_MAX)
-        return STORE_EINVAL;
-
-    rc = identity_put(txn, idn, &k);
-    if (rc)
-        return rc;
-    data.mv_data = (void *)idn->user_id;
-    data.mv_size = strlen(idn->user_id);
-    rc = store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[DB_IDENTITIES_BY_ID], &key, &data, 0),
-                       "put identity id index");
-    if (rc)
-        return rc;
-    data = k.val;
-    return store_mdb_err(
-        txn, mdb_put(txn->txn, txn->st->dbi[DB_IDENTITIES_BY_PROVIDER], &pk.val, &data, 0),
-        "put identity provider index");
+    if (!rc)
+        rc = key_free(txn, DB_IDENTITIES_BY_ID, kv_str(idn->id));
+    if (!rc) {
+        provider_key(idn->provider, idn->provider_id, &pk);
+        rc = key_free(txn, DB_IDENTITIES_BY_PROVIDER, pk.val);
+    }
+    if (!rc)
+        rc = identities_count(txn, &prefix, &n);
+    if (!rc && n >= STORE_IDENTITIES_MAX)
+        rc = STORE_EINVAL;
+    if (!rc)
+        rc = identity_put(txn, idn, &k);
+    if (!rc)
+        rc = identity_index(txn, idn, &k);
+    return rc;
 }
 
 int store_identity_update(struct store_txn *txn, const struct store_identity *idn)
@@ -240,7 +223,7 @@ int store_identity_find(struct store_txn *txn, const char *provider, const char 
 {
     struct provider_key pk;
     struct pair_key k;
-    MDB_val data;
+    struct kv_val val;
     int rc;
 
     if (!out)
@@ -250,16 +233,14 @@ int store_identity_find(struct store_txn *txn, const char *provider, const char 
         !str_fits_nonempty(provider_id, STORE_EMAIL_MAX))
         return STORE_EINVAL;
     provider_key(provider, provider_id, &pk);
-    rc = store_mdb_err(txn,
-                       mdb_get(txn->txn, txn->st->dbi[DB_IDENTITIES_BY_PROVIDER], &pk.val, &data),
-                       "get identity provider index");
+    rc = kv_get(txn, DB_IDENTITIES_BY_PROVIDER, pk.val, &val);
     if (rc)
         return rc;
-    if (data.mv_size == 0 || data.mv_size >= sizeof k.buf)
+    if (val.len == 0 || val.len >= sizeof k.buf)
         return store_corrupt(DB_IDENTITIES_BY_PROVIDER, provider, strlen(provider));
-    memcpy(k.buf, data.mv_data, data.mv_size);
-    k.val.mv_data = k.buf;
-    k.val.mv_size = data.mv_size;
+    memcpy(k.buf, val.data, val.len);
+    k.val.data = k.buf;
+    k.val.len = val.len;
     rc = identity_read(txn, &k, out);
     if (rc == STORE_NOTFOUND) /* an index entry without its record */
         rc = store_corrupt(DB_IDENTITIES_BY_PROVIDER, provider, strlen(provider));
@@ -274,11 +255,11 @@ static int identity_older(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
-static int identity_decode_owned(const MDB_val *key, size_t prefix_len, const MDB_val *data,
-                                 void *out)
+static int identity_decode_owned(const struct kv_val *key, size_t prefix_len,
+                                 const struct kv_val *val, void *out)
 {
     (void)prefix_len;
-    return identity_decode(key, data, out);
+    return identity_decode(key, val, out);
 }
 
 int store_identity_list(struct store_txn *txn, const char *user_id, struct store_identity *out,
@@ -301,8 +282,7 @@ int store_identity_delete(struct store_txn *txn, const char *user_id, const char
     if (!rc)
         rc = identity_read(txn, &k, &idn); /* NOTFOUND too for another user's identity */
     if (!rc)
-        rc = store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[DB_IDENTITIES], &k.val, NULL),
-                           "delete identity");
+        rc = kv_del(txn, DB_IDENTITIES, k.val);
     if (!rc)
         rc = identity_unindex(txn, &idn, &k);
     return rc;
@@ -312,39 +292,26 @@ int store_identities_delete_all(struct store_txn *txn, const char *user_id)
 {
     struct store_identity idn;
     struct pair_key prefix, k;
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
-    int rc, mrc;
+    struct kv_cursor *cur = NULL;
+    struct kv_val key, val;
+    int rc = pair_key(user_id, NULL, &prefix);
 
-    rc = pair_key(user_id, NULL, &prefix);
-    if (rc)
-        return rc;
-    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_IDENTITIES], &cur),
-                       "cursor identities");
-    if (rc)
-        return rc;
+    if (!rc)
+        rc = kv_cursor_open(txn, DB_IDENTITIES, &cur);
     /* Seek afresh after each delete rather than rely on where a cursor lands after one. */
-    for (;;) {
-        key = prefix.val;
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
-        if (mrc != MDB_SUCCESS || !pair_has_prefix(&key, &prefix))
-            break;
-        /* decoded (copied) first: key and data point into a page the deletes change */
-        rc = identity_decode(&key, &data, &idn);
+    while (!rc && (rc = kv_move(cur, KV_GE, &prefix.val, &key, &val)) == STORE_OK &&
+           pair_has_prefix(&key, &prefix)) {
+        /* decoded (copied) first: the deletes end the life of key and val */
+        rc = identity_decode(&key, &val, &idn);
         if (!rc)
             rc = pair_key(idn.user_id, idn.id, &k);
-        if (rc)
-            goto out;
-        mrc = mdb_cursor_del(cur, 0);
-        if (mrc)
-            break;
-        rc = identity_unindex(txn, &idn, &k);
-        if (rc)
-            goto out;
+        if (!rc)
+            rc = kv_cursor_del(cur);
+        if (!rc)
+            rc = identity_unindex(txn, &idn, &k);
     }
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = store_mdb_err(txn, mrc, "delete identities");
-out:
-    mdb_cursor_close(cur);
+    if (rc == STORE_NOTFOUND)
+        rc = STORE_OK;
+    kv_cursor_close(cur);
     return rc;
 }

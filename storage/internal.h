@@ -1,13 +1,13 @@
 /* storage/internal.h — what the storage files share; never included outside storage/.
  *
- * LMDB and jansson types appear only here and in the .c files of storage/. */
+ * jansson types appear only here and in the .c files of storage/; each backend's own types only in
+ * its file (lmdb.c, postgres.c). */
 #ifndef IDPD_STORAGE_INTERNAL_H
 #define IDPD_STORAGE_INTERNAL_H
 
 #include "storage/storage.h"
 
 #include <jansson.h>
-#include <lmdb.h>
 #include <pthread.h>
 #include <stdint.h>
 
@@ -36,8 +36,8 @@ enum store_db {
     DB_SESSION_REFRESH, /* "<session_id>/" || hex of a hash -> empty: every hash it issued */
     DB_AUDIT,           /* event id (time-sortable) -> JSON record */
     DB_TEAMS,           /* id -> JSON record, roles inside */
-    DB_TEAM_MEMBERS, /* "<team_id>/<user_id>" -> empty: a team's members are a range */
-    DB_USER_TEAMS,   /* "<user_id>/<team_id>" -> empty: a user's teams are a range */
+    DB_TEAM_MEMBERS,    /* "<team_id>/<user_id>" -> empty: a team's members are a range */
+    DB_USER_TEAMS,      /* "<user_id>/<team_id>" -> empty: a user's teams are a range */
     /* schema 2 */
     DB_LOGIN_FAILURES,        /* opaque key -> count, last failure, lock end, expiry (4 x BE64) */
     DB_LOGIN_FAILURES_BY_EXP, /* BE64 expiry || key -> empty: the sweep walks only expired */
@@ -64,8 +64,6 @@ enum store_db {
 
 extern const char *const store_db_names[DB_COUNT];
 
-struct write_op; /* a queued store_write() (lmdb.c) */
-
 /* A key or value: bytes in the transaction's memory (kv.h says how long they live). */
 struct kv_val {
     const void *data;
@@ -75,39 +73,19 @@ struct kv_cursor;
 
 struct kv_backend;
 
-/* TRANSITION: the LMDB members move into lmdb.c once no record file uses them. */
+/* Every backend's store starts with this (backend.h). */
 struct store {
     const struct kv_backend *be;
-    MDB_env *env;
-    MDB_dbi dbi[DB_COUNT];
-    size_t map_size;     /* this process's current map size; guarded by resize_lock */
-    size_t map_size_max; /* growth stops here */
-    /* Every transaction holds this for reading; only a map resize takes it for writing, because
-     * mdb_env_set_mapsize() requires that no transaction of this process is open. Writers are
-     * preferred so a steady stream of readers cannot starve a resize. */
-    pthread_rwlock_t resize_lock;
-    /* Group commit (store_write): queued writes, whether a leader is committing, and counts. */
-    pthread_mutex_t group_lock;
-    pthread_cond_t group_done;
-    struct write_op *group_head, **group_tail;
-    int group_leader;
-    uint64_t writes;  /* store_write() calls */
-    uint64_t batches; /* the transactions (commits or aborts) that served them */
 };
 
 struct store_txn {
     struct store *st;
-    MDB_txn *txn;
-    int write;    /* 1 inside store_write() */
+    void *impl; /* the backend's transaction */
+    int write;  /* 1 inside store_write() */
     /* The backend doomed the transaction (LMDB's map full, a PostgreSQL serialisation failure):
      * store_write() runs the callback again whatever the callback returned. */
     int rerun;
 };
-
-/* Translates an LMDB result: MDB_NOTFOUND -> STORE_NOTFOUND, MDB_KEYEXIST -> STORE_EXISTS,
- * MDB_MAP_FULL -> STORE_ERERUN (and marks txn, which may be NULL), ENOMEM -> STORE_ENOMEM,
- * anything else -> STORE_EIO after one "storage: what: reason" line on stderr. */
-int store_mdb_err(struct store_txn *txn, int mrc, const char *what);
 
 /* Logs which record failed to decode and returns STORE_ECORRUPT. */
 int store_corrupt(enum store_db db, const void *key, size_t key_len);

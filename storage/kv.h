@@ -46,6 +46,7 @@ enum kv_move {
     KV_PREV,   /* the key before the cursor's */
 };
 
+/* A new cursor has no position: its first move is KV_FIRST, KV_LAST, KV_GE, KV_GT or KV_BEFORE. */
 struct kv_cursor;
 int kv_cursor_open(struct store_txn *txn, enum store_db db, struct kv_cursor **out);
 void kv_cursor_close(struct kv_cursor *cur); /* NULL is fine */

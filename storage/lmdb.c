@@ -4,18 +4,54 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+struct write_op; /* a queued store_write() */
+
+struct lmdb_store {
+    struct store base;
+    MDB_env *env;
+    MDB_dbi dbi[DB_COUNT];
+    size_t map_size;     /* this process's current map size; guarded by resize_lock */
+    size_t map_size_max; /* growth stops here */
+    /* Every transaction holds this for reading; only a map resize takes it for writing, because
+     * mdb_env_set_mapsize() requires that no transaction of this process is open. Writers are
+     * preferred so a steady stream of readers cannot starve a resize. */
+    pthread_rwlock_t resize_lock;
+    /* Group commit (store_write): queued writes, whether a leader is committing, and counts. */
+    pthread_mutex_t group_lock;
+    pthread_cond_t group_done;
+    struct write_op *group_head, **group_tail;
+    int group_leader;
+    uint64_t writes;  /* store_write() calls */
+    uint64_t batches; /* the transactions (commits or aborts) that served them */
+};
+
+static struct lmdb_store *L(struct store *st)
+{
+    return (struct lmdb_store *)st;
+}
+
+/* A transaction's impl is its MDB_txn. */
+static MDB_txn *TX(const struct store_txn *txn)
+{
+    return txn->impl;
+}
+
 #define DEFAULT_MAP_SIZE ((size_t)64 << 20)
 #define DEFAULT_MAP_SIZE_MAX ((size_t)64 << 30)
 /* Another process may grow the map again between our adopting its size and our next begin. */
 #define RESIZED_RETRIES 8
 
-int store_mdb_err(struct store_txn *txn, int mrc, const char *what)
+/* Translates an LMDB result: MDB_NOTFOUND -> STORE_NOTFOUND, MDB_KEYEXIST -> STORE_EXISTS,
+ * MDB_MAP_FULL -> STORE_ERERUN (and marks txn, which may be NULL), ENOMEM -> STORE_ENOMEM,
+ * anything else -> STORE_EIO after one "storage: what: reason" line on stderr. */
+static int store_mdb_err(struct store_txn *txn, int mrc, const char *what)
 {
     switch (mrc) {
     case MDB_SUCCESS:
@@ -37,7 +73,7 @@ int store_mdb_err(struct store_txn *txn, int mrc, const char *what)
 
 static int lock_shared(struct store *st)
 {
-    int err = pthread_rwlock_rdlock(&st->resize_lock);
+    int err = pthread_rwlock_rdlock(&L(st)->resize_lock);
     if (err) {
         fprintf(stderr, "storage: resize lock: %s\n", strerror(err));
         return STORE_EIO;
@@ -49,14 +85,14 @@ static int lock_shared(struct store *st)
 static int set_map_size(struct store *st, size_t size)
 {
     MDB_envinfo info;
-    int mrc = mdb_env_set_mapsize(st->env, size);
+    int mrc = mdb_env_set_mapsize(L(st)->env, size);
     if (mrc)
         return store_mdb_err(NULL, mrc, "mdb_env_set_mapsize");
     /* LMDB rounds up to the data already used (and size 0 means the size in the file). */
-    mrc = mdb_env_info(st->env, &info);
+    mrc = mdb_env_info(L(st)->env, &info);
     if (mrc)
         return store_mdb_err(NULL, mrc, "mdb_env_info");
-    st->map_size = info.me_mapsize;
+    L(st)->map_size = info.me_mapsize;
     return STORE_OK;
 }
 
@@ -65,22 +101,22 @@ static int set_map_size(struct store *st, size_t size)
  * Caller holds resize_lock for writing (or is store_open()). */
 static int adopt_file_map_size(struct store *st)
 {
-    size_t ours = st->map_size;
+    size_t ours = L(st)->map_size;
     int rc = set_map_size(st, 0);
-    if (rc == STORE_OK && st->map_size < ours)
+    if (rc == STORE_OK && L(st)->map_size < ours)
         rc = set_map_size(st, ours);
     return rc;
 }
 
 static int adopt_file_map_size_locked(struct store *st)
 {
-    int rc, err = pthread_rwlock_wrlock(&st->resize_lock);
+    int rc, err = pthread_rwlock_wrlock(&L(st)->resize_lock);
     if (err) {
         fprintf(stderr, "storage: resize lock: %s\n", strerror(err));
         return STORE_EIO;
     }
     rc = adopt_file_map_size(st);
-    pthread_rwlock_unlock(&st->resize_lock);
+    pthread_rwlock_unlock(&L(st)->resize_lock);
     return rc;
 }
 
@@ -88,24 +124,24 @@ static int adopt_file_map_size_locked(struct store *st)
  * ran out of room. Does nothing when another thread or process grew it meanwhile. */
 static int grow_map(struct store *st, size_t seen)
 {
-    int rc = STORE_OK, err = pthread_rwlock_wrlock(&st->resize_lock);
+    int rc = STORE_OK, err = pthread_rwlock_wrlock(&L(st)->resize_lock);
     if (err) {
         fprintf(stderr, "storage: resize lock: %s\n", strerror(err));
         return STORE_EIO;
     }
-    if (st->map_size != seen)
+    if (L(st)->map_size != seen)
         goto out; /* another thread of this process grew it */
     rc = adopt_file_map_size(st);
-    if (rc || st->map_size > seen)
+    if (rc || L(st)->map_size > seen)
         goto out; /* another process grew it */
-    if (seen >= st->map_size_max) {
-        fprintf(stderr, "storage: map full at its maximum of %zu bytes\n", st->map_size_max);
+    if (seen >= L(st)->map_size_max) {
+        fprintf(stderr, "storage: map full at its maximum of %zu bytes\n", L(st)->map_size_max);
         rc = STORE_EIO;
         goto out;
     }
-    rc = set_map_size(st, seen > st->map_size_max / 2 ? st->map_size_max : seen * 2);
+    rc = set_map_size(st, seen > L(st)->map_size_max / 2 ? L(st)->map_size_max : seen * 2);
 out:
-    pthread_rwlock_unlock(&st->resize_lock);
+    pthread_rwlock_unlock(&L(st)->resize_lock);
     return rc;
 }
 
@@ -118,12 +154,12 @@ static int txn_begin(struct store *st, unsigned flags, MDB_txn **txn, size_t *se
         rc = lock_shared(st);
         if (rc)
             break;
-        int mrc = mdb_txn_begin(st->env, NULL, flags, txn);
+        int mrc = mdb_txn_begin(L(st)->env, NULL, flags, txn);
         if (mrc == MDB_SUCCESS) {
-            *seen = st->map_size;
+            *seen = L(st)->map_size;
             break;
         }
-        pthread_rwlock_unlock(&st->resize_lock);
+        pthread_rwlock_unlock(&L(st)->resize_lock);
         /* MDB_MAP_RESIZED: another process grew the map past ours; take its size and retry. */
         if (mrc != MDB_MAP_RESIZED || attempt == RESIZED_RETRIES) {
             rc = store_mdb_err(NULL, mrc, "mdb_txn_begin");
@@ -142,12 +178,12 @@ static int lmdb_read(struct store *st, int (*fn)(struct store_txn *txn, void *ar
     size_t seen;
     int rc;
 
-    rc = txn_begin(st, MDB_RDONLY, &txn.txn, &seen);
+    rc = txn_begin(st, MDB_RDONLY, (MDB_txn **)&txn.impl, &seen);
     if (rc)
         return rc;
     rc = store_run_callback(fn, &txn, arg);
-    mdb_txn_abort(txn.txn);
-    pthread_rwlock_unlock(&st->resize_lock);
+    mdb_txn_abort(TX(&txn));
+    pthread_rwlock_unlock(&L(st)->resize_lock);
     return rc;
 }
 
@@ -174,7 +210,7 @@ static int run_op(struct store *st, struct store_txn *parent, struct write_op *o
     struct store_txn child = {.st = st, .write = 1};
     struct store_txn *t = parent;
     if (nested) {
-        int mrc = mdb_txn_begin(st->env, parent->txn, 0, &child.txn);
+        int mrc = mdb_txn_begin(L(st)->env, TX(parent), 0, (MDB_txn **)&child.impl);
         if (mrc) {
             op->rc = store_mdb_err(&child, mrc, "mdb_txn_begin (nested)");
             return child.rerun;
@@ -184,14 +220,14 @@ static int run_op(struct store *st, struct store_txn *parent, struct write_op *o
     op->rc = store_run_callback(op->fn, t, op->arg);
     if (t->rerun || op->rc == STORE_ERERUN) {
         if (nested)
-            mdb_txn_abort(child.txn);
+            mdb_txn_abort(TX(&child));
         return 1;
     }
     if (nested) {
         if (op->rc == STORE_OK)
-            op->rc = store_mdb_err(&child, mdb_txn_commit(child.txn), "mdb_txn_commit (nested)");
+            op->rc = store_mdb_err(&child, mdb_txn_commit(TX(&child)), "mdb_txn_commit (nested)");
         else
-            mdb_txn_abort(child.txn);
+            mdb_txn_abort(TX(&child));
         return child.rerun;
     }
     return 0;
@@ -209,7 +245,7 @@ static void run_batch(struct store *st, struct write_op *batch)
     for (;;) {
         struct store_txn parent = {.st = st, .write = 1};
         size_t seen;
-        int rc = txn_begin(st, 0, &parent.txn, &seen), map_full = 0, any_ok = 0;
+        int rc = txn_begin(st, 0, (MDB_txn **)&parent.impl, &seen), map_full = 0, any_ok = 0;
         if (rc) {
             fail_all(batch, rc);
             return;
@@ -219,16 +255,16 @@ static void run_batch(struct store *st, struct write_op *batch)
             any_ok |= op->rc == STORE_OK;
         }
         if (!map_full && any_ok) {
-            rc = store_mdb_err(&parent, mdb_txn_commit(parent.txn), "mdb_txn_commit");
+            rc = store_mdb_err(&parent, mdb_txn_commit(TX(&parent)), "mdb_txn_commit");
             map_full = parent.rerun;
             if (rc && !map_full)
                 for (struct write_op *op = batch; op; op = op->next)
                     if (op->rc == STORE_OK)
                         op->rc = rc; /* nothing of the batch is on disk */
         } else {
-            mdb_txn_abort(parent.txn);
+            mdb_txn_abort(TX(&parent));
         }
-        pthread_rwlock_unlock(&st->resize_lock);
+        pthread_rwlock_unlock(&L(st)->resize_lock);
         if (!map_full)
             return;
         /* Out of map: grow it and run the whole batch again (callbacks are re-runnable). */
@@ -243,39 +279,39 @@ static void run_batch(struct store *st, struct write_op *batch)
 static int lmdb_write(struct store *st, int (*fn)(struct store_txn *txn, void *arg), void *arg)
 {
     struct write_op op = {.fn = fn, .arg = arg};
-    pthread_mutex_lock(&st->group_lock);
-    *st->group_tail = &op;
-    st->group_tail = &op.next;
-    st->writes++;
+    pthread_mutex_lock(&L(st)->group_lock);
+    *L(st)->group_tail = &op;
+    L(st)->group_tail = &op.next;
+    L(st)->writes++;
     while (!op.done) {
-        if (st->group_leader) {
-            pthread_cond_wait(&st->group_done, &st->group_lock);
+        if (L(st)->group_leader) {
+            pthread_cond_wait(&L(st)->group_done, &L(st)->group_lock);
             continue;
         }
-        struct write_op *batch = st->group_head;
-        st->group_head = NULL;
-        st->group_tail = &st->group_head;
-        st->group_leader = 1;
-        pthread_mutex_unlock(&st->group_lock);
+        struct write_op *batch = L(st)->group_head;
+        L(st)->group_head = NULL;
+        L(st)->group_tail = &L(st)->group_head;
+        L(st)->group_leader = 1;
+        pthread_mutex_unlock(&L(st)->group_lock);
         run_batch(st, batch);
-        pthread_mutex_lock(&st->group_lock);
+        pthread_mutex_lock(&L(st)->group_lock);
         /* The owners wait for this lock, so their ops stay valid until it is released. */
         for (struct write_op *o = batch; o; o = o->next)
             o->done = 1;
-        st->batches++;
-        st->group_leader = 0;
-        pthread_cond_broadcast(&st->group_done);
+        L(st)->batches++;
+        L(st)->group_leader = 0;
+        pthread_cond_broadcast(&L(st)->group_done);
     }
-    pthread_mutex_unlock(&st->group_lock);
+    pthread_mutex_unlock(&L(st)->group_lock);
     return op.rc;
 }
 
 static void lmdb_write_stats(struct store *st, uint64_t *writes, uint64_t *batches)
 {
-    pthread_mutex_lock(&st->group_lock);
-    *writes = st->writes;
-    *batches = st->batches;
-    pthread_mutex_unlock(&st->group_lock);
+    pthread_mutex_lock(&L(st)->group_lock);
+    *writes = L(st)->writes;
+    *batches = L(st)->batches;
+    pthread_mutex_unlock(&L(st)->group_lock);
 }
 
 static int lmdb_backup(struct store *st, const char *path)
@@ -297,8 +333,8 @@ static int lmdb_backup(struct store *st, const char *path)
         /* The copy runs in a read transaction of its own, so it holds the map like one. */
         if ((rc = lock_shared(st)) != STORE_OK)
             goto out;
-        int mrc = mdb_env_copyfd2(st->env, fd, MDB_CP_COMPACT);
-        pthread_rwlock_unlock(&st->resize_lock);
+        int mrc = mdb_env_copyfd2(L(st)->env, fd, MDB_CP_COMPACT);
+        pthread_rwlock_unlock(&L(st)->resize_lock);
         if (mrc == MDB_SUCCESS)
             break;
         /* Another process grew the map: take its size, start the file again. */
@@ -326,29 +362,29 @@ static uint64_t lmdb_generation(struct store *st)
     MDB_envinfo info;
     int mrc;
     if (store_in_callback()) /* this thread already holds resize_lock */
-        return mdb_env_info(st->env, &info) == MDB_SUCCESS ? (uint64_t)info.me_last_txnid : 0;
+        return mdb_env_info(L(st)->env, &info) == MDB_SUCCESS ? (uint64_t)info.me_last_txnid : 0;
     /* The meta pages live in the map, which a resize replaces: read them under resize_lock. */
     if (lock_shared(st))
         return 0;
-    mrc = mdb_env_info(st->env, &info);
-    pthread_rwlock_unlock(&st->resize_lock);
+    mrc = mdb_env_info(L(st)->env, &info);
+    pthread_rwlock_unlock(&L(st)->resize_lock);
     return mrc == MDB_SUCCESS ? (uint64_t)info.me_last_txnid : 0;
 }
 
 static uint64_t lmdb_txn_generation(const struct store_txn *txn)
 {
-    return txn->txn ? (uint64_t)mdb_txn_id(txn->txn) : 0;
+    return TX(txn) ? (uint64_t)mdb_txn_id(TX(txn)) : 0;
 }
 
 static size_t lmdb_map_size(struct store *st)
 {
     size_t size;
     if (store_in_callback())
-        return st->map_size; /* this thread already holds resize_lock */
+        return L(st)->map_size; /* this thread already holds resize_lock */
     if (lock_shared(st))
         return 0;
-    size = st->map_size;
-    pthread_rwlock_unlock(&st->resize_lock);
+    size = L(st)->map_size;
+    pthread_rwlock_unlock(&L(st)->resize_lock);
     return size;
 }
 
@@ -377,7 +413,7 @@ static int table_err(struct store_txn *txn, int mrc, const char *op, enum store_
 static int lmdb_get(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val *val)
 {
     MDB_val k = mval(key), v;
-    int rc = table_err(txn, mdb_get(txn->txn, txn->st->dbi[db], &k, &v), "get", db);
+    int rc = table_err(txn, mdb_get(TX(txn), L(txn->st)->dbi[db], &k, &v), "get", db);
     if (rc == STORE_OK)
         *val = kval(v);
     return rc;
@@ -387,14 +423,15 @@ static int lmdb_put(struct store_txn *txn, enum store_db db, struct kv_val key, 
                     int insert)
 {
     MDB_val k = mval(key), v = mval(val);
-    return table_err(txn, mdb_put(txn->txn, txn->st->dbi[db], &k, &v, insert ? MDB_NOOVERWRITE : 0),
+    return table_err(txn,
+                     mdb_put(TX(txn), L(txn->st)->dbi[db], &k, &v, insert ? MDB_NOOVERWRITE : 0),
                      "put", db);
 }
 
 static int lmdb_del(struct store_txn *txn, enum store_db db, struct kv_val key)
 {
     MDB_val k = mval(key);
-    return table_err(txn, mdb_del(txn->txn, txn->st->dbi[db], &k, NULL), "delete", db);
+    return table_err(txn, mdb_del(TX(txn), L(txn->st)->dbi[db], &k, NULL), "delete", db);
 }
 
 struct lmdb_cursor {
@@ -410,7 +447,7 @@ static int lmdb_cursor_open(struct store_txn *txn, enum store_db db, struct kv_c
         return STORE_ENOMEM;
     c->base.txn = txn;
     c->base.db = db;
-    rc = table_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[db], &c->mc), "cursor", db);
+    rc = table_err(txn, mdb_cursor_open(TX(txn), L(txn->st)->dbi[db], &c->mc), "cursor", db);
     if (rc) {
         free(c);
         return rc;
@@ -445,7 +482,8 @@ static int cursor_get(MDB_cursor *mc, const struct kv_val *at, MDB_val *k, MDB_v
     case KV_GT:
         *k = mval(*at);
         mrc = mdb_cursor_get(mc, k, v, MDB_SET_RANGE);
-        if (mrc == MDB_SUCCESS && k->mv_size == at->len && memcmp(k->mv_data, at->data, at->len) == 0)
+        if (mrc == MDB_SUCCESS && k->mv_size == at->len &&
+            memcmp(k->mv_data, at->data, at->len) == 0)
             mrc = mdb_cursor_get(mc, k, v, MDB_NEXT);
         return mrc;
     case KV_BEFORE:
@@ -492,20 +530,20 @@ static int lmdb_table_create(struct store_txn *txn, const char *name)
 {
     enum store_db db = table_slot(name);
     MDB_dbi dbi;
-    int rc = store_mdb_err(txn, mdb_dbi_open(txn->txn, name, MDB_CREATE, &dbi), name);
+    int rc = store_mdb_err(txn, mdb_dbi_open(TX(txn), name, MDB_CREATE, &dbi), name);
     if (rc == STORE_OK && db != DB_COUNT)
-        txn->st->dbi[db] = dbi; /* later steps of the same upgrade may write it */
+        L(txn->st)->dbi[db] = dbi; /* later steps of the same upgrade may write it */
     return rc;
 }
 
 static int lmdb_table_drop(struct store_txn *txn, const char *name)
 {
     MDB_dbi dbi;
-    int mrc = mdb_dbi_open(txn->txn, name, 0, &dbi);
+    int mrc = mdb_dbi_open(TX(txn), name, 0, &dbi);
     if (mrc == MDB_NOTFOUND)
         return STORE_OK;
     if (mrc == MDB_SUCCESS)
-        mrc = mdb_drop(txn->txn, dbi, 1);
+        mrc = mdb_drop(TX(txn), dbi, 1);
     return store_mdb_err(txn, mrc, name);
 }
 
@@ -514,13 +552,13 @@ static int lmdb_tables_open(struct store_txn *txn)
     for (int db = 0; db < DB_COUNT; db++) {
         unsigned flags = 0;
         /* 0: LMDB keeps the flags a database was created with */
-        int mrc = mdb_dbi_open(txn->txn, store_db_names[db], 0, &txn->st->dbi[db]);
+        int mrc = mdb_dbi_open(TX(txn), store_db_names[db], 0, &L(txn->st)->dbi[db]);
         if (mrc == MDB_NOTFOUND) {
             fprintf(stderr, "storage: database %s is missing\n", store_db_names[db]);
             return STORE_ECORRUPT;
         }
         if (mrc == MDB_SUCCESS)
-            mrc = mdb_dbi_flags(txn->txn, txn->st->dbi[db], &flags);
+            mrc = mdb_dbi_flags(TX(txn), L(txn->st)->dbi[db], &flags);
         if (mrc)
             return store_mdb_err(txn, mrc, store_db_names[db]);
         if (flags & MDB_DUPSORT) {
@@ -562,10 +600,23 @@ static const struct kv_backend lmdb_backend = {
     .close = lmdb_close,
 };
 
+/* Binds the tables that exist already, so schema steps may read and write the tables of earlier
+ * steps; the steps create the rest. */
+static int bind_existing(struct store_txn *txn)
+{
+    for (int db = 0; db < DB_COUNT; db++) {
+        int mrc = mdb_dbi_open(TX(txn), store_db_names[db], 0, &L(txn->st)->dbi[db]);
+        if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+            return store_mdb_err(txn, mrc, store_db_names[db]);
+    }
+    return STORE_OK;
+}
+
 static int open_cb(struct store_txn *txn, void *arg)
 {
+    int rc = bind_existing(txn);
     (void)arg;
-    return store_schema_open(txn);
+    return rc ? rc : store_schema_open(txn);
 }
 
 static size_t round_up(size_t n, size_t to)
@@ -587,49 +638,49 @@ int store_lmdb_open(const char *dir, const struct store_options *opts, struct st
     if (map_size > map_size_max)
         return STORE_EINVAL;
 
-    st = calloc(1, sizeof *st);
+    st = calloc(1, sizeof(struct lmdb_store));
     if (!st)
         return STORE_ENOMEM;
     st->be = &lmdb_backend;
-    st->map_size_max = map_size_max;
-    pthread_mutex_init(&st->group_lock, NULL);
-    pthread_cond_init(&st->group_done, NULL);
-    st->group_tail = &st->group_head;
+    L(st)->map_size_max = map_size_max;
+    pthread_mutex_init(&L(st)->group_lock, NULL);
+    pthread_cond_init(&L(st)->group_done, NULL);
+    L(st)->group_tail = &L(st)->group_head;
     if (pthread_rwlockattr_init(&attr)) {
         rc = STORE_ENOMEM;
         goto out;
     }
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    lock_ready = pthread_rwlock_init(&st->resize_lock, &attr) == 0;
+    lock_ready = pthread_rwlock_init(&L(st)->resize_lock, &attr) == 0;
     pthread_rwlockattr_destroy(&attr);
     if (!lock_ready) {
         rc = STORE_ENOMEM;
         goto out;
     }
 
-    mrc = mdb_env_create(&st->env);
+    mrc = mdb_env_create(&L(st)->env);
     if (mrc) {
         rc = store_mdb_err(NULL, mrc, "mdb_env_create");
         goto out;
     }
-    mrc = mdb_env_set_maxdbs(st->env, STORE_MAX_DBS);
+    mrc = mdb_env_set_maxdbs(L(st)->env, STORE_MAX_DBS);
     if (!mrc)
-        mrc = mdb_env_set_mapsize(st->env, map_size);
+        mrc = mdb_env_set_mapsize(L(st)->env, map_size);
     if (mrc) {
         rc = store_mdb_err(NULL, mrc, "mdb_env_set_mapsize");
         goto out;
     }
     /* MDB_NOTLS: read transactions belong to the callback, not to a thread's reader slot. */
-    mrc = mdb_env_open(st->env, dir, MDB_NOTLS, 0600);
+    mrc = mdb_env_open(L(st)->env, dir, MDB_NOTLS, 0600);
     if (mrc) {
         fprintf(stderr, "storage: cannot open %s: %s\n", dir, mdb_strerror(mrc));
         rc = mrc == ENOMEM ? STORE_ENOMEM : STORE_EIO;
         goto out;
     }
-    st->map_size = map_size;
+    L(st)->map_size = map_size;
     /* A process that died inside a read transaction leaves its reader slot behind, which pins
      * old pages and makes the file grow; clear such slots once here. */
-    mdb_reader_check(st->env, NULL);
+    mdb_reader_check(L(st)->env, NULL);
     /* LMDB opens with the size we configured (rounded up to the data); a file grown earlier, by
      * us or another process, records a larger size, which we keep. */
     rc = adopt_file_map_size(st);
@@ -642,12 +693,12 @@ int store_lmdb_open(const char *dir, const struct store_options *opts, struct st
     st = NULL;
 out:
     if (st) {
-        if (st->env)
-            mdb_env_close(st->env);
+        if (L(st)->env)
+            mdb_env_close(L(st)->env);
         if (lock_ready)
-            pthread_rwlock_destroy(&st->resize_lock);
-        pthread_mutex_destroy(&st->group_lock);
-        pthread_cond_destroy(&st->group_done);
+            pthread_rwlock_destroy(&L(st)->resize_lock);
+        pthread_mutex_destroy(&L(st)->group_lock);
+        pthread_cond_destroy(&L(st)->group_done);
         free(st);
     }
     return rc;
@@ -655,9 +706,9 @@ out:
 
 static void lmdb_close(struct store *st)
 {
-    mdb_env_close(st->env);
-    pthread_rwlock_destroy(&st->resize_lock);
-    pthread_mutex_destroy(&st->group_lock);
-    pthread_cond_destroy(&st->group_done);
+    mdb_env_close(L(st)->env);
+    pthread_rwlock_destroy(&L(st)->resize_lock);
+    pthread_mutex_destroy(&L(st)->group_lock);
+    pthread_cond_destroy(&L(st)->group_done);
     free(st);
 }

@@ -117,11 +117,7 @@ static int upgrade_to_5(struct store_txn *txn)
  * never opens data newer than STORE_SCHEMA_VERSION. A step that adds a database also adds it to
  * enum store_db, which store_schema_open() then opens. */
 static int (*const upgrades[STORE_SCHEMA_VERSION])(struct store_txn *txn) = {
-    upgrade_to_1,
-    upgrade_to_2,
-    upgrade_to_3,
-    upgrade_to_4,
-    upgrade_to_5,
+    upgrade_to_1, upgrade_to_2, upgrade_to_3, upgrade_to_4, upgrade_to_5,
 };
 
 int store_schema_open(struct store_txn *txn)

@@ -1,7 +1,7 @@
 /* Service-account secrets: "<sa_id>/<sec_id>" -> {"phc","hint","masked","created_at",
  * "expires_at","last_used_at"}. Ids hold no '/', so one account's secrets are exactly the keys
  * that start with "<sa_id>/". */
-#include "storage/internal.h"
+#include "storage/kv.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -37,19 +37,19 @@ static int secret_encode(const struct store_secret *sec, char **buf, size_t *len
 }
 
 /* prefix_len: length of "<sa_id>/" at the start of the key. */
-static int secret_decode(const MDB_val *key, size_t prefix_len, const MDB_val *data,
+static int secret_decode(const struct kv_val *key, size_t prefix_len, const struct kv_val *val,
                          struct store_secret *out)
 {
     struct store_secret sec = {0};
     json_t *obj = NULL;
     int rc = STORE_ECORRUPT;
 
-    if (prefix_len < 2 || prefix_len - 1 >= STORE_ID_MAX || key->mv_size <= prefix_len ||
-        key->mv_size - prefix_len >= STORE_ID_MAX)
+    if (prefix_len < 2 || prefix_len - 1 >= STORE_ID_MAX || key->len <= prefix_len ||
+        key->len - prefix_len >= STORE_ID_MAX)
         goto out;
-    memcpy(sec.sa_id, key->mv_data, prefix_len - 1);
-    memcpy(sec.id, (const char *)key->mv_data + prefix_len, key->mv_size - prefix_len);
-    rc = codec_load(data->mv_data, data->mv_size, &obj);
+    memcpy(sec.sa_id, key->data, prefix_len - 1);
+    memcpy(sec.id, (const char *)key->data + prefix_len, key->len - prefix_len);
+    rc = codec_load(val->data, val->len, &obj);
     if (!rc)
         rc = codec_get_str(obj, "phc", sec.phc, sizeof sec.phc);
     if (!rc)
@@ -67,23 +67,22 @@ static int secret_decode(const MDB_val *key, size_t prefix_len, const MDB_val *d
 out:
     json_decref(obj);
     if (rc == STORE_ECORRUPT)
-        store_corrupt(DB_SECRETS, key->mv_data, key->mv_size);
+        store_corrupt(DB_SECRETS, key->data, key->len);
     return rc;
 }
 
+/* Writes sec under k: a new secret (STORE_EXISTS when the key is taken) or a replacement. */
 static int secret_put(struct store_txn *txn, const struct store_secret *sec,
-                      const struct pair_key *k, unsigned flags)
+                      const struct pair_key *k, int insert)
 {
-    MDB_val key = k->val, data;
+    struct kv_val val;
     char *buf = NULL;
-    int rc = secret_encode(sec, &buf, &data.mv_size);
+    int rc = secret_encode(sec, &buf, &val.len);
 
     if (rc)
-        goto out;
-    data.mv_data = buf;
-    rc = store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[DB_SECRETS], &key, &data, flags),
-                       "put secret");
-out:
+        return rc;
+    val.data = buf;
+    rc = (insert ? kv_insert : kv_put)(txn, DB_SECRETS, k->val, val);
     free(buf);
     return rc;
 }
@@ -92,34 +91,25 @@ out:
 static int secrets_count(struct store_txn *txn, const char *sa_id, size_t *n)
 {
     struct pair_key prefix;
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
-    int rc, mrc;
+    struct kv_cursor *cur = NULL;
+    int rc, started = 0;
 
     *n = 0;
     rc = pair_key(sa_id, NULL, &prefix);
-    if (rc)
-        return rc;
-    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_SECRETS], &cur),
-                       "cursor secrets");
-    if (rc)
-        return rc;
-    key = prefix.val;
-    mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
-    while (mrc == MDB_SUCCESS && pair_has_prefix(&key, &prefix)) {
+    if (!rc)
+        rc = kv_cursor_open(txn, DB_SECRETS, &cur);
+    while (!rc && (rc = kv_prefix_next(cur, prefix.val, &started, NULL, NULL)) == STORE_OK)
         (*n)++;
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
-    }
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = store_mdb_err(txn, mrc, "count secrets");
-    mdb_cursor_close(cur);
+    if (rc == STORE_NOTFOUND) /* past the account's last secret */
+        rc = STORE_OK;
+    kv_cursor_close(cur);
     return rc;
 }
 
 int store_secret_insert(struct store_txn *txn, const struct store_secret *sec)
 {
     struct pair_key k;
-    MDB_val key, data;
+    struct kv_val val;
     size_t n;
     int rc = store_txn_writable(txn);
 
@@ -130,14 +120,11 @@ int store_secret_insert(struct store_txn *txn, const struct store_secret *sec)
     rc = pair_key(sec->sa_id, sec->id, &k);
     if (rc)
         return rc;
-    key.mv_data = (void *)sec->sa_id;
-    key.mv_size = strlen(sec->sa_id);
-    rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_SERVICE_ACCOUNTS], &key, &data),
-                       "get service account");
+    rc = kv_get(txn, DB_SERVICE_ACCOUNTS, kv_str(sec->sa_id), &val);
     if (rc)
         return rc;
-    key = k.val;
-    rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_SECRETS], &key, &data), "get secret");
+    /* A taken id is STORE_EXISTS even when the account is full. */
+    rc = kv_get(txn, DB_SECRETS, k.val, &val);
     if (rc == STORE_OK)
         return STORE_EXISTS;
     if (rc != STORE_NOTFOUND)
@@ -147,7 +134,7 @@ int store_secret_insert(struct store_txn *txn, const struct store_secret *sec)
         return rc;
     if (n >= STORE_SECRETS_MAX)
         return STORE_EINVAL;
-    return secret_put(txn, sec, &k, MDB_NOOVERWRITE);
+    return secret_put(txn, sec, &k, 1);
 }
 
 static int secret_older(const void *a, const void *b)
@@ -158,10 +145,10 @@ static int secret_older(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
-static int secret_decode_owned(const MDB_val *key, size_t prefix_len, const MDB_val *data,
-                               void *out)
+static int secret_decode_owned(const struct kv_val *key, size_t prefix_len,
+                               const struct kv_val *val, void *out)
 {
-    return secret_decode(key, prefix_len, data, out);
+    return secret_decode(key, prefix_len, val, out);
 }
 
 int store_secret_list(struct store_txn *txn, const char *sa_id, struct store_secret *out,
@@ -181,8 +168,7 @@ int store_secret_delete(struct store_txn *txn, const char *sa_id, const char *se
         rc = secret_id ? pair_key(sa_id, secret_id, &k) : STORE_EINVAL;
     if (rc)
         return rc;
-    return store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[DB_SECRETS], &k.val, NULL),
-                         "delete secret");
+    return kv_del(txn, DB_SECRETS, k.val);
 }
 
 int store_secret_touch(struct store_txn *txn, const char *sa_id, const char *secret_id,
@@ -190,17 +176,17 @@ int store_secret_touch(struct store_txn *txn, const char *sa_id, const char *sec
 {
     struct store_secret sec;
     struct pair_key k;
-    MDB_val key, data;
+    struct kv_val val;
     int rc = store_txn_writable(txn);
 
     if (!rc)
         rc = secret_id ? pair_key(sa_id, secret_id, &k) : STORE_EINVAL;
     if (rc)
         return rc;
-    key = k.val;
-    rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_SECRETS], &key, &data), "get secret");
+    /* decoded into sec, a copy: the write below ends the life of val */
+    rc = kv_get(txn, DB_SECRETS, k.val, &val);
     if (!rc)
-        rc = secret_decode(&key, strlen(sa_id) + 1, &data, &sec);
+        rc = secret_decode(&k.val, strlen(sa_id) + 1, &val, &sec);
     if (rc)
         return rc;
     sec.last_used_at = when;
@@ -210,29 +196,18 @@ int store_secret_touch(struct store_txn *txn, const char *sa_id, const char *sec
 int store_secrets_delete_all(struct store_txn *txn, const char *sa_id)
 {
     struct pair_key prefix;
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
-    int rc, mrc;
+    struct kv_cursor *cur = NULL;
+    struct kv_val key;
+    int rc = pair_key(sa_id, NULL, &prefix);
 
-    rc = pair_key(sa_id, NULL, &prefix);
-    if (rc)
-        return rc;
-    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_SECRETS], &cur),
-                       "cursor secrets");
-    if (rc)
-        return rc;
+    if (!rc)
+        rc = kv_cursor_open(txn, DB_SECRETS, &cur);
     /* Seek afresh after each delete rather than rely on where a cursor lands after one. */
-    for (;;) {
-        key = prefix.val;
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
-        if (mrc != MDB_SUCCESS || !pair_has_prefix(&key, &prefix))
-            break;
-        mrc = mdb_cursor_del(cur, 0);
-        if (mrc)
-            break;
-    }
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = store_mdb_err(txn, mrc, "delete secrets");
-    mdb_cursor_close(cur);
+    while (!rc && (rc = kv_move(cur, KV_GE, &prefix.val, &key, NULL)) == STORE_OK &&
+           pair_has_prefix(&key, &prefix))
+        rc = kv_cursor_del(cur);
+    if (rc == STORE_NOTFOUND) /* the table ends: no secret is left */
+        rc = STORE_OK;
+    kv_cursor_close(cur);
     return rc;
 }

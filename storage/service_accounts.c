@@ -1,7 +1,7 @@
 /* Service accounts: id -> {"name","description","disabled","created_at","updated_at","roles",
  * "acl":[{"cidr","comment"}…]}. The id is the key only, so a record cannot disagree with its key.
  * "acl" is always written; a record without it reads as an empty access list. */
-#include "storage/internal.h"
+#include "storage/kv.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -135,16 +135,17 @@ static int sa_encode(const struct store_service_account *sa, char **buf, size_t 
     return rc;
 }
 
-static int sa_decode(const MDB_val *key, const MDB_val *data, struct store_service_account *out)
+static int sa_decode(const struct kv_val *key, const struct kv_val *val,
+                     struct store_service_account *out)
 {
     struct store_service_account sa = {0};
     json_t *obj = NULL;
     int rc = STORE_ECORRUPT;
 
-    if (key->mv_size == 0 || key->mv_size >= STORE_ID_MAX)
+    if (key->len == 0 || key->len >= STORE_ID_MAX)
         goto out;
-    memcpy(sa.id, key->mv_data, key->mv_size);
-    rc = codec_load(data->mv_data, data->mv_size, &obj);
+    memcpy(sa.id, key->data, key->len);
+    rc = codec_load(val->data, val->len, &obj);
     if (!rc)
         rc = codec_get_str(obj, "name", sa.name, sizeof sa.name);
     if (!rc)
@@ -170,66 +171,48 @@ out:
     free(sa.roles);
     free(sa.acl);
     if (rc == STORE_ECORRUPT)
-        store_corrupt(DB_SERVICE_ACCOUNTS, key->mv_data, key->mv_size);
+        store_corrupt(DB_SERVICE_ACCOUNTS, key->data, key->len);
     return rc;
 }
 
-static void sa_key(const char *id, MDB_val *key)
+/* Writes sa under its id: a new account (STORE_EXISTS when the id is taken) or a replacement of
+ * an existing one (STORE_NOTFOUND when there is none). */
+static int sa_write(struct store_txn *txn, const struct store_service_account *sa, int insert)
 {
-    key->mv_data = (void *)id;
-    key->mv_size = strlen(id);
-}
-
-/* Writes sa under its id: insert (MDB_NOOVERWRITE) or replace (0). */
-static int sa_put(struct store_txn *txn, const struct store_service_account *sa, unsigned flags)
-{
-    MDB_val key, data;
+    struct kv_val key, val, old;
     char *buf = NULL;
-    int rc;
+    int rc = store_txn_writable(txn);
 
-    rc = sa_encode(sa, &buf, &data.mv_size);
     if (rc)
-        goto out;
-    data.mv_data = buf;
-    sa_key(sa->id, &key);
-    rc =
-        store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[DB_SERVICE_ACCOUNTS], &key, &data, flags),
-                      "put service account");
-out:
+        return rc;
+    if (!sa_valid(sa))
+        return STORE_EINVAL;
+    key = kv_str(sa->id);
+    /* an update replaces an account that exists; old is not read */
+    if (!insert && (rc = kv_get(txn, DB_SERVICE_ACCOUNTS, key, &old)) != STORE_OK)
+        return rc;
+    rc = sa_encode(sa, &buf, &val.len);
+    if (rc)
+        return rc;
+    val.data = buf;
+    rc = (insert ? kv_insert : kv_put)(txn, DB_SERVICE_ACCOUNTS, key, val);
     free(buf);
     return rc;
 }
 
 int store_sa_insert(struct store_txn *txn, const struct store_service_account *sa)
 {
-    int rc = store_txn_writable(txn);
-    if (rc)
-        return rc;
-    if (!sa_valid(sa))
-        return STORE_EINVAL;
-    return sa_put(txn, sa, MDB_NOOVERWRITE);
+    return sa_write(txn, sa, 1);
 }
 
 int store_sa_update(struct store_txn *txn, const struct store_service_account *sa)
 {
-    MDB_val key, data;
-    int rc = store_txn_writable(txn);
-
-    if (rc)
-        return rc;
-    if (!sa_valid(sa))
-        return STORE_EINVAL;
-    sa_key(sa->id, &key);
-    rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_SERVICE_ACCOUNTS], &key, &data),
-                       "get service account");
-    if (rc)
-        return rc;
-    return sa_put(txn, sa, 0);
+    return sa_write(txn, sa, 0);
 }
 
 int store_sa_get(struct store_txn *txn, const char *id, struct store_service_account *out)
 {
-    MDB_val key, data;
+    struct kv_val key, val;
     int rc;
 
     if (!out)
@@ -237,34 +220,28 @@ int store_sa_get(struct store_txn *txn, const char *id, struct store_service_acc
     memset(out, 0, sizeof *out);
     if (!txn || !id_valid(id))
         return STORE_EINVAL;
-    sa_key(id, &key);
-    rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_SERVICE_ACCOUNTS], &key, &data),
-                       "get service account");
+    key = kv_str(id);
+    rc = kv_get(txn, DB_SERVICE_ACCOUNTS, key, &val);
     if (rc)
         return rc;
-    return sa_decode(&key, &data, out);
+    return sa_decode(&key, &val, out);
 }
 
 int store_sa_delete(struct store_txn *txn, const char *id)
 {
-    MDB_val key;
     int rc = store_txn_writable(txn);
 
     if (rc)
         return rc;
     if (!id_valid(id))
         return STORE_EINVAL;
-    sa_key(id, &key);
-    rc = store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[DB_SERVICE_ACCOUNTS], &key, NULL),
-                       "delete service account");
-    if (rc)
-        return rc;
-    return store_secrets_delete_all(txn, id);
+    rc = kv_del(txn, DB_SERVICE_ACCOUNTS, kv_str(id));
+    return rc ? rc : store_secrets_delete_all(txn, id);
 }
 
-static int sa_decode_any(const MDB_val *key, const MDB_val *data, void *out)
+static int sa_decode_any(const struct kv_val *key, const struct kv_val *val, void *out)
 {
-    return sa_decode(key, data, out);
+    return sa_decode(key, val, out);
 }
 
 static void sa_clear_any(void *item)

@@ -9,7 +9,7 @@
  *   refresh           32-byte hash -> state byte (0 current, 1 superseded) || session id
  *   session_refresh   "<session_id>/" || 64 hex of a hash -> ""  (every hash a session issued,
  *                     current and superseded, so ending the session finds them all) */
-#include "storage/internal.h"
+#include "storage/kv.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +23,12 @@ enum refresh_state { REFRESH_CURRENT = 0, REFRESH_SUPERSEDED = 1 };
 
 struct exp_key {
     uint8_t buf[EXP_KEY_MAX];
-    MDB_val val;
+    struct kv_val val;
 };
 
 struct hash_key {
     char buf[HASH_KEY_MAX];
-    MDB_val val;
+    struct kv_val val;
 };
 
 static int session_valid(const struct store_session *s)
@@ -51,8 +51,8 @@ static void exp_key(uint64_t exp, const char *id, struct exp_key *k)
     size_t len = strlen(id);
     be64_put(k->buf, exp);
     memcpy(k->buf + 8, id, len);
-    k->val.mv_data = k->buf;
-    k->val.mv_size = 8 + len;
+    k->val.data = k->buf;
+    k->val.len = 8 + len;
 }
 
 static void hex_put(const uint8_t *in, size_t len, char *out)
@@ -73,6 +73,18 @@ static int hex_value(char c)
     return -1;
 }
 
+/* hex_put() undone: 2 * len digits into len bytes; -1 when one is not a lower-case digit. */
+static int hex_get(const char *in, size_t len, uint8_t *out)
+{
+    for (size_t i = 0; i < len; i++) {
+        int hi = hex_value(in[2 * i]), lo = hex_value(in[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
 /* "<id>/" || hex(hash); with hash NULL the prefix "<id>/" of all the session's hashes. */
 static void hash_key(const char *id, const uint8_t *hash, struct hash_key *k)
 {
@@ -83,8 +95,8 @@ static void hash_key(const char *id, const uint8_t *hash, struct hash_key *k)
         hex_put(hash, HASH_LEN, k->buf + len);
         len += 2 * HASH_LEN;
     }
-    k->val.mv_data = k->buf;
-    k->val.mv_size = len;
+    k->val.data = k->buf;
+    k->val.len = len;
 }
 
 static int session_encode(const struct store_session *s, char **buf, size_t *len)
@@ -124,7 +136,8 @@ static int session_encode(const struct store_session *s, char **buf, size_t *len
     return rc;
 }
 
-static int session_decode(const MDB_val *key, const MDB_val *data, struct store_session *out)
+static int session_decode(const struct kv_val *key, const struct kv_val *val,
+                          struct store_session *out)
 {
     struct store_session s = {0};
     json_t *obj = NULL;
@@ -132,10 +145,10 @@ static int session_decode(const MDB_val *key, const MDB_val *data, struct store_
     size_t hash_len = 0;
     int rc = STORE_ECORRUPT;
 
-    if (key->mv_size == 0 || key->mv_size >= STORE_ID_MAX)
+    if (key->len == 0 || key->len >= STORE_ID_MAX)
         goto out;
-    memcpy(s.id, key->mv_data, key->mv_size);
-    rc = codec_load(data->mv_data, data->mv_size, &obj);
+    memcpy(s.id, key->data, key->len);
+    rc = codec_load(val->data, val->len, &obj);
     if (!rc)
         rc = codec_get_str(obj, "user_id", s.user_id, sizeof s.user_id);
     if (!rc)
@@ -174,48 +187,42 @@ out:
     free(hash);
     json_decref(obj);
     if (rc == STORE_ECORRUPT)
-        store_corrupt(DB_SESSIONS, key->mv_data, key->mv_size);
+        store_corrupt(DB_SESSIONS, key->data, key->len);
     return rc;
 }
 
 static int session_read(struct store_txn *txn, const char *id, struct store_session *out)
 {
-    MDB_val key = {.mv_size = strlen(id), .mv_data = (void *)id}, data;
-    int rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_SESSIONS], &key, &data),
-                           "get session");
-    if (rc)
-        return rc;
-    return session_decode(&key, &data, out);
+    struct kv_val key = kv_str(id), val;
+    int rc = kv_get(txn, DB_SESSIONS, key, &val);
+    return rc ? rc : session_decode(&key, &val, out);
 }
 
 static int session_put(struct store_txn *txn, const struct store_session *s)
 {
-    MDB_val key = {.mv_size = strlen(s->id), .mv_data = (void *)s->id}, data;
+    struct kv_val val;
     char *buf = NULL;
-    int rc = session_encode(s, &buf, &data.mv_size);
+    int rc = session_encode(s, &buf, &val.len);
 
     if (rc)
         goto out;
-    data.mv_data = buf;
-    rc = store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[DB_SESSIONS], &key, &data, 0),
-                       "put session");
+    val.data = buf;
+    rc = kv_put(txn, DB_SESSIONS, kv_str(s->id), val);
 out:
     free(buf);
     return rc;
 }
 
 /* An index entry with an empty value. */
-static int index_put(struct store_txn *txn, enum store_db db, const MDB_val *key)
+static int index_put(struct store_txn *txn, enum store_db db, const struct kv_val *key)
 {
-    MDB_val k = *key, empty = {0};
-    return store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[db], &k, &empty, 0), "put index");
+    return kv_put(txn, db, *key, (struct kv_val){"", 0});
 }
 
 /* Deletes an index entry; one already gone is fine. */
-static int index_del(struct store_txn *txn, enum store_db db, const MDB_val *key)
+static int index_del(struct store_txn *txn, enum store_db db, const struct kv_val *key)
 {
-    MDB_val k = *key;
-    int rc = store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[db], &k, NULL), "delete index");
+    int rc = kv_del(txn, db, *key);
     return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
 
@@ -223,21 +230,19 @@ static int index_del(struct store_txn *txn, enum store_db db, const MDB_val *key
 static int refresh_get(struct store_txn *txn, const uint8_t hash[HASH_LEN],
                        char session_id[STORE_ID_MAX], int *state)
 {
-    MDB_val key = {.mv_size = HASH_LEN, .mv_data = (void *)hash}, data;
+    struct kv_val val;
     const uint8_t *v;
-    int rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_REFRESH], &key, &data),
-                           "get refresh hash");
+    int rc = kv_get(txn, DB_REFRESH, (struct kv_val){hash, HASH_LEN}, &val);
     if (rc)
         return rc;
-    v = data.mv_data;
+    v = val.data;
     /* The key is a hash of a token: not logged. */
-    if (data.mv_size < 2 || data.mv_size - 1 >= STORE_ID_MAX ||
-        (v[0] != REFRESH_CURRENT && v[0] != REFRESH_SUPERSEDED) ||
-        memchr(v + 1, '\0', data.mv_size - 1))
+    if (val.len < 2 || val.len - 1 >= STORE_ID_MAX ||
+        (v[0] != REFRESH_CURRENT && v[0] != REFRESH_SUPERSEDED) || memchr(v + 1, '\0', val.len - 1))
         return store_corrupt(DB_REFRESH, "", 0);
     *state = v[0];
-    memcpy(session_id, v + 1, data.mv_size - 1);
-    session_id[data.mv_size - 1] = '\0';
+    memcpy(session_id, v + 1, val.len - 1);
+    session_id[val.len - 1] = '\0';
     return STORE_OK;
 }
 
@@ -246,28 +251,23 @@ static int refresh_put(struct store_txn *txn, const uint8_t hash[HASH_LEN], int 
 {
     uint8_t buf[1 + STORE_ID_MAX];
     size_t len = strlen(session_id);
-    MDB_val key = {.mv_size = HASH_LEN, .mv_data = (void *)hash};
-    MDB_val data = {.mv_size = 1 + len, .mv_data = buf};
 
     buf[0] = (uint8_t)state;
     memcpy(buf + 1, session_id, len);
-    return store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[DB_REFRESH], &key, &data, 0),
-                         "put refresh hash");
+    return kv_put(txn, DB_REFRESH, (struct kv_val){hash, HASH_LEN}, (struct kv_val){buf, 1 + len});
 }
 
 /* Deletes a refresh hash when it belongs to session_id. */
 static int refresh_del(struct store_txn *txn, const uint8_t hash[HASH_LEN], const char *session_id)
 {
     char owner[STORE_ID_MAX];
-    MDB_val key = {.mv_size = HASH_LEN, .mv_data = (void *)hash};
     int state, rc = refresh_get(txn, hash, owner, &state);
 
     if (rc == STORE_NOTFOUND)
         return STORE_OK;
     if (rc || strcmp(owner, session_id) != 0)
         return rc;
-    return store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[DB_REFRESH], &key, NULL),
-                         "delete refresh hash");
+    return kv_del(txn, DB_REFRESH, (struct kv_val){hash, HASH_LEN});
 }
 
 /* Adds hash to the session's hashes, in state. */
@@ -297,54 +297,42 @@ static int session_hashes_delete(struct store_txn *txn, const char *session_id)
 {
     struct hash_key prefix;
     uint8_t hash[HASH_LEN];
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
-    int rc, mrc;
+    struct kv_cursor *cur = NULL;
+    struct kv_val key;
+    int rc;
 
     hash_key(session_id, NULL, &prefix);
-    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_SESSION_REFRESH], &cur),
-                       "cursor session hashes");
+    rc = kv_cursor_open(txn, DB_SESSION_REFRESH, &cur);
     if (rc)
         return rc;
-    /* Seek afresh after each delete rather than rely on where a cursor lands after one. */
     for (;;) {
-        const char *hex;
-        key = prefix.val;
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
-        if (mrc != MDB_SUCCESS || key.mv_size <= prefix.val.mv_size ||
-            memcmp(key.mv_data, prefix.val.mv_data, prefix.val.mv_size) != 0)
+        /* Seek afresh after each delete rather than rely on where a cursor lands after one. */
+        int started = 0;
+        rc = kv_prefix_next(cur, prefix.val, &started, &key, NULL);
+        if (rc)
             break;
-        if (key.mv_size != prefix.val.mv_size + 2 * HASH_LEN) {
-            rc = store_corrupt(DB_SESSION_REFRESH, key.mv_data, key.mv_size);
+        if (key.len != prefix.val.len + 2 * HASH_LEN ||
+            hex_get((const char *)key.data + prefix.val.len, HASH_LEN, hash)) {
+            rc = store_corrupt(DB_SESSION_REFRESH, key.data, key.len);
             goto out;
         }
-        hex = (const char *)key.mv_data + prefix.val.mv_size;
-        for (size_t i = 0; i < HASH_LEN; i++) {
-            int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
-            if (hi < 0 || lo < 0) {
-                rc = store_corrupt(DB_SESSION_REFRESH, key.mv_data, key.mv_size);
-                goto out;
-            }
-            hash[i] = (uint8_t)(hi << 4 | lo);
-        }
-        mrc = mdb_cursor_del(cur, 0);
-        if (mrc)
-            break;
-        rc = refresh_del(txn, hash, session_id);
+        /* hash is decoded: the deletes end the life of key */
+        rc = kv_cursor_del(cur);
+        if (!rc)
+            rc = refresh_del(txn, hash, session_id);
         if (rc)
             goto out;
     }
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = store_mdb_err(txn, mrc, "delete session hashes");
+    if (rc == STORE_NOTFOUND)
+        rc = STORE_OK;
 out:
-    mdb_cursor_close(cur);
+    kv_cursor_close(cur);
     return rc;
 }
 
 /* Ends a session read into s: its hashes, index entries and record. */
 static int session_remove(struct store_txn *txn, const struct store_session *s)
 {
-    MDB_val key = {.mv_size = strlen(s->id), .mv_data = (void *)s->id};
     struct pair_key uk;
     struct exp_key ek;
     int rc = session_hashes_delete(txn, s->id);
@@ -361,8 +349,7 @@ static int session_remove(struct store_txn *txn, const struct store_session *s)
     rc = index_del(txn, DB_SESSIONS_BY_EXP, &ek.val);
     if (rc)
         return rc;
-    return store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[DB_SESSIONS], &key, NULL),
-                         "delete session");
+    return kv_del(txn, DB_SESSIONS, kv_str(s->id));
 }
 
 /* session_remove(), and for a browser session the sessions that name it as parent. */
@@ -440,10 +427,10 @@ int store_session_list(struct store_txn *txn, const char *user_id, struct store_
 {
     struct store_session *list = NULL;
     struct pair_key prefix;
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
-    size_t count = 0, alloc = 0;
-    int rc, mrc;
+    struct kv_cursor *cur = NULL;
+    struct kv_val key;
+    size_t count = 0, cap = 0;
+    int rc, started = 0;
 
     if (!items || !n)
         return STORE_EINVAL;
@@ -454,45 +441,32 @@ int store_session_list(struct store_txn *txn, const char *user_id, struct store_
     rc = pair_key(user_id, NULL, &prefix);
     if (rc)
         return rc;
-    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_SESSIONS_BY_USER], &cur),
-                       "cursor user sessions");
+    rc = kv_cursor_open(txn, DB_SESSIONS_BY_USER, &cur);
     if (rc)
         goto out;
-    key = prefix.val;
-    mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
-    while (mrc == MDB_SUCCESS && pair_has_prefix(&key, &prefix)) {
+    /* Only reads inside the walk: key stays valid across the gets of the records. */
+    while ((rc = kv_prefix_next(cur, prefix.val, &started, &key, NULL)) == STORE_OK) {
         char owner[STORE_ID_MAX], id[STORE_ID_MAX];
-        if (pair_split(key.mv_data, key.mv_size, owner, id)) {
-            rc = store_corrupt(DB_SESSIONS_BY_USER, key.mv_data, key.mv_size);
+        if (pair_split(key.data, key.len, owner, id)) {
+            rc = store_corrupt(DB_SESSIONS_BY_USER, key.data, key.len);
             goto out;
         }
-        if (count == alloc) {
-            size_t grown = alloc ? alloc * 2 : 8;
-            struct store_session *p = realloc(list, grown * sizeof *list);
-            if (!p) {
-                rc = STORE_ENOMEM;
-                goto out;
-            }
-            list = p;
-            alloc = grown;
-        }
-        rc = session_read(txn, id, &list[count]);
+        rc = list_room(&list, &cap, count, sizeof *list, 0);
+        if (!rc)
+            rc = session_read(txn, id, &list[count]);
         if (rc == STORE_NOTFOUND) /* an index entry without its record */
-            rc = store_corrupt(DB_SESSIONS_BY_USER, key.mv_data, key.mv_size);
+            rc = store_corrupt(DB_SESSIONS_BY_USER, key.data, key.len);
         if (rc)
             goto out;
         count++;
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
     }
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND) {
-        rc = store_mdb_err(txn, mrc, "list user sessions");
+    if (rc != STORE_NOTFOUND)
         goto out;
-    }
+    rc = STORE_OK;
     if (count > 1)
         qsort(list, count, sizeof *list, session_older);
 out:
-    if (cur)
-        mdb_cursor_close(cur);
+    kv_cursor_close(cur);
     if (rc || count == 0) {
         free(list);
     } else {
@@ -598,49 +572,54 @@ int store_session_reparent(struct store_txn *txn, const char *user_id, const cha
     return rc;
 }
 
+/* Moves cur to the first of the user's sessions (prefix: "<user_id>/") other than keep_key
+ * (NULL: none), as kv_prefix_next() answers. */
+static int first_other(struct kv_cursor *cur, const struct pair_key *prefix,
+                       const struct pair_key *keep_key, struct kv_val *key)
+{
+    int started = 0;
+    int rc = kv_prefix_next(cur, prefix->val, &started, key, NULL);
+    if (rc == STORE_OK && keep_key && key->len == keep_key->val.len &&
+        memcmp(key->data, keep_key->val.data, key->len) == 0)
+        rc = kv_prefix_next(cur, prefix->val, &started, key, NULL);
+    return rc;
+}
+
 int store_session_delete_user(struct store_txn *txn, const char *user_id, const char *keep,
                               size_t *n)
 {
     struct store_session s;
-    struct pair_key prefix;
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
+    struct pair_key prefix, keep_key;
+    struct kv_cursor *cur = NULL;
+    struct kv_val key;
     size_t count = 0;
-    int rc, mrc;
+    int rc;
 
     if (n)
         *n = 0;
     rc = store_txn_writable(txn);
     if (!rc)
         rc = pair_key(user_id, NULL, &prefix);
-    if (!rc && keep && !id_valid(keep))
-        rc = STORE_EINVAL;
+    if (!rc && keep)
+        rc = pair_key(user_id, keep, &keep_key);
     if (rc)
         return rc;
-    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_SESSIONS_BY_USER], &cur),
-                       "cursor user sessions");
+    rc = kv_cursor_open(txn, DB_SESSIONS_BY_USER, &cur);
     if (rc)
         return rc;
     /* Seek afresh after each delete rather than rely on where a cursor lands after one. */
-    for (;;) {
+    while ((rc = first_other(cur, &prefix, keep ? &keep_key : NULL, &key)) == STORE_OK) {
         char owner[STORE_ID_MAX], id[STORE_ID_MAX];
-        key = prefix.val;
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
-        if (mrc == MDB_SUCCESS && keep && key.mv_size == prefix.val.mv_size + strlen(keep) &&
-            memcmp((const char *)key.mv_data + prefix.val.mv_size, keep, strlen(keep)) == 0)
-            mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
-        if (mrc != MDB_SUCCESS || !pair_has_prefix(&key, &prefix))
-            break;
-        if (pair_split(key.mv_data, key.mv_size, owner, id)) {
-            rc = store_corrupt(DB_SESSIONS_BY_USER, key.mv_data, key.mv_size);
+        /* copied out of key, which the first write below ends */
+        if (pair_split(key.data, key.len, owner, id)) {
+            rc = store_corrupt(DB_SESSIONS_BY_USER, key.data, key.len);
             goto out;
         }
         rc = session_read(txn, id, &s);
-        if (rc == STORE_NOTFOUND) { /* an index entry without its record: drop it */
-            rc = STORE_OK;
-            mrc = mdb_cursor_del(cur, 0);
-            if (mrc)
-                break;
+        if (rc == STORE_NOTFOUND) {  /* an index entry without its record: drop it */
+            rc = kv_cursor_del(cur); /* a get does not move the cursor */
+            if (rc)
+                goto out;
             continue;
         }
         if (!rc)
@@ -649,10 +628,10 @@ int store_session_delete_user(struct store_txn *txn, const char *user_id, const 
             goto out;
         count++;
     }
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = store_mdb_err(txn, mrc, "delete user sessions");
+    if (rc == STORE_NOTFOUND)
+        rc = STORE_OK;
 out:
-    mdb_cursor_close(cur);
+    kv_cursor_close(cur);
     if (!rc && n)
         *n = count;
     return rc;
@@ -662,35 +641,31 @@ int store_sessions_sweep(struct store_txn *txn, int64_t now, size_t *removed)
 {
     struct store_session s;
     struct exp_key ek;
-    MDB_cursor *cur = NULL;
-    MDB_val index, data;
+    struct kv_cursor *cur = NULL;
+    struct kv_val index;
     char id[STORE_ID_MAX];
-    int rc, mrc;
+    int rc;
 
     if (now < 0)
         return STORE_OK;
-    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_SESSIONS_BY_EXP], &cur),
-                       "cursor session expiry index");
+    rc = kv_cursor_open(txn, DB_SESSIONS_BY_EXP, &cur);
     if (rc)
         return rc;
     /* Always take the first (earliest) entry: no reliance on where a cursor lands after a
      * delete. */
-    for (;;) {
+    while ((rc = kv_move(cur, KV_FIRST, NULL, &index, NULL)) == STORE_OK) {
         uint64_t exp;
         size_t len;
-        mrc = mdb_cursor_get(cur, &index, &data, MDB_FIRST);
-        if (mrc)
-            break;
-        if (index.mv_size <= 8 || index.mv_size >= EXP_KEY_MAX) {
+        if (index.len <= 8 || index.len >= EXP_KEY_MAX) {
             rc = store_corrupt(DB_SESSIONS_BY_EXP, "", 0);
             goto out;
         }
-        exp = be64_get(index.mv_data);
+        exp = be64_get(index.data);
         if (exp > (uint64_t)now)
             break;
-        /* copied: index points into a page and the deletes below change pages */
-        len = index.mv_size - 8;
-        memcpy(id, (const uint8_t *)index.mv_data + 8, len);
+        /* copied: the deletes below end the life of what index points to */
+        len = index.len - 8;
+        memcpy(id, (const uint8_t *)index.data + 8, len);
         id[len] = '\0';
         if (strlen(id) != len) {
             rc = store_corrupt(DB_SESSIONS_BY_EXP, "", 0);
@@ -712,9 +687,9 @@ int store_sessions_sweep(struct store_txn *txn, int64_t now, size_t *removed)
         if (rc)
             goto out;
     }
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = store_mdb_err(txn, mrc, "sweep sessions");
+    if (rc == STORE_NOTFOUND)
+        rc = STORE_OK;
 out:
-    mdb_cursor_close(cur);
+    kv_cursor_close(cur);
     return rc;
 }

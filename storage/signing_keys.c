@@ -1,6 +1,6 @@
 /* Signing keys: kid -> {"alg","state","created_at","activated_at","retire_after","sealed"}, the
  * sealed private key as base64. keys/ gives them meaning; storage only keeps the bytes. */
-#include "storage/internal.h"
+#include "storage/kv.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -38,17 +38,18 @@ static int key_encode(const struct store_signing_key *key, char **buf, size_t *l
     return rc;
 }
 
-static int key_decode(const MDB_val *k, const MDB_val *data, struct store_signing_key *out)
+static int key_decode(const struct kv_val *k, const struct kv_val *val,
+                      struct store_signing_key *out)
 {
     struct store_signing_key key = {0};
     json_t *obj = NULL;
     int64_t state = -1;
     int rc = STORE_ECORRUPT;
 
-    if (k->mv_size == 0 || k->mv_size >= STORE_KID_MAX)
+    if (k->len == 0 || k->len >= STORE_KID_MAX)
         goto out;
-    memcpy(key.kid, k->mv_data, k->mv_size);
-    rc = codec_load(data->mv_data, data->mv_size, &obj);
+    memcpy(key.kid, k->data, k->len);
+    rc = codec_load(val->data, val->len, &obj);
     if (!rc)
         rc = codec_get_str(obj, "alg", key.alg, sizeof key.alg);
     if (!rc)
@@ -74,13 +75,13 @@ out:
     free(key.sealed);
     json_decref(obj);
     if (rc == STORE_ECORRUPT)
-        store_corrupt(DB_SIGNING_KEYS, k->mv_data, k->mv_size);
+        store_corrupt(DB_SIGNING_KEYS, k->data, k->len);
     return rc;
 }
 
 int store_key_put(struct store_txn *txn, const struct store_signing_key *key)
 {
-    MDB_val k, data;
+    struct kv_val val;
     char *buf = NULL;
     int rc = store_txn_writable(txn);
 
@@ -88,15 +89,11 @@ int store_key_put(struct store_txn *txn, const struct store_signing_key *key)
         return rc;
     if (!key_valid(key))
         return STORE_EINVAL;
-    rc = key_encode(key, &buf, &data.mv_size);
+    rc = key_encode(key, &buf, &val.len);
     if (rc)
-        goto out;
-    data.mv_data = buf;
-    k.mv_data = (void *)key->kid;
-    k.mv_size = strlen(key->kid);
-    rc = store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[DB_SIGNING_KEYS], &k, &data, 0),
-                       "put signing key");
-out:
+        return rc;
+    val.data = buf;
+    rc = kv_put(txn, DB_SIGNING_KEYS, kv_str(key->kid), val);
     free(buf);
     return rc;
 }
@@ -112,11 +109,10 @@ static int key_older(const void *a, const void *b)
 int store_key_list(struct store_txn *txn, struct store_signing_key **items, size_t *n)
 {
     struct store_signing_key *list = NULL;
-    MDB_cursor *cur = NULL;
-    MDB_val k, data;
-    MDB_stat stat;
-    size_t count = 0;
-    int rc, mrc;
+    struct kv_cursor *cur = NULL;
+    struct kv_val k, val;
+    size_t count = 0, cap = 0;
+    int rc;
 
     if (!items || !n)
         return STORE_EINVAL;
@@ -124,37 +120,24 @@ int store_key_list(struct store_txn *txn, struct store_signing_key **items, size
     *n = 0;
     if (!txn)
         return STORE_EINVAL;
-    rc = store_mdb_err(txn, mdb_stat(txn->txn, txn->st->dbi[DB_SIGNING_KEYS], &stat),
-                       "stat signing keys");
-    if (rc || stat.ms_entries == 0)
-        goto out;
-    list = calloc(stat.ms_entries, sizeof *list);
-    if (!list) {
-        rc = STORE_ENOMEM;
-        goto out;
-    }
-    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_SIGNING_KEYS], &cur),
-                       "cursor signing keys");
+    rc = kv_cursor_open(txn, DB_SIGNING_KEYS, &cur);
     if (rc)
         goto out;
-    mrc = mdb_cursor_get(cur, &k, &data, MDB_FIRST);
-    while (mrc == MDB_SUCCESS && count < stat.ms_entries) {
-        rc = key_decode(&k, &data, &list[count]);
-        if (rc)
+    for (rc = kv_move(cur, KV_FIRST, NULL, &k, &val); rc == STORE_OK;
+         rc = kv_move(cur, KV_NEXT, NULL, &k, &val)) {
+        if ((rc = list_room(&list, &cap, count, sizeof *list, 0)) != STORE_OK ||
+            (rc = key_decode(&k, &val, &list[count])) != STORE_OK)
             goto out;
         count++;
-        mrc = mdb_cursor_get(cur, &k, &data, MDB_NEXT);
     }
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND) {
-        rc = store_mdb_err(txn, mrc, "list signing keys");
+    if (rc != STORE_NOTFOUND)
         goto out;
-    }
+    rc = STORE_OK;
     /* kids are thumbprints, not times: order by creation */
     if (count > 1)
         qsort(list, count, sizeof *list, key_older);
 out:
-    if (cur)
-        mdb_cursor_close(cur);
+    kv_cursor_close(cur);
     if (rc) {
         store_key_list_free(list, count);
     } else {
@@ -175,15 +158,11 @@ void store_key_list_free(struct store_signing_key *items, size_t n)
 
 int store_key_delete(struct store_txn *txn, const char *kid)
 {
-    MDB_val k;
     int rc = store_txn_writable(txn);
 
     if (rc)
         return rc;
     if (!str_fits_nonempty(kid, STORE_KID_MAX))
         return STORE_EINVAL;
-    k.mv_data = (void *)kid;
-    k.mv_size = strlen(kid);
-    return store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[DB_SIGNING_KEYS], &k, NULL),
-                         "delete signing key");
+    return kv_del(txn, DB_SIGNING_KEYS, kv_str(kid));
 }

@@ -1,27 +1,27 @@
 /* Teams: id -> {"name","scope","description","created_at","updated_at","roles"}; the id is the
  * key only. Indexes, all written in the transaction that writes the record:
- *   teams_by_name  MDB_DUPSORT: scope || "\0" -> sorted duplicates lower(name) || "\0" || id.
- *                  Together: (scope, name with ASCII letters lower-cased) -> id, so a name is
- *                  unique within its scope ignoring case. Split at the NUL because scope and
- *                  name may each be 256 bytes and an LMDB key at most 511; names and scopes hold
- *                  no NUL, so the split is unambiguous.
- *   team_members   "<team_id>/<user_id>" -> ""  (a team's members are a range)
- *   user_teams     "<user_id>/<team_id>" -> ""  (a user's teams are a range)
- * The two membership databases always hold the same pairs, each entry mirrored in the other. */
-#include "storage/internal.h"
+ *   team_names    SHA-256(scope || "\0" || lower(name)) -> id, lower() turning ASCII letters
+ *                 only to lower case: a name is unique within its scope ignoring ASCII case, the
+ *                 record keeps its spelling. Hashed because scope and name may each be 256 bytes
+ *                 and a key at most 511 (KV_KEY_MAX); one key per (scope, name) because a
+ *                 table has no duplicate keys. Scopes hold no NUL, so the hashed string is
+ *                 unambiguous; SHA-256 makes two different ones sharing a key out of reach.
+ *   team_members  "<team_id>/<user_id>" -> ""  (a team's members are a range)
+ *   user_teams    "<user_id>/<team_id>" -> ""  (a user's teams are a range)
+ * The two membership tables always hold the same pairs, each entry mirrored in the other. */
+#include "storage/kv.h"
 
+#include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define NAME_DUP_MAX (STORE_NAME_MAX + STORE_ID_MAX) /* lower(name) \0 id, incl. a spare byte */
+#define NAME_KEY_LEN 32 /* SHA-256 */
 
-/* An entry of teams_by_name. data is lower(name) || "\0", followed by the id when one was
- * given; prefix_len is the length without the id. */
+/* The team_names key of a (scope, name). */
 struct name_key {
-    char scope[STORE_NAME_MAX]; /* scope || "\0" */
-    char dup[NAME_DUP_MAX];
-    MDB_val key, data;
-    size_t prefix_len;
+    unsigned char hash[NAME_KEY_LEN];
+    struct kv_val val;
 };
 
 void store_team_clear(struct store_team *t)
@@ -39,80 +39,74 @@ static int team_valid(const struct store_team *t)
            roles_valid(t->roles, t->nroles);
 }
 
-/* Callers have checked the strings (team_valid() or a decoded record); id may be NULL. */
-static void name_key(const char *scope, const char *name, const char *id, struct name_key *k)
+/* Callers have checked the strings (team_valid() or a decoded record), so both fit. */
+static int name_key(const char *scope, const char *name, struct name_key *k)
 {
-    size_t slen = strlen(scope), nlen = strlen(name), i;
+    char buf[2 * STORE_NAME_MAX]; /* scope || "\0" || lower(name) */
+    size_t slen = strlen(scope), nlen = strlen(name);
+    char *lower = buf + slen + 1;
+    unsigned int len = 0;
 
-    memcpy(k->scope, scope, slen + 1);
-    k->key.mv_data = k->scope;
-    k->key.mv_size = slen + 1; /* never empty, as LMDB needs */
-    for (i = 0; i < nlen; i++)
-        k->dup[i] = name[i] >= 'A' && name[i] <= 'Z' ? (char)(name[i] - 'A' + 'a') : name[i];
-    k->dup[nlen] = '\0';
-    k->prefix_len = nlen + 1;
-    k->data.mv_data = k->dup;
-    k->data.mv_size = k->prefix_len;
-    if (id) {
-        size_t ilen = strlen(id);
-        memcpy(k->dup + k->prefix_len, id, ilen);
-        k->data.mv_size += ilen;
+    memcpy(buf, scope, slen + 1);
+    for (size_t i = 0; i < nlen; i++)
+        lower[i] = name[i] >= 'A' && name[i] <= 'Z' ? (char)(name[i] - 'A' + 'a') : name[i];
+    if (!EVP_Digest(buf, slen + 1 + nlen, k->hash, &len, EVP_sha256(), NULL) ||
+        len != sizeof k->hash) {
+        fprintf(stderr, "storage: team_names: SHA-256 failed\n");
+        return STORE_EIO;
     }
+    k->val = (struct kv_val){k->hash, sizeof k->hash};
+    return STORE_OK;
 }
 
-static int name_key_equal(const struct name_key *a, const struct name_key *b)
+/* An entry of team_names that does not hold an id; its key is logged in hex (it is a hash). */
+static int name_corrupt(const struct name_key *k)
 {
-    return a->key.mv_size == b->key.mv_size &&
-           memcmp(a->key.mv_data, b->key.mv_data, a->key.mv_size) == 0 &&
-           a->prefix_len == b->prefix_len && memcmp(a->dup, b->dup, a->prefix_len) == 0;
+    char hex[2 * NAME_KEY_LEN + 1];
+    for (size_t i = 0; i < NAME_KEY_LEN; i++)
+        snprintf(hex + 2 * i, 3, "%02x", k->hash[i]);
+    return store_corrupt(DB_TEAM_NAMES, hex, 2 * NAME_KEY_LEN);
 }
 
-/* The id of the team holding k's (scope, name); STORE_NOTFOUND when none. */
+/* The id of the team holding k's (scope, name) into team_id; STORE_NOTFOUND when none. */
 static int name_owner(struct store_txn *txn, const struct name_key *k, char team_id[STORE_ID_MAX])
 {
-    MDB_cursor *cur = NULL;
-    MDB_val key = k->key, data = {.mv_size = k->prefix_len, .mv_data = (void *)k->dup};
-    size_t len;
-    int rc, mrc;
+    struct kv_val val;
+    int rc = kv_get(txn, DB_TEAM_NAMES, k->val, &val);
 
-    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_TEAMS_BY_NAME], &cur),
-                       "cursor team names");
     if (rc)
         return rc;
-    /* the first duplicate >= lower(name) || "\0": this name's entry, when there is one */
-    mrc = mdb_cursor_get(cur, &key, &data, MDB_GET_BOTH_RANGE);
-    if (mrc == MDB_SUCCESS &&
-        (data.mv_size < k->prefix_len || memcmp(data.mv_data, k->dup, k->prefix_len) != 0))
-        mrc = MDB_NOTFOUND;
-    rc = store_mdb_err(txn, mrc, "get team name");
-    if (rc)
-        goto out;
-    len = data.mv_size - k->prefix_len;
-    if (len == 0 || len >= STORE_ID_MAX ||
-        memchr((const char *)data.mv_data + k->prefix_len, '\0', len)) {
-        rc = store_corrupt(DB_TEAMS_BY_NAME, k->key.mv_data, k->key.mv_size - 1);
-        goto out;
-    }
-    memcpy(team_id, (const char *)data.mv_data + k->prefix_len, len);
-    team_id[len] = '\0';
-out:
-    mdb_cursor_close(cur);
-    return rc;
+    if (val.len == 0 || val.len >= STORE_ID_MAX || memchr(val.data, '\0', val.len))
+        return name_corrupt(k);
+    memcpy(team_id, val.data, val.len);
+    team_id[val.len] = '\0';
+    return id_valid(team_id) ? STORE_OK : name_corrupt(k);
 }
 
-static int name_put(struct store_txn *txn, const struct name_key *k)
+/* Gives k's (scope, name) to team id: STORE_EXISTS, and nothing written, when another team holds
+ * it; STORE_OK when id holds it already. */
+static int name_claim(struct store_txn *txn, const struct name_key *k, const char *id)
 {
-    MDB_val key = k->key, data = k->data;
-    return store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[DB_TEAMS_BY_NAME], &key, &data, 0),
-                         "put team name");
+    char owner[STORE_ID_MAX];
+    int rc = name_owner(txn, k, owner);
+
+    if (rc == STORE_OK)
+        return strcmp(owner, id) == 0 ? STORE_OK : STORE_EXISTS;
+    if (rc != STORE_NOTFOUND)
+        return rc;
+    return kv_put(txn, DB_TEAM_NAMES, k->val, kv_str(id));
 }
 
-/* Removes exactly k's entry (built with an id); one already gone is fine. */
-static int name_del(struct store_txn *txn, const struct name_key *k)
+/* Frees k's (scope, name) when team id holds it; gone already, or another team's, is STORE_OK
+ * and left alone. */
+static int name_release(struct store_txn *txn, const struct name_key *k, const char *id)
 {
-    MDB_val key = k->key, data = k->data;
-    int rc = store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[DB_TEAMS_BY_NAME], &key, &data),
-                           "delete team name");
+    struct kv_val val;
+    size_t len = strlen(id);
+    int rc = kv_get(txn, DB_TEAM_NAMES, k->val, &val);
+
+    if (rc == STORE_OK && val.len == len && memcmp(val.data, id, len) == 0)
+        rc = kv_del(txn, DB_TEAM_NAMES, k->val);
     return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
 
@@ -139,16 +133,16 @@ static int team_encode(const struct store_team *t, char **buf, size_t *len)
     return rc;
 }
 
-static int team_decode(const MDB_val *key, const MDB_val *data, struct store_team *out)
+static int team_decode(const struct kv_val *key, const struct kv_val *val, struct store_team *out)
 {
     struct store_team t = {0};
     json_t *obj = NULL;
     int rc = STORE_ECORRUPT;
 
-    if (key->mv_size == 0 || key->mv_size >= STORE_ID_MAX)
+    if (key->len == 0 || key->len >= STORE_ID_MAX)
         goto out;
-    memcpy(t.id, key->mv_data, key->mv_size);
-    rc = codec_load(data->mv_data, data->mv_size, &obj);
+    memcpy(t.id, key->data, key->len);
+    rc = codec_load(val->data, val->len, &obj);
     if (!rc)
         rc = codec_get_str(obj, "name", t.name, sizeof t.name);
     if (!rc)
@@ -171,58 +165,35 @@ out:
     json_decref(obj);
     free(t.roles);
     if (rc == STORE_ECORRUPT)
-        store_corrupt(DB_TEAMS, key->mv_data, key->mv_size);
+        store_corrupt(DB_TEAMS, key->data, key->len);
     return rc;
-}
-
-static void team_key(const char *id, MDB_val *key)
-{
-    key->mv_data = (void *)id;
-    key->mv_size = strlen(id);
 }
 
 /* STORE_OK when the team exists, STORE_NOTFOUND when not. */
 static int team_exists(struct store_txn *txn, const char *id)
 {
-    MDB_val key, data;
-    team_key(id, &key);
-    return store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_TEAMS], &key, &data), "get team");
+    struct kv_val val;
+    return kv_get(txn, DB_TEAMS, kv_str(id), &val);
 }
 
 /* Reads and decodes the team of id into *out (clear it with store_team_clear()). */
 static int team_read(struct store_txn *txn, const char *id, struct store_team *out)
 {
-    MDB_val key, data;
-    int rc;
-
-    team_key(id, &key);
-    rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_TEAMS], &key, &data), "get team");
-    if (rc)
-        return rc;
-    return team_decode(&key, &data, out);
-}
-
-static int team_put(struct store_txn *txn, const char *id, const char *buf, size_t len)
-{
-    MDB_val key, data = {.mv_size = len, .mv_data = (void *)buf};
-    team_key(id, &key);
-    return store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[DB_TEAMS], &key, &data, 0),
-                         "put team");
+    struct kv_val key = kv_str(id), val;
+    int rc = kv_get(txn, DB_TEAMS, key, &val);
+    return rc ? rc : team_decode(&key, &val, out);
 }
 
 /* A membership entry with an empty value. */
 static int pair_put(struct store_txn *txn, enum store_db db, const struct pair_key *k)
 {
-    MDB_val key = k->val, empty = {0};
-    return store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[db], &key, &empty, 0),
-                         "put membership");
+    return kv_put(txn, db, k->val, (struct kv_val){"", 0});
 }
 
 /* Deletes a membership entry; STORE_NOTFOUND when it is not there. */
 static int pair_del(struct store_txn *txn, enum store_db db, const struct pair_key *k)
 {
-    MDB_val key = k->val;
-    return store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[db], &key, NULL), "delete membership");
+    return kv_del(txn, db, k->val);
 }
 
 /* Deletes every entry "<owner>/<other>" of db and its mirror "<other>/<owner>" in mirror: all
@@ -231,44 +202,36 @@ static int pairs_delete_all(struct store_txn *txn, enum store_db db, enum store_
                             const char *owner)
 {
     struct pair_key prefix, back;
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
-    int rc, mrc;
+    struct kv_cursor *cur = NULL;
+    struct kv_val key;
+    int rc;
 
     rc = pair_key(owner, NULL, &prefix);
-    if (rc)
-        return rc;
-    rc =
-        store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[db], &cur), "cursor memberships");
+    if (!rc)
+        rc = kv_cursor_open(txn, db, &cur);
     if (rc)
         return rc;
     /* Seek afresh after each delete rather than rely on where a cursor lands after one. */
-    for (;;) {
+    while ((rc = kv_move(cur, KV_GE, &prefix.val, &key, NULL)) == STORE_OK &&
+           pair_has_prefix(&key, &prefix)) {
         char first[STORE_ID_MAX], other[STORE_ID_MAX];
-        key = prefix.val;
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
-        if (mrc != MDB_SUCCESS || !pair_has_prefix(&key, &prefix))
-            break;
-        /* split (copied) first: key points into a page the deletes change */
-        if (pair_split(key.mv_data, key.mv_size, first, other)) {
-            rc = store_corrupt(db, key.mv_data, key.mv_size);
+        /* split (copied) first: the deletes end the life of what key points to */
+        if (pair_split(key.data, key.len, first, other)) {
+            rc = store_corrupt(db, key.data, key.len);
             goto out;
         }
-        mrc = mdb_cursor_del(cur, 0);
-        if (mrc)
-            break;
-        rc = pair_key(other, owner, &back);
+        rc = kv_cursor_del(cur);
         if (!rc)
-            rc = pair_del(txn, mirror, &back);
-        if (rc == STORE_NOTFOUND) /* the mirror entry was already gone */
-            rc = STORE_OK;
+            rc = pair_key(other, owner, &back);
+        if (!rc && (rc = pair_del(txn, mirror, &back)) == STORE_NOTFOUND)
+            rc = STORE_OK; /* the mirror entry was already gone */
         if (rc)
             goto out;
     }
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = store_mdb_err(txn, mrc, "delete memberships");
+    if (rc == STORE_NOTFOUND) /* the end of the table */
+        rc = STORE_OK;
 out:
-    mdb_cursor_close(cur);
+    kv_cursor_close(cur);
     return rc;
 }
 
@@ -277,46 +240,11 @@ int store_user_teams_delete_all(struct store_txn *txn, const char *user_id)
     return pairs_delete_all(txn, DB_USER_TEAMS, DB_TEAM_MEMBERS, user_id);
 }
 
-int store_team_insert(struct store_txn *txn, const struct store_team *t)
-{
-    char owner[STORE_ID_MAX];
-    struct name_key nk;
-    char *buf = NULL;
-    size_t len;
-    int rc = store_txn_writable(txn);
-
-    if (rc)
-        return rc;
-    if (!team_valid(t))
-        return STORE_EINVAL;
-    rc = team_encode(t, &buf, &len);
-    if (rc)
-        goto out;
-    /* Both checks before any write: a refused insert leaves the transaction as it was. */
-    rc = team_exists(txn, t->id);
-    if (rc == STORE_OK)
-        rc = STORE_EXISTS;
-    if (rc != STORE_NOTFOUND)
-        goto out;
-    name_key(t->scope, t->name, t->id, &nk);
-    rc = name_owner(txn, &nk, owner);
-    if (rc == STORE_OK)
-        rc = STORE_EXISTS;
-    if (rc != STORE_NOTFOUND)
-        goto out;
-    rc = name_put(txn, &nk);
-    if (!rc)
-        rc = team_put(txn, t->id, buf, len);
-out:
-    free(buf);
-    return rc;
-}
-
-int store_team_update(struct store_txn *txn, const struct store_team *t)
+/* store_team_insert() (insert = 1) and store_team_update(). */
+static int team_write(struct store_txn *txn, const struct store_team *t, int insert)
 {
     struct store_team old = {0};
     struct name_key old_nk, new_nk;
-    char owner[STORE_ID_MAX];
     char *buf = NULL;
     size_t len;
     int rc = store_txn_writable(txn);
@@ -327,30 +255,45 @@ int store_team_update(struct store_txn *txn, const struct store_team *t)
         return STORE_EINVAL;
     rc = team_encode(t, &buf, &len);
     if (!rc)
-        rc = team_read(txn, t->id, &old);
+        rc = name_key(t->scope, t->name, &new_nk);
     if (rc)
         goto out;
-    name_key(old.scope, old.name, old.id, &old_nk);
-    name_key(t->scope, t->name, t->id, &new_nk);
-    /* A name changed only in case keeps its index entry; the record takes the new spelling. */
-    if (!name_key_equal(&old_nk, &new_nk)) {
-        rc = name_owner(txn, &new_nk, owner);
-        if (rc == STORE_OK && strcmp(owner, t->id) != 0)
+    /* Every check before any write: a refused insert or update leaves the transaction as it
+     * was (name_claim() writes nothing when it refuses). */
+    if (insert) {
+        rc = team_exists(txn, t->id);
+        if (rc == STORE_OK)
             rc = STORE_EXISTS;
-        else if (rc == STORE_OK || rc == STORE_NOTFOUND)
-            rc = STORE_OK;
+        else if (rc == STORE_NOTFOUND)
+            rc = name_claim(txn, &new_nk, t->id);
+    } else {
+        rc = team_read(txn, t->id, &old);
         if (!rc)
-            rc = name_del(txn, &old_nk);
-        if (!rc)
-            rc = name_put(txn, &new_nk);
-        if (rc)
-            goto out;
+            rc = name_key(old.scope, old.name, &old_nk);
+        /* A name changed only in case keeps its index entry; the record takes the new
+         * spelling. */
+        if (!rc && memcmp(old_nk.hash, new_nk.hash, NAME_KEY_LEN) != 0) {
+            rc = name_claim(txn, &new_nk, t->id);
+            if (!rc)
+                rc = name_release(txn, &old_nk, t->id);
+        }
     }
-    rc = team_put(txn, t->id, buf, len);
+    if (!rc)
+        rc = kv_put(txn, DB_TEAMS, kv_str(t->id), (struct kv_val){buf, len});
 out:
     store_team_clear(&old);
     free(buf);
     return rc;
+}
+
+int store_team_insert(struct store_txn *txn, const struct store_team *t)
+{
+    return team_write(txn, t, 1);
+}
+
+int store_team_update(struct store_txn *txn, const struct store_team *t)
+{
+    return team_write(txn, t, 0);
 }
 
 int store_team_get(struct store_txn *txn, const char *id, struct store_team *out)
@@ -367,7 +310,6 @@ int store_team_delete(struct store_txn *txn, const char *id)
 {
     struct store_team t = {0};
     struct name_key nk;
-    MDB_val key;
     int rc = store_txn_writable(txn);
 
     if (rc)
@@ -375,24 +317,64 @@ int store_team_delete(struct store_txn *txn, const char *id)
     if (!id_valid(id))
         return STORE_EINVAL;
     rc = team_read(txn, id, &t); /* for its name */
-    if (rc)
-        goto out;
-    name_key(t.scope, t.name, t.id, &nk);
-    rc = name_del(txn, &nk);
+    if (!rc)
+        rc = name_key(t.scope, t.name, &nk);
+    if (!rc)
+        rc = name_release(txn, &nk, id);
     if (!rc)
         rc = pairs_delete_all(txn, DB_TEAM_MEMBERS, DB_USER_TEAMS, id);
-    if (rc)
-        goto out;
-    team_key(id, &key);
-    rc = store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[DB_TEAMS], &key, NULL), "delete team");
-out:
+    if (!rc)
+        rc = kv_del(txn, DB_TEAMS, kv_str(id));
     store_team_clear(&t);
     return rc;
 }
 
-static int team_decode_any(const MDB_val *key, const MDB_val *data, void *out)
+/* Two stored teams with one (scope, lower(name)): a store the schema 4 index never allowed. */
+static int names_collide(struct store_txn *txn, const struct name_key *k, const char *id)
 {
-    return team_decode(key, data, out);
+    char other[STORE_ID_MAX];
+    int rc = name_owner(txn, k, other);
+
+    if (rc)
+        return rc;
+    fprintf(stderr, "storage: corrupt records in teams: %s and %s share a name in one scope\n",
+            other, id);
+    return STORE_ECORRUPT;
+}
+
+int store_team_names_index_all(struct store_txn *txn)
+{
+    struct kv_cursor *cur = NULL;
+    struct kv_val key, val;
+    enum kv_move how = KV_FIRST;
+    int rc = kv_cursor_open(txn, DB_TEAMS, &cur);
+
+    while (!rc && (rc = kv_move(cur, how, NULL, &key, &val)) == STORE_OK) {
+        struct store_team t = {0};
+        struct name_key nk;
+        how = KV_NEXT;
+        /* decoded (copied) first: the write ends the life of key and val */
+        rc = team_decode(&key, &val, &t);
+        if (!rc)
+            rc = name_key(t.scope, t.name, &nk);
+        if (!rc)
+            rc = name_claim(txn, &nk, t.id);
+        if (rc == STORE_EXISTS)
+            rc = names_collide(txn, &nk, t.id);
+        store_team_clear(&t);
+        if (rc)
+            goto out;
+    }
+    if (rc == STORE_NOTFOUND) /* past the last team */
+        rc = STORE_OK;
+out:
+    kv_cursor_close(cur);
+    return rc;
+}
+
+static int team_decode_any(const struct kv_val *key, const struct kv_val *val, void *out)
+{
+    return team_decode(key, val, out);
 }
 
 static void team_clear_any(void *item)
@@ -422,34 +404,32 @@ void store_team_list_free(struct store_team *items, size_t n)
     free(items);
 }
 
-/* How many teams user_id belongs to. */
+/* How many teams user_id belongs to (prefix: "<user_id>/"). */
 static int user_teams_count(struct store_txn *txn, const struct pair_key *prefix, size_t *n)
 {
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
-    int rc, mrc;
+    struct kv_cursor *cur = NULL;
+    struct kv_val key;
+    int rc;
 
     *n = 0;
-    rc = store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_USER_TEAMS], &cur),
-                       "cursor user teams");
+    rc = kv_cursor_open(txn, DB_USER_TEAMS, &cur);
     if (rc)
         return rc;
-    key = prefix->val;
-    mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
-    while (mrc == MDB_SUCCESS && pair_has_prefix(&key, prefix)) {
+    rc = kv_move(cur, KV_GE, &prefix->val, &key, NULL);
+    while (rc == STORE_OK && pair_has_prefix(&key, prefix)) {
         (*n)++;
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
+        rc = kv_move(cur, KV_NEXT, NULL, &key, NULL);
     }
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = store_mdb_err(txn, mrc, "count user teams");
-    mdb_cursor_close(cur);
+    if (rc == STORE_NOTFOUND) /* the end of the table */
+        rc = STORE_OK;
+    kv_cursor_close(cur);
     return rc;
 }
 
 int store_member_add(struct store_txn *txn, const char *team_id, const char *user_id)
 {
     struct pair_key member, back, prefix;
-    MDB_val key, data;
+    struct kv_val val;
     size_t n;
     int rc = store_txn_writable(txn);
 
@@ -465,9 +445,7 @@ int store_member_add(struct store_txn *txn, const char *team_id, const char *use
         rc = store_user_exists(txn, user_id);
     if (rc)
         return rc;
-    key = member.val;
-    rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_TEAM_MEMBERS], &key, &data),
-                       "get membership");
+    rc = kv_get(txn, DB_TEAM_MEMBERS, member.val, &val);
     if (rc == STORE_OK) /* already a member */
         return STORE_OK;
     if (rc != STORE_NOTFOUND)
@@ -507,10 +485,10 @@ static int pairs_list(struct store_txn *txn, enum store_db db, const char *owner
 {
     char(*list)[STORE_ID_MAX] = NULL;
     struct pair_key prefix, from;
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
-    size_t count = 0, alloc = 0;
-    int rc, mrc;
+    struct kv_cursor *cur = NULL;
+    struct kv_val key;
+    size_t count = 0, cap = 0;
+    int rc;
 
     rc = pair_key(owner, NULL, &prefix);
     if (!rc)
@@ -519,41 +497,25 @@ static int pairs_list(struct store_txn *txn, enum store_db db, const char *owner
         return rc;
     if (limit == 0)
         return STORE_OK;
-    rc =
-        store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[db], &cur), "cursor memberships");
+    rc = kv_cursor_open(txn, db, &cur);
     if (rc)
         return rc;
-    key = from.val;
-    mrc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
-    if (mrc == MDB_SUCCESS && after && key.mv_size == from.val.mv_size &&
-        memcmp(key.mv_data, from.val.mv_data, key.mv_size) == 0)
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
-    while (mrc == MDB_SUCCESS && count < limit && pair_has_prefix(&key, &prefix)) {
+    /* past "<owner>/<after>", or past "<owner>/", which is no entry */
+    rc = kv_move(cur, KV_GT, &from.val, &key, NULL);
+    while (rc == STORE_OK && count < limit && pair_has_prefix(&key, &prefix)) {
         char first[STORE_ID_MAX];
-        if (count == alloc) {
-            size_t grown = alloc ? alloc * 2 : 16;
-            char(*p)[STORE_ID_MAX];
-            if (grown > limit)
-                grown = limit;
-            p = realloc(list, grown * sizeof *list);
-            if (!p) {
-                rc = STORE_ENOMEM;
-                goto out;
-            }
-            list = p;
-            alloc = grown;
-        }
-        if (pair_split(key.mv_data, key.mv_size, first, list[count])) {
-            rc = store_corrupt(db, key.mv_data, key.mv_size);
+        rc = list_room(&list, &cap, count, sizeof *list, limit);
+        if (!rc && pair_split(key.data, key.len, first, list[count]))
+            rc = store_corrupt(db, key.data, key.len);
+        if (rc)
             goto out;
-        }
         count++;
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
+        rc = kv_move(cur, KV_NEXT, NULL, &key, NULL);
     }
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = store_mdb_err(txn, mrc, "list memberships");
+    if (rc == STORE_NOTFOUND) /* the end of the table */
+        rc = STORE_OK;
 out:
-    mdb_cursor_close(cur);
+    kv_cursor_close(cur);
     if (rc || count == 0) {
         free(list);
     } else {

@@ -5,7 +5,7 @@
  * later. A record without one (made before the key was kept, or with an ASCII email whose key is
  * just its lower case) is indexed under its email with ASCII letters lower-cased, as always, so
  * "Alice@X.com" and "alice@x.com" are one email; an anonymous user's "" is not indexed. */
-#include "storage/internal.h"
+#include "storage/kv.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -94,17 +94,17 @@ static int user_encode(const struct store_user *u, char **buf, size_t *len)
     return rc;
 }
 
-static int user_decode(const MDB_val *key, const MDB_val *data, struct store_user *out)
+static int user_decode(const struct kv_val *key, const struct kv_val *val, struct store_user *out)
 {
     struct store_user u = {0};
     json_t *obj = NULL, *metadata;
     int64_t status = -1;
     int rc = STORE_ECORRUPT;
 
-    if (key->mv_size == 0 || key->mv_size >= STORE_ID_MAX)
+    if (key->len == 0 || key->len >= STORE_ID_MAX)
         goto out;
-    memcpy(u.id, key->mv_data, key->mv_size);
-    rc = codec_load(data->mv_data, data->mv_size, &obj);
+    memcpy(u.id, key->data, key->len);
+    rc = codec_load(val->data, val->len, &obj);
     if (!rc)
         rc = codec_get_str(obj, "email", u.email, sizeof u.email);
     if (!rc && json_object_get(obj, "email_key"))
@@ -148,103 +148,97 @@ out:
     free(u.roles);
     free(u.metadata);
     if (rc == STORE_ECORRUPT)
-        store_corrupt(DB_USERS, key->mv_data, key->mv_size);
+        store_corrupt(DB_USERS, key->data, key->len);
     return rc;
 }
 
-static void user_key(const char *id, MDB_val *key)
-{
-    key->mv_data = (void *)id;
-    key->mv_size = strlen(id);
-}
-
 /* The index key of email: ASCII letters lower-cased, other bytes as they are. */
-static void email_key(const char *email, char buf[STORE_EMAIL_MAX], MDB_val *key)
+static struct kv_val email_key(const char *email, char buf[STORE_EMAIL_MAX])
 {
     size_t i;
     for (i = 0; email[i]; i++)
         buf[i] = email[i] >= 'A' && email[i] <= 'Z' ? (char)(email[i] - 'A' + 'a') : email[i];
     buf[i] = '\0';
-    key->mv_data = buf;
-    key->mv_size = i;
+    return (struct kv_val){buf, i};
 }
 
 /* The index key of a user's email: its email_key when server/ gave one, else email_key(). An
- * email_key is already folded, so email_key() leaves it as it is. */
-static void user_email_key(const struct store_user *u, char buf[STORE_EMAIL_MAX], MDB_val *key)
+ * email_key is already folded, so email_key() leaves it as it is. Empty for an anonymous user,
+ * who is not indexed. */
+static struct kv_val user_email_key(const struct store_user *u, char buf[STORE_EMAIL_MAX])
 {
-    email_key(u->email_key[0] ? u->email_key : u->email, buf, key);
+    return email_key(u->email_key[0] ? u->email_key : u->email, buf);
 }
 
 /* The id the email index holds for key (STORE_NOTFOUND when none). */
-static int email_owner(struct store_txn *txn, const MDB_val *key, char user_id[STORE_ID_MAX])
+static int email_owner(struct store_txn *txn, struct kv_val key, char user_id[STORE_ID_MAX])
 {
-    MDB_val k = *key, data;
-    int rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_USERS_BY_EMAIL], &k, &data),
-                           "get email index");
+    struct kv_val val;
+    int rc = kv_get(txn, DB_USERS_BY_EMAIL, key, &val);
     if (rc)
         return rc;
-    if (data.mv_size == 0 || data.mv_size >= STORE_ID_MAX)
-        return store_corrupt(DB_USERS_BY_EMAIL, key->mv_data, key->mv_size);
-    memcpy(user_id, data.mv_data, data.mv_size);
-    user_id[data.mv_size] = '\0';
+    if (val.len == 0 || val.len >= STORE_ID_MAX)
+        return store_corrupt(DB_USERS_BY_EMAIL, key.data, key.len);
+    memcpy(user_id, val.data, val.len);
+    user_id[val.len] = '\0';
     return STORE_OK;
 }
 
-static int email_put(struct store_txn *txn, const MDB_val *key, const char *user_id)
+/* STORE_OK when the email index has no entry for key or its entry names self (NULL: nobody);
+ * STORE_EXISTS when the email belongs to another user. */
+static int email_free(struct store_txn *txn, struct kv_val key, const char *self)
 {
-    MDB_val k = *key, data = {.mv_size = strlen(user_id), .mv_data = (void *)user_id};
-    return store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[DB_USERS_BY_EMAIL], &k, &data, 0),
-                         "put email index");
+    char owner[STORE_ID_MAX];
+    int rc = email_owner(txn, key, owner);
+
+    if (rc == STORE_NOTFOUND)
+        return STORE_OK;
+    if (rc == STORE_OK && (!self || strcmp(owner, self) != 0))
+        return STORE_EXISTS;
+    return rc;
+}
+
+static int email_put(struct store_txn *txn, struct kv_val key, const char *user_id)
+{
+    return kv_put(txn, DB_USERS_BY_EMAIL, key, kv_str(user_id));
 }
 
 /* Removes the index entry of key when it names user_id (an entry of another user stays). */
-static int email_del(struct store_txn *txn, const MDB_val *key, const char *user_id)
+static int email_del(struct store_txn *txn, struct kv_val key, const char *user_id)
 {
     char owner[STORE_ID_MAX];
-    MDB_val k = *key;
     int rc = email_owner(txn, key, owner);
 
     if (rc == STORE_NOTFOUND)
         return STORE_OK;
     if (rc || strcmp(owner, user_id) != 0)
         return rc;
-    return store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[DB_USERS_BY_EMAIL], &k, NULL),
-                         "delete email index");
+    return kv_del(txn, DB_USERS_BY_EMAIL, key);
 }
 
 /* Reads and decodes the user of id into *out (clear it with store_user_clear()). */
 static int user_read(struct store_txn *txn, const char *id, struct store_user *out)
 {
-    MDB_val key, data;
-    int rc;
-
-    user_key(id, &key);
-    rc = store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_USERS], &key, &data), "get user");
-    if (rc)
-        return rc;
-    return user_decode(&key, &data, out);
+    struct kv_val key = kv_str(id), val;
+    int rc = kv_get(txn, DB_USERS, key, &val);
+    return rc ? rc : user_decode(&key, &val, out);
 }
 
 static int user_put(struct store_txn *txn, const char *id, const char *buf, size_t len)
 {
-    MDB_val key, data = {.mv_size = len, .mv_data = (void *)buf};
-    user_key(id, &key);
-    return store_mdb_err(txn, mdb_put(txn->txn, txn->st->dbi[DB_USERS], &key, &data, 0),
-                         "put user");
+    return kv_put(txn, DB_USERS, kv_str(id), (struct kv_val){buf, len});
 }
 
 int store_user_exists(struct store_txn *txn, const char *user_id)
 {
-    MDB_val key, data;
-    user_key(user_id, &key);
-    return store_mdb_err(txn, mdb_get(txn->txn, txn->st->dbi[DB_USERS], &key, &data), "get user");
+    struct kv_val val;
+    return kv_get(txn, DB_USERS, kv_str(user_id), &val);
 }
 
 int store_user_insert(struct store_txn *txn, const struct store_user *u)
 {
-    char email_buf[STORE_EMAIL_MAX], owner[STORE_ID_MAX];
-    MDB_val email;
+    char email_buf[STORE_EMAIL_MAX];
+    struct kv_val email;
     char *buf = NULL;
     size_t len;
     int rc = store_txn_writable(txn);
@@ -262,19 +256,12 @@ int store_user_insert(struct store_txn *txn, const struct store_user *u)
         rc = STORE_EXISTS;
     if (rc != STORE_NOTFOUND)
         goto out;
-    rc = STORE_OK;
-    user_email_key(u, email_buf, &email);
-    if (email.mv_size) {
-        rc = email_owner(txn, &email, owner);
-        if (rc == STORE_OK)
-            rc = STORE_EXISTS;
-        if (rc != STORE_NOTFOUND)
-            goto out;
-        rc = email_put(txn, &email, u->id);
-        if (rc)
-            goto out;
-    }
-    rc = user_put(txn, u->id, buf, len);
+    email = user_email_key(u, email_buf);
+    rc = email.len ? email_free(txn, email, NULL) : STORE_OK;
+    if (!rc && email.len)
+        rc = email_put(txn, email, u->id);
+    if (!rc)
+        rc = user_put(txn, u->id, buf, len);
 out:
     free(buf);
     return rc;
@@ -283,8 +270,8 @@ out:
 int store_user_update(struct store_txn *txn, const struct store_user *u)
 {
     struct store_user old = {0};
-    char old_buf[STORE_EMAIL_MAX], new_buf[STORE_EMAIL_MAX], owner[STORE_ID_MAX];
-    MDB_val old_email, new_email;
+    char old_buf[STORE_EMAIL_MAX], new_buf[STORE_EMAIL_MAX];
+    struct kv_val old_email, new_email;
     char *buf = NULL;
     size_t len;
     int rc = store_txn_writable(txn);
@@ -298,23 +285,17 @@ int store_user_update(struct store_txn *txn, const struct store_user *u)
         rc = user_read(txn, u->id, &old);
     if (rc)
         goto out;
-    user_email_key(&old, old_buf, &old_email);
-    user_email_key(u, new_buf, &new_email);
+    old_email = user_email_key(&old, old_buf);
+    new_email = user_email_key(u, new_buf);
     /* An email changed only in case keeps its index entry; the record takes the new spelling. */
     if (strcmp(old_buf, new_buf) != 0) {
-        if (new_email.mv_size) {
-            rc = email_owner(txn, &new_email, owner);
-            if (rc == STORE_OK && strcmp(owner, u->id) != 0)
-                rc = STORE_EXISTS;
-            else if (rc == STORE_OK || rc == STORE_NOTFOUND)
-                rc = STORE_OK;
-            if (rc)
-                goto out;
-        }
-        if (old_email.mv_size)
-            rc = email_del(txn, &old_email, u->id);
-        if (!rc && new_email.mv_size)
-            rc = email_put(txn, &new_email, u->id);
+        /* checked before any write: a refused update leaves the transaction as it was */
+        if (new_email.len)
+            rc = email_free(txn, new_email, u->id);
+        if (!rc && old_email.len)
+            rc = email_del(txn, old_email, u->id);
+        if (!rc && new_email.len)
+            rc = email_put(txn, new_email, u->id);
         if (rc)
             goto out;
     }
@@ -338,22 +319,20 @@ int store_user_get(struct store_txn *txn, const char *id, struct store_user *out
 int store_user_find_email(struct store_txn *txn, const char *email, char user_id[STORE_ID_MAX])
 {
     char buf[STORE_EMAIL_MAX];
-    MDB_val key;
 
     if (!user_id)
         return STORE_EINVAL;
     user_id[0] = '\0';
     if (!txn || !str_fits_nonempty(email, STORE_EMAIL_MAX))
         return STORE_EINVAL;
-    email_key(email, buf, &key);
-    return email_owner(txn, &key, user_id);
+    return email_owner(txn, email_key(email, buf), user_id);
 }
 
 int store_user_delete(struct store_txn *txn, const char *id)
 {
     struct store_user u = {0};
     char email_buf[STORE_EMAIL_MAX];
-    MDB_val key, email;
+    struct kv_val email;
     int rc = store_txn_writable(txn);
 
     if (rc)
@@ -363,27 +342,25 @@ int store_user_delete(struct store_txn *txn, const char *id)
     rc = user_read(txn, id, &u); /* for its email */
     if (rc)
         goto out;
-    user_email_key(&u, email_buf, &email);
-    if (email.mv_size)
-        rc = email_del(txn, &email, id);
+    email = user_email_key(&u, email_buf);
+    if (email.len)
+        rc = email_del(txn, email, id);
     if (!rc)
         rc = store_identities_delete_all(txn, id);
     if (!rc)
         rc = store_session_delete_user(txn, id, NULL, NULL);
     if (!rc)
         rc = store_user_teams_delete_all(txn, id);
-    if (rc)
-        goto out;
-    user_key(id, &key);
-    rc = store_mdb_err(txn, mdb_del(txn->txn, txn->st->dbi[DB_USERS], &key, NULL), "delete user");
+    if (!rc)
+        rc = kv_del(txn, DB_USERS, kv_str(id));
 out:
     store_user_clear(&u);
     return rc;
 }
 
-static int user_decode_any(const MDB_val *key, const MDB_val *data, void *out)
+static int user_decode_any(const struct kv_val *key, const struct kv_val *val, void *out)
 {
-    return user_decode(key, data, out);
+    return user_decode(key, val, out);
 }
 
 static void user_clear_any(void *item)
@@ -443,11 +420,10 @@ int store_user_search(struct store_txn *txn, const struct store_user_filter *fil
 {
     struct store_user *list = NULL, u = {0};
     char last[STORE_ID_MAX] = "";
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
-    MDB_stat stat;
-    size_t count = 0, scanned = 0, cap;
-    int rc, mrc;
+    struct kv_cursor *cur = NULL;
+    struct kv_val key, val;
+    size_t count = 0, scanned = 0, cap = 0, room_max;
+    int rc;
 
     if (scanned_to)
         scanned_to[0] = '\0';
@@ -461,44 +437,37 @@ int store_user_search(struct store_txn *txn, const struct store_user_filter *fil
                    (filter->status != -1 && filter->status != STORE_USER_ACTIVE &&
                     filter->status != STORE_USER_DISABLED)))
         return STORE_EINVAL;
-    rc = store_mdb_err(txn, mdb_stat(txn->txn, txn->st->dbi[DB_USERS], &stat), "stat users");
+    if (limit == 0)
+        return STORE_OK;
+    /* The list grows with the matches, never past what may be returned or looked at. */
+    room_max = scan_max && scan_max < limit ? scan_max : limit;
+    rc = kv_cursor_open(txn, DB_USERS, &cur);
     if (rc)
         goto out;
-    /* Allocate no more than there are records or may be looked at, whatever limit says. */
-    cap = limit < stat.ms_entries ? limit : stat.ms_entries;
-    if (scan_max && scan_max < cap)
-        cap = scan_max;
-    if (cap == 0)
-        goto out;
-    list = calloc(cap, sizeof *list);
-    if (!list) {
-        rc = STORE_ENOMEM;
-        goto out;
-    }
-    rc =
-        store_mdb_err(txn, mdb_cursor_open(txn->txn, txn->st->dbi[DB_USERS], &cur), "cursor users");
-    if (rc)
-        goto out;
-    mrc = cursor_first_after(cur, after, &key, &data);
-    while (mrc == MDB_SUCCESS && count < cap && (scan_max == 0 || scanned < scan_max)) {
-        rc = user_decode(&key, &data, &u);
+    rc = cursor_first_after(cur, after, &key, &val);
+    while (rc == STORE_OK) {
+        rc = user_decode(&key, &val, &u);
         if (rc)
             goto out;
         scanned++;
         memcpy(last, u.id, sizeof last);
         if (user_matches(&u, filter)) {
+            rc = list_room(&list, &cap, count, sizeof *list, room_max);
+            if (rc)
+                goto out;
             list[count++] = u;
             memset(&u, 0, sizeof u); /* the list owns it now */
         } else {
             store_user_clear(&u);
         }
-        mrc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
+        if (count == limit || (scan_max && scanned == scan_max))
+            break;
+        rc = kv_move(cur, KV_NEXT, NULL, &key, &val);
     }
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = store_mdb_err(txn, mrc, "search users");
+    if (rc == STORE_NOTFOUND)
+        rc = STORE_OK;
 out:
-    if (cur)
-        mdb_cursor_close(cur);
+    kv_cursor_close(cur);
     store_user_clear(&u);
     if (rc) {
         store_user_list_free(list, count);

@@ -1,6 +1,7 @@
 #include "harness.h"
 
 #include <ftw.h>
+#include <libpq-fe.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -82,4 +83,124 @@ void th_case_teardown(void)
     if (tmpdir[0])
         nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     tmpdir[0] = '\0';
+}
+
+/* ---- stores on the test cluster ---- */
+
+int th_on_postgres(void)
+{
+    const char *s = getenv("IDPD_TEST_STORE");
+    return s && strcmp(s, "postgres") == 0;
+}
+
+struct pg_db {
+    char name[64];
+    char uri[1024];
+};
+
+static PGconn *pg_admin(void)
+{
+    const char *base = getenv("IDPD_TEST_PG");
+    PGconn *c;
+    if (!base) {
+        fprintf(stderr, "  IDPD_TEST_PG is not set (tests/postgres/cluster start prints it)\n");
+        return NULL;
+    }
+    c = PQconnectdb(base);
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "  cannot reach the test cluster: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int pg_exec(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        fprintf(stderr, "  %s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    return ok;
+}
+
+static void drop_db(void *arg)
+{
+    struct pg_db *db = arg;
+    char sql[128];
+    PGconn *c = pg_admin();
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db->name);
+    if (c && !pg_exec(c, sql))
+        th_case_failed = 1;
+    PQfinish(c);
+    free(db);
+}
+
+const char *th_pg_database(void)
+{
+    static unsigned counter;
+    const char *base = getenv("IDPD_TEST_PG"), *q;
+    struct pg_db *db = calloc(1, sizeof *db);
+    char sql[128];
+    PGconn *c = NULL;
+    if (!db)
+        goto fail;
+    snprintf(db->name, sizeof db->name, "t%ld_%u", (long)getpid(), ++counter);
+    c = pg_admin();
+    if (!c)
+        goto fail;
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", db->name);
+    if (!pg_exec(c, sql))
+        goto fail;
+    PQfinish(c);
+    c = NULL;
+    /* the base URI names the "postgres" database: "postgresql:///postgres?host=…" */
+    q = strstr(base, "/postgres");
+    if (!q) {
+        fprintf(stderr, "  IDPD_TEST_PG must name the database postgres\n");
+        goto fail;
+    }
+    snprintf(db->uri, sizeof db->uri, "%.*s/%s%s", (int)(q - base), base, db->name,
+             q + strlen("/postgres"));
+    th_defer(drop_db, db);
+    return db->uri;
+fail:
+    PQfinish(c);
+    free(db);
+    th_case_failed = 1;
+    return NULL;
+}
+
+#define STORES_MAX 32
+
+static struct {
+    char dir[512];
+    const char *uri; /* th_pg_database()'s, valid until the case ends */
+} stores[STORES_MAX];
+static char stores_case[512]; /* th_tmpdir() of the case the table belongs to */
+
+const char *th_store_for(const char *dir)
+{
+    if (!th_on_postgres())
+        return dir;
+    if (strcmp(stores_case, th_tmpdir()) != 0) {
+        memset(stores, 0, sizeof stores);
+        snprintf(stores_case, sizeof stores_case, "%s", th_tmpdir());
+    }
+    for (size_t i = 0; i < STORES_MAX; i++) {
+        if (stores[i].uri && strcmp(stores[i].dir, dir) == 0)
+            return stores[i].uri;
+        if (!stores[i].uri) {
+            const char *uri = th_pg_database();
+            if (uri) {
+                snprintf(stores[i].dir, sizeof stores[i].dir, "%s", dir);
+                stores[i].uri = uri;
+            }
+            return uri;
+        }
+    }
+    fprintf(stderr, "  more than %d stores in one case\n", STORES_MAX);
+    th_case_failed = 1;
+    return NULL;
 }

@@ -76,6 +76,18 @@ const char *th_tmpdir(void);
  * setting th_case_failed (a server that exits badly, say). */
 void th_defer(void (*fn)(void *arg), void *arg);
 
+/* The store that belongs to the folder dir in the current case (store_open()'s argument). With
+ * IDPD_TEST_STORE=postgres (and IDPD_TEST_PG naming the test cluster's "postgres" database, as
+ * tests/postgres/cluster prints it): a database of that cluster, made at the first call for dir
+ * and dropped when the case ends, as a libpq URI; otherwise dir itself, for LMDB. NULL (and the
+ * case failed) when the database cannot be made. */
+const char *th_store_for(const char *dir);
+/* 1 when IDPD_TEST_STORE=postgres. */
+int th_on_postgres(void);
+/* A new empty database of the test cluster, dropped when the case ends: its URI, valid until
+ * then; NULL (and the case failed) when it cannot be made. */
+const char *th_pg_database(void);
+
 void th_case_setup(void);
 void th_case_teardown(void);
 

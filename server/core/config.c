@@ -30,6 +30,13 @@ static const struct setting settings[] = {
     {"listen", K_LISTEN, 0, 0, 0, 0, "127.0.0.1:8080", SRV_CFG_SERVE, "HOST:PORT to listen on"},
     {"data", K_STR, OFF(data_dir), 0, 0, "./data", SRV_CFG_SERVE | SRV_CFG_DATA,
      "data folder (created when its parent exists)"},
+    {"store", K_STR, OFF(store), 0, 0, "", SRV_CFG_SERVE | SRV_CFG_DATA,
+     "where the records live: empty = LMDB in the data folder; postgres://… or postgresql://… "
+     "= PostgreSQL, a libpq URI (keep its password in PGPASSFILE: a flag shows in ps)"},
+    {"store_timeout_ms", K_INT, OFF(store_timeout_ms), 100, 600000, "5000", 0,
+     "milliseconds a request waits for PostgreSQL before it answers 503"},
+    {"store_connections", K_INT_OFF, OFF(store_connections), 1, 1024, "0", 0,
+     "PostgreSQL connections of this node (0 = http_threads + workers + 4)"},
     {"issuer", K_STR, OFF(issuer), 0, 0, "", SRV_CFG_SERVE, "issuer URL"},
     {"audience", K_STR, OFF(audience), 0, 0, "", 0,
      "comma-separated audiences a token may name; the first is the default"},

@@ -51,9 +51,18 @@ int srv_ctx_open(struct srv_ctx *ctx, const struct srv_config *cfg)
     ctx->cfg = cfg;
     if (prepare_data_dir(cfg->data_dir) != SRV_OK)
         goto out;
-    int src = store_open(cfg->data_dir, NULL, &ctx->store);
+    struct store_options so = {
+        .timeout_ms = (unsigned)cfg->store_timeout_ms,
+        /* every thread that may hold a transaction at once: HTTP threads, Argon2 workers, and
+         * the sweeper, key refresher and audit writer */
+        .connections = cfg->store_connections ? (unsigned)cfg->store_connections
+                                              : cfg->http_threads + cfg->workers + 4,
+    };
+    int src = store_open(cfg->store[0] ? cfg->store : cfg->data_dir, &so, &ctx->store);
     if (src != STORE_OK) {
-        fprintf(stderr, "idpd: cannot open the store in %s: %s\n", cfg->data_dir,
+        /* never the URI: it may hold a password */
+        fprintf(stderr, "idpd: cannot open the store %s%s: %s\n",
+                cfg->store[0] ? "on PostgreSQL" : "in ", cfg->store[0] ? "" : cfg->data_dir,
                 store_strerror(src));
         goto out;
     }

@@ -45,6 +45,9 @@ struct srv_config {
     char listen_host[256];
     unsigned listen_port;
     char data_dir[4096];
+    char store[4096];          /* "" = LMDB in data_dir; else a PostgreSQL URI (never logged) */
+    int64_t store_timeout_ms;  /* PostgreSQL: a call's longest wait */
+    int64_t store_connections; /* PostgreSQL: pool size; 0 = derived from the thread counts */
     char issuer[1024];
     char audience[1024]; /* comma-separated allowed audiences; the first is the default */
     char signing_alg[16];

@@ -32,7 +32,8 @@ void srv_handle_readyz(struct srv_request *rq)
         return;
     }
     srv_reply_json(rq, 200,
-                   json_pack("{s:s, s:I, s:s}", "status", "ready", "schema_version",
-                             (json_int_t)version, "signing_alg", keys_active_alg(ctx->keys)),
+                   json_pack("{s:s, s:I, s:s, s:s}", "status", "ready", "schema_version",
+                             (json_int_t)version, "store", store_backend(ctx->store), "signing_alg",
+                             keys_active_alg(ctx->keys)),
                    NULL);
 }

@@ -138,21 +138,35 @@ static void buf_add(char **buf, size_t *len, size_t *cap, const char *p, size_t 
 
 /* ---- child processes ---- */
 
-/* The environment of a child: ours without IDPD_*, then extra. Built before fork() so the child
- * only makes async-signal-safe calls. */
-static char **child_env(const char *const *extra)
+/* The environment of a child: ours without IDPD_*, then extra, then, on PostgreSQL
+ * (IDPD_TEST_STORE=postgres), IDPD_STORE naming the database th_store_for() keeps for the data
+ * folder in argv ("--data DIR"), so every idpd of a case that shares a folder shares a store.
+ * Built before fork() so the child only makes async-signal-safe calls. */
+static char **child_env(char **argv, const char *const *extra)
 {
     size_t n = 0, k = 0;
+    const char *store = NULL, *data = ts_path("data"); /* idpd's default ./data, run here */
+    for (char **a = argv; *a; a++)
+        if (strcmp(*a, "--data") == 0 && a[1])
+            data = a[1];
+    if (th_on_postgres()) {
+        const char *uri = th_store_for(data);
+        if (uri)
+            store = ts_printf("IDPD_STORE=%s", uri);
+    }
     for (char **e = environ; *e; e++)
         n++;
     for (size_t i = 0; extra && extra[i]; i++)
         n++;
-    char **env = ts_keep(calloc(n + 1, sizeof *env));
+    char **env = ts_keep(calloc(n + 2, sizeof *env));
     for (char **e = environ; *e; e++)
         if (strncmp(*e, "IDPD_", 5) != 0)
             env[k++] = *e;
+    /* first match wins (getenv): a case's own IDPD_STORE comes before ours */
     for (size_t i = 0; extra && extra[i]; i++)
         env[k++] = (char *)extra[i];
+    if (store)
+        env[k++] = (char *)store;
     env[k] = NULL;
     return env;
 }
@@ -320,7 +334,7 @@ struct ts_server *ts_start(const struct ts_opts *o)
     snprintf(s->data, sizeof s->data, "%s", data);
     const char *pre[] = {"serve", "--listen", "127.0.0.1:0", "--data", s->data, NULL};
     char **argv = child_argv(pre, o->args);
-    char **envp = child_env(o->env);
+    char **envp = child_env(argv, o->env);
     if (pipe2(fds, O_CLOEXEC) != 0)
         die("pipe2");
     pthread_mutex_init(&s->lock, NULL);
@@ -429,7 +443,7 @@ struct ts_cmd *ts_run(const char *const *args, const char *const *env)
     char *obuf = NULL, *ebuf = NULL;
     size_t olen = 0, ocap = 0, elen = 0, ecap = 0;
     char **argv = child_argv(NULL, args);
-    char **envp = child_env(env);
+    char **envp = child_env(argv, env);
     if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
         die("pipe2");
     pid_t pid = spawn(argv, envp, out[1], err[1]);
@@ -1221,7 +1235,7 @@ struct keys *ts_keys_open(const char *data)
         die("calloc");
     if (mkdir(data, 0700) != 0 && errno != EEXIST)
         die("mkdir");
-    if ((rc = store_open(data, NULL, &o->st)) != STORE_OK) {
+    if ((rc = store_open(th_store_for(data), NULL, &o->st)) != STORE_OK) {
         fprintf(stderr, "  store_open(%s): %s\n", data, store_strerror(rc));
         free(o);
         return NULL;
@@ -1256,7 +1270,7 @@ static int delete_txn(struct store_txn *txn, void *arg)
 int ts_store_sa_delete(const char *data, const char *id)
 {
     struct store *st = NULL;
-    int rc = store_open(data, NULL, &st);
+    int rc = store_open(th_store_for(data), NULL, &st);
     if (rc == STORE_OK)
         rc = store_write(st, delete_txn, (void *)id);
     if (st)
@@ -1279,7 +1293,7 @@ const char *ts_store_password_phc(const char *data, const char *email)
 {
     struct store *st = NULL;
     struct phc_read r = {.email = email};
-    int rc = store_open(data, NULL, &st);
+    int rc = store_open(th_store_for(data), NULL, &st);
     if (rc == STORE_OK)
         rc = store_read(st, phc_txn, &r);
     if (st)

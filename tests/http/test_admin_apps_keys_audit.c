@@ -1117,7 +1117,7 @@ TEST(audit_retention_sweeps_old_events)
     struct store *st = NULL;
     struct old_events o = {(int64_t)time(NULL)};
     CHECK(mkdir(data, 0700) == 0);
-    CHECK_INT(store_open(data, NULL, &st), STORE_OK);
+    CHECK_INT(store_open(th_store_for(data), NULL, &st), STORE_OK);
     int rc = store_write(st, append_txn, &o);
     store_close(st);
     CHECK_INT(rc, STORE_OK);
@@ -1180,7 +1180,7 @@ TEST(audit_long_log_pages_by_cursor)
     struct store *st = NULL;
     struct filler fl = {(int64_t)time(NULL), 12000};
     CHECK(mkdir(data, 0700) == 0);
-    CHECK_INT(store_open(data, NULL, &st), STORE_OK);
+    CHECK_INT(store_open(th_store_for(data), NULL, &st), STORE_OK);
     int rc = store_write(st, filler_txn, &fl);
     store_close(st);
     CHECK_INT(rc, STORE_OK);

@@ -99,7 +99,8 @@ static json_t *audit_events(struct ts_server *s)
     struct store *st = NULL;
     struct audit_read a = {0};
     json_t *arr = ts_keep_json(json_array());
-    if (store_open(s->data, NULL, &st) != STORE_OK || store_read(st, audit_txn, &a) != STORE_OK)
+    if (store_open(th_store_for(s->data), NULL, &st) != STORE_OK ||
+        store_read(st, audit_txn, &a) != STORE_OK)
         a.n = 0;
     for (size_t i = 0; i < a.n; i++)
         json_array_append_new(arr,

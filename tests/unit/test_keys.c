@@ -79,7 +79,7 @@ static int fixture_open(struct fixture *f, const char *dir, const char *alg)
     int rc;
 
     memset(f, 0, sizeof *f);
-    rc = store_open(dir, NULL, &f->st);
+    rc = store_open(th_store_for(dir), NULL, &f->st);
     if (rc != STORE_OK) {
         fprintf(stderr, "  store_open: %s\n", store_strerror(rc));
         return -1;
@@ -1544,7 +1544,7 @@ TEST(concurrent_open_makes_one_set)
         char k0[KEYS_KID_MAX], k1[KEYS_KID_MAX];
 
         snprintf(name, sizeof name, "r%d", round);
-        CHECK_INT(store_open(subdir(name), NULL, &st), STORE_OK);
+        CHECK_INT(store_open(th_store_for(subdir(name)), NULL, &st), STORE_OK);
         for (int i = 0; i < 2; i++) {
             o[i].st = st;
             o[i].kr = NULL;

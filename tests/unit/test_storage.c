@@ -1,10 +1,16 @@
-/* Unit tests of storage/: each case opens a fresh LMDB environment in th_tmpdir(). */
+/* Unit tests of storage/: each case opens a fresh store, an LMDB environment in th_tmpdir() or,
+ * with IDPD_TEST_STORE=postgres, a new database of the test cluster (CTest runs the suite both
+ * ways). Cases about LMDB's map, files and processes run on LMDB only. */
 #include "harness.h"
 #include "storage/storage.h"
 
-/* Only the corrupt-record cases use LMDB directly, to plant records storage would never
+/* Only the corrupt-record cases use the backends directly, to plant records storage would never
  * write. */
+#include <libpq-fe.h>
 #include <lmdb.h>
+
+/* The key-value interface beneath the records is tested directly too (both backends). */
+#include "storage/kv.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -25,10 +31,25 @@ static const char *subpath(const char *name)
     return path;
 }
 
+/* The store of the current case: the same one each call within a case, so a case can close
+ * and open it again. */
+static const char *where(void)
+{
+    const char *w = th_store_for(th_tmpdir());
+    return w ? w : "";
+}
+
+/* Cases about LMDB alone say so and pass on PostgreSQL. */
+#define LMDB_ONLY()                                                                                \
+    do {                                                                                           \
+        if (th_on_postgres())                                                                      \
+            return;                                                                                \
+    } while (0)
+
 static int open_small(struct store **st)
 {
     struct store_options opts = {.map_size = SMALL_MAP};
-    return store_open(th_tmpdir(), &opts, st);
+    return store_open(where(), &opts, st);
 }
 
 /* An account with nroles roles "role-<i>"; roles are malloc'd, so store_service_account_clear()
@@ -260,22 +281,26 @@ TEST(open_writes_schema_version)
     struct meta m = {.name = "schema_version"};
     struct stat sb;
 
-    CHECK_INT(store_open(th_tmpdir(), NULL, &st), STORE_OK);
+    CHECK_INT(store_open(where(), NULL, &st), STORE_OK);
     CHECK(st != NULL);
     CHECK_INT(store_read(st, meta_get_cb, &m), STORE_OK);
     CHECK_INT(m.value, STORE_SCHEMA_VERSION);
-    CHECK_INT(m.value, 4);
-    CHECK_INT(store_map_size(st), (size_t)64 << 20);
+    CHECK_INT(m.value, 5);
+    CHECK_STR(store_backend(st), th_on_postgres() ? "postgres" : "lmdb");
+    CHECK_INT(store_ready(st), STORE_OK);
+    CHECK_INT(store_map_size(st), th_on_postgres() ? 0 : (size_t)64 << 20);
     store_close(st);
 
-    CHECK_INT(stat(subpath("data.mdb"), &sb), 0);
-    CHECK_INT(sb.st_mode & 0777, 0600);
-    CHECK_INT(stat(subpath("lock.mdb"), &sb), 0);
-    CHECK_INT(sb.st_mode & 0777, 0600);
+    if (!th_on_postgres()) {
+        CHECK_INT(stat(subpath("data.mdb"), &sb), 0);
+        CHECK_INT(sb.st_mode & 0777, 0600);
+        CHECK_INT(stat(subpath("lock.mdb"), &sb), 0);
+        CHECK_INT(sb.st_mode & 0777, 0600);
+    }
 
     st = NULL;
     m.value = 0;
-    CHECK_INT(store_open(th_tmpdir(), NULL, &st), STORE_OK);
+    CHECK_INT(store_open(where(), NULL, &st), STORE_OK);
     CHECK_INT(store_read(st, meta_get_cb, &m), STORE_OK);
     CHECK_INT(m.value, STORE_SCHEMA_VERSION);
     store_close(st);
@@ -286,16 +311,17 @@ TEST(newer_schema_is_refused)
     struct store *st = NULL;
     struct meta m = {.name = "schema_version", .value = 99};
 
-    CHECK_INT(store_open(th_tmpdir(), NULL, &st), STORE_OK);
+    CHECK_INT(store_open(where(), NULL, &st), STORE_OK);
     CHECK_INT(store_write(st, meta_put_cb, &m), STORE_OK);
     store_close(st);
     st = (struct store *)1;
-    CHECK_INT(store_open(th_tmpdir(), NULL, &st), STORE_EVERSION);
+    CHECK_INT(store_open(where(), NULL, &st), STORE_EVERSION);
     CHECK(st == NULL);
 }
 
 TEST(open_missing_dir_is_eio)
 {
+    LMDB_ONLY();
     struct store *st = (struct store *)1;
     CHECK_INT(store_open(subpath("missing"), NULL, &st), STORE_EIO);
     CHECK(st == NULL);
@@ -303,6 +329,7 @@ TEST(open_missing_dir_is_eio)
 
 TEST(open_regular_file_is_eio)
 {
+    LMDB_ONLY();
     struct store *st = (struct store *)1;
     int fd = open(subpath("file"), O_CREAT | O_WRONLY, 0600);
     CHECK(fd >= 0);
@@ -316,8 +343,9 @@ TEST(open_bad_arguments)
     struct store *st = NULL;
     struct store_options opts = {.map_size = (size_t)2 << 20, .map_size_max = (size_t)1 << 20};
     CHECK_INT(store_open(NULL, NULL, &st), STORE_EINVAL);
-    CHECK_INT(store_open(th_tmpdir(), NULL, NULL), STORE_EINVAL);
-    CHECK_INT(store_open(th_tmpdir(), &opts, &st), STORE_EINVAL);
+    CHECK_INT(store_open(where(), NULL, NULL), STORE_EINVAL);
+    if (!th_on_postgres()) /* map sizes are LMDB's */
+        CHECK_INT(store_open(where(), &opts, &st), STORE_EINVAL);
     CHECK(st == NULL);
     CHECK_INT(store_read(NULL, meta_get_cb, NULL), STORE_EINVAL);
     CHECK_INT(store_write(NULL, meta_get_cb, NULL), STORE_EINVAL);
@@ -351,9 +379,9 @@ TEST(meta_round_trip)
 
 TEST(strerror_names_every_code)
 {
-    static const int codes[] = {STORE_OK,       STORE_NOTFOUND, STORE_EXISTS,
-                                STORE_EINVAL,   STORE_ENOMEM,   STORE_EIO,
-                                STORE_ECORRUPT, STORE_EVERSION, STORE_EMAPFULL};
+    static const int codes[] = {STORE_OK,           STORE_NOTFOUND, STORE_EXISTS,   STORE_EINVAL,
+                                STORE_ENOMEM,       STORE_EIO,      STORE_ECORRUPT, STORE_EVERSION,
+                                STORE_EUNAVAILABLE, STORE_ERERUN};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         CHECK(store_strerror(codes[i]) != NULL);
         CHECK(strcmp(store_strerror(codes[i]), store_strerror(-1)) != 0);
@@ -987,6 +1015,7 @@ static int check_all(struct store *st, const char *prefix, int total)
 
 TEST(map_grows_when_full)
 {
+    LMDB_ONLY();
     struct store *st = NULL;
     size_t grown;
 
@@ -1010,12 +1039,13 @@ TEST(map_grows_when_full)
 
 TEST(map_growth_stops_at_max)
 {
+    LMDB_ONLY();
     struct store *st = NULL;
     struct store_options opts = {.map_size = SMALL_MAP, .map_size_max = 2 * SMALL_MAP};
     struct meta m = {.name = "schema_version"};
     int inserted = 0, rc = STORE_OK;
 
-    CHECK_INT(store_open(th_tmpdir(), &opts, &st), STORE_OK);
+    CHECK_INT(store_open(where(), &opts, &st), STORE_OK);
     while (rc == STORE_OK && inserted < 100000) {
         struct batch b = {.prefix = "sa_", .from = inserted, .count = 50};
         rc = store_write(st, batch_cb, &b);
@@ -1072,6 +1102,7 @@ static void *group_thread(void *arg)
 
 TEST(group_commit_shares_one_commit_and_isolates_failures)
 {
+    LMDB_ONLY();
     enum { OTHERS = 7 };
     struct store *st = NULL;
     atomic_int entered = 0;
@@ -1080,7 +1111,7 @@ TEST(group_commit_shares_one_commit_and_isolates_failures)
     pthread_t th[OTHERS + 1];
     uint64_t writes0, batches0, writes1, batches1;
 
-    CHECK_INT(store_open(th_tmpdir(), NULL, &st), STORE_OK);
+    CHECK_INT(store_open(where(), NULL, &st), STORE_OK);
     store_write_stats(st, &writes0, &batches0);
     for (int i = 0; i <= OTHERS; i++)
         w[i] = (struct group_writer){.st = st,
@@ -1125,7 +1156,7 @@ TEST(generation_follows_every_commit)
     struct store *st = NULL;
     uint64_t g0, g1, g2, seen = 0;
     struct meta m = {.name = "gen_test", .value = 1};
-    CHECK_INT(store_open(th_tmpdir(), NULL, &st), STORE_OK);
+    CHECK_INT(store_open(where(), NULL, &st), STORE_OK);
     g0 = store_generation(st);
     CHECK(g0 > 0);
     CHECK_INT(store_read(st, generation_cb, &seen), STORE_OK);
@@ -1141,13 +1172,16 @@ TEST(generation_follows_every_commit)
     if (child == 0) {
         struct store *other = NULL;
         struct meta cm = {.name = "gen_test", .value = 2};
-        int ok = store_open(th_tmpdir(), NULL, &other) == STORE_OK &&
+        int ok = store_open(where(), NULL, &other) == STORE_OK &&
                  store_write(other, meta_put_cb, &cm) == STORE_OK;
         store_close(other);
         _exit(ok ? 0 : 1);
     }
     int status = 0;
     CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* PostgreSQL: the other node's NOTIFY reaches this one's listener a moment later */
+    for (int i = 0; i < 200 && store_generation(st) == g1; i++)
+        usleep(10000);
     g2 = store_generation(st);
     CHECK(g2 > g1);
     CHECK_INT(store_read(st, generation_cb, &seen), STORE_OK);
@@ -1180,7 +1214,7 @@ TEST(login_failures_put_get_delete_sweep)
 {
     struct store *st = NULL;
     size_t removed = 0;
-    CHECK_INT(store_open(th_tmpdir(), NULL, &st), STORE_OK);
+    CHECK_INT(store_open(where(), NULL, &st), STORE_OK);
     struct failures_op a = {.key = "aaaa", .f = {3, 1000, 0, 5000}};
     struct failures_op b = {.key = "bbbb", .f = {6, 1000, 1030, 9000}};
     CHECK_INT(store_write(st, failures_put_cb, &a), STORE_OK);
@@ -1227,11 +1261,11 @@ TEST(schema_upgrades_from_1)
 {
     struct store *st = NULL;
     struct meta m = {.name = "schema_version", .value = 1};
-    CHECK_INT(store_open(th_tmpdir(), NULL, &st), STORE_OK);
+    CHECK_INT(store_open(where(), NULL, &st), STORE_OK);
     CHECK_INT(store_write(st, meta_put_cb, &m), STORE_OK);
     store_close(st);
     st = NULL;
-    CHECK_INT(store_open(th_tmpdir(), NULL, &st), STORE_OK);
+    CHECK_INT(store_open(where(), NULL, &st), STORE_OK);
     CHECK_INT(store_read(st, meta_get_cb, &m), STORE_OK);
     CHECK_INT(m.value, STORE_SCHEMA_VERSION);
     struct failures_op a = {.key = "after-upgrade", .f = {1, 1, 0, 100}};
@@ -1255,6 +1289,7 @@ static void *grow_thread(void *arg)
 /* Batches of several writers that run out of map grow it and run again, all of them. */
 TEST(group_commit_grows_the_map)
 {
+    LMDB_ONLY();
     struct store *st = NULL;
     struct grow_writer g[4] = {
         {.prefix = "sa_a"}, {.prefix = "sa_b"}, {.prefix = "sa_c"}, {.prefix = "sa_d"}};
@@ -1315,6 +1350,7 @@ static void *generation_main(void *arg)
 /* The generation lives in the map's meta pages, which a resize unmaps: reading it must wait. */
 TEST(generation_reads_while_the_map_grows)
 {
+    LMDB_ONLY();
     struct reader_ctx ctx = {0};
     pthread_t readers[2];
     CHECK_INT(open_small(&ctx.st), STORE_OK);
@@ -1333,6 +1369,7 @@ TEST(generation_reads_while_the_map_grows)
 
 TEST(readers_run_while_the_map_grows)
 {
+    LMDB_ONLY();
     struct reader_ctx ctx = {0};
     pthread_t readers[4];
     size_t n;
@@ -1357,6 +1394,7 @@ TEST(readers_run_while_the_map_grows)
 
 TEST(another_process_grows_the_map)
 {
+    LMDB_ONLY();
     struct store *st = NULL;
     pid_t pid;
     int status;
@@ -1396,6 +1434,29 @@ TEST(another_process_grows_the_map)
 /* ---- corrupt data ---- */
 
 /* Writes one record into db behind the store's back, or drops db whole when key is NULL. */
+static int raw_edit_pg(const char *db, const void *key, size_t key_len, const void *val, size_t len)
+{
+    char sql[256];
+    const char *values[2] = {key, val};
+    int lengths[2] = {(int)key_len, (int)len}, formats[2] = {1, 1}, ok;
+    PGconn *c = PQconnectdb(where());
+    PGresult *r;
+    if (key)
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO idpd.%s (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE "
+                 "SET value = EXCLUDED.value",
+                 db);
+    else
+        snprintf(sql, sizeof sql, "DROP TABLE idpd.%s", db);
+    r = PQexecParams(c, sql, key ? 2 : 0, NULL, values, lengths, formats, 0);
+    ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        fprintf(stderr, "  %s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return ok ? 0 : -1;
+}
+
 static int raw_edit(const char *db, const void *key, size_t key_len, const void *val, size_t len)
 {
     MDB_env *env = NULL;
@@ -1403,6 +1464,8 @@ static int raw_edit(const char *db, const void *key, size_t key_len, const void 
     MDB_dbi dbi;
     MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
     MDB_val v = {.mv_size = len, .mv_data = (void *)val};
+    if (th_on_postgres())
+        return raw_edit_pg(db, key, key_len, val, len);
     int mrc = mdb_env_create(&env);
     if (!mrc)
         mrc = mdb_env_set_maxdbs(env, 32);
@@ -1481,7 +1544,7 @@ TEST(corrupt_records_are_refused)
     /* a schema version that is not 8 bytes stops the open */
     CHECK_INT(raw_put("meta", "schema_version", "\x01", 1), 0);
     st = (struct store *)1;
-    CHECK_INT(store_open(th_tmpdir(), NULL, &st), STORE_ECORRUPT);
+    CHECK_INT(store_open(where(), NULL, &st), STORE_ECORRUPT);
     CHECK(st == NULL);
 }
 
@@ -2188,7 +2251,7 @@ TEST(schema_upgrade_to_3_indexes_origins)
     static struct store_application a;
     struct meta m = {.name = "schema_version", .value = 2};
 
-    CHECK_INT(store_open(th_tmpdir(), NULL, &st), STORE_OK);
+    CHECK_INT(store_open(where(), NULL, &st), STORE_OK);
     make_app(&a, "app_old", STORE_APP_PUBLIC);
     app_origins(&a, "https://old.example", "http://127.0.0.1:8080");
     CHECK_INT(store_write(st, app_insert_cb, &a), STORE_OK);
@@ -2196,7 +2259,7 @@ TEST(schema_upgrade_to_3_indexes_origins)
     store_close(st);
     st = NULL;
     CHECK_INT(raw_drop("app_origins"), 0);
-    CHECK_INT(store_open(th_tmpdir(), NULL, &st), STORE_OK);
+    CHECK_INT(store_open(where(), NULL, &st), STORE_OK);
     CHECK_INT(store_read(st, meta_get_cb, &m), STORE_OK);
     CHECK_INT(m.value, STORE_SCHEMA_VERSION);
     CHECK_INT(origin_allowed(st, "https://old.example", "app_old"), STORE_OK);
@@ -4886,9 +4949,439 @@ TEST(corrupt_team_records_are_refused)
     store_close(st);
 }
 
+/* A version-4 data folder gets the hashed name index of the teams it holds. */
+TEST(schema_upgrade_to_5_indexes_team_names)
+{
+    struct store *st = NULL;
+    struct store_team got;
+    struct meta m = {.name = "schema_version", .value = 4};
+    static const char dup[] = "{\"name\":\"PLATFORM\",\"scope\":\"org_acme\",\"description\":\"\","
+                              "\"created_at\":1,\"updated_at\":1,\"roles\":[]}";
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(team_insert(st, "team_1", "Platform", "org_acme"), STORE_OK);
+    CHECK_INT(team_insert(st, "team_2", "Data", ""), STORE_OK);
+    CHECK_INT(team_insert(st, "team_3", "Data", "org_acme"), STORE_OK);
+    CHECK_INT(store_write(st, meta_put_cb, &m), STORE_OK);
+    store_close(st);
+    st = NULL;
+    CHECK_INT(raw_drop("team_names"), 0);
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(store_read(st, meta_get_cb, &m), STORE_OK);
+    CHECK_INT(m.value, STORE_SCHEMA_VERSION);
+    CHECK_INT(team_insert(st, "team_4", "platform", "org_acme"), STORE_EXISTS);
+    CHECK_INT(team_insert(st, "team_4", "DATA", ""), STORE_EXISTS);
+    CHECK_INT(team_insert(st, "team_4", "data", "org_acme"), STORE_EXISTS);
+    CHECK_INT(team_insert(st, "team_4", "data", "org_beta"), STORE_OK);
+    CHECK_INT(team_rename(st, "team_1", "Infra", "org_acme"), STORE_OK);
+    CHECK_INT(team_insert(st, "team_5", "platform", "org_acme"), STORE_OK);
+    CHECK_INT(store_write(st, team_delete_cb, "team_2"), STORE_OK);
+    CHECK_INT(team_insert(st, "team_6", "data", ""), STORE_OK);
+    CHECK_INT(team_get(st, "team_1", &got), STORE_OK);
+    CHECK_STR(got.name, "Infra");
+    store_team_clear(&got);
+    /* two teams with one name in a scope: the upgrade refuses the store */
+    m.value = 4;
+    CHECK_INT(store_write(st, meta_put_cb, &m), STORE_OK);
+    store_close(st);
+    st = NULL;
+    CHECK_INT(raw_drop("team_names"), 0);
+    CHECK_INT(raw_put("teams", "team_9", dup, strlen(dup)), 0);
+    CHECK_INT(open_small(&st), STORE_ECORRUPT);
+    store_close(st);
+}
+
+/* ---- the key-value interface (kv.h), on the audit table of a fresh store ---- */
+
+#define KV_TABLE DB_AUDIT
+
+static struct kv_val kv_lit(const char *s, size_t len)
+{
+    return (struct kv_val){s, len};
+}
+
+struct kv_case {
+    int step; /* which part of a test a callback runs */
+    char got[64][16];
+    size_t got_len[64];
+    size_t n;
+    int rc;
+};
+
+/* Records the key a move landed on. */
+static void kv_note(struct kv_case *c, const struct kv_val *k)
+{
+    if (c->n < 64) {
+        size_t len = k->len < 16 ? k->len : 16;
+        memcpy(c->got[c->n], k->data, len);
+        c->got_len[c->n++] = len;
+    }
+}
+
+static const char *const ordered_keys[] = {"\x00", "\x00\x00", "\x01", "a",    "ab",      "abc",
+                                           "b",    "\x7f",     "\x80", "\xff", "\xff\xff"};
+static const size_t ordered_lens[] = {1, 2, 1, 1, 2, 3, 1, 1, 1, 1, 2};
+#define NORDERED (sizeof ordered_lens / sizeof ordered_lens[0])
+
+static int kv_fill_cb(struct store_txn *txn, void *arg)
+{
+    int rc = STORE_OK;
+    (void)arg;
+    /* inserted out of order */
+    for (size_t i = NORDERED; i-- > 0 && !rc;)
+        rc = kv_insert(txn, KV_TABLE, kv_lit(ordered_keys[i], ordered_lens[i]),
+                       kv_lit(ordered_keys[i], ordered_lens[i]));
+    return rc;
+}
+
+static int kv_walk_cb(struct store_txn *txn, void *arg)
+{
+    struct kv_case *c = arg;
+    struct kv_cursor *cur = NULL;
+    struct kv_val k, v;
+    int rc = kv_cursor_open(txn, KV_TABLE, &cur);
+    c->n = 0;
+    if (rc)
+        return rc;
+    for (rc = kv_move(cur, c->step ? KV_LAST : KV_FIRST, NULL, &k, &v); rc == STORE_OK;
+         rc = kv_move(cur, c->step ? KV_PREV : KV_NEXT, NULL, &k, &v)) {
+        if (k.len != v.len || memcmp(k.data, v.data, k.len) != 0)
+            rc = STORE_ECORRUPT;
+        if (rc)
+            break;
+        kv_note(c, &k);
+    }
+    kv_cursor_close(cur);
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+/* Keys walk in byte order, shorter first on a common prefix: LMDB's and bytea's order. */
+TEST(kv_walks_in_byte_order)
+{
+    struct store *st = NULL;
+    struct kv_case c = {0};
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(store_write(st, kv_fill_cb, NULL), STORE_OK);
+    CHECK_INT(store_read(st, kv_walk_cb, &c), STORE_OK);
+    CHECK_INT(c.n, NORDERED);
+    for (size_t i = 0; i < NORDERED; i++)
+        CHECK_MSG(c.got_len[i] == ordered_lens[i] &&
+                      memcmp(c.got[i], ordered_keys[i], ordered_lens[i]) == 0,
+                  "forward %zu", i);
+    c.step = 1;
+    CHECK_INT(store_read(st, kv_walk_cb, &c), STORE_OK);
+    CHECK_INT(c.n, NORDERED);
+    for (size_t i = 0; i < NORDERED; i++)
+        CHECK_MSG(c.got_len[i] == ordered_lens[NORDERED - 1 - i] &&
+                      memcmp(c.got[i], ordered_keys[NORDERED - 1 - i],
+                             ordered_lens[NORDERED - 1 - i]) == 0,
+                  "backward %zu", i);
+    store_close(st);
+}
+
+struct kv_seek {
+    enum kv_move how;
+    const char *at;
+    size_t at_len;
+    const char *want; /* NULL: STORE_NOTFOUND */
+    size_t want_len;
+};
+
+static int kv_seek_cb(struct store_txn *txn, void *arg)
+{
+    static const struct kv_seek seeks[] = {
+        {KV_GE, "a", 1, "a", 1},         {KV_GT, "a", 1, "ab", 2},
+        {KV_GE, "aa", 2, "ab", 2},       {KV_GT, "aa", 2, "ab", 2},
+        {KV_BEFORE, "a", 1, "\x01", 1},  {KV_BEFORE, "ab", 2, "a", 1},
+        {KV_BEFORE, "\x00", 1, NULL, 0}, {KV_GE, "\xff\xff\x00", 3, NULL, 0},
+        {KV_GT, "\xff\xff", 2, NULL, 0}, {KV_BEFORE, "\xff\xff\xff", 3, "\xff\xff", 2},
+        {KV_GE, "\x00", 1, "\x00", 1},
+    };
+    struct kv_case *c = arg;
+    struct kv_cursor *cur = NULL;
+    struct kv_val k, at;
+    int rc = kv_cursor_open(txn, KV_TABLE, &cur);
+    for (size_t i = 0; !rc && i < sizeof seeks / sizeof seeks[0]; i++) {
+        at = kv_lit(seeks[i].at, seeks[i].at_len);
+        rc = kv_move(cur, seeks[i].how, &at, &k, NULL);
+        if (seeks[i].want ? rc != STORE_OK || k.len != seeks[i].want_len ||
+                                memcmp(k.data, seeks[i].want, k.len) != 0
+                          : rc != STORE_NOTFOUND) {
+            c->n = i;
+            rc = STORE_ECORRUPT;
+            break;
+        }
+        rc = STORE_OK;
+    }
+    /* after NOTFOUND the cursor has no position; a seek places it again */
+    if (!rc) {
+        at = kv_lit("\xff\xff", 2);
+        rc = kv_move(cur, KV_GT, &at, &k, NULL) == STORE_NOTFOUND &&
+                     kv_move(cur, KV_NEXT, NULL, &k, NULL) == STORE_NOTFOUND &&
+                     kv_move(cur, KV_FIRST, NULL, &k, NULL) == STORE_OK && k.len == 1
+                 ? STORE_OK
+                 : STORE_ECORRUPT;
+    }
+    kv_cursor_close(cur);
+    return rc;
+}
+
+TEST(kv_seeks_land_where_kv_h_says)
+{
+    struct store *st = NULL;
+    struct kv_case c = {0};
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(store_write(st, kv_fill_cb, NULL), STORE_OK);
+    CHECK_MSG(store_read(st, kv_seek_cb, &c) == STORE_OK, "seek %zu", c.n);
+    store_close(st);
+}
+
+static int kv_basics_cb(struct store_txn *txn, void *arg)
+{
+    struct kv_case *c = arg;
+    struct kv_val v;
+    int empty = 0;
+    (void)c;
+    if (kv_table_empty(txn, KV_TABLE, &empty) || !empty)
+        return 100;
+    if (kv_get(txn, KV_TABLE, kv_str("k"), &v) != STORE_NOTFOUND)
+        return 101;
+    if (kv_insert(txn, KV_TABLE, kv_str("k"), kv_str("one")) != STORE_OK)
+        return 102;
+    if (kv_insert(txn, KV_TABLE, kv_str("k"), kv_str("two")) != STORE_EXISTS)
+        return 103;
+    if (kv_get(txn, KV_TABLE, kv_str("k"), &v) != STORE_OK || v.len != 3 ||
+        memcmp(v.data, "one", 3) != 0)
+        return 104;
+    if (kv_put(txn, KV_TABLE, kv_str("k"), kv_lit("", 0)) != STORE_OK)
+        return 105;
+    if (kv_get(txn, KV_TABLE, kv_str("k"), &v) != STORE_OK || v.len != 0)
+        return 106;
+    if (kv_table_empty(txn, KV_TABLE, &empty) || empty)
+        return 107;
+    if (kv_del(txn, KV_TABLE, kv_str("k")) != STORE_OK)
+        return 108;
+    if (kv_del(txn, KV_TABLE, kv_str("k")) != STORE_NOTFOUND)
+        return 109;
+    /* keys: 1..511 bytes */
+    char big[512];
+    memset(big, 'k', sizeof big);
+    if (kv_put(txn, KV_TABLE, kv_lit(big, 511), kv_str("v")) != STORE_OK ||
+        kv_put(txn, KV_TABLE, kv_lit(big, 512), kv_str("v")) != STORE_EINVAL ||
+        kv_put(txn, KV_TABLE, kv_lit(big, 0), kv_str("v")) != STORE_EINVAL)
+        return 110;
+    /* a value of a megabyte */
+    size_t len = (size_t)1 << 20;
+    char *huge = malloc(len);
+    if (!huge)
+        return STORE_ENOMEM;
+    for (size_t i = 0; i < len; i++)
+        huge[i] = (char)(i * 7);
+    int rc = kv_put(txn, KV_TABLE, kv_str("huge"), kv_lit(huge, len));
+    if (!rc)
+        rc = kv_get(txn, KV_TABLE, kv_str("huge"), &v);
+    if (!rc && (v.len != len || memcmp(v.data, huge, len) != 0))
+        rc = 111;
+    free(huge);
+    return rc;
+}
+
+static int kv_read_only_cb(struct store_txn *txn, void *arg)
+{
+    (void)arg;
+    return kv_put(txn, KV_TABLE, kv_str("x"), kv_str("y")) == STORE_EINVAL &&
+                   kv_del(txn, KV_TABLE, kv_str("x")) == STORE_EINVAL
+               ? STORE_OK
+               : 200;
+}
+
+TEST(kv_get_put_insert_del)
+{
+    struct store *st = NULL;
+    struct kv_case c = {0};
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(store_write(st, kv_basics_cb, &c), STORE_OK);
+    CHECK_INT(store_read(st, kv_read_only_cb, NULL), STORE_OK);
+    store_close(st);
+}
+
+/* Many keys (past every batch size), walked while the same transaction deletes and inserts:
+ * a walk sees the transaction's own writes, and never a key it deleted. */
+static int kv_many_cb(struct store_txn *txn, void *arg)
+{
+    struct kv_case *c = arg;
+    struct kv_cursor *cur = NULL;
+    struct kv_val k;
+    char key[32];
+    int rc = STORE_OK;
+    size_t seen = 0;
+    if (c->step == 0) {
+        for (int i = 0; i < 2000 && !rc; i++) {
+            snprintf(key, sizeof key, "m%05d", i);
+            rc = kv_put(txn, KV_TABLE, kv_str(key), kv_str(key));
+        }
+        return rc;
+    }
+    rc = kv_cursor_open(txn, KV_TABLE, &cur);
+    if (rc)
+        return rc;
+    struct kv_val prefix = kv_str("m");
+    int started = 0;
+    /* delete every even key through the cursor, the key three ahead of every odd one with
+     * kv_del, and add "m<i>x" after each odd key: the walk must land on each "x" key and
+     * never on a key deleted ahead of it */
+    while ((rc = kv_prefix_next(cur, prefix, &started, &k, NULL)) == STORE_OK) {
+        char cur_key[32];
+        int i;
+        snprintf(cur_key, sizeof cur_key, "%.*s", (int)k.len, (const char *)k.data);
+        seen++;
+        if (strlen(cur_key) == 7 && cur_key[6] == 'x')
+            continue;
+        i = atoi(cur_key + 1);
+        if (i % 4 == 3) /* deleted ahead by i - 3 */
+            return 300;
+        if (i % 2 == 0) {
+            rc = kv_cursor_del(cur);
+        } else {
+            snprintf(key, sizeof key, "m%05d", i + 2);
+            rc = kv_del(txn, KV_TABLE, kv_str(key));
+            if (rc == STORE_NOTFOUND)
+                rc = STORE_OK;
+            snprintf(key, sizeof key, "m%05dx", i);
+            if (!rc)
+                rc = kv_put(txn, KV_TABLE, kv_str(key), kv_str(key));
+        }
+        if (rc)
+            break;
+    }
+    kv_cursor_close(cur);
+    c->n = seen;
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+static int kv_count_cb(struct store_txn *txn, void *arg)
+{
+    struct kv_case *c = arg;
+    struct kv_cursor *cur = NULL;
+    int rc = kv_cursor_open(txn, KV_TABLE, &cur);
+    c->n = 0;
+    for (rc = rc ? rc : kv_move(cur, KV_LAST, NULL, NULL, NULL); rc == STORE_OK;
+         rc = kv_move(cur, KV_PREV, NULL, NULL, NULL))
+        c->n++;
+    kv_cursor_close(cur);
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+TEST(kv_walks_see_their_own_writes)
+{
+    struct store *st = NULL;
+    struct kv_case c = {0};
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(store_write(st, kv_many_cb, &c), STORE_OK);
+    CHECK_INT(store_read(st, kv_count_cb, &c), STORE_OK);
+    CHECK_INT(c.n, 2000);
+    c.step = 1;
+    CHECK_INT(store_write(st, kv_many_cb, &c), STORE_OK);
+    /* keys 0..1999: i % 4 == 0 deleted by the cursor, 1 and 2 kept... every odd key i gains
+     * "m<i>x" and deletes i + 2 (odd, i % 4 == 3 when i % 4 == 1) */
+    CHECK_INT(store_read(st, kv_count_cb, &c), STORE_OK);
+    /* left: i % 4 == 1 (500) and its "x" (500), i % 4 == 2 is even: deleted; i % 4 == 3
+     * deleted ahead; so 1000 */
+    CHECK_INT(c.n, 1000);
+    store_close(st);
+}
+
+/* Two writers that read and write the same key: on PostgreSQL one meets a serialisation
+ * failure and store_write() runs its callback again; both increments land either way. */
+struct kv_counter {
+    struct store *st;
+    int runs;
+    int rc;
+};
+
+static int kv_increment_cb(struct store_txn *txn, void *arg)
+{
+    struct kv_counter *k = arg;
+    struct kv_val v;
+    uint64_t n = 0;
+    uint8_t buf[8];
+    __atomic_add_fetch(&k->runs, 1, __ATOMIC_SEQ_CST);
+    int rc = kv_get(txn, KV_TABLE, kv_str("counter"), &v);
+    if (rc == STORE_OK && v.len == 8)
+        for (int i = 0; i < 8; i++)
+            n = n << 8 | ((const uint8_t *)v.data)[i];
+    else if (rc != STORE_NOTFOUND)
+        return rc;
+    n++;
+    for (int i = 7; i >= 0; i--, n >>= 8)
+        buf[i] = (uint8_t)n;
+    usleep(2000); /* widen the window in which the other writer runs */
+    return kv_put(txn, KV_TABLE, kv_str("counter"), kv_lit((const char *)buf, 8));
+}
+
+static void *kv_writer(void *arg)
+{
+    struct kv_counter *k = arg;
+    for (int i = 0; i < 25 && !k->rc; i++)
+        k->rc = store_write(k->st, kv_increment_cb, k);
+    return NULL;
+}
+
+static int kv_counter_get_cb(struct store_txn *txn, void *arg)
+{
+    struct kv_val v;
+    uint64_t n = 0;
+    int rc = kv_get(txn, KV_TABLE, kv_str("counter"), &v);
+    for (size_t i = 0; rc == STORE_OK && i < v.len; i++)
+        n = n << 8 | ((const uint8_t *)v.data)[i];
+    *(uint64_t *)arg = n;
+    return rc;
+}
+
+TEST(kv_concurrent_read_modify_write_loses_nothing)
+{
+    struct store *st = NULL;
+    struct kv_counter a = {0}, b = {0};
+    pthread_t ta, tb;
+    uint64_t n = 0;
+    CHECK_INT(open_small(&st), STORE_OK);
+    a.st = b.st = st;
+    CHECK_INT(pthread_create(&ta, NULL, kv_writer, &a), 0);
+    CHECK_INT(pthread_create(&tb, NULL, kv_writer, &b), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    CHECK_INT(a.rc, STORE_OK);
+    CHECK_INT(b.rc, STORE_OK);
+    CHECK_INT(store_read(st, kv_counter_get_cb, &n), STORE_OK);
+    CHECK_INT(n, 50);
+    if (th_on_postgres()) {
+        uint64_t writes, attempts;
+        store_write_stats(st, &writes, &attempts);
+        CHECK(attempts >= writes);
+    }
+    store_close(st);
+}
+
+/* A database that cannot be reached: an answer within the timeout, never a hang. */
+TEST(unreachable_postgres_is_unavailable)
+{
+    struct store *st = (struct store *)1;
+    struct store_options opts = {.timeout_ms = 500};
+    CHECK_INT(store_open("postgresql:///idpd?host=/nonexistent-idpd-socket-dir", &opts, &st),
+              STORE_EUNAVAILABLE);
+    CHECK(st == NULL);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
+    RUN(schema_upgrade_to_5_indexes_team_names);
+    RUN(kv_walks_in_byte_order);
+    RUN(kv_seeks_land_where_kv_h_says);
+    RUN(kv_get_put_insert_del);
+    RUN(kv_walks_see_their_own_writes);
+    RUN(kv_concurrent_read_modify_write_loses_nothing);
+    RUN(unreachable_postgres_is_unavailable);
     RUN(open_writes_schema_version);
     RUN(newer_schema_is_refused);
     RUN(open_missing_dir_is_eio);

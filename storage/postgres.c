@@ -1,0 +1,975 @@
+/* The PostgreSQL backend: several idpd nodes on one database.
+ *
+ * Tables: one per enum store_db, in the schema "idpd": (key bytea PRIMARY KEY, value bytea), so a
+ * range walk is a btree range scan in bytea order, which is LMDB's order. Statements are
+ * prepared once per connection, the first time a connection needs them; parameters and results
+ * travel in binary, so keys and values are never escaped.
+ *
+ * Transactions: store_write() is one SERIALIZABLE transaction: idpd's callbacks read, decide and
+ * write (a refresh token rotates only if it is still current; a name is taken only if free), and
+ * SERIALIZABLE makes every such pattern safe without per-callback locking. SQLSTATE 40001 and
+ * 40P01 run the callback again, on the same connection, after a short random wait. store_read()
+ * is a REPEATABLE READ READ ONLY transaction: one snapshot, as LMDB's readers see.
+ *
+ * Time bounds: every call on a connection waits at most timeout_ms (the connection is dropped
+ * after that, which also makes the server abort its transaction); a call that finds the
+ * database unreachable answers STORE_EUNAVAILABLE and nothing of the transaction is written.
+ * A later call reconnects by itself.
+ *
+ * Other nodes: every write transaction that wrote something sends NOTIFY idpd_commits with this
+ * process's node id; a listener thread advances the local generation when another node's
+ * notification arrives, and also after any gap in listening (a reconnect), and every tick while
+ * it cannot listen, so caches validated by store_generation() never outlive another node's
+ * commit by more than the time the notification takes, or a listener tick when notifications
+ * were lost. */
+#include "storage/backend.h"
+
+#include <errno.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SCHEMA "idpd"
+#define CHANNEL "idpd_commits"
+#define DEFAULT_CONNECTIONS 8
+#define DEFAULT_TIMEOUT_MS 5000
+#define LISTEN_TICK_MS 250  /* how often the listener checks its connection */
+#define PING_EVERY_TICKS 4  /* … and proves it alive with a query (once a second) */
+#define BATCH_FIRST 8       /* rows a cursor fetches at first … */
+#define BATCH_MAX 256       /* … doubling up to this while it walks on */
+#define MIGRATION_LOCK 7306 /* pg_advisory_lock key: schema upgrades, one node at a time */
+#define NODE_ID_LEN 16      /* hex characters */
+
+/* Statements, prepared per connection and table as "<op><table>". */
+enum pg_op { OP_GET, OP_PUT, OP_INSERT, OP_DEL, OP_FIRST, OP_LAST, OP_GE, OP_GT, OP_LT, OP_COUNT };
+
+/* Each statement is head, the table's name, tail. */
+static const char *const op_sql[OP_COUNT][2] = {
+    [OP_GET] = {"SELECT value FROM " SCHEMA ".", " WHERE key = $1"},
+    [OP_PUT] = {"INSERT INTO " SCHEMA ".",
+                " (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = "
+                "EXCLUDED.value"},
+    [OP_INSERT] = {"INSERT INTO " SCHEMA ".",
+                   " (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING"},
+    [OP_DEL] = {"DELETE FROM " SCHEMA ".", " WHERE key = $1"},
+    [OP_FIRST] = {"SELECT key, value FROM " SCHEMA ".", " ORDER BY key LIMIT $1"},
+    [OP_LAST] = {"SELECT key, value FROM " SCHEMA ".", " ORDER BY key DESC LIMIT $1"},
+    [OP_GE] = {"SELECT key, value FROM " SCHEMA ".", " WHERE key >= $2 ORDER BY key LIMIT $1"},
+    [OP_GT] = {"SELECT key, value FROM " SCHEMA ".", " WHERE key > $2 ORDER BY key LIMIT $1"},
+    [OP_LT] = {"SELECT key, value FROM " SCHEMA ".", " WHERE key < $2 ORDER BY key DESC LIMIT $1"},
+};
+static const char op_letter[OP_COUNT] = {'g', 'p', 'i', 'd', 'f', 'l', 'e', 'x', 'y'};
+
+struct pg_conn {
+    PGconn *pg; /* NULL until connected, and after it broke */
+    unsigned char prepared[DB_COUNT][OP_COUNT];
+    struct pg_conn *next_idle;
+};
+
+struct pg_store {
+    struct store base;
+    char *url;
+    unsigned timeout_ms;
+    char node_id[NODE_ID_LEN + 1];
+
+    pthread_mutex_t pool_lock;
+    pthread_cond_t pool_cond;
+    struct pg_conn *conns; /* [max] */
+    unsigned max, opened;  /* slots, slots handed out so far */
+    struct pg_conn *idle;
+
+    _Atomic uint64_t generation;
+    _Atomic uint64_t writes, attempts;
+    _Atomic int reachable; /* what the last connection attempt or call found */
+
+    pthread_t listener;
+    int listener_started;
+    int stop_pipe[2];
+};
+
+struct pg_txn {
+    struct pg_store *ps;
+    struct pg_conn *c;
+    PGresult **held; /* results whose bytes kv_get handed out; freed at the next write */
+    size_t nheld, capheld;
+    uint64_t writes; /* writes in this transaction so far: cursors refetch after one */
+    uint64_t generation;
+    int unavailable; /* the connection broke: the transaction is lost */
+};
+
+struct pg_cursor {
+    struct kv_cursor base;
+    PGresult *batch;
+    int row, rows;
+    int backward;   /* the batch runs in descending key order */
+    int exhausted;  /* the batch held every remaining row in its direction */
+    int positioned; /* last holds the key under the cursor */
+    unsigned want;  /* rows the next fetch asks for */
+    uint64_t writes_seen;
+    unsigned char last[KV_KEY_MAX];
+    size_t last_len;
+};
+
+static struct pg_store *pg_of(struct store *st)
+{
+    return (struct pg_store *)st;
+}
+
+static struct pg_txn *txn_of(const struct store_txn *txn)
+{
+    return txn->impl;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- one connection: connect and call, each within a deadline ---- */
+
+static void conn_drop(struct pg_conn *c)
+{
+    if (c->pg)
+        PQfinish(c->pg);
+    c->pg = NULL;
+    memset(c->prepared, 0, sizeof c->prepared);
+}
+
+/* Waits until fd is ready for events or the deadline passes; 0 when ready. */
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = deadline - now_ms();
+        struct pollfd p = {.fd = fd, .events = events};
+        if (left <= 0)
+            return -1;
+        int n = poll(&p, 1, (int)(left > 1000 ? 1000 : left));
+        if (n > 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+static int simple(struct pg_store *ps, struct pg_conn *c, struct store_txn *txn, const char *sql);
+
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+static int connect_within(struct pg_store *ps, struct pg_conn *c, int64_t deadline)
+{
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    static const char *const keys[] = {"application_name", "dbname", NULL};
+    const char *values[] = {"idpd", ps->url, NULL};
+    conn_drop(c);
+    /* dbname holds the whole URI (expand_dbname); what it names overrides application_name */
+    c->pg = PQconnectStartParams(keys, values, 1);
+    if (!c->pg)
+        return STORE_ENOMEM;
+    if (PQstatus(c->pg) == CONNECTION_BAD)
+        goto fail;
+    while (st != PGRES_POLLING_OK) {
+        if (st == PGRES_POLLING_FAILED)
+            goto fail;
+        if (wait_fd(PQsocket(c->pg), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline)) {
+            fprintf(stderr, "storage: postgres: no connection within %u ms\n", ps->timeout_ms);
+            conn_drop(c);
+            atomic_store(&ps->reachable, 0);
+            return STORE_EUNAVAILABLE;
+        }
+        st = PQconnectPoll(c->pg);
+    }
+    if (PQsetnonblocking(c->pg, 1) != 0)
+        goto fail;
+    /* NOTICEs ("already exists, skipping") are no news to an operator */
+    PQsetNoticeProcessor(c->pg, ignore_notice, NULL);
+    /* A node that stops mid-transaction (frozen, partitioned) must not hold its locks for
+     * long: the server ends such a session. */
+    if (simple(ps, c, NULL, "SET idle_in_transaction_session_timeout = '30s'") != STORE_OK) {
+        conn_drop(c);
+        return STORE_EUNAVAILABLE;
+    }
+    atomic_store(&ps->reachable, 1);
+    return STORE_OK;
+fail:
+    /* libpq's message names the host and the reason, never the password */
+    if (atomic_exchange(&ps->reachable, 0))
+        fprintf(stderr, "storage: postgres: cannot connect: %s", PQerrorMessage(c->pg));
+    conn_drop(c);
+    return STORE_EUNAVAILABLE;
+}
+
+/* Waits for the answer to what was sent on c, within the deadline; returns the last result
+ * (NULL when the connection broke or the time ran out: c is then dropped). */
+static PGresult *await(struct pg_store *ps, struct pg_conn *c, int64_t deadline)
+{
+    PGresult *last = NULL, *r;
+    int flushed;
+    while ((flushed = PQflush(c->pg)) == 1)
+        if (wait_fd(PQsocket(c->pg), POLLOUT, deadline))
+            goto lost;
+    if (flushed < 0)
+        goto lost;
+    for (;;) {
+        while (PQisBusy(c->pg)) {
+            if (wait_fd(PQsocket(c->pg), POLLIN, deadline) || !PQconsumeInput(c->pg))
+                goto lost;
+        }
+        r = PQgetResult(c->pg);
+        if (!r)
+            break;
+        PQclear(last);
+        last = r;
+    }
+    if (!last || PQstatus(c->pg) == CONNECTION_BAD)
+        goto lost;
+    return last;
+lost:
+    PQclear(last);
+    if (atomic_exchange(&ps->reachable, 0))
+        fprintf(stderr, "storage: postgres: connection lost or no answer within %u ms\n",
+                ps->timeout_ms);
+    conn_drop(c);
+    return NULL;
+}
+
+/* Classifies a result: STORE_OK, STORE_ERERUN (serialisation failure, deadlock: marks txn),
+ * STORE_EUNAVAILABLE (the server is going away), STORE_EIO after one line on stderr. */
+static int result_rc(struct store_txn *txn, PGresult *r, const char *what)
+{
+    ExecStatusType s = PQresultStatus(r);
+    const char *state, *msg;
+    if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK)
+        return STORE_OK;
+    state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    if (!state)
+        state = "";
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
+        (strcmp(state, "25P02") == 0 && txn && txn->rerun)) {
+        if (txn)
+            txn->rerun = 1;
+        return STORE_ERERUN;
+    }
+    /* class 08: connection exception; 57P0x: shutdown, crash, cannot connect now */
+    if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
+        return STORE_EUNAVAILABLE;
+    /* the primary message only: a DETAIL line may quote a key */
+    msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    fprintf(stderr, "storage: postgres: %s: %s (SQLSTATE %s)\n", what, msg ? msg : "error", state);
+    return STORE_EIO;
+}
+
+/* Runs a statement without parameters (BEGIN, COMMIT, DDL) and returns its result code. */
+static int simple(struct pg_store *ps, struct pg_conn *c, struct store_txn *txn, const char *sql)
+{
+    PGresult *r;
+    int rc;
+    if (!c->pg || !PQsendQuery(c->pg, sql))
+        goto lost;
+    r = await(ps, c, now_ms() + ps->timeout_ms);
+    if (!r)
+        goto lost;
+    rc = result_rc(txn, r, sql);
+    PQclear(r);
+    return rc;
+lost:
+    conn_drop(c);
+    return STORE_EUNAVAILABLE;
+}
+
+/* Prepares op for table db on c unless it is already. */
+static int prepare(struct pg_store *ps, struct pg_conn *c, struct store_txn *txn, enum store_db db,
+                   enum pg_op op)
+{
+    char name[16], sql[256];
+    PGresult *r;
+    int rc;
+    if (c->prepared[db][op])
+        return STORE_OK;
+    snprintf(name, sizeof name, "%c%d", op_letter[op], (int)db);
+    snprintf(sql, sizeof sql, "%s%s%s", op_sql[op][0], store_db_names[db], op_sql[op][1]);
+    if (!PQsendPrepare(c->pg, name, sql, 0, NULL))
+        return STORE_EUNAVAILABLE;
+    r = await(ps, c, now_ms() + ps->timeout_ms);
+    if (!r)
+        return STORE_EUNAVAILABLE;
+    rc = result_rc(txn, r, "prepare");
+    PQclear(r);
+    if (rc == STORE_OK)
+        c->prepared[db][op] = 1;
+    return rc;
+}
+
+/* Runs op on table db of the transaction's connection with up to two binary parameters (and,
+ * for walks, the row limit first). *out receives the result, which the caller clears. */
+static int call(struct store_txn *txn, enum store_db db, enum pg_op op, unsigned limit,
+                const struct kv_val *p1, const struct kv_val *p2, PGresult **out)
+{
+    struct pg_txn *t = txn_of(txn);
+    struct pg_store *ps = t->ps;
+    const char *values[3];
+    int lengths[3], formats[3], n = 0, rc;
+    char name[16], limit_text[16];
+    PGresult *r;
+
+    *out = NULL;
+    if (t->unavailable || !t->c->pg)
+        return STORE_EUNAVAILABLE;
+    rc = prepare(ps, t->c, txn, db, op);
+    if (rc)
+        goto out;
+    if (op >= OP_FIRST) {
+        snprintf(limit_text, sizeof limit_text, "%u", limit);
+        values[n] = limit_text;
+        lengths[n] = 0;
+        formats[n++] = 0;
+    }
+    for (const struct kv_val *p = p1; p; p = p == p1 ? p2 : NULL) {
+        values[n] = p->len ? p->data : "";
+        lengths[n] = (int)p->len;
+        formats[n++] = 1;
+    }
+    snprintf(name, sizeof name, "%c%d", op_letter[op], (int)db);
+    if (!PQsendQueryPrepared(t->c->pg, name, n, values, lengths, formats, 1)) {
+        rc = STORE_EUNAVAILABLE;
+        goto out;
+    }
+    r = await(ps, t->c, now_ms() + ps->timeout_ms);
+    if (!r) {
+        rc = STORE_EUNAVAILABLE;
+        goto out;
+    }
+    rc = result_rc(txn, r, store_db_names[db]);
+    if (rc)
+        PQclear(r);
+    else
+        *out = r;
+out:
+    if (rc == STORE_EUNAVAILABLE) {
+        t->unavailable = 1;
+        conn_drop(t->c);
+    }
+    return rc;
+}
+
+/* ---- the pool ---- */
+
+static int acquire(struct pg_store *ps, struct pg_conn **out)
+{
+    int64_t deadline = now_ms() + ps->timeout_ms;
+    struct timespec until;
+    struct pg_conn *c = NULL;
+    int rc = STORE_OK;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ps->timeout_ms / 1000;
+    until.tv_nsec += (long)(ps->timeout_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&ps->pool_lock);
+    while (!ps->idle && ps->opened == ps->max)
+        if (pthread_cond_timedwait(&ps->pool_cond, &ps->pool_lock, &until) == ETIMEDOUT)
+            break;
+    if (ps->idle) {
+        c = ps->idle;
+        ps->idle = c->next_idle;
+    } else if (ps->opened < ps->max) {
+        c = &ps->conns[ps->opened++];
+    }
+    pthread_mutex_unlock(&ps->pool_lock);
+    if (!c) {
+        fprintf(stderr, "storage: postgres: no free connection within %u ms\n", ps->timeout_ms);
+        return STORE_EUNAVAILABLE;
+    }
+    if (!c->pg || PQstatus(c->pg) != CONNECTION_OK)
+        rc = connect_within(ps, c, deadline);
+    *out = c;
+    return rc; /* on failure the caller still releases c */
+}
+
+static void release(struct pg_store *ps, struct pg_conn *c)
+{
+    pthread_mutex_lock(&ps->pool_lock);
+    c->next_idle = ps->idle;
+    ps->idle = c;
+    pthread_cond_signal(&ps->pool_cond);
+    pthread_mutex_unlock(&ps->pool_lock);
+}
+
+/* ---- transactions ---- */
+
+static void drop_held(struct pg_txn *t)
+{
+    for (size_t i = 0; i < t->nheld; i++)
+        PQclear(t->held[i]);
+    t->nheld = 0;
+}
+
+static int hold(struct pg_txn *t, PGresult *r)
+{
+    if (t->nheld == t->capheld) {
+        size_t cap = t->capheld ? t->capheld * 2 : 8;
+        PGresult **p = realloc(t->held, cap * sizeof *p);
+        if (!p)
+            return STORE_ENOMEM;
+        t->held = p;
+        t->capheld = cap;
+    }
+    t->held[t->nheld++] = r;
+    return STORE_OK;
+}
+
+/* Sleeps a little before a rerun, longer after each, so colliding writers spread out. */
+static void backoff(unsigned attempt)
+{
+    unsigned cap_us = 200u << (attempt < 6 ? attempt : 6), r = 0;
+    if (getrandom(&r, sizeof r, 0) != sizeof r)
+        r = (unsigned)now_ms();
+    usleep(50 + r % cap_us);
+}
+
+static int run(struct store *st, int write, int (*fn)(struct store_txn *txn, void *arg), void *arg)
+{
+    struct pg_store *ps = pg_of(st);
+    struct pg_conn *c = NULL;
+    struct pg_txn t = {.ps = ps};
+    struct store_txn txn = {.st = st, .impl = &t, .write = write};
+    int64_t deadline = now_ms() + ps->timeout_ms;
+    int rc;
+
+    if (write)
+        atomic_fetch_add(&ps->writes, 1);
+    rc = acquire(ps, &c);
+    if (rc)
+        goto out;
+    t.c = c;
+    for (unsigned attempt = 0;; attempt++) {
+        if (write)
+            atomic_fetch_add(&ps->attempts, 1);
+        t.generation = atomic_load(&ps->generation);
+        t.writes = 0;
+        txn.rerun = 0;
+        rc = simple(ps, c, &txn,
+                    write ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
+                          : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+        if (rc == STORE_OK) {
+            rc = store_run_callback(fn, &txn, arg);
+            drop_held(&t);
+            if (t.unavailable || !c->pg) {
+                rc = STORE_EUNAVAILABLE;
+                break;
+            }
+            if (rc == STORE_OK && !txn.rerun) {
+                /* NOTIFY is delivered at commit, and only if the commit succeeds */
+                char sql[96];
+                if (write && t.writes)
+                    snprintf(sql, sizeof sql, "NOTIFY " CHANNEL ", '%s'; COMMIT", ps->node_id);
+                else
+                    snprintf(sql, sizeof sql, "COMMIT");
+                rc = simple(ps, c, &txn, sql);
+                if (rc == STORE_OK && write && t.writes)
+                    atomic_fetch_add(&ps->generation, 1);
+            } else {
+                int rb = simple(ps, c, NULL, "ROLLBACK");
+                if (rb == STORE_EUNAVAILABLE)
+                    rc = rb;
+            }
+        }
+        /* a failed COMMIT or NOTIFY may leave the transaction open: end it */
+        if (c->pg && PQtransactionStatus(c->pg) != PQTRANS_IDLE &&
+            simple(ps, c, NULL, "ROLLBACK") == STORE_EUNAVAILABLE)
+            rc = STORE_EUNAVAILABLE;
+        if (!txn.rerun || rc == STORE_EUNAVAILABLE)
+            break;
+        if (now_ms() >= deadline) {
+            fprintf(stderr, "storage: postgres: transaction still conflicting after %u ms\n",
+                    ps->timeout_ms);
+            rc = STORE_EUNAVAILABLE;
+            break;
+        }
+        backoff(attempt);
+    }
+out:
+    drop_held(&t);
+    free(t.held);
+    if (c)
+        release(ps, c);
+    if (rc == STORE_ERERUN)
+        rc = STORE_EUNAVAILABLE;
+    return rc;
+}
+
+static int pg_read(struct store *st, int (*fn)(struct store_txn *txn, void *arg), void *arg)
+{
+    return run(st, 0, fn, arg);
+}
+
+static int pg_write(struct store *st, int (*fn)(struct store_txn *txn, void *arg), void *arg)
+{
+    return run(st, 1, fn, arg);
+}
+
+/* ---- the key-value calls ---- */
+
+static void wrote(struct store_txn *txn)
+{
+    struct pg_txn *t = txn_of(txn);
+    drop_held(t); /* kv.h: a write ends the life of what gets returned */
+    t->writes++;
+}
+
+static int pg_get(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val *val)
+{
+    PGresult *r;
+    int rc = call(txn, db, OP_GET, 0, &key, NULL, &r);
+    if (rc)
+        return rc;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return STORE_NOTFOUND;
+    }
+    rc = hold(txn_of(txn), r);
+    if (rc) {
+        PQclear(r);
+        return rc;
+    }
+    val->data = PQgetvalue(r, 0, 0);
+    val->len = (size_t)PQgetlength(r, 0, 0);
+    return STORE_OK;
+}
+
+static int pg_put(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val val,
+                  int insert)
+{
+    PGresult *r;
+    int rc = call(txn, db, insert ? OP_INSERT : OP_PUT, 0, &key, &val, &r);
+    if (rc)
+        return rc;
+    wrote(txn);
+    if (insert && strcmp(PQcmdTuples(r), "0") == 0)
+        rc = STORE_EXISTS;
+    PQclear(r);
+    return rc;
+}
+
+static int pg_del(struct store_txn *txn, enum store_db db, struct kv_val key)
+{
+    PGresult *r;
+    int rc = call(txn, db, OP_DEL, 0, &key, NULL, &r);
+    if (rc)
+        return rc;
+    wrote(txn);
+    if (strcmp(PQcmdTuples(r), "0") == 0)
+        rc = STORE_NOTFOUND;
+    PQclear(r);
+    return rc;
+}
+
+static int pg_cursor_open(struct store_txn *txn, enum store_db db, struct kv_cursor **out)
+{
+    struct pg_cursor *c = calloc(1, sizeof *c);
+    if (!c)
+        return STORE_ENOMEM;
+    c->base.txn = txn;
+    c->base.db = db;
+    *out = &c->base;
+    return STORE_OK;
+}
+
+static void pg_cursor_close(struct kv_cursor *cur)
+{
+    struct pg_cursor *c = (struct pg_cursor *)cur;
+    PQclear(c->batch);
+    free(c);
+}
+
+/* Lands on row c->row of the batch. */
+static int land(struct pg_cursor *c, struct kv_val *key, struct kv_val *val)
+{
+    size_t len = (size_t)PQgetlength(c->batch, c->row, 0);
+    if (len == 0 || len > KV_KEY_MAX)
+        return store_corrupt(c->base.db, "", 0);
+    memcpy(c->last, PQgetvalue(c->batch, c->row, 0), len);
+    c->last_len = len;
+    c->positioned = 1;
+    key->data = PQgetvalue(c->batch, c->row, 0);
+    key->len = len;
+    val->data = PQgetvalue(c->batch, c->row, 1);
+    val->len = (size_t)PQgetlength(c->batch, c->row, 1);
+    return STORE_OK;
+}
+
+/* Fetches a new batch with op from `from` (NULL for OP_FIRST/OP_LAST) and lands on its first
+ * row. want grows while a walk goes on in one direction. */
+static int fetch(struct pg_cursor *c, enum pg_op op, const struct kv_val *from, int fresh,
+                 struct kv_val *key, struct kv_val *val)
+{
+    struct pg_txn *t = txn_of(c->base.txn);
+    PGresult *r;
+    int rc;
+    c->want = fresh || !c->want ? BATCH_FIRST : c->want * 2 > BATCH_MAX ? BATCH_MAX : c->want * 2;
+    rc = call(c->base.txn, c->base.db, op, c->want, from, NULL, &r);
+    PQclear(c->batch);
+    c->batch = NULL;
+    c->positioned = 0;
+    if (rc)
+        return rc;
+    c->batch = r;
+    c->rows = PQntuples(r);
+    c->row = 0;
+    c->backward = op == OP_LAST || op == OP_LT;
+    c->exhausted = (unsigned)c->rows < c->want;
+    c->writes_seen = t->writes;
+    if (c->rows == 0)
+        return STORE_NOTFOUND;
+    return land(c, key, val);
+}
+
+static int step(struct pg_cursor *c, int backward, struct kv_val *key, struct kv_val *val)
+{
+    struct pg_txn *t = txn_of(c->base.txn);
+    struct kv_val from;
+    if (!c->positioned)
+        return STORE_NOTFOUND;
+    /* The batch still tells the truth unless this transaction wrote since it was fetched. */
+    if (c->batch && c->backward == backward && c->writes_seen == t->writes) {
+        if (c->row + 1 < c->rows) {
+            c->row++;
+            return land(c, key, val);
+        }
+        if (c->exhausted) {
+            c->positioned = 0;
+            return STORE_NOTFOUND;
+        }
+    }
+    from = (struct kv_val){c->last, c->last_len};
+    return fetch(c, backward ? OP_LT : OP_GT, &from, c->backward != backward, key, val);
+}
+
+static int pg_move(struct kv_cursor *cur, enum kv_move how, const struct kv_val *at,
+                   struct kv_val *key, struct kv_val *val)
+{
+    struct pg_cursor *c = (struct pg_cursor *)cur;
+    switch (how) {
+    case KV_FIRST:
+        return fetch(c, OP_FIRST, NULL, 1, key, val);
+    case KV_LAST:
+        return fetch(c, OP_LAST, NULL, 1, key, val);
+    case KV_GE:
+        return fetch(c, OP_GE, at, 1, key, val);
+    case KV_GT:
+        return fetch(c, OP_GT, at, 1, key, val);
+    case KV_BEFORE:
+        return fetch(c, OP_LT, at, 1, key, val);
+    case KV_NEXT:
+        return step(c, 0, key, val);
+    case KV_PREV:
+        return step(c, 1, key, val);
+    }
+    return STORE_EINVAL;
+}
+
+static int pg_cursor_del(struct kv_cursor *cur)
+{
+    struct pg_cursor *c = (struct pg_cursor *)cur;
+    if (!c->positioned)
+        return STORE_NOTFOUND;
+    /* c->last keeps the key: the next step goes on from there */
+    return pg_del(cur->txn, cur->db, (struct kv_val){c->last, c->last_len});
+}
+
+/* ---- tables ---- */
+
+static int name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 48)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') || name[i] == '_' ||
+              (name[i] >= '0' && name[i] <= '9')))
+            return 0;
+    return 1;
+}
+
+static int ddl(struct store_txn *txn, const char *head, const char *name, const char *tail)
+{
+    struct pg_txn *t = txn_of(txn);
+    char sql[256];
+    int rc;
+    if (!name_ok(name))
+        return STORE_EINVAL;
+    snprintf(sql, sizeof sql, "%s%s%s", head, name, tail);
+    rc = simple(t->ps, t->c, txn, sql);
+    if (rc == STORE_EUNAVAILABLE)
+        t->unavailable = 1;
+    if (rc == STORE_OK)
+        wrote(txn);
+    return rc;
+}
+
+static int pg_table_create(struct store_txn *txn, const char *name)
+{
+    return ddl(txn, "CREATE TABLE IF NOT EXISTS " SCHEMA ".", name,
+               " (key bytea PRIMARY KEY, value bytea NOT NULL)");
+}
+
+static int pg_table_drop(struct store_txn *txn, const char *name)
+{
+    return ddl(txn, "DROP TABLE IF EXISTS " SCHEMA ".", name, "");
+}
+
+static int pg_tables_open(struct store_txn *txn)
+{
+    struct pg_txn *t = txn_of(txn);
+    PGresult *r;
+    int rc;
+    if (!PQsendQuery(t->c->pg, "SELECT tablename FROM pg_tables WHERE schemaname = '" SCHEMA "'"))
+        return STORE_EUNAVAILABLE;
+    r = await(t->ps, t->c, now_ms() + t->ps->timeout_ms);
+    if (!r)
+        return STORE_EUNAVAILABLE;
+    rc = result_rc(txn, r, "list tables");
+    for (int db = 0; rc == STORE_OK && db < DB_COUNT; db++) {
+        int found = 0;
+        for (int i = 0; i < PQntuples(r) && !found; i++)
+            found = strcmp(PQgetvalue(r, i, 0), store_db_names[db]) == 0;
+        if (!found) {
+            fprintf(stderr, "storage: table " SCHEMA ".%s is missing\n", store_db_names[db]);
+            rc = STORE_ECORRUPT;
+        }
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* ---- generation, listener, the rest ---- */
+
+static uint64_t pg_generation(struct store *st)
+{
+    return atomic_load(&pg_of(st)->generation);
+}
+
+static uint64_t pg_txn_generation(const struct store_txn *txn)
+{
+    return txn_of(txn)->generation;
+}
+
+static int pg_backup(struct store *st, const char *path)
+{
+    (void)st;
+    (void)path;
+    fprintf(stderr, "storage: a PostgreSQL store is backed up with pg_dump (or copied to LMDB "
+                    "with `idpd store copy`)\n");
+    return STORE_EINVAL;
+}
+
+static size_t pg_map_size(struct store *st)
+{
+    (void)st;
+    return 0;
+}
+
+static void pg_write_stats(struct store *st, uint64_t *writes, uint64_t *batches)
+{
+    *writes = atomic_load(&pg_of(st)->writes);
+    *batches = atomic_load(&pg_of(st)->attempts);
+}
+
+static int ping_txn(struct store_txn *txn, void *arg)
+{
+    struct pg_txn *t = txn_of(txn);
+    (void)arg;
+    return simple(t->ps, t->c, txn, "SELECT 1");
+}
+
+static int pg_ready(struct store *st)
+{
+    return pg_read(st, ping_txn, NULL);
+}
+
+/* One round of the listener: connects (and LISTENs) when it must, then waits a tick for
+ * notifications. Any gap in listening advances the generation: what other nodes committed
+ * meanwhile is unknown. */
+static void listen_tick(struct pg_store *ps, struct pg_conn *c, unsigned *ticks)
+{
+    struct pollfd p[2] = {{.fd = ps->stop_pipe[0], .events = POLLIN}};
+    PGnotify *n;
+    int64_t deadline;
+
+    if (!c->pg) {
+        if (connect_within(ps, c, now_ms() + ps->timeout_ms) != STORE_OK ||
+            simple(ps, c, NULL, "LISTEN " CHANNEL) != STORE_OK) {
+            conn_drop(c);
+            atomic_fetch_add(&ps->generation, 1);
+            poll(p, 1, LISTEN_TICK_MS);
+            return;
+        }
+        atomic_fetch_add(&ps->generation, 1);
+    }
+    p[1] = (struct pollfd){.fd = PQsocket(c->pg), .events = POLLIN};
+    if (poll(p, 2, LISTEN_TICK_MS) > 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) &&
+        !PQconsumeInput(c->pg)) {
+        conn_drop(c);
+        return;
+    }
+    while ((n = PQnotifies(c->pg)) != NULL) {
+        if (strcmp(n->extra, ps->node_id) != 0)
+            atomic_fetch_add(&ps->generation, 1);
+        PQfreemem(n);
+    }
+    /* A connection that died without a word (a machine gone, a cable cut) shows only when
+     * asked something. */
+    if (++*ticks % PING_EVERY_TICKS == 0) {
+        deadline = now_ms() + (ps->timeout_ms < 1000 ? ps->timeout_ms : 1000);
+        PGresult *r = PQsendQuery(c->pg, "SELECT 1") ? await(ps, c, deadline) : NULL;
+        if (!r)
+            conn_drop(c);
+        PQclear(r);
+    }
+}
+
+static void *listener_main(void *arg)
+{
+    struct pg_store *ps = arg;
+    struct pg_conn c = {0};
+    unsigned ticks = 0;
+    char b;
+    for (;;) {
+        struct pollfd p = {.fd = ps->stop_pipe[0], .events = POLLIN};
+        if (poll(&p, 1, 0) > 0 && read(ps->stop_pipe[0], &b, 1) >= 0)
+            break;
+        listen_tick(ps, &c, &ticks);
+    }
+    conn_drop(&c);
+    return NULL;
+}
+
+static void pg_close(struct store *st)
+{
+    struct pg_store *ps = pg_of(st);
+    if (ps->listener_started) {
+        (void)!write(ps->stop_pipe[1], "x", 1);
+        pthread_join(ps->listener, NULL);
+    }
+    if (ps->stop_pipe[0] >= 0) {
+        close(ps->stop_pipe[0]);
+        close(ps->stop_pipe[1]);
+    }
+    for (unsigned i = 0; ps->conns && i < ps->max; i++)
+        conn_drop(&ps->conns[i]);
+    free(ps->conns);
+    pthread_mutex_destroy(&ps->pool_lock);
+    pthread_cond_destroy(&ps->pool_cond);
+    free(ps->url);
+    free(ps);
+}
+
+static const struct kv_backend pg_backend = {
+    .name = "postgres",
+    .read = pg_read,
+    .write = pg_write,
+    .get = pg_get,
+    .put = pg_put,
+    .del = pg_del,
+    .cursor_open = pg_cursor_open,
+    .cursor_close = pg_cursor_close,
+    .move = pg_move,
+    .cursor_del = pg_cursor_del,
+    .table_create = pg_table_create,
+    .table_drop = pg_table_drop,
+    .tables_open = pg_tables_open,
+    .generation = pg_generation,
+    .txn_generation = pg_txn_generation,
+    .backup = pg_backup,
+    .map_size = pg_map_size,
+    .write_stats = pg_write_stats,
+    .ready = pg_ready,
+    .close = pg_close,
+};
+
+static int schema_cb(struct store_txn *txn, void *arg)
+{
+    (void)arg;
+    return store_schema_open(txn);
+}
+
+/* Creates the schema and brings it to STORE_SCHEMA_VERSION, holding an advisory lock on a
+ * connection of its own meanwhile, so nodes starting together upgrade once, one after another:
+ * the second finds the version written and does nothing. */
+static int migrate(struct pg_store *ps)
+{
+    struct pg_conn lock = {0};
+    char sql[96];
+    int rc = connect_within(ps, &lock, now_ms() + ps->timeout_ms);
+    if (rc)
+        goto out;
+    snprintf(sql, sizeof sql, "SELECT pg_advisory_lock(%d)", MIGRATION_LOCK);
+    rc = simple(ps, &lock, NULL, sql);
+    if (!rc)
+        rc = simple(ps, &lock, NULL, "CREATE SCHEMA IF NOT EXISTS " SCHEMA);
+    if (!rc)
+        rc = pg_write(&ps->base, schema_cb, NULL);
+    /* the lock ends with its session */
+out:
+    conn_drop(&lock);
+    return rc;
+}
+
+int store_postgres_open(const char *url, const struct store_options *opts, struct store **out)
+{
+    struct pg_store *ps = calloc(1, sizeof *ps);
+    unsigned char id[NODE_ID_LEN / 2];
+    int rc;
+
+    if (!ps)
+        return STORE_ENOMEM;
+    ps->base.be = &pg_backend;
+    ps->stop_pipe[0] = ps->stop_pipe[1] = -1;
+    ps->timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
+    ps->max = opts && opts->connections ? opts->connections : DEFAULT_CONNECTIONS;
+    pthread_mutex_init(&ps->pool_lock, NULL);
+    pthread_cond_init(&ps->pool_cond, NULL);
+    ps->url = strdup(url);
+    ps->conns = calloc(ps->max, sizeof *ps->conns);
+    if (!ps->url || !ps->conns) {
+        rc = STORE_ENOMEM;
+        goto out;
+    }
+    if (getrandom(id, sizeof id, 0) != sizeof id || pipe(ps->stop_pipe) != 0) {
+        rc = STORE_EIO;
+        goto out;
+    }
+    for (size_t i = 0; i < sizeof id; i++)
+        snprintf(ps->node_id + 2 * i, 3, "%02x", id[i]);
+    atomic_store(&ps->generation, 1);
+    atomic_store(&ps->reachable, 1);
+    rc = migrate(ps);
+    if (rc)
+        goto out;
+    if (pthread_create(&ps->listener, NULL, listener_main, ps) != 0) {
+        rc = STORE_ENOMEM;
+        goto out;
+    }
+    ps->listener_started = 1;
+    *out = &ps->base;
+    ps = NULL;
+out:
+    if (ps)
+        pg_close(&ps->base);
+    return rc;
+}
