@@ -1,7 +1,7 @@
 // Starts the real idpd binary for a test file: a fresh temporary data folder, a random loopback
 // port (learnt from the "listening" log line), service accounts and applications made with the
 // CLI against the same data folder while the server runs, and a clean stop (SIGTERM, exit code 0).
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -39,6 +39,28 @@ function childEnv(extra) {
   return { ...env, ...extra };
 }
 
+// With IDPD_TEST_STORE=postgres each server gets a database of the test cluster (IDPD_TEST_PG,
+// started by the test command) through psql, dropped when the server stops.
+let databases = 0;
+function makeDatabase() {
+  if (process.env.IDPD_TEST_STORE !== 'postgres') return null;
+  const base = process.env.IDPD_TEST_PG;
+  if (!base || !base.includes('/postgres')) {
+    throw new Error('IDPD_TEST_PG must name the test cluster\'s postgres database');
+  }
+  const name = `i${process.pid}_${++databases}`;
+  execFileSync('psql', [base, '-qc', `CREATE DATABASE ${name}`], { stdio: 'pipe' });
+  return { name, uri: base.replace('/postgres', `/${name}`) };
+}
+
+function dropDatabase(db) {
+  if (db) {
+    execFileSync('psql', [process.env.IDPD_TEST_PG, '-qc', `DROP DATABASE ${db.name} WITH (FORCE)`], {
+      stdio: 'pipe',
+    });
+  }
+}
+
 function tail(lines, n = 40) {
   return lines.slice(-n).join('\n');
 }
@@ -49,7 +71,8 @@ export async function startServer({ env = {}, args = [] } = {}) {
   const bin = idpdBin();
   const dir = await mkdtemp(path.join(tmpdir(), 'idpd-interop-'));
   const dataDir = path.join(dir, 'data');
-  const childEnvironment = childEnv(env);
+  const db = makeDatabase();
+  const childEnvironment = childEnv(db ? { IDPD_STORE: db.uri, ...env } : env);
   const lines = [];
   const child = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--data', dataDir, ...args], {
     env: childEnvironment,
@@ -104,6 +127,7 @@ export async function startServer({ env = {}, args = [] } = {}) {
     if (!exitInfo) child.kill('SIGKILL');
     await exited;
     await rm(dir, { recursive: true, force: true });
+    dropDatabase(db);
     throw new Error(`${err.message}\n--- idpd stderr ---\n${tail(lines)}`);
   }
 
@@ -204,6 +228,7 @@ export async function startServer({ env = {}, args = [] } = {}) {
       return res;
     } finally {
       await rm(dir, { recursive: true, force: true });
+      dropDatabase(db);
     }
   }
 
