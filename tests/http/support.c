@@ -142,10 +142,11 @@ static void buf_add(char **buf, size_t *len, size_t *cap, const char *p, size_t 
  * (IDPD_TEST_STORE=postgres), IDPD_STORE naming the database th_store_for() keeps for the data
  * folder in argv ("--data DIR"), so every idpd of a case that shares a folder shares a store.
  * Built before fork() so the child only makes async-signal-safe calls. */
-static char **child_env(char **argv, const char *const *extra)
+char **ts_child_env(char **argv, const char *const *extra)
 {
     size_t n = 0, k = 0;
-    const char *store = NULL, *data = ts_path("data"); /* idpd's default ./data, run here */
+    /* idpd's default ./data, run in the case's folder */
+    const char *store = NULL, *data = ts_printf("%s/data", th_tmpdir());
     for (char **a = argv; *a; a++)
         if (strcmp(*a, "--data") == 0 && a[1])
             data = a[1];
@@ -334,7 +335,7 @@ struct ts_server *ts_start(const struct ts_opts *o)
     snprintf(s->data, sizeof s->data, "%s", data);
     const char *pre[] = {"serve", "--listen", "127.0.0.1:0", "--data", s->data, NULL};
     char **argv = child_argv(pre, o->args);
-    char **envp = child_env(argv, o->env);
+    char **envp = ts_child_env(argv, o->env);
     if (pipe2(fds, O_CLOEXEC) != 0)
         die("pipe2");
     pthread_mutex_init(&s->lock, NULL);
@@ -443,7 +444,7 @@ struct ts_cmd *ts_run(const char *const *args, const char *const *env)
     char *obuf = NULL, *ebuf = NULL;
     size_t olen = 0, ocap = 0, elen = 0, ecap = 0;
     char **argv = child_argv(NULL, args);
-    char **envp = child_env(argv, env);
+    char **envp = ts_child_env(argv, env);
     if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
         die("pipe2");
     pid_t pid = spawn(argv, envp, out[1], err[1]);

@@ -1270,7 +1270,15 @@ static int run_stdin(const char *args, const char *input, const char **out, cons
         fputs(input, fp);
         fclose(fp);
     }
-    const char *cmd = ts_printf("cd '%s' && exec '%s' %s < '%s' 2> '%s'", th_tmpdir(),
+    /* on PostgreSQL, the store of the data folder in args ("--data 'DIR'"), as ts_child_env()
+     * names it */
+    const char *store = "", *d = strstr(args, "--data '");
+    if (th_on_postgres() && d) {
+        d += strlen("--data '");
+        store =
+            ts_printf("IDPD_STORE='%s' ", th_store_for(ts_printf("%.*s", (int)strcspn(d, "'"), d)));
+    }
+    const char *cmd = ts_printf("cd '%s' && %sexec '%s' %s < '%s' 2> '%s'", th_tmpdir(), store,
                                 getenv("IDPD_BIN"), args, input ? in : "/dev/null", errf);
     FILE *p = popen(cmd, "r");
     if (!p)

@@ -1179,20 +1179,15 @@ static struct ts_cmd *run_with_stdin(const char *const *args, const char *input)
 {
     struct ts_cmd *c = ts_keep(calloc(1, sizeof *c));
     const char *bin = getenv("IDPD_BIN");
-    size_t nargs = 0, nenv = 0;
+    size_t nargs = 0;
     while (args[nargs])
         nargs++;
-    for (char **e = environ; *e; e++)
-        nenv++;
     char **argv = ts_keep(calloc(nargs + 2, sizeof *argv));
-    char **envp = ts_keep(calloc(nenv + 1, sizeof *envp));
+    char **envp;
     argv[0] = (char *)bin;
     for (size_t i = 0; i < nargs; i++)
         argv[i + 1] = (char *)args[i];
-    size_t k = 0;
-    for (char **e = environ; *e; e++)
-        if (strncmp(*e, "IDPD_", 5) != 0)
-            envp[k++] = *e;
+    envp = ts_child_env(argv, NULL);
     int in[2], out[2], err[2];
     c->status = -1;
     if (!bin || pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))

@@ -72,8 +72,27 @@ static int copy_file(const char *from, const char *to, mode_t mode)
     return ok && chmod(to, mode) == 0;
 }
 
+/* On PostgreSQL the backup is the database's own: idpd backup says so and writes nothing. */
+TEST(backup_of_a_postgres_store_points_to_pg_dump)
+{
+    if (!th_on_postgres())
+        return;
+    const char *data = ts_path("data"), *file = ts_path("idpd.backup");
+    struct ts_account a;
+    struct stat sb;
+    CHECK_INT(ts_sa_create(data, "a", app_roles, NULL, &a), 0);
+    const char *backup[] = {"backup", "--data", data, file, NULL};
+    struct ts_cmd *c = ts_run(backup, NULL);
+    CHECK_INT(c->status, 1);
+    CHECK_MSG(strstr(c->err, "pg_dump") && strstr(c->err, "store copy"), "%s", c->err);
+    CHECK(!strstr(c->err, "postgresql://") && !strstr(c->out, "postgresql://"));
+    CHECK(stat(file, &sb) != 0);
+}
+
 TEST(backup_while_serving_then_restore)
 {
+    if (th_on_postgres()) /* LMDB's file; backup_of_a_postgres_store_points_to_pg_dump */
+        return;
     const char *data = ts_path("data"), *file = ts_path("idpd.backup");
     const char *args[] = {"--issuer", "http://idpd.backup.test", "--allow-registration", NULL};
     struct ts_opts o = {.data = data, .args = args};
@@ -147,6 +166,8 @@ TEST(backup_while_serving_then_restore)
 
 TEST(backup_refusals)
 {
+    if (th_on_postgres())
+        return;
     const char *empty = ts_path("empty");
     CHECK(mkdir(empty, 0700) == 0);
     const char *no_store[] = {"backup", "--data", empty, ts_path("x.backup"), NULL};
@@ -182,6 +203,7 @@ TEST(backup_refusals)
 int main(int argc, char **argv)
 {
     ts_init(argc, argv);
+    RUN(backup_of_a_postgres_store_points_to_pg_dump);
     RUN(backup_while_serving_then_restore);
     RUN(backup_refusals);
     return ts_done();

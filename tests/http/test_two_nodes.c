@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "support.h"
@@ -23,6 +24,7 @@ static const char *const grants[] = {"password", "refresh_token", "urn:idpd:gran
 
 struct nodes {
     struct ts_server *a, *b;
+    const char *data; /* A's folder */
     struct ts_account admin, intro, app;
     const char *t_admin;
 };
@@ -46,8 +48,12 @@ static const char *master_key_of(const char *data)
 static int start_nodes(struct nodes *n, const char *const *env)
 {
     const char *data = ts_path("data");
-    static const char *const on[] = {"--allow-registration", NULL};
+    /* one issuer for the cluster, as behind a load balancer: each node's own URL would make
+     * the other's tokens foreign */
+    static const char *const on[] = {"--allow-registration", "--issuer", "http://idpd.cluster.test",
+                                     NULL};
     memset(n, 0, sizeof *n);
+    n->data = data;
     if (ts_sa_create(data, "admin", admin_roles, NULL, &n->admin) != 0 ||
         ts_sa_create(data, "introspector", intro_roles, NULL, &n->intro) != 0 ||
         ts_app_create(data, "sdk", grants, NULL, &n->app) != 0)
@@ -80,6 +86,8 @@ static int start_nodes(struct nodes *n, const char *const *env)
 static int active_on(struct ts_server *s, struct nodes *n, const char *token)
 {
     struct ts_resp *r = ts_introspect(s, &n->intro, token);
+    if (r->status != 200)
+        fprintf(stderr, "  introspection: %ld %s\n", r->status, r->body);
     return r->status == 200 && json_is_true(json_object_get(r->json, "active"));
 }
 
@@ -92,7 +100,7 @@ TEST(a_token_of_one_node_verifies_on_the_other)
     CHECK(tok);
     json_t *h, *c;
     CHECK_INT(ts_jwt_decode(tok, &h, &c), 0);
-    struct ts_resp *jwks = ts_get(n.b, "/.well-known/jwks.json");
+    struct ts_resp *jwks = ts_get(n.b, "/jwks");
     CHECK_INT(jwks->status, 200);
     json_t *jwk = ts_jwks_key(jwks->json, ts_jstr(h, "kid"));
     CHECK(jwk);
@@ -155,7 +163,7 @@ TEST(a_disable_on_one_node_holds_on_the_other_at_once)
     CHECK_INT(anon->status, 200);
     const char *at_anon = ts_jstr(anon->json, "access_token");
     CHECK(active_on(n.b, &n, at_anon));
-    CHECK_INT(ts_revoke(n.a, &n.intro, at_anon)->status, 200);
+    CHECK_INT(ts_revoke_public(n.a, n.app.id, at_anon)->status, 200);
     CHECK(!active_on(n.b, &n, at_anon));
 }
 
@@ -182,9 +190,63 @@ TEST(one_refresh_token_at_both_nodes_at_once_wins_once)
     }
 }
 
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* How long B goes on accepting a client after A changed it: polls B's token endpoint until it
+ * answers 401; the milliseconds it took, or -1 after 5 s. */
+static double refused_after(struct nodes *n, const struct ts_account *client, double since)
+{
+    while (now_ms() - since < 5000) {
+        if (ts_token(n->b, client, NULL)->status == 401)
+            return now_ms() - since;
+        usleep(20 * 1000);
+    }
+    return -1;
+}
+
+/* Client authentication on B stops accepting a deleted secret, or a disabled account, within a
+ * second of A's answer (B serves service accounts from a cache; the other node's commit reaches
+ * it by notification). */
+TEST(a_deleted_secret_or_disabled_account_is_refused_by_the_other_node_within_a_second)
+{
+    struct nodes n;
+    CHECK(start_nodes(&n, NULL));
+    struct ts_account sa1, sa2;
+    CHECK_INT(ts_sa_create(n.data, "worker-1", NULL, NULL, &sa1), 0);
+    CHECK_INT(ts_sa_create(n.data, "worker-2", NULL, NULL, &sa2), 0);
+    /* both in B's caches */
+    for (int i = 0; i < 3; i++) {
+        CHECK_INT(ts_token(n.b, &sa1, NULL)->status, 200);
+        CHECK_INT(ts_token(n.b, &sa2, NULL)->status, 200);
+    }
+    const char *path = ts_printf("/admin/v1/service-accounts/%s/secrets", sa1.id);
+    struct ts_resp *list = ts_bearer(n.a, "GET", path, n.t_admin, NULL);
+    CHECK_INT(list->status, 200);
+    const char *sec = ts_jstr(json_array_get(json_object_get(list->json, "items"), 0), "id");
+    CHECK(sec);
+    struct ts_resp *del = ts_bearer(n.a, "DELETE", ts_printf("%s/%s", path, sec), n.t_admin, NULL);
+    CHECK_MSG(del->status == 204, "delete: %ld %s", del->status, del->body);
+    double ms = refused_after(&n, &sa1, now_ms());
+    CHECK_MSG(ms >= 0 && ms < 1000, "the deleted secret worked on B for %.0f ms", ms);
+    printf("# a deleted secret refused by the other node after %.0f ms\n", ms);
+
+    struct ts_resp *dis =
+        ts_bearer(n.a, "PATCH", ts_printf("/admin/v1/service-accounts/%s", sa2.id), n.t_admin,
+                  "{\"disabled\":true}");
+    CHECK_MSG(dis->status == 200, "disable: %ld %s", dis->status, dis->body);
+    ms = refused_after(&n, &sa2, now_ms());
+    CHECK_MSG(ms >= 0 && ms < 1000, "the disabled account worked on B for %.0f ms", ms);
+    printf("# a disabled account refused by the other node after %.0f ms\n", ms);
+}
+
 static json_t *kids_of(struct ts_server *s)
 {
-    struct ts_resp *r = ts_get(s, "/.well-known/jwks.json");
+    struct ts_resp *r = ts_get(s, "/jwks");
     json_t *kids = ts_keep_json(json_array()), *k;
     size_t i;
     json_array_foreach(json_object_get(r->json, "keys"), i, k)
@@ -347,6 +409,7 @@ int main(int argc, char **argv)
     RUN(a_rotation_on_one_node_is_final_on_the_other);
     RUN(a_disable_on_one_node_holds_on_the_other_at_once);
     RUN(one_refresh_token_at_both_nodes_at_once_wins_once);
+    RUN(a_deleted_secret_or_disabled_account_is_refused_by_the_other_node_within_a_second);
     RUN(a_key_rotated_on_one_node_is_published_by_the_other_first);
     RUN(sigkill_of_one_node_loses_no_acknowledged_write);
     return ts_done();
