@@ -30,8 +30,8 @@ struct kv_backend {
      * missing. */
     int (*tables_open)(struct store_txn *txn);
 
-    uint64_t (*generation)(struct store *st);
-    uint64_t (*txn_generation)(const struct store_txn *txn);
+    uint64_t (*generation)(struct store *st, enum store_scope scope);
+    uint64_t (*txn_generation)(const struct store_txn *txn, enum store_scope scope);
     int (*backup)(struct store *st, const char *path);
     size_t (*map_size)(struct store *st);
     void (*write_stats)(struct store *st, uint64_t *writes, uint64_t *batches);

@@ -120,12 +120,22 @@ int store_backup(struct store *st, const char *path)
 
 uint64_t store_generation(struct store *st)
 {
-    return st ? st->be->generation(st) : 0;
+    return store_scope_generation(st, STORE_SCOPE_ALL);
 }
 
 uint64_t store_txn_generation(const struct store_txn *txn)
 {
-    return txn ? txn->st->be->txn_generation(txn) : 0;
+    return store_txn_scope_generation(txn, STORE_SCOPE_ALL);
+}
+
+uint64_t store_scope_generation(struct store *st, enum store_scope scope)
+{
+    return st ? st->be->generation(st, scope) : 0;
+}
+
+uint64_t store_txn_scope_generation(const struct store_txn *txn, enum store_scope scope)
+{
+    return txn ? txn->st->be->txn_generation(txn, scope) : 0;
 }
 
 void store_write_stats(struct store *st, uint64_t *writes, uint64_t *batches)

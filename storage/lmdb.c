@@ -357,8 +357,9 @@ out:
     return rc;
 }
 
-static uint64_t lmdb_generation(struct store *st)
+static uint64_t lmdb_generation(struct store *st, enum store_scope scope)
 {
+    (void)scope; /* one counter for all: the last transaction id */
     MDB_envinfo info;
     int mrc;
     if (store_in_callback()) /* this thread already holds resize_lock */
@@ -371,8 +372,9 @@ static uint64_t lmdb_generation(struct store *st)
     return mrc == MDB_SUCCESS ? (uint64_t)info.me_last_txnid : 0;
 }
 
-static uint64_t lmdb_txn_generation(const struct store_txn *txn)
+static uint64_t lmdb_txn_generation(const struct store_txn *txn, enum store_scope scope)
 {
+    (void)scope;
     return TX(txn) ? (uint64_t)mdb_txn_id(TX(txn)) : 0;
 }
 

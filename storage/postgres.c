@@ -85,7 +85,7 @@ struct pg_store {
     unsigned max, opened;  /* slots, slots handed out so far */
     struct pg_conn *idle;
 
-    _Atomic uint64_t generation;
+    _Atomic uint64_t generation[2]; /* by enum store_scope */
     _Atomic uint64_t writes, attempts;
     _Atomic int reachable; /* what the last connection attempt or call found */
 
@@ -99,8 +99,9 @@ struct pg_txn {
     struct pg_conn *c;
     PGresult **held; /* results whose bytes kv_get handed out; freed at the next write */
     size_t nheld, capheld;
-    uint64_t writes; /* writes in this transaction so far: cursors refetch after one */
-    uint64_t generation;
+    uint64_t writes;   /* writes in this transaction so far: cursors refetch after one */
+    int wrote_clients; /* a write to a table of STORE_SCOPE_CLIENTS */
+    uint64_t generation[2];
     int unavailable; /* the connection broke: the transaction is lost */
 };
 
@@ -120,6 +121,15 @@ struct pg_cursor {
 static struct pg_store *pg_of(struct store *st)
 {
     return (struct pg_store *)st;
+}
+
+/* A commit happened, or may have: every generation moves on, the clients' only when clients may
+ * have changed. */
+static void advance(struct pg_store *ps, int clients)
+{
+    atomic_fetch_add(&ps->generation[STORE_SCOPE_ALL], 1);
+    if (clients)
+        atomic_fetch_add(&ps->generation[STORE_SCOPE_CLIENTS], 1);
 }
 
 static struct pg_txn *txn_of(const struct store_txn *txn)
@@ -460,8 +470,10 @@ static int run(struct store *st, int write, int (*fn)(struct store_txn *txn, voi
     for (unsigned attempt = 0;; attempt++) {
         if (write)
             atomic_fetch_add(&ps->attempts, 1);
-        t.generation = atomic_load(&ps->generation);
+        t.generation[STORE_SCOPE_ALL] = atomic_load(&ps->generation[STORE_SCOPE_ALL]);
+        t.generation[STORE_SCOPE_CLIENTS] = atomic_load(&ps->generation[STORE_SCOPE_CLIENTS]);
         t.writes = 0;
+        t.wrote_clients = 0;
         txn.rerun = 0;
         rc = simple(ps, c, &txn,
                     write ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
@@ -476,13 +488,15 @@ static int run(struct store *st, int write, int (*fn)(struct store_txn *txn, voi
             if (rc == STORE_OK && !txn.rerun) {
                 /* NOTIFY is delivered at commit, and only if the commit succeeds */
                 char sql[96];
+                /* the payload: who committed, and whether clients changed */
                 if (write && t.writes)
-                    snprintf(sql, sizeof sql, "NOTIFY " CHANNEL ", '%s'; COMMIT", ps->node_id);
+                    snprintf(sql, sizeof sql, "NOTIFY " CHANNEL ", '%s:%c'; COMMIT", ps->node_id,
+                             t.wrote_clients ? 'c' : 'o');
                 else
                     snprintf(sql, sizeof sql, "COMMIT");
                 rc = simple(ps, c, &txn, sql);
                 if (rc == STORE_OK && write && t.writes)
-                    atomic_fetch_add(&ps->generation, 1);
+                    advance(ps, t.wrote_clients);
             } else {
                 int rb = simple(ps, c, NULL, "ROLLBACK");
                 if (rb == STORE_EUNAVAILABLE)
@@ -525,11 +539,17 @@ static int pg_write(struct store *st, int (*fn)(struct store_txn *txn, void *arg
 
 /* ---- the key-value calls ---- */
 
-static void wrote(struct store_txn *txn)
+static int is_client_table(enum store_db db)
+{
+    return db == DB_SERVICE_ACCOUNTS || db == DB_SECRETS || db == DB_APPLICATIONS;
+}
+
+static void wrote(struct store_txn *txn, enum store_db db)
 {
     struct pg_txn *t = txn_of(txn);
     drop_held(t); /* kv.h: a write ends the life of what gets returned */
     t->writes++;
+    t->wrote_clients |= is_client_table(db);
 }
 
 static int pg_get(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val *val)
@@ -559,7 +579,7 @@ static int pg_put(struct store_txn *txn, enum store_db db, struct kv_val key, st
     int rc = call(txn, db, insert ? OP_INSERT : OP_PUT, 0, &key, &val, &r);
     if (rc)
         return rc;
-    wrote(txn);
+    wrote(txn, db);
     if (insert && strcmp(PQcmdTuples(r), "0") == 0)
         rc = STORE_EXISTS;
     PQclear(r);
@@ -572,7 +592,7 @@ static int pg_del(struct store_txn *txn, enum store_db db, struct kv_val key)
     int rc = call(txn, db, OP_DEL, 0, &key, NULL, &r);
     if (rc)
         return rc;
-    wrote(txn);
+    wrote(txn, db);
     if (strcmp(PQcmdTuples(r), "0") == 0)
         rc = STORE_NOTFOUND;
     PQclear(r);
@@ -718,7 +738,8 @@ static int ddl(struct store_txn *txn, const char *head, const char *name, const 
     if (rc == STORE_EUNAVAILABLE)
         t->unavailable = 1;
     if (rc == STORE_OK)
-        wrote(txn);
+        wrote(txn, DB_COUNT);
+    t->wrote_clients = 1; /* a schema step may rewrite anything */
     return rc;
 }
 
@@ -759,14 +780,14 @@ static int pg_tables_open(struct store_txn *txn)
 
 /* ---- generation, listener, the rest ---- */
 
-static uint64_t pg_generation(struct store *st)
+static uint64_t pg_generation(struct store *st, enum store_scope scope)
 {
-    return atomic_load(&pg_of(st)->generation);
+    return atomic_load(&pg_of(st)->generation[scope]);
 }
 
-static uint64_t pg_txn_generation(const struct store_txn *txn)
+static uint64_t pg_txn_generation(const struct store_txn *txn, enum store_scope scope)
 {
-    return txn_of(txn)->generation;
+    return txn_of(txn)->generation[scope];
 }
 
 static int pg_backup(struct store *st, const char *path)
@@ -815,11 +836,11 @@ static void listen_tick(struct pg_store *ps, struct pg_conn *c, unsigned *ticks)
         if (connect_within(ps, c, now_ms() + ps->timeout_ms) != STORE_OK ||
             simple(ps, c, NULL, "LISTEN " CHANNEL) != STORE_OK) {
             conn_drop(c);
-            atomic_fetch_add(&ps->generation, 1);
+            advance(ps, 1);
             poll(p, 1, LISTEN_TICK_MS);
             return;
         }
-        atomic_fetch_add(&ps->generation, 1);
+        advance(ps, 1);
     }
     p[1] = (struct pollfd){.fd = PQsocket(c->pg), .events = POLLIN};
     if (poll(p, 2, LISTEN_TICK_MS) > 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) &&
@@ -828,8 +849,9 @@ static void listen_tick(struct pg_store *ps, struct pg_conn *c, unsigned *ticks)
         return;
     }
     while ((n = PQnotifies(c->pg)) != NULL) {
-        if (strcmp(n->extra, ps->node_id) != 0)
-            atomic_fetch_add(&ps->generation, 1);
+        /* "<node id>:c" or ":o": another node's commit, with or without clients */
+        if (strncmp(n->extra, ps->node_id, NODE_ID_LEN) != 0)
+            advance(ps, strcmp(n->extra + strnlen(n->extra, NODE_ID_LEN), ":o") != 0);
         PQfreemem(n);
     }
     /* A connection that died without a word (a machine gone, a cable cut) shows only when
@@ -956,7 +978,8 @@ int store_postgres_open(const char *url, const struct store_options *opts, struc
     }
     for (size_t i = 0; i < sizeof id; i++)
         snprintf(ps->node_id + 2 * i, 3, "%02x", id[i]);
-    atomic_store(&ps->generation, 1);
+    atomic_store(&ps->generation[STORE_SCOPE_ALL], 1);
+    atomic_store(&ps->generation[STORE_SCOPE_CLIENTS], 1);
     atomic_store(&ps->reachable, 1);
     rc = migrate(ps);
     if (rc)

@@ -124,6 +124,18 @@ int store_backup(struct store *st, const char *path);
  * certain when it went stale. */
 uint64_t store_generation(struct store *st);
 uint64_t store_txn_generation(const struct store_txn *txn);
+/* The generation of one kind of record alone, for caches that hold only those: it changes with
+ * every commit, by any node or process, that may have changed such a record, and may change
+ * with others too (on LMDB it is store_generation()). On PostgreSQL a commit of another node
+ * reaches this node by notification (LISTEN/NOTIFY), within milliseconds; while notifications
+ * may have been lost (the listener reconnects, or cannot reach the database) every generation
+ * moves on, so no cache outlives that. */
+enum store_scope {
+    STORE_SCOPE_ALL,     /* every record: store_generation() */
+    STORE_SCOPE_CLIENTS, /* service accounts with their secrets, applications */
+};
+uint64_t store_scope_generation(struct store *st, enum store_scope scope);
+uint64_t store_txn_scope_generation(const struct store_txn *txn, enum store_scope scope);
 
 /* How many store_write() calls this process made, and how many LMDB transactions served them. */
 void store_write_stats(struct store *st, uint64_t *writes, uint64_t *batches);

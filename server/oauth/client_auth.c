@@ -133,7 +133,7 @@ static int lookup_txn(struct store_txn *txn, void *arg)
     c->secret_id[0] = '\0';
     c->secret_last_used_at = 0;
     c->kind = 0;
-    l->generation = store_txn_generation(txn);
+    l->generation = store_txn_scope_generation(txn, STORE_SCOPE_CLIENTS);
     if (c->secret)
         srv_secret_hint(c->secret, c->secret_len, hint);
     if (strncmp(c->id, "app_", 4) == 0) {
@@ -179,8 +179,9 @@ static int cached_account(struct srv_ctx *ctx, struct srv_client *c, int64_t now
     if (!c->secret || strncmp(c->id, "sa_", 3) != 0)
         return 0;
     srv_secret_hint(c->secret, c->secret_len, hint);
-    if (!srv_client_cache_get(ctx->client_cache, store_generation(ctx->store), c->id, hint, now,
-                              &rec))
+    if (!srv_client_cache_get(ctx->client_cache,
+                              store_scope_generation(ctx->store, STORE_SCOPE_CLIENTS), c->id, hint,
+                              now, &rec))
         return 0;
     store_service_account_clear(&c->sa);
     memset(&c->app, 0, sizeof c->app);

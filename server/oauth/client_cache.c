@@ -1,9 +1,12 @@
 /* Decoded service-account records for client authentication, so a client-credentials request
- * that names a known account skips the LMDB read and the JSON decoding of the account and its
- * secrets (about a tenth of its CPU time). An entry is used only while the store's generation
- * (storage: the last committed transaction, by any process) is the one it was read at, so a
- * disabled account, a deleted secret or a changed access list is seen at once, from this server,
- * another server or the CLI; any write anywhere merely costs the next request one read. */
+ * that names a known account skips the store read and the JSON decoding of the account and its
+ * secrets (about a tenth of its CPU time on LMDB, a round trip on PostgreSQL). An entry is used
+ * only while the store's generation of clients (store_scope_generation(STORE_SCOPE_CLIENTS):
+ * every commit that may have changed a service account, a secret or an application) is the one
+ * it was read at, so a disabled account, a deleted secret or a changed access list is seen at
+ * once from this server, the CLI or another process on LMDB, and within the notification delay
+ * from another node on PostgreSQL (README "Running several nodes"); a write of other records
+ * (users, sessions, audit events) keeps the entries. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1191,6 +1191,29 @@ TEST(generation_follows_every_commit)
     store_close(st);
 }
 
+/* The clients' generation moves with every commit that may change a service account, a secret
+ * or an application; on PostgreSQL not with the others (a user, an audit event), so caches of
+ * clients survive the traffic of users. */
+TEST(clients_generation_moves_with_clients)
+{
+    struct store *st = NULL;
+    struct meta m = {.name = "gen_test", .value = 1};
+    uint64_t c0, c1, a0;
+    CHECK_INT(open_small(&st), STORE_OK);
+    c0 = store_scope_generation(st, STORE_SCOPE_CLIENTS);
+    a0 = store_generation(st);
+    CHECK_INT(store_write(st, meta_put_cb, &m), STORE_OK);
+    CHECK(store_generation(st) > a0);
+    c1 = store_scope_generation(st, STORE_SCOPE_CLIENTS);
+    if (th_on_postgres())
+        CHECK_INT(c1, c0);
+    else
+        CHECK(c1 > c0); /* LMDB: one counter, the last transaction */
+    CHECK_INT(store_write(st, one_account_cb, "sa_gen"), STORE_OK);
+    CHECK(store_scope_generation(st, STORE_SCOPE_CLIENTS) > c1);
+    store_close(st);
+}
+
 struct failures_op {
     const char *key;
     struct store_login_failures f;
@@ -5376,6 +5399,7 @@ int main(int argc, char **argv)
 {
     th_init(argc, argv);
     RUN(schema_upgrade_to_5_indexes_team_names);
+    RUN(clients_generation_moves_with_clients);
     RUN(kv_walks_in_byte_order);
     RUN(kv_seeks_land_where_kv_h_says);
     RUN(kv_get_put_insert_del);
