@@ -59,26 +59,27 @@ static int target_is_empty(struct copy *c, struct store_txn *txn)
     struct kv_cursor *cur = NULL;
     struct kv_val key, val;
     uint64_t ours = 0, theirs = 0;
-    int rc, empty = 1;
+    int rc = STORE_OK, empty = 1;
 
-    for (int db = 0; db < DB_COUNT && empty; db++)
-        if (db != DB_META && (rc = kv_table_empty(txn, (enum store_db)db, &empty)) != STORE_OK)
-            return rc;
-    if (!empty)
-        return STORE_EXISTS;
-    /* meta: the schema version alone, every other entry (the key ring's epoch) is a record */
+    for (int db = 0; db < DB_COUNT && empty && rc == STORE_OK; db++)
+        if (db != DB_META)
+            rc = kv_table_empty(txn, (enum store_db)db, &empty);
+    if (rc == STORE_OK && !empty)
+        rc = STORE_EXISTS;
+    if (rc)
+        goto out;
+    /* meta: the schema version alone; any other entry (the key ring's epoch) is a record */
     rc = kv_cursor_open(txn, DB_META, &cur);
     if (rc)
-        return rc;
+        goto out;
     for (rc = kv_move(cur, KV_FIRST, NULL, &key, &val); rc == STORE_OK;
          rc = kv_move(cur, KV_NEXT, NULL, &key, &val))
         if (key.len != strlen(SCHEMA_KEY) || memcmp(key.data, SCHEMA_KEY, key.len) != 0) {
             rc = STORE_EXISTS;
             break;
         }
-    kv_cursor_close(cur);
     if (rc != STORE_NOTFOUND)
-        return rc;
+        goto out;
     rc = schema_version(txn, &theirs);
     if (rc == STORE_OK)
         rc = source_rc(schema_version(c->src, &ours));
@@ -87,6 +88,8 @@ static int target_is_empty(struct copy *c, struct store_txn *txn)
                 (unsigned long long)ours, (unsigned long long)theirs);
         rc = STORE_EVERSION;
     }
+out:
+    kv_cursor_close(cur);
     return rc;
 }
 
@@ -100,7 +103,7 @@ static int copy_table(struct copy *c, struct store_txn *txn)
     int rc = source_rc(kv_cursor_open(c->src, db, &cur));
 
     if (rc)
-        return rc;
+        goto out;
     if (c->end.key_len) {
         struct kv_val at = {c->end.key, c->end.key_len};
         rc = source_rc(kv_move(cur, KV_GE, &at, &key, &val));
@@ -126,6 +129,7 @@ static int copy_table(struct copy *c, struct store_txn *txn)
         c->end.key_len = 0;
         rc = STORE_OK;
     }
+out:
     kv_cursor_close(cur);
     return rc;
 }
