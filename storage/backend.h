@@ -49,12 +49,13 @@ struct kv_cursor {
 int store_lmdb_open(const char *dir, const struct store_options *opts, struct store **out);
 int store_postgres_open(const char *url, const struct store_options *opts, struct store **out);
 
-/* Runs fn as a callback: marks this thread as inside one (store_read()/store_write() refuse to
- * nest) for the call. */
+/* Runs fn as a callback of txn->st: marks this thread as inside one for the call (store_read(),
+ * store_write() and store_backup() of that store refuse to nest; another store's may), then
+ * restores what was marked before. */
 int store_run_callback(int (*fn)(struct store_txn *txn, void *arg), struct store_txn *txn,
                        void *arg);
-/* 1 while this thread runs a callback. */
-int store_in_callback(void);
+/* 1 while this thread runs a callback of st (of any store when st is NULL). */
+int store_in_callback(const struct store *st);
 
 /* The schema steps, run by each backend's open inside its first write transaction. */
 int store_schema_open(struct store_txn *txn);

@@ -1,13 +1,21 @@
 /* The store whatever its backend: choosing the backend from the location, the callback rules
- * (no nesting), error names, and the calls storage.h promises, passed to the backend. */
+ * (no nesting on one store), error names, and the calls storage.h promises, passed to the
+ * backend. */
 #include "storage/backend.h"
 
 #include <stdio.h>
 #include <string.h>
 
-/* Set while this thread runs a callback. A nested store_read()/store_write() would wait for a
- * lock or a connection its own transaction holds: refuse it instead. */
-static __thread int in_callback;
+/* The stores whose callbacks this thread is running, innermost first: one frame on the stack of
+ * each store_run_callback() under way. A nested store_read()/store_write() on one of them would
+ * wait for a lock or a connection its own transaction holds (LMDB's resize lock, a PostgreSQL
+ * connection of a full pool): refuse it instead. A transaction on another store may nest; that
+ * is how store_copy() writes one store while it reads another. */
+struct callback_frame {
+    const struct store *st;
+    const struct callback_frame *outer;
+};
+static __thread const struct callback_frame *running;
 
 const char *store_strerror(int rc)
 {
@@ -51,18 +59,22 @@ int store_txn_writable(const struct store_txn *txn)
     return txn && txn->write ? STORE_OK : STORE_EINVAL;
 }
 
-int store_in_callback(void)
+int store_in_callback(const struct store *st)
 {
-    return in_callback;
+    for (const struct callback_frame *f = running; f; f = f->outer)
+        if (!st || f->st == st)
+            return 1;
+    return 0;
 }
 
 int store_run_callback(int (*fn)(struct store_txn *txn, void *arg), struct store_txn *txn,
                        void *arg)
 {
+    struct callback_frame frame = {.st = txn->st, .outer = running};
     int rc;
-    in_callback = 1;
+    running = &frame;
     rc = fn(txn, arg);
-    in_callback = 0;
+    running = frame.outer; /* the state before, which may be a callback of another store */
     return rc;
 }
 
@@ -74,7 +86,7 @@ static int is_postgres_url(const char *where)
 
 int store_open(const char *where, const struct store_options *opts, struct store **out)
 {
-    if (!where || !out || in_callback)
+    if (!where || !out || store_in_callback(NULL))
         return STORE_EINVAL;
     *out = NULL;
     if (is_postgres_url(where))
@@ -99,21 +111,21 @@ const char *store_backend(const struct store *st)
 
 int store_read(struct store *st, int (*fn)(struct store_txn *txn, void *arg), void *arg)
 {
-    if (!st || !fn || in_callback)
+    if (!st || !fn || store_in_callback(st))
         return STORE_EINVAL;
     return st->be->read(st, fn, arg);
 }
 
 int store_write(struct store *st, int (*fn)(struct store_txn *txn, void *arg), void *arg)
 {
-    if (!st || !fn || in_callback)
+    if (!st || !fn || store_in_callback(st))
         return STORE_EINVAL;
     return st->be->write(st, fn, arg);
 }
 
 int store_backup(struct store *st, const char *path)
 {
-    if (!st || !path || in_callback)
+    if (!st || !path || store_in_callback(st))
         return STORE_EINVAL;
     return st->be->backup(st, path);
 }

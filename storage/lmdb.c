@@ -362,7 +362,7 @@ static uint64_t lmdb_generation(struct store *st, enum store_scope scope)
     (void)scope; /* one counter for all: the last transaction id */
     MDB_envinfo info;
     int mrc;
-    if (store_in_callback()) /* this thread already holds resize_lock */
+    if (store_in_callback(st)) /* this thread already holds resize_lock */
         return mdb_env_info(L(st)->env, &info) == MDB_SUCCESS ? (uint64_t)info.me_last_txnid : 0;
     /* The meta pages live in the map, which a resize replaces: read them under resize_lock. */
     if (lock_shared(st))
@@ -381,7 +381,7 @@ static uint64_t lmdb_txn_generation(const struct store_txn *txn, enum store_scop
 static size_t lmdb_map_size(struct store *st)
 {
     size_t size;
-    if (store_in_callback())
+    if (store_in_callback(st))
         return L(st)->map_size; /* this thread already holds resize_lock */
     if (lock_shared(st))
         return 0;

@@ -79,7 +79,8 @@ const char *store_backend(const struct store *st);
 int store_ready(struct store *st);
 
 /* Runs fn(txn, arg) in a read-only transaction (a consistent snapshot) and returns what fn
- * returns. */
+ * returns. Inside a callback, store_read() and store_write() of the same store answer
+ * STORE_EINVAL (the transaction would wait for itself); another store's may nest. */
 int store_read(struct store *st, int (*fn)(struct store_txn *txn, void *arg), void *arg);
 
 /* Runs fn(txn, arg) in one write transaction. fn returns 0 to commit; any other value aborts
@@ -114,8 +115,33 @@ int store_login_failures_delete(struct store_txn *txn, const char *key);
  * other threads and processes go on reading and writing: the copy is one consistent snapshot.
  * The file is a complete data.mdb: put it into an empty folder to restore. STORE_EXISTS when
  * path exists (nothing is overwritten); on any failure the partial file is removed. Signing keys
- * in it stay sealed: a restore also needs the master key, which is kept apart on purpose. */
+ * in it stay sealed: a restore also needs the master key, which is kept apart on purpose.
+ * STORE_EINVAL on PostgreSQL, whose tool for this is pg_dump (or store_copy() into LMDB). */
 int store_backup(struct store *st, const char *path);
+
+/* Copies every entry of `from` into `to`: each record, index and audit event, and the meta
+ * counters (the key ring's epoch, the schema version). The stores may have either backend.
+ * `from` is read in one read transaction, so the copy is one consistent snapshot however long
+ * it takes, while other threads and processes go on writing to `from`; `to` is written in write
+ * transactions of at most 1000 entries each, so neither a large LMDB map nor a long
+ * PostgreSQL transaction is needed.
+ *
+ * `to` must be empty. store_open() wrote its schema version into meta, and nothing else:
+ * the first write transaction checks that every other table is empty and that meta holds only
+ * that version, equal to from's (both are STORE_SCHEMA_VERSION, since this binary opened both),
+ * and the copy then overwrites it with from's meta entries. STORE_EXISTS, and nothing written,
+ * when `to` holds anything else, such as a store already copied or served from; also when
+ * `from` and `to` are one store (the same PostgreSQL database, say) that holds any record.
+ * Two handles on one LMDB folder must not exist in one process at all (LMDB's rule), so the
+ * caller makes sure the folders differ. Nothing else may write to `to` while the copy runs.
+ *
+ * On any other error (a storage error of either store, logged as usual) the copy stops and
+ * `to` keeps the transactions committed so far: empty it before the next try. *entries (may be
+ * NULL) receives how many entries were written and committed, meta included. Signing keys stay
+ * sealed with the master key: a server on `to` needs the same master key as one on `from`.
+ * STORE_EINVAL when either store is NULL or both are the same handle, or when called inside a
+ * callback of either store. */
+int store_copy(struct store *from, struct store *to, uint64_t *entries);
 
 /* The generation of the data: the id of the last committed write transaction, by any process
  * (LMDB's meta page, read under the shared map lock; no system call), or 0 on failure. Data

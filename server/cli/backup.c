@@ -1,5 +1,6 @@
 /* idpd backup [--data DIR] FILE: an online, compacted copy of the data folder's LMDB environment
- * (DESIGN.md §7, §9), taken while servers keep serving from it. */
+ * (DESIGN.md §7, §9), taken while servers keep serving from it. A PostgreSQL store is refused:
+ * pg_dump is its tool, and `idpd store copy` makes an LMDB copy of it. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,7 +19,9 @@ static void backup_usage(FILE *out)
             "Writes a consistent, compacted copy of the data folder's store to FILE (a new file,\n"
             "mode 0600) while servers keep running. To restore, put FILE as data.mdb into an\n"
             "empty folder, together with master.key (or set IDPD_MASTER_KEY): the signing keys\n"
-            "in the copy stay sealed with it. Prints {\"file\":…,\"bytes\":…}.\n");
+            "in the copy stay sealed with it. Prints {\"file\":…,\"bytes\":…}.\n"
+            "A PostgreSQL store is backed up with pg_dump (e.g. pg_dump --schema=idpd), or\n"
+            "copied to LMDB with idpd store copy --from postgres://… --to lmdb:DIR.\n");
 }
 
 int srv_cmd_backup(int argc, char **argv)
@@ -26,7 +29,7 @@ int srv_cmd_backup(int argc, char **argv)
     struct srv_config cfg;
     struct store *st = NULL;
     struct stat sb;
-    char mdb[sizeof cfg.data_dir + 16];
+    char mdb[sizeof cfg.store + 16];
     int rc = SRV_EXIT_RUNTIME, src;
     if (srv_config_load(&cfg, SRV_CFG_DATA, &argc, argv) != SRV_OK)
         return SRV_EXIT_USAGE;
@@ -40,15 +43,25 @@ int srv_cmd_backup(int argc, char **argv)
         return SRV_EXIT_USAGE;
     }
     const char *file = argv[1];
-    /* A backup reads an existing store; it must not create one where the folder is empty. */
-    snprintf(mdb, sizeof mdb, "%s/data.mdb", cfg.data_dir);
-    if (stat(mdb, &sb) != 0) {
-        fprintf(stderr, "idpd backup: no store in %s: %s\n", cfg.data_dir, strerror(errno));
+    /* The store the server would use: --store (or IDPD_STORE) when given, else the data folder.
+     * The URI is never printed: it may hold a password. */
+    const char *dir = cfg.store[0] ? cfg.store : cfg.data_dir;
+    if (strncmp(dir, "postgres://", 11) == 0 || strncmp(dir, "postgresql://", 13) == 0) {
+        fprintf(stderr, "idpd backup: the store is on PostgreSQL, which idpd backup does not copy: "
+                        "back it up with pg_dump (e.g. pg_dump --schema=idpd), or make an LMDB "
+                        "copy with idpd store copy --from postgres://… --to lmdb:DIR\n");
         return SRV_EXIT_RUNTIME;
     }
-    if ((src = store_open(cfg.data_dir, NULL, &st)) != STORE_OK) {
-        fprintf(stderr, "idpd backup: cannot open the store in %s: %s\n", cfg.data_dir,
-                store_strerror(src));
+    if (strncmp(dir, "lmdb:", 5) == 0)
+        dir += 5;
+    /* A backup reads an existing store; it must not create one where the folder is empty. */
+    snprintf(mdb, sizeof mdb, "%s/data.mdb", dir);
+    if (stat(mdb, &sb) != 0) {
+        fprintf(stderr, "idpd backup: no store in %s: %s\n", dir, strerror(errno));
+        return SRV_EXIT_RUNTIME;
+    }
+    if ((src = store_open(dir, NULL, &st)) != STORE_OK) {
+        fprintf(stderr, "idpd backup: cannot open the store in %s: %s\n", dir, store_strerror(src));
         return SRV_EXIT_RUNTIME;
     }
     src = store_backup(st, file);

@@ -20,6 +20,8 @@ static void usage(FILE *out)
                  "stdin)\n"
                  "  keys rotate                 make the next signing key active\n"
                  "  backup FILE                 copy the store online, compacted, to FILE\n"
+                 "  store copy --from S --to S  copy a store into an empty one (LMDB, "
+                 "PostgreSQL)\n"
                  "  version                     print the version\n"
                  "Run idpd <command> --help for a command's options.\n");
 }
@@ -43,6 +45,8 @@ int srv_main(int argc, char **argv)
         return srv_cmd_keys(argc - 1, argv + 1);
     if (strcmp(cmd, "backup") == 0)
         return srv_cmd_backup(argc - 1, argv + 1);
+    if (strcmp(cmd, "store") == 0)
+        return srv_cmd_store(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("idpd %s (OpenSSL %s, libmicrohttpd %s)\n", IDPD_VERSION,
                OpenSSL_version(OPENSSL_VERSION_STRING), srv_http_version());

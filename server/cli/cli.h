@@ -13,6 +13,7 @@ int srv_cmd_application(int argc, char **argv);
 int srv_cmd_bootstrap_admin(int argc, char **argv);
 int srv_cmd_keys(int argc, char **argv);
 int srv_cmd_backup(int argc, char **argv);
+int srv_cmd_store(int argc, char **argv);
 
 /* Exit codes of every command (DESIGN.md §9). */
 enum srv_exit { SRV_EXIT_OK = 0, SRV_EXIT_RUNTIME = 1, SRV_EXIT_USAGE = 2 };

@@ -1,6 +1,7 @@
 /* idpd backup: an online copy while the server serves and writes, mode 0600, never overwriting;
  * a server started on the restored copy (plus the master key) answers with the same users,
- * service accounts and keys, and tokens issued before the backup still verify. */
+ * service accounts and keys, and tokens issued before the backup still verify. A PostgreSQL
+ * store (the suite's second run) is refused, pointing to pg_dump and to idpd store copy. */
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -109,6 +110,19 @@ TEST(backup_while_serving_then_restore)
     CHECK(tok);
     struct ts_resp *jwks1 = ts_get(s1, "/jwks");
     CHECK_INT(jwks1->status, 200);
+    if (th_on_postgres()) {
+        /* the server's store is a database (IDPD_STORE): pg_dump's work, or store copy's */
+        const char *backup[] = {"backup", "--data", data, file, NULL};
+        struct ts_cmd *c = ts_run(backup, NULL);
+        CHECK_INT(c->status, 1);
+        CHECK(strstr(c->err, "pg_dump --schema=idpd") != NULL);
+        CHECK(strstr(c->err, "idpd store copy") != NULL);
+        CHECK(strstr(c->err, "host=") == NULL);
+        struct stat sb;
+        CHECK(stat(file, &sb) != 0);
+        CHECK_INT(ts_stop(s1), 0);
+        return;
+    }
 
     struct load l = {.url = ts_printf("%s/oauth/token", s1->url),
                      .userpwd = ts_printf("%s:%s", app.id, app.secret)};
@@ -169,9 +183,11 @@ TEST(backup_refusals)
     if (th_on_postgres())
         return;
     const char *empty = ts_path("empty");
+    /* LMDB in both runs of the suite: a case's own IDPD_STORE comes first */
+    const char *lmdb_empty[] = {ts_printf("IDPD_STORE=lmdb:%s", empty), NULL};
     CHECK(mkdir(empty, 0700) == 0);
     const char *no_store[] = {"backup", "--data", empty, ts_path("x.backup"), NULL};
-    struct ts_cmd *c = ts_run(no_store, NULL);
+    struct ts_cmd *c = ts_run(no_store, lmdb_empty);
     CHECK_INT(c->status, 1);
     CHECK(strstr(c->err, "no store") != NULL);
     /* the empty folder did not become a store */
@@ -192,12 +208,33 @@ TEST(backup_refusals)
 
     /* a folder that cannot be written to loses nothing and leaves no partial file */
     const char *data = ts_path("data");
+    const char *lmdb_data[] = {ts_printf("IDPD_STORE=lmdb:%s", data), NULL};
     struct ts_account a;
-    CHECK_INT(ts_sa_create(data, "a", app_roles, NULL, &a), 0);
+    CHECK_INT(ts_sa_create(data, "a", app_roles, lmdb_data, &a), 0);
     const char *bad_dir[] = {"backup", "--data", data, ts_path("missing/dir/file"), NULL};
-    c = ts_run(bad_dir, NULL);
+    c = ts_run(bad_dir, lmdb_data);
     CHECK_INT(c->status, 1);
     CHECK(strstr(c->err, "cannot") != NULL);
+
+    /* a PostgreSQL store is refused, pointing to pg_dump and to store copy; the URI (and its
+     * password) is never printed */
+    const char *pg_file = ts_path("pg.backup");
+    const char *pg[] = {"backup", "--store",
+                        "postgresql://idpd:hunter2-not-printed@127.0.0.1:1/idpd", pg_file, NULL};
+    c = ts_run(pg, NULL);
+    CHECK_INT(c->status, 1);
+    CHECK(strstr(c->err, "pg_dump --schema=idpd") != NULL);
+    CHECK(strstr(c->err, "idpd store copy") != NULL && strstr(c->err, "--to lmdb:DIR") != NULL);
+    CHECK(strstr(c->out, "hunter2") == NULL && strstr(c->err, "hunter2") == NULL);
+    CHECK(stat(pg_file, &sb) != 0);
+    const char *pg_env[] = {"IDPD_STORE=postgres://idpd:hunter2-not-printed@127.0.0.1:1/idpd",
+                            NULL};
+    const char *by_env[] = {"backup", pg_file, NULL};
+    c = ts_run(by_env, pg_env);
+    CHECK_INT(c->status, 1);
+    CHECK(strstr(c->err, "pg_dump") != NULL);
+    CHECK(strstr(c->err, "hunter2") == NULL);
+    CHECK(stat(pg_file, &sb) != 0);
 }
 
 int main(int argc, char **argv)

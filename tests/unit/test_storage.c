@@ -5395,6 +5395,486 @@ TEST(unreachable_postgres_is_unavailable)
     CHECK(st == NULL);
 }
 
+/* ---- store_copy ---- */
+
+/* A transaction of another store may run inside a callback; one of a store whose callback is
+ * running may not, however deep. */
+struct nest {
+    struct store *a, *b;
+    int inner_a, inner_b;
+};
+
+static int nest_inner_cb(struct store_txn *txn, void *arg)
+{
+    struct nest *n = arg;
+    struct meta m = {.name = "schema_version"};
+    (void)txn;
+    n->inner_a = store_read(n->a, meta_get_cb, &m);
+    n->inner_b = store_write(n->b, meta_get_cb, &m);
+    return STORE_OK;
+}
+
+static int nest_outer_cb(struct store_txn *txn, void *arg)
+{
+    struct nest *n = arg;
+    (void)txn;
+    return store_write(n->b, nest_inner_cb, n);
+}
+
+TEST(transactions_of_another_store_nest)
+{
+    struct store *a = NULL, *b = NULL;
+    struct nest n = {.inner_a = -1, .inner_b = -1};
+    struct meta m = {.name = "schema_version"};
+    CHECK(mkdir(subpath("b"), 0700) == 0);
+    CHECK_INT(open_small(&a), STORE_OK);
+    CHECK_INT(store_open(th_store_for(subpath("b")), NULL, &b), STORE_OK);
+    n.a = a;
+    n.b = b;
+    CHECK_INT(store_read(a, nest_outer_cb, &n), STORE_OK);
+    CHECK_INT(n.inner_a, STORE_EINVAL);
+    CHECK_INT(n.inner_b, STORE_EINVAL);
+    /* the guard is lifted again on the way out */
+    CHECK_INT(store_read(a, meta_get_cb, &m), STORE_OK);
+    CHECK_INT(store_read(b, meta_get_cb, &m), STORE_OK);
+    store_close(b);
+    store_close(a);
+}
+
+/* Walks every table of the store txn belongs to beside the same table of c->a's store, inside
+ * a read of each (the second nested in the first): the same keys with the same values in the
+ * same order, or c->differ_in names the first table that differs. c->entries counts them. */
+struct tables_cmp {
+    struct store *b;
+    struct store_txn *a;
+    uint64_t entries;
+    int differ_in;
+};
+
+static int same_bytes(struct kv_val x, struct kv_val y)
+{
+    return x.len == y.len && (x.len == 0 || memcmp(x.data, y.data, x.len) == 0);
+}
+
+static int tables_cmp_b(struct store_txn *b, void *arg)
+{
+    struct tables_cmp *c = arg;
+    int rc = STORE_OK;
+    for (int db = 0; db < DB_COUNT && rc == STORE_OK && c->differ_in < 0; db++) {
+        struct kv_cursor *ca = NULL, *cb = NULL;
+        struct kv_val ka, va, kb, vb;
+        int ra, rb;
+        rc = kv_cursor_open(c->a, (enum store_db)db, &ca);
+        if (rc == STORE_OK)
+            rc = kv_cursor_open(b, (enum store_db)db, &cb);
+        if (rc == STORE_OK) {
+            ra = kv_move(ca, KV_FIRST, NULL, &ka, &va);
+            rb = kv_move(cb, KV_FIRST, NULL, &kb, &vb);
+            while (ra == STORE_OK && rb == STORE_OK && same_bytes(ka, kb) && same_bytes(va, vb)) {
+                c->entries++;
+                ra = kv_move(ca, KV_NEXT, NULL, &ka, &va);
+                rb = kv_move(cb, KV_NEXT, NULL, &kb, &vb);
+            }
+            if (ra != STORE_OK && ra != STORE_NOTFOUND)
+                rc = ra;
+            else if (rb != STORE_OK && rb != STORE_NOTFOUND)
+                rc = rb;
+            else if (ra != STORE_NOTFOUND || rb != STORE_NOTFOUND)
+                c->differ_in = db;
+        }
+        kv_cursor_close(cb);
+        kv_cursor_close(ca);
+    }
+    return rc;
+}
+
+static int tables_cmp_a(struct store_txn *a, void *arg)
+{
+    struct tables_cmp *c = arg;
+    c->a = a;
+    c->entries = 0;
+    c->differ_in = -1;
+    return store_read(c->b, tables_cmp_b, c);
+}
+
+/* -1 when every table of a and b holds the same entries (*entries: how many), else the first
+ * table that differs; -2 on a storage error. */
+static int tables_differ(struct store *a, struct store *b, uint64_t *entries)
+{
+    struct tables_cmp c = {.b = b};
+    int rc = store_read(a, tables_cmp_a, &c);
+    if (rc) {
+        fprintf(stderr, "  tables_differ: %s\n", store_strerror(rc));
+        return -2;
+    }
+    if (c.differ_in >= 0)
+        fprintf(stderr, "  table %s differs\n", store_db_names[c.differ_in]);
+    *entries = c.entries;
+    return c.differ_in;
+}
+
+static int entries_cb(struct store_txn *txn, void *arg)
+{
+    uint64_t *n = arg;
+    int rc = STORE_OK;
+    *n = 0;
+    for (int db = 0; db < DB_COUNT && rc == STORE_OK; db++) {
+        struct kv_cursor *cur = NULL;
+        rc = kv_cursor_open(txn, (enum store_db)db, &cur);
+        if (rc == STORE_OK)
+            for (rc = kv_move(cur, KV_FIRST, NULL, NULL, NULL); rc == STORE_OK;
+                 rc = kv_move(cur, KV_NEXT, NULL, NULL, NULL))
+                (*n)++;
+        kv_cursor_close(cur);
+        if (rc == STORE_NOTFOUND)
+            rc = STORE_OK;
+    }
+    return rc;
+}
+
+/* Every entry of every table, or -1 on error. */
+static long long entries_of(struct store *st)
+{
+    uint64_t n = 0;
+    return store_read(st, entries_cb, &n) ? -1 : (long long)n;
+}
+
+struct copy_fill {
+    struct store_service_account sa;
+    struct store_secret sec[2];
+    struct store_application app;
+    struct store_user alice, anon;
+    struct store_identity pass, anon_idn;
+    struct store_session ses;
+    struct store_team team;
+    struct store_audit_event ev;
+    struct store_signing_key key;
+    struct store_login_failures lf;
+};
+
+/* Records of every kind, in one transaction. */
+static int copy_fill_cb(struct store_txn *txn, void *arg)
+{
+    struct copy_fill *f = arg;
+    int rc = store_sa_insert(txn, &f->sa);
+    for (size_t i = 0; i < 2 && !rc; i++)
+        rc = store_secret_insert(txn, &f->sec[i]);
+    if (!rc)
+        rc = store_app_insert(txn, &f->app);
+    if (!rc)
+        rc = store_user_insert(txn, &f->alice);
+    if (!rc)
+        rc = store_user_insert(txn, &f->anon);
+    if (!rc)
+        rc = store_identity_insert(txn, &f->pass);
+    if (!rc)
+        rc = store_identity_insert(txn, &f->anon_idn);
+    if (!rc)
+        rc = store_session_insert(txn, &f->ses);
+    if (!rc)
+        rc = store_team_insert(txn, &f->team);
+    if (!rc)
+        rc = store_member_add(txn, f->team.id, f->alice.id);
+    if (!rc)
+        rc = store_audit_append(txn, &f->ev);
+    if (!rc)
+        rc = store_deny_add(txn, "jti-copied", 4000000000);
+    if (!rc)
+        rc = store_key_put(txn, &f->key);
+    if (!rc)
+        rc = store_login_failures_put(txn, "lf-copied", &f->lf);
+    if (!rc)
+        rc = store_meta_put(txn, "key_epoch", 7);
+    return rc;
+}
+
+static int copy_fill(struct store *st)
+{
+    static struct copy_fill f;
+    static uint8_t sealed[300];
+    int rc;
+    memset(&f, 0, sizeof f);
+    memset(sealed, 0xa5, sizeof sealed);
+    make_sa(&f.sa, "sa_copied", 3);
+    make_secret(&f.sec[0], "sa_copied", "sec_1", 1700000000);
+    make_secret(&f.sec[1], "sa_copied", "sec_2", 1700000100);
+    make_app(&f.app, "app_copied", STORE_APP_CONFIDENTIAL);
+    app_origins(&f.app, "https://app.example", "http://localhost:3000");
+    make_user(&f.alice, "usr_alice", "Alice@Example.com");
+    snprintf(f.alice.email_key, sizeof f.alice.email_key, "alice@example.com");
+    make_user(&f.anon, "usr_anon", "");
+    make_identity(&f.pass, "usr_alice", "idn_pass", "local-userpass", "alice@example.com",
+                  1700000002);
+    make_identity(&f.anon_idn, "usr_anon", "idn_anon", "anon-user", "anon-1234", 1700000003);
+    make_session(&f.ses, "ses_copied", "usr_alice", 1, 1700000000, 4000000000, 4000000000);
+    make_team(&f.team, "team_copied", "Copiers", "org_acme", 2);
+    make_event(&f.ev, "evt_copied", 1700000004);
+    snprintf(f.key.kid, sizeof f.key.kid, "kid-copied");
+    snprintf(f.key.alg, sizeof f.key.alg, "ES256");
+    f.key.state = STORE_KEY_ACTIVE;
+    f.key.created_at = 1700000000;
+    f.key.activated_at = 1700000001;
+    f.key.sealed = sealed;
+    f.key.sealed_len = sizeof sealed;
+    f.lf = (struct store_login_failures){.count = 3,
+                                         .last_failure_at = 1700000000123,
+                                         .locked_until = 1700000060000,
+                                         .expires_at = 4000000000};
+    rc = store_write(st, copy_fill_cb, &f);
+    /* a rotation leaves a superseded hash and a second session_refresh entry */
+    if (!rc)
+        rc = session_rotate(st, "ses_copied", 2, 1700000010, 4000000000);
+    /* more than one batch of the copy, and on LMDB more than a small map */
+    if (!rc)
+        rc = insert_batches(st, "sa_bulk_", 2500, 500);
+    store_service_account_clear(&f.sa);
+    store_team_clear(&f.team);
+    return rc;
+}
+
+struct copy_reads {
+    struct store_service_account sa;
+    struct secret_list secrets;
+    struct store_user alice, anon;
+    struct store_team team;
+    struct store_login_failures lf;
+    struct key_list keys;
+    uint64_t epoch;
+};
+
+static int copy_reads_cb(struct store_txn *txn, void *arg)
+{
+    struct copy_reads *r = arg;
+    int rc = store_sa_get(txn, "sa_copied", &r->sa);
+    r->secrets.sa_id = "sa_copied";
+    r->secrets.cap = STORE_SECRETS_MAX + 1;
+    if (!rc)
+        rc = store_secret_list(txn, "sa_copied", r->secrets.out, r->secrets.cap, &r->secrets.n);
+    if (!rc)
+        rc = store_user_get(txn, "usr_alice", &r->alice);
+    if (!rc)
+        rc = store_user_get(txn, "usr_anon", &r->anon);
+    if (!rc)
+        rc = store_team_get(txn, "team_copied", &r->team);
+    if (!rc)
+        rc = store_login_failures_get(txn, "lf-copied", &r->lf);
+    if (!rc)
+        rc = store_key_list(txn, &r->keys.items, &r->keys.n);
+    if (!rc)
+        rc = store_meta_get(txn, "key_epoch", &r->epoch);
+    return rc;
+}
+
+static void copy_reads_clear(struct copy_reads *r)
+{
+    store_service_account_clear(&r->sa);
+    store_user_clear(&r->alice);
+    store_user_clear(&r->anon);
+    store_team_clear(&r->team);
+    store_key_list_free(r->keys.items, r->keys.n);
+    memset(r, 0, sizeof *r);
+}
+
+static void clear_both(void *arg)
+{
+    struct copy_reads *r = arg;
+    copy_reads_clear(&r[0]);
+    copy_reads_clear(&r[1]);
+}
+
+/* Every record of a and b reads back the same through the API (CHECKs; a failure ends the
+ * case). */
+static void check_same_records(struct store *a, struct store *b)
+{
+    static struct copy_reads r[2];
+    static struct store_application app[2];
+    struct store_identity idn[2];
+    struct store_session ses[2];
+    char ids[2][512], sid[2][STORE_ID_MAX];
+    int sup[2];
+    size_t n[2];
+    struct store *st[2] = {a, b};
+
+    memset(r, 0, sizeof r);
+    th_defer(clear_both, r);
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT(store_read(st[i], copy_reads_cb, &r[i]), STORE_OK);
+        CHECK_INT(app_get(st[i], "app_copied", &app[i]), STORE_OK);
+    }
+    /* service account, its roles and secrets */
+    CHECK_STR(r[1].sa.name, r[0].sa.name);
+    CHECK_STR(r[1].sa.description, r[0].sa.description);
+    CHECK_INT(r[1].sa.created_at, r[0].sa.created_at);
+    CHECK_INT(r[1].sa.nroles, 3);
+    for (size_t k = 0; k < 3; k++)
+        CHECK_STR(r[1].sa.roles[k], r[0].sa.roles[k]);
+    CHECK_INT(r[1].secrets.n, 2);
+    CHECK_INT(r[0].secrets.n, 2);
+    for (size_t k = 0; k < 2; k++) {
+        CHECK_STR(r[1].secrets.out[k].id, r[0].secrets.out[k].id);
+        CHECK_STR(r[1].secrets.out[k].phc, r[0].secrets.out[k].phc);
+        CHECK_INT(r[1].secrets.out[k].expires_at, r[0].secrets.out[k].expires_at);
+    }
+    /* application and its origin index */
+    CHECK_STR(app[1].name, app[0].name);
+    CHECK_STR(app[1].phc, app[0].phc);
+    CHECK_INT(app[1].ngrants, app[0].ngrants);
+    CHECK_INT(app[1].norigins, 2);
+    CHECK_STR(app[1].origins[1], app[0].origins[1]);
+    CHECK_INT(origin_allowed(b, "https://app.example", "app_copied"), STORE_OK);
+    /* users, the email index, identities and their indexes */
+    CHECK_STR(r[1].alice.email, "Alice@Example.com");
+    CHECK_STR(r[1].alice.email_key, r[0].alice.email_key);
+    CHECK_STR(r[1].alice.name, r[0].alice.name);
+    CHECK_INT(r[1].anon.anonymous, 1);
+    CHECK_INT(r[1].anon.updated_at, r[0].anon.updated_at);
+    CHECK_INT(email_find(b, "alice@example.com", sid[1]), STORE_OK);
+    CHECK_STR(sid[1], "usr_alice");
+    for (int i = 0; i < 2; i++)
+        CHECK_INT(identity_find(st[i], "local-userpass", "alice@example.com", &idn[i]), STORE_OK);
+    CHECK_STR(idn[1].id, idn[0].id);
+    CHECK_STR(idn[1].phc, idn[0].phc);
+    CHECK_INT(identity_find(b, "anon-user", "anon-1234", &idn[1]), STORE_OK);
+    CHECK_STR(idn[1].user_id, "usr_anon");
+    CHECK_INT(identity_count(b, "usr_alice"), 1);
+    /* the session, its current and superseded refresh hashes, its user index */
+    for (int i = 0; i < 2; i++)
+        CHECK_INT(session_get(st[i], "ses_copied", &ses[i]), STORE_OK);
+    CHECK_STR(ses[1].user_id, ses[0].user_id);
+    CHECK_INT(ses[1].last_used_at, ses[0].last_used_at);
+    CHECK_INT(ses[1].idle_expires_at, ses[0].idle_expires_at);
+    CHECK(memcmp(ses[1].refresh_hash, ses[0].refresh_hash, STORE_REFRESH_HASH_LEN) == 0);
+    for (int seed = 1; seed <= 2; seed++) {
+        for (int i = 0; i < 2; i++)
+            CHECK_INT(refresh_find(st[i], seed, sid[i], &sup[i]), STORE_OK);
+        CHECK_STR(sid[1], "ses_copied");
+        CHECK_INT(sup[1], sup[0]);
+        CHECK_INT(sup[1], seed == 1);
+    }
+    CHECK_INT(session_count(b, "usr_alice", NULL), 1);
+    /* team, its name, its members both ways */
+    CHECK_STR(r[1].team.name, r[0].team.name);
+    CHECK_INT(r[1].team.nroles, 2);
+    CHECK_STR(r[1].team.roles[1], r[0].team.roles[1]);
+    CHECK_INT(team_insert(b, "team_other", "copiers", "org_acme"), STORE_EXISTS);
+    CHECK_INT(member_list(b, "team_copied", NULL, 10, ids[1], sizeof ids[1]), STORE_OK);
+    CHECK_STR(ids[1], "usr_alice");
+    CHECK_INT(user_teams(b, "usr_alice", ids[1], sizeof ids[1]), STORE_OK);
+    CHECK_STR(ids[1], "team_copied");
+    /* audit event, denylist, signing key, failed logins, meta */
+    for (int i = 0; i < 2; i++)
+        CHECK_INT(audit_page(st[i], NULL, 10, ids[i], sizeof ids[i]), STORE_OK);
+    CHECK_STR(ids[1], ids[0]);
+    CHECK_STR(ids[1], "evt_copied");
+    CHECK_INT(deny_has(b, "jti-copied"), 1);
+    CHECK_INT(r[1].keys.n, 1);
+    CHECK_STR(r[1].keys.items[0].kid, "kid-copied");
+    CHECK_INT(r[1].keys.items[0].state, r[0].keys.items[0].state);
+    CHECK_INT(r[1].keys.items[0].sealed_len, r[0].keys.items[0].sealed_len);
+    CHECK(memcmp(r[1].keys.items[0].sealed, r[0].keys.items[0].sealed,
+                 r[0].keys.items[0].sealed_len) == 0);
+    CHECK_INT(r[1].lf.count, 3);
+    CHECK_INT(r[1].lf.locked_until, r[0].lf.locked_until);
+    CHECK_INT(r[1].epoch, 7);
+    /* the bulk of the accounts, paged */
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT(sa_page(st[i], "sa_bulk_002399", 1000, &n[i], ids[i], NULL), STORE_OK);
+        CHECK_INT(n[i], 101); /* sa_bulk_002400..2499, sa_copied */
+    }
+    CHECK_STR(ids[1], ids[0]);
+}
+
+/* store_copy() writes every table of one store into an empty other from one snapshot, in
+ * batches (re-run on LMDB, whose small map grows under them), and the copy reads back the same;
+ * a target that holds anything, even a meta counter alone, is refused with nothing written. */
+TEST(copy_reads_back_every_record)
+{
+    struct store *src = NULL, *dst = NULL, *used = NULL;
+    struct store_options small = {.map_size = SMALL_MAP};
+    struct meta m = {.name = "key_epoch", .value = 1};
+    uint64_t entries = 99, same = 0;
+    long long before;
+
+    CHECK(mkdir(subpath("copy"), 0700) == 0);
+    CHECK(mkdir(subpath("used"), 0700) == 0);
+    CHECK_INT(open_small(&src), STORE_OK);
+    CHECK_INT(copy_fill(src), STORE_OK);
+    CHECK_INT(store_open(th_store_for(subpath("copy")), &small, &dst), STORE_OK);
+    CHECK_INT(store_copy(src, dst, &entries), STORE_OK);
+    CHECK_INT(entries, entries_of(src));
+    CHECK(entries > 2500); /* three batches at least */
+    if (!th_on_postgres())
+        CHECK(store_map_size(dst) > SMALL_MAP);
+    CHECK_INT(tables_differ(src, dst, &same), -1);
+    CHECK_INT(same, entries);
+    check_same_records(src, dst);
+    if (th_case_failed)
+        return;
+
+    /* a second copy into the copy: refused, and the copy is as it was */
+    entries = 99;
+    CHECK_INT(store_copy(src, dst, &entries), STORE_EXISTS);
+    CHECK_INT(entries, 0);
+    CHECK_INT(tables_differ(src, dst, &same), -1);
+    CHECK_INT(same, entries_of(src));
+
+    /* a target that holds one meta counter besides its schema version is not empty either */
+    CHECK_INT(store_open(th_store_for(subpath("used")), NULL, &used), STORE_OK);
+    CHECK_INT(store_write(used, meta_put_cb, &m), STORE_OK);
+    before = entries_of(used);
+    CHECK_INT(before, 2);
+    CHECK_INT(store_copy(src, used, &entries), STORE_EXISTS);
+    CHECK_INT(entries_of(used), before);
+    m.value = 0;
+    CHECK_INT(store_read(used, meta_get_cb, &m), STORE_OK);
+    CHECK_INT(m.value, 1);
+
+    CHECK_INT(store_copy(src, src, &entries), STORE_EINVAL);
+    CHECK_INT(store_copy(NULL, dst, &entries), STORE_EINVAL);
+    CHECK_INT(store_copy(src, NULL, NULL), STORE_EINVAL);
+    store_close(used);
+    store_close(dst);
+    store_close(src);
+}
+
+/* Copies of the same store into a store of the other backend and back are the same as the
+ * original, whichever backend the suite runs on (the test cluster is needed for PostgreSQL). */
+TEST(copy_between_backends)
+{
+    struct store *src = NULL, *other = NULL, *back = NULL;
+    uint64_t entries = 0, back_entries = 0, same = 0;
+    const char *other_where, *back_where;
+
+    if (!getenv("IDPD_TEST_PG")) {
+        fprintf(stderr, "  (IDPD_TEST_PG is not set: no PostgreSQL store to copy to)\n");
+        return;
+    }
+    CHECK(mkdir(subpath("other"), 0700) == 0);
+    CHECK(mkdir(subpath("back"), 0700) == 0);
+    /* the backend the suite does not run on for the middle, this one for the end */
+    other_where = th_on_postgres() ? subpath("other") : th_pg_database();
+    CHECK(other_where != NULL);
+    other_where = strdup(other_where);
+    th_defer(free, (void *)other_where);
+    back_where = th_store_for(subpath("back"));
+    CHECK(back_where != NULL);
+    CHECK_INT(open_small(&src), STORE_OK);
+    CHECK_INT(copy_fill(src), STORE_OK);
+    CHECK_INT(store_open(other_where, NULL, &other), STORE_OK);
+    CHECK_STR(store_backend(other), th_on_postgres() ? "lmdb" : "postgres");
+    CHECK_INT(store_copy(src, other, &entries), STORE_OK);
+    CHECK_INT(store_open(back_where, NULL, &back), STORE_OK);
+    CHECK_INT(store_copy(other, back, &back_entries), STORE_OK);
+    CHECK_INT(back_entries, entries);
+    CHECK_INT(tables_differ(src, other, &same), -1);
+    CHECK_INT(same, entries);
+    CHECK_INT(tables_differ(src, back, &same), -1);
+    check_same_records(other, back);
+    store_close(back);
+    store_close(other);
+    store_close(src);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -5492,5 +5972,8 @@ int main(int argc, char **argv)
     RUN(failed_transaction_leaves_no_team_records);
     RUN(read_transaction_refuses_team_writes);
     RUN(corrupt_team_records_are_refused);
+    RUN(transactions_of_another_store_nest);
+    RUN(copy_reads_back_every_record);
+    RUN(copy_between_backends);
     return th_done();
 }
