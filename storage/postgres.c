@@ -69,6 +69,7 @@ static const char op_letter[OP_COUNT] = {'g', 'p', 'i', 'd', 'f', 'l', 'e', 'x',
 
 struct pg_conn {
     PGconn *pg; /* NULL until connected, and after it broke */
+    int fresh;  /* connected for the transaction about to begin */
     unsigned char prepared[DB_COUNT][OP_COUNT];
     struct pg_conn *next_idle;
 };
@@ -212,6 +213,7 @@ static int connect_within(struct pg_store *ps, struct pg_conn *c, int64_t deadli
         return STORE_EUNAVAILABLE;
     }
     atomic_store(&ps->reachable, 1);
+    c->fresh = 1;
     return STORE_OK;
 fail:
     /* libpq's message names the host and the reason, never the password */
@@ -293,6 +295,8 @@ static int simple(struct pg_store *ps, struct pg_conn *c, struct store_txn *txn,
         goto lost;
     rc = result_rc(txn, r, sql);
     PQclear(r);
+    if (rc == STORE_EUNAVAILABLE) /* the server is going away: this session is over */
+        conn_drop(c);
     return rc;
 lost:
     conn_drop(c);
@@ -452,6 +456,23 @@ static void backoff(unsigned attempt)
     usleep(50 + r % cap_us);
 }
 
+/* BEGIN on c. A pooled connection may have died while it waited (the database restarted): then
+ * one new connection is tried at once, so a restart costs no request a 503. */
+static int begin(struct pg_store *ps, struct pg_conn *c, struct store_txn *txn, int write)
+{
+    const char *sql = write ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
+                            : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+    int fresh = c->fresh, rc;
+    c->fresh = 0;
+    rc = simple(ps, c, txn, sql);
+    if (rc == STORE_EUNAVAILABLE && !fresh &&
+        connect_within(ps, c, now_ms() + ps->timeout_ms) == STORE_OK) {
+        c->fresh = 0;
+        rc = simple(ps, c, txn, sql);
+    }
+    return rc;
+}
+
 static int run(struct store *st, int write, int (*fn)(struct store_txn *txn, void *arg), void *arg)
 {
     struct pg_store *ps = pg_of(st);
@@ -475,9 +496,7 @@ static int run(struct store *st, int write, int (*fn)(struct store_txn *txn, voi
         t.writes = 0;
         t.wrote_clients = 0;
         txn.rerun = 0;
-        rc = simple(ps, c, &txn,
-                    write ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
-                          : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+        rc = begin(ps, c, &txn, write);
         if (rc == STORE_OK) {
             rc = store_run_callback(fn, &txn, arg);
             drop_held(&t);
