@@ -131,6 +131,14 @@ void srv_log_fmt(enum srv_log_level lvl, const char *module, const char *fmt, ..
             srv_log_fmt((lvl), LOG_MODULE, __VA_ARGS__);                                           \
     } while (0)
 
+/* A store call that failed, logged once where it is answered, with ": <store_strerror(rc)>"
+ * appended. A database that cannot be reached (STORE_EUNAVAILABLE) is an outage: storage says so
+ * when it begins, /readyz shows it and every request meanwhile answers 503, so each such request
+ * is only a debug line. Any other failure is an error. */
+void srv_log_store(const char *module, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define LOG_STORE(rc, ...) srv_log_store(LOG_MODULE, (rc), __VA_ARGS__)
+
 /* ---- worker pool (workers.c): Argon2 off the HTTP threads ---- */
 
 struct srv_workers;
