@@ -89,7 +89,8 @@ int keys_rotate_with(struct keys *kr, int64_t now, int64_t min_published, int64_
                      void *arg);
 
 /* Reloads the ring when another process (idpd keys rotate) changed it; cheap when nothing did.
- * *changed (may be NULL) is set to 1 when a new ring was loaded. */
+ * *changed (may be NULL) is set to 1 when a new ring was loaded. KEYS_ESTORE when the store
+ * cannot be read (its database down): the ring in memory stays and goes on signing. */
 int keys_refresh(struct keys *kr, int *changed);
 
 /* Signs claims (a JSON object text) as a compact JWS with the active key:

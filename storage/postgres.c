@@ -195,9 +195,10 @@ static int connect_within(struct pg_store *ps, struct pg_conn *c, int64_t deadli
         if (st == PGRES_POLLING_FAILED)
             goto fail;
         if (wait_fd(PQsocket(c->pg), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline)) {
-            fprintf(stderr, "storage: postgres: no connection within %u ms\n", ps->timeout_ms);
+            /* once per outage, as below: a hung server makes every attempt end here */
+            if (atomic_exchange(&ps->reachable, 0))
+                fprintf(stderr, "storage: postgres: no connection within %u ms\n", ps->timeout_ms);
             conn_drop(c);
-            atomic_store(&ps->reachable, 0);
             return STORE_EUNAVAILABLE;
         }
         st = PQconnectPoll(c->pg);
@@ -212,7 +213,8 @@ static int connect_within(struct pg_store *ps, struct pg_conn *c, int64_t deadli
         conn_drop(c);
         return STORE_EUNAVAILABLE;
     }
-    atomic_store(&ps->reachable, 1);
+    if (!atomic_exchange(&ps->reachable, 1))
+        fprintf(stderr, "storage: postgres: connected again\n");
     c->fresh = 1;
     return STORE_OK;
 fail:

@@ -144,8 +144,7 @@ static void after_hash(struct srv_request *rq)
         return;
     }
     if (rc != STORE_OK) {
-        LOG(SRV_LOG_ERROR, "link failed: %s", store_strerror(rc));
-        srv_reply_problem(rq, 503, "the identity could not be saved");
+        srv_reply_store_failure(rq, rc, "the identity could not be saved");
         return;
     }
     srv_reply_json(rq, 201,
@@ -194,8 +193,9 @@ void srv_handle_me_link(struct srv_request *rq)
         return;
     }
     struct precheck p = {l, NONE};
-    if (store_read(srv_rq_ctx(rq)->store, precheck_txn, &p) != STORE_OK) {
-        srv_reply_problem(rq, 503, "the store cannot be read");
+    int rc = store_read(srv_rq_ctx(rq)->store, precheck_txn, &p);
+    if (rc != STORE_OK) {
+        srv_reply_store_failure(rq, rc, "the store cannot be read");
         return;
     }
     if (reply_conflict_or_ok(rq, p.why) != SRV_OK)
@@ -259,7 +259,7 @@ void srv_handle_me_unlink(struct srv_request *rq)
     struct unlink_args a = {rq, caller.user_id, id, 0, 0};
     int rc = store_write(srv_rq_ctx(rq)->store, unlink_txn, &a);
     if (rc != STORE_OK)
-        srv_reply_problem(rq, 503, "the identity could not be removed");
+        srv_reply_store_failure(rq, rc, "the identity could not be removed");
     else if (!a.found)
         srv_reply_problem(rq, 404, "no such identity");
     else if (a.last)

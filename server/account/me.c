@@ -57,8 +57,7 @@ static int read_profile_or_error(struct srv_request *rq, struct profile *p)
         return SRV_ERESPONDED;
     }
     if (rc != STORE_OK) {
-        LOG(SRV_LOG_ERROR, "profile read failed: %s", store_strerror(rc));
-        srv_reply_problem(rq, 503, "the store cannot be read");
+        srv_reply_store_failure(rq, rc, "the store cannot be read");
         return SRV_ERESPONDED;
     }
     return SRV_OK;
@@ -151,7 +150,7 @@ void srv_handle_me_sessions(struct srv_request *rq)
     s.user_id = caller.user_id;
     int rc = store_read(srv_rq_ctx(rq)->store, sessions_txn, &s);
     if (rc != STORE_OK) {
-        srv_reply_problem(rq, 503, "the store cannot be read");
+        srv_reply_store_failure(rq, rc, "the store cannot be read");
         goto out;
     }
     json_t *items = json_array();
@@ -199,7 +198,7 @@ void srv_handle_me_session_delete(struct srv_request *rq)
     struct end e = {rq, caller.user_id, sid, 0};
     int rc = sid[0] ? store_write(srv_rq_ctx(rq)->store, end_txn, &e) : STORE_OK;
     if (rc != STORE_OK && rc != STORE_EINVAL)
-        srv_reply_problem(rq, 503, "the session could not be ended");
+        srv_reply_store_failure(rq, rc, "the session could not be ended");
     else if (!e.found)
         srv_reply_problem(rq, 404, "no such session");
     else

@@ -102,15 +102,16 @@ static void after_verify(struct srv_request *rq)
     struct store_args a = {rq, c, 0};
     int rc;
     if (!c->verified) {
+        /* answered only once counted, as a login is (password_login.c) */
         if ((rc = store_write(ctx->store, failed_txn, &a)) != STORE_OK)
-            LOG(SRV_LOG_ERROR, "failed password change not recorded: %s", store_strerror(rc));
-        srv_reply_problem(rq, 403, "current_password is not the user's password");
+            srv_reply_store_failure(rq, rc, "the password cannot be checked now");
+        else
+            srv_reply_problem(rq, 403, "current_password is not the user's password");
         return;
     }
     rc = store_write(ctx->store, store_txn, &a);
     if (rc != STORE_OK) {
-        LOG(SRV_LOG_ERROR, "password change failed: %s", store_strerror(rc));
-        srv_reply_problem(rq, 503, "the password could not be saved");
+        srv_reply_store_failure(rq, rc, "the password could not be saved");
     } else if (a.stale) {
         srv_reply_problem(rq, 409, "the password changed meanwhile; try again");
     } else {
@@ -140,7 +141,7 @@ void srv_handle_me_password(struct srv_request *rq)
     }
     int rc = store_read(srv_rq_ctx(rq)->store, find_txn, c);
     if (rc != STORE_OK) {
-        srv_reply_problem(rq, 503, "the store cannot be read");
+        srv_reply_store_failure(rq, rc, "the store cannot be read");
         return;
     }
     if (!c->has_password) {
@@ -149,7 +150,11 @@ void srv_handle_me_password(struct srv_request *rq)
     }
     /* Waiting budgets are answered before Argon2 runs, as a login is. */
     srv_login_guard_init(&c->guard, c->identity.provider_id, srv_rq_client_ip(rq));
-    int64_t wait = srv_login_guard_wait(rq, &c->guard);
+    int64_t wait = 0;
+    if ((rc = srv_login_guard_wait(rq, &c->guard, &wait)) != STORE_OK) {
+        srv_reply_store_failure(rq, rc, "the password cannot be checked now");
+        return;
+    }
     if (wait) {
         srv_reply_too_many(rq, wait, "too many wrong passwords; retry later");
         return;

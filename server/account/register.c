@@ -45,9 +45,12 @@ static int check_txn(struct store_txn *txn, void *arg)
     c->app_found = rc == STORE_OK;
     if (rc != STORE_OK && rc != STORE_NOTFOUND && rc != STORE_EINVAL)
         return rc;
-    c->email_taken = store_user_find_email(txn, c->key, uid) == STORE_OK ||
-                     store_identity_find(txn, "local-userpass", c->key, &idn) == STORE_OK;
-    return STORE_OK;
+    /* a lookup that failed is no answer (STORE_* errors pass up unchanged) */
+    rc = store_user_find_email(txn, c->key, uid);
+    if (rc == STORE_NOTFOUND || rc == STORE_EINVAL)
+        rc = store_identity_find(txn, "local-userpass", c->key, &idn);
+    c->email_taken = rc == STORE_OK;
+    return rc == STORE_NOTFOUND || rc == STORE_EINVAL ? STORE_OK : rc;
 }
 
 static void hash_work(struct srv_request *rq)
@@ -88,8 +91,7 @@ static void after_hash(struct srv_request *rq)
         return;
     }
     if (rc != STORE_OK) {
-        LOG(SRV_LOG_ERROR, "registration failed: %s", store_strerror(rc));
-        srv_reply_problem(rq, 503, "the user could not be saved");
+        srv_reply_store_failure(rq, rc, "the user could not be saved");
         return;
     }
     srv_reply_json(rq, 201, srv_user_json(&r->user, &r->identity, 1), NULL);
@@ -137,7 +139,7 @@ void srv_handle_register(struct srv_request *rq)
     struct check c = {r->client_id, r->key, 0, 0};
     int rc = store_read(ctx->store, check_txn, &c);
     if (rc != STORE_OK) {
-        srv_reply_problem(rq, 503, "the store cannot be read");
+        srv_reply_store_failure(rq, rc, "the store cannot be read");
         return;
     }
     if (!c.app_found) {

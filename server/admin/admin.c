@@ -57,7 +57,7 @@ int srv_admin_caller_or_error(struct srv_request *rq, enum srv_admin_need need,
         goto out;
     }
     if (src != STORE_OK) {
-        srv_reply_problem(rq, 503, "the roles cannot be read now; retry shortly");
+        srv_reply_store_failure(rq, src, "the roles cannot be read now; retry shortly");
         goto out;
     }
     int admin = holds(&cr, "idp:admin"), user_admin = holds(&cr, "idp:user-admin"),
@@ -362,8 +362,6 @@ void srv_reply_store_error(struct srv_request *rq, int rc, const char *what)
         srv_reply_problem(rq, 409, "the %s conflicts with an existing one", what);
     else if (rc == STORE_EINVAL)
         srv_reply_problem(rq, 400, "the %s is not valid", what);
-    else {
-        LOG(SRV_LOG_ERROR, "%s: %s", what, store_strerror(rc));
-        srv_reply_problem(rq, 503, "the store failed; nothing changed");
-    }
+    else
+        srv_reply_store_failure(rq, rc, "the store failed; nothing changed");
 }

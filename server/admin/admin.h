@@ -163,7 +163,8 @@ int srv_roles_json_or_error(struct srv_request *rq, const struct srv_admin_calle
 int srv_roles_parse_or_error(struct srv_request *rq, const struct srv_admin_caller *caller,
                              char (**roles)[STORE_ROLE_MAX], size_t *n);
 /* 404 problem when rc is STORE_NOTFOUND, 409 when STORE_EXISTS, 400 when STORE_EINVAL, 403 when
- * SRV_TXN_FORBIDDEN, otherwise 503; what names the resource in the detail. */
+ * SRV_TXN_FORBIDDEN, otherwise (the database unreachable, storage failing) 503 with Retry-After
+ * as srv_reply_store_failure answers it; what names the resource in the detail. */
 void srv_reply_store_error(struct srv_request *rq, int rc, const char *what);
 
 /* What a transaction callback returns when the caller may not make the change: store_write()

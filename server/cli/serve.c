@@ -52,44 +52,51 @@ static void auto_rotate(struct srv_ctx *ctx, int64_t now)
     LOG(SRV_LOG_INFO, "signing keys rotated automatically; active kid %s", kid);
 }
 
-/* audit_retention_days: deletes older events, once an hour. */
-static void audit_retention(struct srv_ctx *ctx, int64_t now, int64_t *next_expire)
+/* When each chore runs next, and how it went (each logs once when it starts failing, as during
+ * a database outage, and once when it works again; the JWKS and discovery documents go on being
+ * served from memory meanwhile). */
+struct chores {
+    int64_t next_sweep, next_keys, next_expire;
+    struct srv_chore sweep, keys, retention;
+};
+
+/* audit_retention_days: deletes older events, once an hour; after a failure at the next sweep's
+ * turn, so an outage does not put it off for an hour. */
+static void audit_retention(struct srv_ctx *ctx, int64_t now, struct chores *c)
 {
     size_t removed = 0;
-    if (now < *next_expire)
+    if (now < c->next_expire)
         return;
     int rc = store_audit_expire(ctx->store, now - ctx->cfg->audit_retention_days * 86400, &removed);
-    if (rc != STORE_OK)
-        LOG(SRV_LOG_ERROR, "audit retention failed: %s", store_strerror(rc));
-    else
+    if (srv_chore_done(&c->retention, rc == STORE_OK, store_strerror(rc)))
         LOG(SRV_LOG_INFO, "audit retention removed %zu events older than %lld days", removed,
             (long long)ctx->cfg->audit_retention_days);
-    *next_expire = now + 3600;
+    c->next_expire = now + (rc == STORE_OK ? 3600 : ctx->cfg->sweep_interval);
 }
 
-static void chores(struct srv_ctx *ctx, int64_t now, int64_t *next_sweep, int64_t *next_keys,
-                   int64_t *next_expire)
+static void chores(struct srv_ctx *ctx, int64_t now, struct chores *c)
 {
     srv_audit_flush(ctx);
-    if (now >= *next_sweep) {
+    if (now >= c->next_sweep) {
         size_t removed = 0;
         int rc = store_sweep(ctx->store, now, &removed);
-        if (rc != STORE_OK)
-            LOG(SRV_LOG_ERROR, "expiry sweep failed: %s", store_strerror(rc));
-        else if (removed)
+        if (srv_chore_done(&c->sweep, rc == STORE_OK, store_strerror(rc)) && removed)
             LOG(SRV_LOG_INFO, "expiry sweep removed %zu records", removed);
-        *next_sweep = now + ctx->cfg->sweep_interval;
+        c->next_sweep = now + ctx->cfg->sweep_interval;
     }
-    if (now >= *next_keys) {
-        int changed = 0;
-        if (keys_refresh(ctx->keys, &changed) == KEYS_OK && changed) {
-            srv_keys_changed(ctx);
-            LOG(SRV_LOG_INFO, "signing keys changed on disk; JWKS reloaded");
+    if (now >= c->next_keys) {
+        int changed = 0, krc = keys_refresh(ctx->keys, &changed);
+        /* the ring in memory goes on signing meanwhile; a rotation would need the store too */
+        if (srv_chore_done(&c->keys, krc == KEYS_OK, keys_strerror(krc))) {
+            if (changed) {
+                srv_keys_changed(ctx);
+                LOG(SRV_LOG_INFO, "signing keys changed on disk; JWKS reloaded");
+            }
+            auto_rotate(ctx, now);
         }
-        auto_rotate(ctx, now);
-        *next_keys = now + ctx->cfg->keys_refresh_interval;
+        c->next_keys = now + ctx->cfg->keys_refresh_interval;
     }
-    audit_retention(ctx, now, next_expire);
+    audit_retention(ctx, now, c);
 }
 
 int srv_cmd_serve(int argc, char **argv)
@@ -141,7 +148,12 @@ int srv_cmd_serve(int argc, char **argv)
     srv_log_json(SRV_LOG_NOTICE, LOG_MODULE, "listening", f);
     json_decref(f);
 
-    int64_t next_sweep = 0, next_keys = srv_now() + cfg.keys_refresh_interval, next_expire = 0;
+    struct chores c = {
+        .next_keys = srv_now() + cfg.keys_refresh_interval,
+        .sweep = {LOG_MODULE, "expiry sweep", 0},
+        .keys = {LOG_MODULE, "signing-key refresh", 0},
+        .retention = {LOG_MODULE, "audit retention", 0},
+    };
     for (;;) {
         struct timespec tick = {1, 0};
         int sig = sigtimedwait(&stop, NULL, &tick);
@@ -149,7 +161,7 @@ int srv_cmd_serve(int argc, char **argv)
             LOG(SRV_LOG_INFO, "signal %d: stopping", sig);
             break;
         }
-        chores(&ctx, srv_now(), &next_sweep, &next_keys, &next_expire);
+        chores(&ctx, srv_now(), &c);
     }
     rc = SRV_EXIT_OK;
 out:

@@ -5,7 +5,13 @@
  * soon as the queue is half full, and at shutdown. HTTP threads never wait for the disk (a batch
  * of 2048 events takes ~40 ms to write). Two buffers take turns, so enqueuers keep going while a
  * batch is written; an event that finds the queue full is written at once, so none is lost for
- * want of room. */
+ * want of room.
+ *
+ * While the database cannot be reached (STORE_EUNAVAILABLE) a batch goes back to the front of the
+ * queue and is written at a later flush, once it is back: events wait in memory, the oldest first.
+ * Meanwhile an event that finds the queue full is lost (counted, and the count logged once the
+ * store answers again) rather than written at once, which would hold its request for the store's
+ * timeout; and the failure is logged once, not at every flush (srv_chore_done). */
 #define LOG_MODULE "audit"
 
 #include <pthread.h>
@@ -24,8 +30,11 @@ struct srv_audit_queue {
     size_t n;
     int wanted; /* the flusher should write a batch now */
     int stop;
-    pthread_mutex_t flush_lock;      /* one batch written at a time; guards batch */
+    int failing;      /* the store could not be reached at the last write; guarded by lock */
+    uint64_t dropped; /* events lost for want of room while failing; guarded by lock */
+    pthread_mutex_t flush_lock;      /* one batch written at a time; guards batch and chore */
     struct store_audit_event *batch; /* being written */
+    struct srv_chore chore;
     pthread_t flusher;
     int started;
 };
@@ -46,18 +55,36 @@ static int batch_txn(struct store_txn *txn, void *arg)
     return rc;
 }
 
-static void write_events(struct store *st, const struct store_audit_event *ev, size_t n)
+/* Writes n events in one transaction. Any failure but an unreachable database loses them (with
+ * one error line): they would fail again. */
+static int write_events(struct store *st, const struct store_audit_event *ev, size_t n)
 {
     struct batch_args a = {ev, n};
     int rc = store_write(st, batch_txn, &a);
-    if (rc != STORE_OK)
+    if (rc != STORE_OK && rc != STORE_EUNAVAILABLE)
         LOG(SRV_LOG_ERROR, "%zu audit event(s) (the first %s) could not be written: %s", n,
             ev[0].type, store_strerror(rc));
+    return rc;
+}
+
+/* The n events of the batch the store could not take go back in front of those queued since
+ * (they are older); when both do not fit, the newest queued are lost and counted. */
+static void requeue(struct srv_audit_queue *q, size_t n)
+{
+    pthread_mutex_lock(&q->lock);
+    size_t kept = q->n < q->cap - n ? q->n : q->cap - n; /* n <= cap: a batch is one buffer */
+    memmove(q->pending + n, q->pending, kept * sizeof *q->pending);
+    memcpy(q->pending, q->batch, n * sizeof *q->pending);
+    q->dropped += q->n - kept;
+    q->n = n + kept;
+    q->failing = 1;
+    pthread_mutex_unlock(&q->lock);
 }
 
 /* Swaps the buffers and writes what was pending. */
 static void flush_queue(struct srv_audit_queue *q)
 {
+    uint64_t dropped = 0;
     pthread_mutex_lock(&q->flush_lock);
     pthread_mutex_lock(&q->lock);
     struct store_audit_event *taken = q->pending;
@@ -66,8 +93,24 @@ static void flush_queue(struct srv_audit_queue *q)
     q->batch = taken;
     q->n = 0;
     pthread_mutex_unlock(&q->lock);
+    int rc = n ? write_events(q->ctx->store, q->batch, n) : STORE_OK;
+    if (rc == STORE_EUNAVAILABLE) {
+        requeue(q, n);
+    } else if (n) {
+        pthread_mutex_lock(&q->lock);
+        q->failing = 0;
+        dropped = q->dropped;
+        q->dropped = 0;
+        pthread_mutex_unlock(&q->lock);
+    }
     if (n)
-        write_events(q->ctx->store, q->batch, n);
+        srv_chore_done(&q->chore, rc != STORE_EUNAVAILABLE,
+                       "the database cannot be reached; the events wait in memory");
+    if (dropped)
+        LOG(SRV_LOG_ERROR,
+            "%llu audit event(s) were lost: the queue was full while the store could not be "
+            "reached",
+            (unsigned long long)dropped);
     pthread_mutex_unlock(&q->flush_lock);
 }
 
@@ -108,6 +151,7 @@ int srv_audit_queue_start(struct srv_ctx *ctx, size_t cap)
         goto fail_alloc;
     q->ctx = ctx;
     q->cap = cap;
+    q->chore = (struct srv_chore){LOG_MODULE, "audit flush", 0};
     q->pending = calloc(cap, sizeof *q->pending);
     q->batch = calloc(cap, sizeof *q->batch);
     if (!q->pending || !q->batch)
@@ -143,6 +187,8 @@ void srv_audit_queue_stop(struct srv_ctx *ctx)
     if (q->started)
         pthread_join(q->flusher, NULL);
     flush_queue(q);
+    if (q->n) /* the store still cannot be reached, and no one is left to retry */
+        LOG(SRV_LOG_ERROR, "%zu audit event(s) could not be written before stopping", q->n);
     ctx->audit_queue = NULL;
     queue_free(q);
 }
@@ -168,13 +214,27 @@ void srv_audit_enqueue(struct srv_ctx *ctx, const char *type, const char *actor,
         if (q->n < q->cap) {
             q->pending[q->n++] = ev;
             queued = 1;
-            if (q->n >= q->cap / 2 && !q->wanted) {
+            /* while failing, the main loop's flush each second is the retry: a woken flusher
+             * would fail again at once */
+            if (q->n >= q->cap / 2 && !q->wanted && !q->failing) {
                 q->wanted = 1;
                 pthread_cond_signal(&q->wake);
             }
+        } else if (q->failing) {
+            q->dropped++; /* lost, not written at once: see the top of the file */
+            queued = 1;
         }
         pthread_mutex_unlock(&q->lock);
     }
-    if (!queued)
-        write_events(ctx->store, &ev, 1);
+    if (queued)
+        return;
+    int rc = write_events(ctx->store, &ev, 1);
+    if (rc == STORE_EUNAVAILABLE && q) {
+        pthread_mutex_lock(&q->lock);
+        q->failing = 1;
+        q->dropped++; /* logged with the flush that writes again */
+        pthread_mutex_unlock(&q->lock);
+    } else if (rc == STORE_EUNAVAILABLE) {
+        LOG(SRV_LOG_ERROR, "audit event %s could not be written: %s", type, store_strerror(rc));
+    }
 }

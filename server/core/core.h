@@ -131,6 +131,29 @@ void srv_log_fmt(enum srv_log_level lvl, const char *module, const char *fmt, ..
             srv_log_fmt((lvl), LOG_MODULE, __VA_ARGS__);                                           \
     } while (0)
 
+/* A store call that failed, logged once where it is answered, with ": <store_strerror(rc)>"
+ * appended. A database that cannot be reached (STORE_EUNAVAILABLE) is an outage: storage says so
+ * when it begins, /readyz shows it and every request meanwhile answers 503, so each such request
+ * is only a debug line. Any other failure is an error. */
+void srv_log_store(const char *module, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define LOG_STORE(rc, ...) srv_log_store(LOG_MODULE, (rc), __VA_ARGS__)
+
+/* ---- background chores (chores.c) ----
+ * The main loop's chores (the audit flush, the expiry sweep, the key-ring refresh) run every tick
+ * or so; while the database is down every run fails alike. Each chore logs one line when it
+ * starts failing and one when it works again, never one a tick, and simply runs again at its next
+ * turn: nothing has to be restarted once the database is back. */
+struct srv_chore {
+    const char *module; /* of its log lines */
+    const char *name;   /* "expiry sweep" */
+    uint64_t failures;  /* runs that failed since it last worked */
+};
+/* Records one run of c: ok, or failed because of why (static or copied at once). Logs the first
+ * failure of a row (a warning) and the first success after one (info, with how many runs
+ * failed). The caller runs c on one thread at a time. Returns ok. */
+int srv_chore_done(struct srv_chore *c, int ok, const char *why);
+
 /* ---- worker pool (workers.c): Argon2 off the HTTP threads ---- */
 
 struct srv_workers;
@@ -361,7 +384,8 @@ void srv_audit_queue_stop(struct srv_ctx *ctx);
 void srv_audit_enqueue(struct srv_ctx *ctx, const char *type, const char *actor, const char *target,
                        const char *client_ip, int success, const char *detail);
 /* Writes every queued event in one write transaction (the main loop calls it each second).
- * Events that cannot be written are logged and dropped. */
+ * Events the database could not take because it cannot be reached stay queued for the next
+ * flush; events that cannot be written for another reason are logged and dropped. */
 void srv_audit_flush(struct srv_ctx *ctx);
 
 /* ---- access-list CIDRs (cidr.c) ---- */

@@ -60,3 +60,16 @@ void srv_log_fmt(enum srv_log_level lvl, const char *module, const char *fmt, ..
     va_end(ap);
     srv_log_json(lvl, module, msg, NULL);
 }
+
+void srv_log_store(const char *module, int rc, const char *fmt, ...)
+{
+    enum srv_log_level lvl = rc == STORE_EUNAVAILABLE ? SRV_LOG_DEBUG : SRV_LOG_ERROR;
+    char msg[1024];
+    va_list ap;
+    if (lvl < srv_log_min)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    srv_log_fmt(lvl, module, "%s: %s", msg, store_strerror(rc));
+}

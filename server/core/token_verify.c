@@ -9,19 +9,29 @@
 #include "server/core/core.h"
 
 /* An unknown kid may be a key another process (idpd keys rotate) just made. Reload the ring then,
- * but at most once a second so random kids cannot make every request reload. */
-static int refresh_for_unknown_kid(struct srv_ctx *ctx)
+ * but at most once a second so random kids cannot make every request reload. Returns 1 when the
+ * ring changed. *unreadable = 1 when the store could not be read, now or at the last reload that
+ * was tried: the kid may then be one it holds, so the token is neither good nor bad yet. */
+static int refresh_for_unknown_kid(struct srv_ctx *ctx, int *unreadable)
 {
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     static double last_ms;
-    int changed = 0, due;
+    static int last_failed;
+    int changed = 0, due, krc;
     double now = srv_now_ms();
     pthread_mutex_lock(&lock);
     due = now - last_ms >= 1000.0;
     if (due)
         last_ms = now;
+    *unreadable = last_failed;
     pthread_mutex_unlock(&lock);
-    if (due && keys_refresh(ctx->keys, &changed) == KEYS_OK && changed)
+    if (!due)
+        return 0;
+    krc = keys_refresh(ctx->keys, &changed);
+    pthread_mutex_lock(&lock);
+    last_failed = *unreadable = krc == KEYS_ESTORE;
+    pthread_mutex_unlock(&lock);
+    if (krc == KEYS_OK && changed)
         srv_keys_changed(ctx);
     return changed;
 }
@@ -87,8 +97,13 @@ enum srv_token_state srv_token_check(struct srv_ctx *ctx, const char *token, siz
     json_t *claims = NULL;
     enum srv_token_state state = SRV_TOKEN_INVALID;
     int krc = keys_jwt_verify(ctx->keys, token, len, "at+jwt", &payload, &plen, NULL);
-    if (krc == KEYS_EKID && refresh_for_unknown_kid(ctx))
-        krc = keys_jwt_verify(ctx->keys, token, len, "at+jwt", &payload, &plen, NULL);
+    if (krc == KEYS_EKID) {
+        int unreadable = 0;
+        if (refresh_for_unknown_kid(ctx, &unreadable))
+            krc = keys_jwt_verify(ctx->keys, token, len, "at+jwt", &payload, &plen, NULL);
+        else if (unreadable)
+            state = SRV_TOKEN_UNAVAILABLE;
+    }
     if (krc != KEYS_OK)
         goto out;
     claims = json_loadb(payload, plen, JSON_REJECT_DUPLICATES, NULL);
@@ -119,7 +134,7 @@ enum srv_token_state srv_token_check(struct srv_ctx *ctx, const char *token, siz
     } else {
         int src = store_read(ctx->store, check_txn, &pc);
         if (src != STORE_OK) {
-            LOG(SRV_LOG_ERROR, "token check failed: %s", store_strerror(src));
+            LOG_STORE(src, "token check failed");
             state = SRV_TOKEN_UNAVAILABLE;
             goto out;
         }

@@ -59,21 +59,16 @@ static int origin_allowed(struct srv_request *rq, const char *origin, const char
     if (app_id && strncmp(app_id, "app_", 4) != 0)
         return STORE_NOTFOUND;
     int rc = store_read(srv_rq_ctx(rq)->store, lookup_txn, &l);
-    if (rc != STORE_OK && rc != STORE_NOTFOUND && rc != STORE_EINVAL)
-        LOG(SRV_LOG_ERROR, "origin lookup failed: %s", store_strerror(rc));
     return rc == STORE_EINVAL ? STORE_NOTFOUND : rc;
 }
 
-/* Answers a refused cross-origin request, in the route's error shape. */
+/* Answers a refused cross-origin request, in the route's error shape: 503 when the store could
+ * not say whether the origin is allowed. */
 static void refuse(struct srv_request *rq, int rc, const char *why)
 {
     srv_rq_set_cors_origin(rq, NULL);
     if (rc != STORE_NOTFOUND) {
-        if (srv_rq_oauth(rq))
-            srv_reply_oauth_error(rq, 503, "temporarily_unavailable",
-                                  "the origin cannot be checked now; retry shortly");
-        else
-            srv_reply_problem(rq, 503, "the origin cannot be checked now; retry shortly");
+        srv_reply_store_failure(rq, rc, "the origin cannot be checked now; retry shortly");
     } else if (srv_rq_oauth(rq)) {
         srv_reply_oauth_error(rq, 400, "invalid_request", "%s", why);
     } else {

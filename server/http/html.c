@@ -6,6 +6,7 @@
  * origin and still tells other sites nothing. */
 #include <stdarg.h>
 #include <string.h>
+#include <strings.h>
 
 #include "server/http/http.h"
 
@@ -120,10 +121,17 @@ void srv_reply_page(struct srv_request *rq, unsigned status, const char *title,
         headers[n++] = "Set-Cookie";
         headers[n++] = body->csrf_cookie;
     }
+    int retry_after = 0;
     for (size_t i = 0;
          extra_headers && extra_headers[i] && n + 2 < sizeof headers / sizeof *headers; i += 2) {
+        retry_after |= strcasecmp(extra_headers[i], "Retry-After") == 0;
         headers[n++] = extra_headers[i];
         headers[n++] = extra_headers[i + 1];
+    }
+    /* as every 503 of the APIs: a browser or a proxy may retry after it */
+    if (status == 503 && !retry_after && n + 2 < sizeof headers / sizeof *headers) {
+        headers[n++] = "Retry-After";
+        headers[n++] = "1";
     }
     headers[n] = NULL;
     srv_reply(rq, status, "text/html; charset=utf-8", page.buf.data, page.buf.len, headers);

@@ -517,6 +517,22 @@ static int is_page(const struct srv_request *rq)
     return rq->route && rq->route->auth == SRV_AUTH_PAGE;
 }
 
+void srv_reply_unavailable(struct srv_request *rq, const char *why, const char *page)
+{
+    if (is_page(rq)) /* srv_reply_page adds Retry-After to a 503 */
+        srv_reply_page_message(rq, 503, "Try again shortly", page);
+    else if (srv_rq_oauth(rq))
+        srv_reply_oauth_error(rq, 503, "temporarily_unavailable", "%s", why);
+    else
+        srv_reply_problem(rq, 503, "%s", why);
+}
+
+void srv_reply_store_failure(struct srv_request *rq, int rc, const char *what)
+{
+    LOG_STORE(rc, "%s %s: %s", rq->method, rq->path, what);
+    srv_reply_unavailable(rq, what, "This cannot be done right now.");
+}
+
 /* A browser's form gets a page, an API client its JSON. */
 static void reply_over_share(struct srv_request *rq)
 {
@@ -557,13 +573,7 @@ void srv_defer_with(struct srv_request *rq, const char *account, void *arg,
         return;
     }
     if (admit != SRV_WORKERS_OK) {
-        if (is_page(rq))
-            srv_reply_page_message(rq, 503, "Try again shortly", "The server is busy.");
-        else if (srv_rq_oauth(rq))
-            srv_reply_oauth_error(rq, 503, "temporarily_unavailable",
-                                  "the server is busy; retry shortly");
-        else
-            srv_reply_problem(rq, 503, "the server is busy; retry shortly");
+        srv_reply_unavailable(rq, "the server is busy; retry shortly", "The server is busy.");
         return;
     }
     rq->work = work;

@@ -128,6 +128,16 @@ void srv_reply_oauth_error(struct srv_request *rq, unsigned status, const char *
 /* Answers 401 problem+json with WWW-Authenticate: Bearer realm="idpd"[, error="<error>"]
  * (RFC 6750 §3). */
 void srv_reply_bearer_challenge(struct srv_request *rq, const char *error, const char *detail);
+/* 503 Service Unavailable with Retry-After: 1, in the route's shape: a page telling its user
+ * page (a sentence) on the browser's pages, {"error":"temporarily_unavailable"} with why as the
+ * description on the other OAuth endpoints, problem+json with why as the detail elsewhere. */
+void srv_reply_unavailable(struct srv_request *rq, const char *why, const char *page);
+/* Answers a store call that failed (rc is not STORE_OK) for no fault of the request: the
+ * database cannot be reached (STORE_EUNAVAILABLE) or storage failed otherwise. Nothing was
+ * changed and a retry may work: 503 with Retry-After (srv_reply_unavailable), what ("the login
+ * could not be checked") as the detail. Never a 401, 404 or 400: a lookup that could not be made
+ * says nothing about the credential or the resource. Logs rc once (srv_log_store). */
+void srv_reply_store_failure(struct srv_request *rq, int rc, const char *what);
 
 /* ---- bearer tokens of idpd's own APIs (bearer.c) ---- */
 

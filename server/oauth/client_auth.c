@@ -206,30 +206,36 @@ static void remember_account(struct srv_ctx *ctx, const struct srv_client *c,
     crypto_wipe(rec.phc, sizeof rec.phc);
 }
 
-/* Reads the client. Returns 1 when a secret should be checked against c->phc: the client exists,
- * is enabled and holds a live secret matching the hint. Served from the client cache only while
- * the store is unchanged, so a secret deleted or an account disabled, by this process or another
- * (the CLI), takes effect at once, cache or not. */
-static int find_candidate(struct srv_request *rq, struct srv_client *c)
+/* Reads the client into c: c->kind 0 when there is no such client. *candidate = 1 when a secret
+ * should be checked against c->phc: the client exists, is enabled and holds a live secret
+ * matching the hint. Served from the client cache only while the store is unchanged, so a secret
+ * deleted or an account disabled, by this process or another (the CLI), takes effect at once,
+ * cache or not. STORE_OK, or the store's error when it could not be read: then nothing is known
+ * of the client, which must not be answered as an unknown one. */
+static int find_candidate(struct srv_request *rq, struct srv_client *c, int *candidate)
 {
     struct srv_ctx *ctx = srv_rq_ctx(rq);
     struct lookup l = {c, srv_now(), 0, 0};
+    *candidate = 0;
     if (strlen(c->id) == 0 || c->secret_len > SRV_SECRET_MAX) {
         c->kind = 0;
-        return 0;
+        return STORE_OK;
     }
-    if (cached_account(ctx, c, l.now))
-        return !c->sa.disabled;
+    if (cached_account(ctx, c, l.now)) {
+        *candidate = !c->sa.disabled;
+        return STORE_OK;
+    }
     int rc = store_read(ctx->store, lookup_txn, &l);
-    if (rc != STORE_OK && rc != STORE_NOTFOUND)
-        LOG(SRV_LOG_ERROR, "client lookup failed: %s", store_strerror(rc));
     if (rc != STORE_OK)
         c->kind = 0;
-    if (rc == STORE_OK && c->kind == SRV_CLIENT_SERVICE_ACCOUNT && c->secret_id[0])
+    if (rc == STORE_NOTFOUND || rc == STORE_EINVAL) /* EINVAL: an id that cannot exist */
+        return STORE_OK;
+    if (rc != STORE_OK)
+        return rc;
+    if (c->kind == SRV_CLIENT_SERVICE_ACCOUNT && c->secret_id[0])
         remember_account(ctx, c, &l);
-    if (c->kind == SRV_CLIENT_SERVICE_ACCOUNT && c->sa.disabled)
-        return 0;
-    return rc == STORE_OK && c->secret_id[0];
+    *candidate = c->secret_id[0] && !(c->kind == SRV_CLIENT_SERVICE_ACCOUNT && c->sa.disabled);
+    return STORE_OK;
 }
 
 static void verify_work(struct srv_request *rq)
@@ -269,6 +275,8 @@ static int touch_txn(struct store_txn *txn, void *arg)
     return rc == STORE_OK ? STORE_NOTFOUND : rc;
 }
 
+/* Best effort: the client proved its secret, so a store that fails here costs only the
+ * timestamp. */
 static void touch_secret(struct srv_request *rq, const struct srv_client *c)
 {
     struct touch t = {c->id, c->secret_id, srv_now()};
@@ -276,7 +284,7 @@ static void touch_secret(struct srv_request *rq, const struct srv_client *c)
         return;
     int rc = store_write(srv_rq_ctx(rq)->store, touch_txn, &t);
     if (rc != STORE_OK && rc != TOUCH_FRESH && rc != STORE_NOTFOUND)
-        LOG(SRV_LOG_WARN, "last_used_at of %s not written: %s", c->secret_id, store_strerror(rc));
+        LOG_STORE(rc, "last_used_at of %s not written", c->secret_id);
 }
 
 /* 1 when the account's access list is empty or holds the caller's address. */
@@ -322,9 +330,14 @@ static void after_verify(struct srv_request *rq)
     struct srv_client *c = &call->client;
     struct srv_ctx *ctx = srv_rq_ctx(rq);
     char verified_id[STORE_ID_MAX];
+    int candidate = 0, rc = STORE_OK;
     memcpy(verified_id, c->secret_id, sizeof verified_id);
     /* Look again: the account or secret may have gone while Argon2 ran. */
-    if (!c->verified || !find_candidate(rq, c) || strcmp(verified_id, c->secret_id) != 0) {
+    if (c->verified && (rc = find_candidate(rq, c, &candidate)) != STORE_OK) {
+        srv_reply_store_failure(rq, rc, "the client cannot be checked now; retry shortly");
+        return;
+    }
+    if (!c->verified || !candidate || strcmp(verified_id, c->secret_id) != 0) {
         srv_reply_oauth_error(rq, 401, "invalid_client", "client authentication failed");
         return;
     }
@@ -341,7 +354,11 @@ void srv_client_authenticate(struct srv_request *rq, srv_handler next)
     if (extract_credentials_or_error(rq, call) != SRV_OK)
         return;
     call->next = next;
-    int candidate = find_candidate(rq, c);
+    int candidate = 0, rc = find_candidate(rq, c, &candidate);
+    if (rc != STORE_OK) { /* before Argon2: an outage must not cost a hash per request */
+        srv_reply_store_failure(rq, rc, "the client cannot be checked now; retry shortly");
+        return;
+    }
     if (c->kind && !srv_cors_client_or_error(rq, c->id))
         return;
     if (!c->secret) {

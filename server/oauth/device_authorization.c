@@ -57,8 +57,7 @@ static void authorize_device(struct srv_request *rq)
     d.interval = ctx->cfg->device_poll_interval;
     int rc = new_request(ctx, &d, device);
     if (rc != STORE_OK) {
-        LOG(SRV_LOG_ERROR, "device request not stored: %s", store_strerror(rc));
-        srv_reply_oauth_error(rq, 503, "temporarily_unavailable", "the request could not be saved");
+        srv_reply_store_failure(rq, rc, "the request could not be saved");
         return;
     }
     srv_user_code_display(d.user_code, shown);

@@ -14,6 +14,7 @@ struct anon_args {
     struct store_user *user;
     struct store_identity *identity;
     struct store_session *session;
+    struct srv_session_roles roles;
 };
 
 static int anon_txn(struct store_txn *txn, void *arg)
@@ -27,6 +28,8 @@ static int anon_txn(struct store_txn *txn, void *arg)
     if (rc == STORE_OK)
         rc = srv_audit(txn, "user.login", a->user->id, a->session->id, srv_rq_client_ip(a->rq), 1,
                        "anon-user (new user)");
+    if (rc == STORE_OK)
+        rc = srv_session_roles_txn(txn, a->user->id, &a->roles);
     return rc;
 }
 
@@ -37,6 +40,7 @@ void srv_grant_anonymous(struct srv_request *rq)
     struct store_user user = {0};
     struct store_identity identity = {0};
     struct store_session session;
+    struct anon_args a = {rq, &user, &identity, &session, {0}};
     char refresh[SRV_REFRESH_LEN] = "";
     const char *scope = srv_form_get(&call->form, "scope");
     if (!srv_app_allows_or_error(rq, &call->client, "urn:idpd:grant-type:anonymous") ||
@@ -53,14 +57,14 @@ void srv_grant_anonymous(struct srv_request *rq)
         goto out;
     }
     memcpy(identity.user_id, user.id, sizeof identity.user_id);
-    struct anon_args a = {rq, &user, &identity, &session};
     int rc = store_write(ctx->store, anon_txn, &a);
     if (rc != STORE_OK) {
-        LOG(SRV_LOG_ERROR, "anonymous login failed: %s", store_strerror(rc));
-        srv_reply_oauth_error(rq, 503, "temporarily_unavailable", "the user could not be saved");
+        srv_reply_store_failure(rq, rc, "the user could not be saved");
         goto out;
     }
-    srv_reply_session_tokens(rq, &user, &session, refresh, srv_form_get(&call->form, "nonce"));
+    srv_reply_session_tokens(rq, &user, &session, refresh, srv_form_get(&call->form, "nonce"),
+                             &a.roles);
 out:
+    srv_session_roles_clear(&a.roles);
     crypto_wipe(refresh, sizeof refresh);
 }

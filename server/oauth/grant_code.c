@@ -23,6 +23,7 @@ struct exchange {
     struct store_session parent;
     struct store_session *session; /* the new one: filled before the write */
     struct store_user user;
+    struct srv_session_roles roles;
     enum outcome outcome;
 };
 
@@ -96,8 +97,9 @@ static int exchange_txn(struct store_txn *txn, void *arg)
         (rc = store_session_insert(txn, x->session)) != STORE_OK)
         return rc;
     x->outcome = OK;
-    return srv_audit(txn, "session.create", x->code.user_id, x->session->id, ip, 1,
-                     "authorization code");
+    rc = srv_audit(txn, "session.create", x->code.user_id, x->session->id, ip, 1,
+                   "authorization code");
+    return rc ? rc : srv_session_roles_txn(txn, x->code.user_id, &x->roles);
 }
 
 void srv_grant_code(struct srv_request *rq)
@@ -125,7 +127,7 @@ void srv_grant_code(struct srv_request *rq)
     crypto_sha256(code, strlen(code), x.hash);
     int rc = store_read(ctx->store, read_txn, &x);
     if (rc != STORE_OK) {
-        srv_reply_oauth_error(rq, 503, "temporarily_unavailable", "the store cannot be read");
+        srv_reply_store_failure(rq, rc, "the code cannot be checked now");
         return;
     }
     /* One answer for every way a code can be wrong: no oracle for which part was. */
@@ -146,9 +148,7 @@ void srv_grant_code(struct srv_request *rq)
     x.session = &session;
     rc = store_write(ctx->store, exchange_txn, &x);
     if (rc != STORE_OK) {
-        LOG(SRV_LOG_ERROR, "code exchange failed: %s", store_strerror(rc));
-        srv_reply_oauth_error(rq, 503, "temporarily_unavailable",
-                              "the exchange could not be saved");
+        srv_reply_store_failure(rq, rc, "the exchange could not be saved");
     } else if (x.outcome == REPLAYED) {
         srv_reply_oauth_error(rq, 400, "invalid_grant",
                               "the code was used already; the tokens it gave are revoked");
@@ -156,8 +156,9 @@ void srv_grant_code(struct srv_request *rq)
         srv_reply_oauth_error(rq, 400, "invalid_grant", "the sign-in has ended");
     } else {
         srv_reply_session_tokens(rq, &x.user, &session, refresh,
-                                 x.code.nonce[0] ? x.code.nonce : NULL);
+                                 x.code.nonce[0] ? x.code.nonce : NULL, &x.roles);
     }
+    srv_session_roles_clear(&x.roles);
     store_user_clear(&x.user);
     crypto_wipe(refresh, sizeof refresh);
     crypto_wipe(&x.code, sizeof x.code);

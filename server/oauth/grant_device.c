@@ -22,6 +22,7 @@ struct poll {
     struct store_session session; /* made only once the request is approved */
     char refresh[SRV_REFRESH_LEN];
     struct store_user user;
+    struct srv_session_roles roles;
     enum outcome outcome;
 };
 
@@ -89,8 +90,9 @@ static int poll_txn(struct store_txn *txn, void *arg)
         (rc = store_session_insert(txn, &p->session)) != STORE_OK)
         return rc;
     p->outcome = TOKENS;
-    return srv_audit(txn, "session.create", p->d.user_id, p->session.id, srv_rq_client_ip(p->rq), 1,
-                     "device authorization");
+    rc = srv_audit(txn, "session.create", p->d.user_id, p->session.id, srv_rq_client_ip(p->rq), 1,
+                   "device authorization");
+    return rc ? rc : srv_session_roles_txn(txn, p->d.user_id, &p->roles);
 }
 
 void srv_grant_device(struct srv_request *rq)
@@ -109,10 +111,9 @@ void srv_grant_device(struct srv_request *rq)
     if (p.outcome == NO_SESSION) {
         srv_reply_oauth_error(rq, 500, "server_error", "no session could be made");
     } else if (rc != STORE_OK) {
-        LOG(SRV_LOG_ERROR, "device poll failed: %s", store_strerror(rc));
-        srv_reply_oauth_error(rq, 503, "temporarily_unavailable", "the poll could not be saved");
+        srv_reply_store_failure(rq, rc, "the poll could not be saved");
     } else if (p.outcome == TOKENS) {
-        srv_reply_session_tokens(rq, &p.user, &p.session, p.refresh, NULL);
+        srv_reply_session_tokens(rq, &p.user, &p.session, p.refresh, NULL, &p.roles);
     } else if (p.outcome == PENDING) {
         srv_reply_oauth_error(rq, 400, "authorization_pending", "the user has not answered yet");
     } else if (p.outcome == SLOW_DOWN) {
@@ -125,6 +126,7 @@ void srv_grant_device(struct srv_request *rq)
     } else {
         srv_reply_oauth_error(rq, 400, "invalid_grant", "the device code is not valid");
     }
+    srv_session_roles_clear(&p.roles);
     store_user_clear(&p.user);
     crypto_wipe(p.refresh, sizeof p.refresh);
 }

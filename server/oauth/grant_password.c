@@ -40,7 +40,8 @@ static void done(struct srv_request *rq, const struct store_user *u, const struc
                  const char *refresh)
 {
     struct srv_oauth_call *call = srv_rq_state(rq);
-    srv_reply_session_tokens(rq, u, s, refresh, srv_form_get(&call->form, "nonce"));
+    srv_reply_session_tokens(rq, u, s, refresh, srv_form_get(&call->form, "nonce"),
+                             &call->login.roles);
 }
 
 static const struct srv_password_ops ops = {refused, locked, unavailable, session, done};

@@ -19,6 +19,7 @@ struct refresh_args {
     uint8_t new_hash[STORE_REFRESH_HASH_LEN];
     struct store_session session;
     struct store_user user;
+    struct srv_session_roles roles; /* OK: what the new access token carries */
     enum outcome outcome;
 };
 
@@ -113,7 +114,7 @@ static int refresh_txn(struct store_txn *txn, void *arg)
     a->session.last_used_at = now;
     a->session.idle_expires_at = idle;
     a->outcome = OK;
-    return STORE_OK;
+    return srv_session_roles_txn(txn, a->user.id, &a->roles);
 }
 
 void srv_grant_refresh(struct srv_request *rq)
@@ -138,10 +139,11 @@ void srv_grant_refresh(struct srv_request *rq)
         goto out;
     }
     crypto_sha256(refresh, strlen(refresh), a.new_hash);
+    /* Nothing is rotated unless the whole transaction commits, so a refresh the store could
+     * not make leaves the presented token current: the client retries it later. */
     int rc = store_write(ctx->store, refresh_txn, &a);
     if (rc != STORE_OK) {
-        LOG(SRV_LOG_ERROR, "refresh failed: %s", store_strerror(rc));
-        srv_reply_oauth_error(rq, 503, "temporarily_unavailable", "the refresh could not be saved");
+        srv_reply_store_failure(rq, rc, "the refresh could not be saved");
         goto out;
     }
     switch (a.outcome) {
@@ -149,7 +151,7 @@ void srv_grant_refresh(struct srv_request *rq)
         /* A narrower scope is for these tokens only: the session keeps its own. */
         if (a.scope && a.scope[strspn(a.scope, " ")])
             snprintf(a.session.scope, sizeof a.session.scope, "%s", a.scope);
-        srv_reply_session_tokens(rq, &a.user, &a.session, refresh, NULL);
+        srv_reply_session_tokens(rq, &a.user, &a.session, refresh, NULL, &a.roles);
         break;
     case SCOPE_NOT_GRANTED:
         srv_reply_oauth_error(rq, 400, "invalid_scope", "scope %s was not granted to the session",
@@ -172,6 +174,7 @@ void srv_grant_refresh(struct srv_request *rq)
         break;
     }
 out:
+    srv_session_roles_clear(&a.roles);
     store_user_clear(&a.user);
     crypto_wipe(raw, sizeof raw);
     crypto_wipe(refresh, sizeof refresh);

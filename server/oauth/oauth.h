@@ -79,17 +79,20 @@ struct srv_oauth_call *srv_oauth_call_begin_or_error(struct srv_request *rq);
 /* Authenticates the caller, then calls next(rq) with call->client filled: a service account or
  * a confidential application by its secret (client_secret_basic or client_secret_post), a public
  * application by its client_id alone (auth method none). Answers invalid_client (401) or
- * invalid_request itself. An unknown client costs the same Argon2 run as a wrong secret. */
+ * invalid_request itself, and 503 temporarily_unavailable when the client cannot be read (the
+ * database down): that is no verdict on its credentials. An unknown client costs the same Argon2
+ * run as a wrong secret. */
 void srv_client_authenticate(struct srv_request *rq, srv_handler next);
 
 /* ---- inside the room: the grants (token.c dispatches to them) ---- */
 
-/* Signs the tokens of a user session and answers them: access token, refresh token, ID token
- * when the session's scope has openid, for the call's audience (session_tokens.c). Answers
- * server_error itself on failure. */
+/* Signs the tokens of a user session and answers them: access token (with roles, read in the
+ * transaction that stored the session: srv_session_roles_txn), refresh token, ID token when the
+ * session's scope has openid, for the call's audience (session_tokens.c). Reads no store.
+ * Answers server_error itself on failure. */
 void srv_reply_session_tokens(struct srv_request *rq, const struct store_user *u,
-                              const struct store_session *s, const char *refresh,
-                              const char *nonce);
+                              const struct store_session *s, const char *refresh, const char *nonce,
+                              const struct srv_session_roles *roles);
 
 void srv_grant_password(struct srv_request *rq);
 void srv_grant_code(struct srv_request *rq);

@@ -67,8 +67,7 @@ static void revoke_refresh(struct srv_request *rq, const char *token)
     crypto_sha256(token, strlen(token), e.hash);
     int src = store_write(srv_rq_ctx(rq)->store, end_session_txn, &e);
     if (src != STORE_OK) {
-        LOG(SRV_LOG_ERROR, "session end failed: %s", store_strerror(src));
-        srv_reply_oauth_error(rq, 503, "temporarily_unavailable", "revocation failed");
+        srv_reply_store_failure(rq, src, "revocation failed");
         return;
     }
     if (e.other_client) {
@@ -113,9 +112,8 @@ static void revoke(struct srv_request *rq)
                          json_string_value(json_object_get(claims, "sub")), srv_rq_client_ip(rq)};
         int src = store_write(ctx->store, deny_txn, &d);
         if (src != STORE_OK) {
-            LOG(SRV_LOG_ERROR, "denylist write failed: %s", store_strerror(src));
             json_decref(claims);
-            srv_reply_oauth_error(rq, 503, "temporarily_unavailable", "revocation failed");
+            srv_reply_store_failure(rq, src, "revocation failed");
             return;
         }
         LOG(SRV_LOG_INFO, "access token %s revoked by %s", d.jti, call->client.id);

@@ -1,47 +1,29 @@
 /* The token answer of every user grant: an access token with the user's effective roles as they
- * are now, the refresh token, and an ID token when the session's scope has openid. */
+ * are now (team grants count), the refresh token, and an ID token when the session's scope has
+ * openid. It reads nothing from the store: the grant's own write transaction read the roles, so
+ * once that committed the answer cannot fail for want of the database. */
 #include <stdlib.h>
 
 #include "server/oauth/oauth.h"
 
 static const char *const no_store[] = {"Cache-Control", "no-store", "Pragma", "no-cache", NULL};
 
-/* Team grants count: the token carries the user's effective roles as they are now. */
-struct roles {
-    const char *user_id;
-    char (*roles)[STORE_ROLE_MAX];
-    size_t n;
-};
-
-static int roles_txn(struct store_txn *txn, void *arg)
-{
-    struct roles *r = arg;
-    free(r->roles);
-    r->roles = NULL;
-    return srv_effective_roles(txn, "user", r->user_id, &r->roles, &r->n);
-}
-
 void srv_reply_session_tokens(struct srv_request *rq, const struct store_user *u,
-                              const struct store_session *s, const char *refresh, const char *nonce)
+                              const struct store_session *s, const char *refresh, const char *nonce,
+                              const struct srv_session_roles *roles)
 {
     struct srv_ctx *ctx = srv_rq_ctx(rq);
     struct srv_issued_token tok = {0};
     char *id_token = NULL;
     struct srv_oauth_call *call = srv_rq_state(rq);
-    struct roles r = {u->id, NULL, 0};
-    int rc = store_read(ctx->store, roles_txn, &r);
-    if (rc != STORE_OK) {
-        srv_reply_oauth_error(rq, 503, "temporarily_unavailable", "the roles cannot be read");
-        goto out;
-    }
     struct srv_principal p = {
         .sub = u->id,
         .principal_type = "user",
         .client_id = s->client_id,
         .scope = s->scope[0] ? s->scope : NULL,
         .audience = call->audience,
-        .roles = r.roles,
-        .nroles = r.n,
+        .roles = roles->roles,
+        .nroles = roles->n,
         .sid = s->id,
         .auth_time = s->created_at,
         .amr = s->amr,
@@ -62,7 +44,6 @@ void srv_reply_session_tokens(struct srv_request *rq, const struct store_user *u
         json_object_set_new(body, "scope", json_string(s->scope));
     srv_reply_json(rq, 200, body, no_store);
 out:
-    free(r.roles);
     free(tok.access_token);
     free(id_token);
 }

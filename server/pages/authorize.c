@@ -206,9 +206,15 @@ int srv_authz_read_or_answer(struct srv_request *rq, struct srv_authz *a, srv_pa
     }
     /* Until the client and its redirect URI are known good, errors are told here, not sent
      * anywhere (RFC 6749 §4.1.2.1). */
-    if (!a->client_id || strlen(a->client_id) >= STORE_ID_MAX ||
-        strncmp(a->client_id, "app_", 4) != 0 ||
-        store_read(srv_rq_ctx(rq)->store, app_txn, a) != STORE_OK) {
+    int rc = STORE_NOTFOUND;
+    if (a->client_id && strlen(a->client_id) < STORE_ID_MAX &&
+        strncmp(a->client_id, "app_", 4) == 0)
+        rc = store_read(srv_rq_ctx(rq)->store, app_txn, a);
+    if (rc != STORE_OK && rc != STORE_NOTFOUND && rc != STORE_EINVAL) {
+        srv_reply_store_failure(rq, rc, "the application cannot be read now");
+        return SRV_ERESPONDED;
+    }
+    if (rc != STORE_OK) {
         srv_reply_page_message(rq, 400, "This sign-in link is not valid",
                                "The application that sent you here is not known.");
         return SRV_ERESPONDED;
@@ -326,7 +332,7 @@ void srv_authz_issue_code(struct srv_request *rq, const struct srv_authz *a,
     free(c);
     crypto_wipe(raw, sizeof raw);
     if (rc != STORE_OK) {
-        LOG(SRV_LOG_ERROR, "authorization code not stored: %s", store_strerror(rc));
+        LOG_STORE(rc, "authorization code not stored");
         srv_authz_reply_error(rq, a, "temporarily_unavailable", "the code could not be stored");
     } else {
         redirect_with(rq, a, code, NULL, NULL);
@@ -381,9 +387,17 @@ void srv_authz_continue(struct srv_request *rq, const struct srv_authz *a)
 {
     struct store_session browser;
     struct store_user user = {0};
-    int signed_in =
-        !srv_authz_prompt_has(a, "login") && srv_browser_session_get(rq, &browser, &user);
+    int signed_in = 0, rc = STORE_OK;
+    if (!srv_authz_prompt_has(a, "login"))
+        rc = srv_browser_session_get(rq, &browser, &user, &signed_in);
     store_user_clear(&user);
+    /* not signed out but unknown: neither the login page nor login_required is the answer */
+    if (rc != STORE_OK) {
+        LOG_STORE(rc, "browser session lookup failed");
+        srv_authz_reply_error(rq, a, "temporarily_unavailable",
+                              "the sign-in cannot be checked now");
+        return;
+    }
     /* OIDC max_age: a login older than that must be made again (the redirect after it drops
      * max_age, as it drops prompt, so the fresh login is not judged again) */
     if (signed_in && a->max_age && srv_now() - browser.created_at > atoll(a->max_age))

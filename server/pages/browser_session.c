@@ -69,22 +69,24 @@ static int find_txn(struct store_txn *txn, void *arg)
     return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
 
-int srv_browser_session_get(struct srv_request *rq, struct store_session *s, struct store_user *u)
+int srv_browser_session_get(struct srv_request *rq, struct store_session *s, struct store_user *u,
+                            int *signed_in)
 {
     const char *value = srv_rq_cookie(rq, srv_browser_cookie_name(rq));
     struct find f = {value, s, u, srv_now(), 0};
+    int rc = STORE_OK;
     memset(s, 0, sizeof *s);
+    *signed_in = 0;
     if (!value || !*value || strlen(value) >= SRV_REFRESH_LEN)
-        return 0;
-    int rc = store_read(srv_rq_ctx(rq)->store, find_txn, &f);
-    if (rc != STORE_OK)
-        LOG(SRV_LOG_ERROR, "browser session lookup failed: %s", store_strerror(rc));
+        return STORE_OK;
+    rc = store_read(srv_rq_ctx(rq)->store, find_txn, &f);
     if (rc != STORE_OK || !f.live) {
         store_user_clear(u);
         memset(s, 0, sizeof *s);
-        return 0;
+        return rc;
     }
-    return 1;
+    *signed_in = 1;
+    return STORE_OK;
 }
 
 int srv_browser_session_new(struct srv_request *rq, const char *user_id, const char *client_id,
@@ -120,14 +122,17 @@ void srv_browser_session_replace(struct srv_request *rq, const struct store_sess
 {
     struct store_session s;
     struct store_user u = {0};
-    int live = srv_browser_session_get(rq, &s, &u);
+    int live = 0, rc = srv_browser_session_get(rq, &s, &u, &live);
     store_user_clear(&u);
-    if (!live || strcmp(s.id, fresh->id) == 0)
+    if (rc != STORE_OK || !live || strcmp(s.id, fresh->id) == 0) {
+        if (rc != STORE_OK) /* it stays until it expires or its browser signs out */
+            LOG_STORE(rc, "the previous browser session could not be read");
         return;
+    }
     struct end_old e = {rq, &s, strcmp(s.user_id, fresh->user_id) == 0 ? fresh->id : NULL};
-    int rc = store_write(srv_rq_ctx(rq)->store, end_old_txn, &e);
+    rc = store_write(srv_rq_ctx(rq)->store, end_old_txn, &e);
     if (rc != STORE_OK)
-        LOG(SRV_LOG_WARN, "the previous browser session was not ended: %s", store_strerror(rc));
+        LOG_STORE(rc, "the previous browser session was not ended");
 }
 
 /* The browser's CSRF token: its cookie's, or a new one whose Set-Cookie goes into set_cookie

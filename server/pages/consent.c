@@ -64,8 +64,13 @@ void srv_handle_consent(struct srv_request *rq)
         srv_authz_reply_error(rq, call->authz, "access_denied", "the user denied access");
         return;
     }
-    int signed_in = srv_browser_session_get(rq, &browser, &user);
+    int signed_in = 0, rc = srv_browser_session_get(rq, &browser, &user, &signed_in);
     store_user_clear(&user);
+    if (rc != STORE_OK) {
+        srv_authz_reply_error(rq, call->authz, "temporarily_unavailable",
+                              "the sign-in cannot be checked now");
+        return;
+    }
     if (!signed_in) { /* signed out in another tab meanwhile */
         srv_reply_login_page(rq, call->authz, 200, NULL);
         return;

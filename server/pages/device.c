@@ -82,8 +82,12 @@ void srv_handle_device_page(struct srv_request *rq)
 {
     struct store_session browser;
     struct store_user user = {0};
-    int signed_in = srv_browser_session_get(rq, &browser, &user);
+    int signed_in = 0, rc = srv_browser_session_get(rq, &browser, &user, &signed_in);
     store_user_clear(&user);
+    if (rc != STORE_OK) {
+        srv_reply_store_failure(rq, rc, "the session cannot be read now");
+        return;
+    }
     code_page(rq, 200, srv_rq_query(rq, "user_code"), signed_in, NULL, NULL);
 }
 
@@ -91,12 +95,16 @@ void srv_handle_device_page(struct srv_request *rq)
 
 static const char bad_code[] = "That code is not valid or has expired.";
 
-/* The request of the user code, pending, unexpired and not guessed out, with its application. */
-static int find_pending(struct srv_request *rq, struct lookup *l)
+/* The request of the user code with its application: *pending = 1 when it is pending, unexpired
+ * and not guessed out. STORE_OK (also when there is no such code), or the store's error: then
+ * the code is neither good nor wrong. */
+static int find_pending(struct srv_request *rq, struct lookup *l, int *pending)
 {
     int rc = store_read(srv_rq_ctx(rq)->store, lookup_txn, l);
-    return rc == STORE_OK && l->d->status == STORE_DEVICE_PENDING && l->d->expires_at > srv_now() &&
-           !srv_device_guessed_out(srv_rq_ctx(rq)->cfg, l->d, l->guesses);
+    *pending = rc == STORE_OK && l->d->status == STORE_DEVICE_PENDING &&
+               l->d->expires_at > srv_now() &&
+               !srv_device_guessed_out(srv_rq_ctx(rq)->cfg, l->d, l->guesses);
+    return rc == STORE_NOTFOUND || rc == STORE_EINVAL ? STORE_OK : rc;
 }
 
 struct wrong_code {
@@ -154,12 +162,18 @@ static void done(struct srv_request *rq, const struct store_user *u, const struc
     char code[STORE_USER_CODE_MAX], cookie[256];
     snprintf(code, sizeof code, "%s", call->device->user_code); /* the lookup clears *device */
     struct lookup l = {.user_code = code, .d = call->device};
+    int pending = 0, rc;
     srv_browser_cookie(rq, refresh, cookie, sizeof cookie);
-    if (!find_pending(rq, &l)) {
+    /* signed in either way: the page that says what went wrong keeps the new cookie */
+    if ((rc = find_pending(rq, &l, &pending)) != STORE_OK || !pending) {
         const char *headers[] = {"Set-Cookie", cookie, NULL};
         struct srv_html h = {0};
-        srv_html_raw(&h, "<p role=\"alert\">%s</p>\n", bad_code);
-        srv_reply_page(rq, 400, "Connect a device", &h, headers);
+        if (rc != STORE_OK)
+            LOG_STORE(rc, "device request lookup failed");
+        srv_html_raw(&h, "<p role=\"alert\">%s</p>\n",
+                     rc != STORE_OK ? "The code cannot be checked right now. Try again shortly."
+                                    : bad_code);
+        srv_reply_page(rq, rc != STORE_OK ? 503 : 400, "Connect a device", &h, headers);
         return;
     }
     confirm_page(rq, &l, cookie);
@@ -212,8 +226,12 @@ void srv_handle_device_form(struct srv_request *rq)
         srv_reply_page_message(rq, 403, "This form has expired", "Open the page again.");
         return;
     }
-    int signed_in = srv_browser_session_get(rq, &browser, &user);
+    int signed_in = 0, pending = 0, rc = srv_browser_session_get(rq, &browser, &user, &signed_in);
     store_user_clear(&user);
+    if (rc != STORE_OK) {
+        srv_reply_store_failure(rq, rc, "the session cannot be read now");
+        return;
+    }
     const char *typed = srv_form_get(&call->form, "user_code");
     struct lookup l = {.user_code = code};
     if (!(call->device = l.d = calloc(1, sizeof *call->device))) {
@@ -223,7 +241,11 @@ void srv_handle_device_form(struct srv_request *rq)
     /* Wrong codes wait per address and per browser before any is looked up (RFC 8628 §5.1). */
     struct srv_code_guard guard;
     srv_code_guard_init(&guard, srv_rq_client_ip(rq), srv_form_get(&call->form, "csrf"));
-    int64_t wait = srv_code_guard_wait(rq, &guard);
+    int64_t wait = 0;
+    if ((rc = srv_code_guard_wait(rq, &guard, &wait)) != STORE_OK) {
+        srv_reply_store_failure(rq, rc, "the code cannot be checked now");
+        return;
+    }
     if (wait) {
         char why[128];
         snprintf(why, sizeof why, "Too many wrong codes. Try again in %lld seconds.",
@@ -231,12 +253,17 @@ void srv_handle_device_form(struct srv_request *rq)
         code_page(rq, 429, typed, signed_in, srv_form_get(&call->form, "email"), why);
         return;
     }
-    if (!srv_user_code_normalise(typed, code) || !find_pending(rq, &l)) {
+    if (srv_user_code_normalise(typed, code) && (rc = find_pending(rq, &l, &pending)) != STORE_OK) {
+        srv_reply_store_failure(rq, rc, "the code cannot be checked now");
+        return;
+    }
+    if (!pending) {
+        /* a wrong code is answered only once counted, as a failed login is */
         struct wrong_code w = {rq, &guard};
-        int wrc = store_write(srv_rq_ctx(rq)->store, wrong_code_txn, &w);
-        if (wrc != STORE_OK)
-            LOG(SRV_LOG_ERROR, "wrong user code not counted: %s", store_strerror(wrc));
-        code_page(rq, 400, typed, signed_in, srv_form_get(&call->form, "email"), bad_code);
+        if ((rc = store_write(srv_rq_ctx(rq)->store, wrong_code_txn, &w)) != STORE_OK)
+            srv_reply_store_failure(rq, rc, "the code cannot be checked now");
+        else
+            code_page(rq, 400, typed, signed_in, srv_form_get(&call->form, "email"), bad_code);
         return;
     }
     if (!signed_in) {
@@ -259,9 +286,9 @@ void srv_handle_device_form(struct srv_request *rq)
         srv_reply_page_message(rq, 400, "This form is not valid", "Choose Allow or Deny.");
         return;
     }
-    int rc = store_write(srv_rq_ctx(rq)->store, decide_txn, &x);
+    rc = store_write(srv_rq_ctx(rq)->store, decide_txn, &x);
     if (rc != STORE_OK) {
-        LOG(SRV_LOG_ERROR, "device decision not stored: %s", store_strerror(rc));
+        LOG_STORE(rc, "device decision not stored");
         srv_reply_page_message(rq, 503, "That did not work", "Try again shortly.");
     } else if (x.stale) {
         srv_reply_page_message(rq, 400, "Connect a device", bad_code);

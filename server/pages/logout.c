@@ -140,11 +140,16 @@ void srv_handle_logout(struct srv_request *rq)
     if (aud)
         l->client_id = aud;
     if (l->redirect) {
-        int known = 0;
+        int known = 0, rc = STORE_NOTFOUND;
         if (l->client_id && strlen(l->client_id) < STORE_ID_MAX &&
-            strncmp(l->client_id, "app_", 4) == 0 && store_read(ctx->store, app_txn, l) == STORE_OK)
-            for (size_t i = 0; i < l->app.npost_logout_uris; i++)
-                known |= strcmp(l->app.post_logout_uris[i], l->redirect) == 0;
+            strncmp(l->client_id, "app_", 4) == 0)
+            rc = store_read(ctx->store, app_txn, l);
+        if (rc != STORE_OK && rc != STORE_NOTFOUND && rc != STORE_EINVAL) {
+            srv_reply_store_failure(rq, rc, "the application cannot be read now");
+            return;
+        }
+        for (size_t i = 0; rc == STORE_OK && i < l->app.npost_logout_uris; i++)
+            known |= strcmp(l->app.post_logout_uris[i], l->redirect) == 0;
         if (!known) {
             srv_reply_page_message(rq, 400, "This sign-out link is not valid",
                                    "The address to return to is not registered for the "
@@ -152,7 +157,11 @@ void srv_handle_logout(struct srv_request *rq)
             return;
         }
     }
-    int signed_in = srv_browser_session_get(rq, &browser, &user);
+    int signed_in = 0, src = srv_browser_session_get(rq, &browser, &user, &signed_in);
+    if (src != STORE_OK) { /* whose session the cookie names is unknown: end nothing yet */
+        srv_reply_store_failure(rq, src, "the session cannot be read now");
+        return;
+    }
     const char *sub = json_string_value(json_object_get(l->claims, "sub"));
     int confirmed = strcmp(srv_rq_method(rq), "POST") == 0 &&
                     srv_csrf_valid(rq, srv_form_get(&l->form, "csrf")) &&
@@ -167,7 +176,7 @@ void srv_handle_logout(struct srv_request *rq)
                     json_string_value(json_object_get(l->claims, "sid")), sub, 0};
     int rc = store_write(ctx->store, end_txn, &e);
     if (rc != STORE_OK) {
-        LOG(SRV_LOG_ERROR, "logout failed: %s", store_strerror(rc));
+        LOG_STORE(rc, "logout failed");
         srv_reply_page_message(rq, 503, "Signing out did not work", "Try again shortly.");
         return;
     }

@@ -80,9 +80,12 @@ void srv_reply_consent_page(struct srv_request *rq, const struct srv_authz *a);
 
 /* The SSO cookie's name: __Host-idpd_session on HTTPS, idpd_session on plain HTTP. */
 const char *srv_browser_cookie_name(struct srv_request *rq);
-/* 1 when the request's SSO cookie names a live browser session of an active user: fills s and u
- * (clear u with store_user_clear()). 0 otherwise (s and u empty). */
-int srv_browser_session_get(struct srv_request *rq, struct store_session *s, struct store_user *u);
+/* *signed_in = 1 when the request's SSO cookie names a live browser session of an active user:
+ * fills s and u (clear u with store_user_clear()); 0 otherwise (s and u empty). STORE_OK, or the
+ * store's error when the session could not be read: nothing is known then, which a page must not
+ * take for signed out (it answers 503, or redirects with temporarily_unavailable). */
+int srv_browser_session_get(struct srv_request *rq, struct store_session *s, struct store_user *u,
+                            int *signed_in);
 /* Fills a new browser session of user_id, signed in through client_id with a password, and
  * its cookie's value (the session's "refresh token"). Writes nothing. */
 int srv_browser_session_new(struct srv_request *rq, const char *user_id, const char *client_id,

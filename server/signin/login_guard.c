@@ -117,18 +117,17 @@ static int peek_txn(struct store_txn *txn, void *arg)
     return STORE_OK;
 }
 
-int64_t srv_login_guard_wait(struct srv_request *rq, const struct srv_login_guard *g)
+int srv_login_guard_wait(struct srv_request *rq, const struct srv_login_guard *g, int64_t *wait)
 {
     const struct srv_config *cfg = srv_rq_ctx(rq)->cfg;
     struct peek p = {.g = g};
+    *wait = 0;
     if (!cfg->login_lockout_threshold && !cfg->login_address_threshold &&
         !cfg->login_account_threshold)
-        return 0;
+        return STORE_OK;
     int rc = store_read(srv_rq_ctx(rq)->store, peek_txn, &p);
-    if (rc != STORE_OK) {
-        LOG(SRV_LOG_ERROR, "failed-login lookup failed: %s", store_strerror(rc));
-        return 0;
-    }
+    if (rc != STORE_OK)
+        return rc;
     int64_t until = 0, now = now_ms();
     for (int b = 0; b < BUDGETS; b++) {
         if (!rule_of(cfg, b).threshold || (b == ACCOUNT && p.f[PAIR].count == 0))
@@ -137,7 +136,8 @@ int64_t srv_login_guard_wait(struct srv_request *rq, const struct srv_login_guar
             until = p.f[b].locked_until;
     }
     int64_t left_ms = until - now;
-    return left_ms <= 0 ? 0 : (left_ms + 999) / 1000; /* whole seconds, rounded up */
+    *wait = left_ms <= 0 ? 0 : (left_ms + 999) / 1000; /* whole seconds, rounded up */
+    return STORE_OK;
 }
 
 /* Counts one failure under rule r; *wait receives the seconds it now imposes (0 for none). */
@@ -241,18 +241,18 @@ static int code_peek_txn(struct store_txn *txn, void *arg)
     return STORE_OK;
 }
 
-int64_t srv_code_guard_wait(struct srv_request *rq, const struct srv_code_guard *g)
+int srv_code_guard_wait(struct srv_request *rq, const struct srv_code_guard *g, int64_t *wait)
 {
     struct code_peek p = {g, 0};
+    *wait = 0;
     if (!srv_rq_ctx(rq)->cfg->login_lockout_threshold)
-        return 0;
+        return STORE_OK;
     int rc = store_read(srv_rq_ctx(rq)->store, code_peek_txn, &p);
-    if (rc != STORE_OK) {
-        LOG(SRV_LOG_ERROR, "wrong-code lookup failed: %s", store_strerror(rc));
-        return 0;
-    }
+    if (rc != STORE_OK)
+        return rc;
     int64_t left_ms = p.until - now_ms();
-    return left_ms <= 0 ? 0 : (left_ms + 999) / 1000;
+    *wait = left_ms <= 0 ? 0 : (left_ms + 999) / 1000;
+    return STORE_OK;
 }
 
 int srv_code_guard_failed_txn(struct store_txn *txn, struct srv_request *rq,

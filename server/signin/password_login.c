@@ -85,10 +85,12 @@ static int login_txn(struct store_txn *txn, void *arg)
             return rc;
     }
     if ((rc = store_session_insert(txn, a->session)) != STORE_OK ||
-        (rc = srv_login_guard_succeeded_txn(txn, &l->guard)) != STORE_OK)
+        (rc = srv_login_guard_succeeded_txn(txn, &l->guard)) != STORE_OK ||
+        (rc = srv_audit(txn, "user.login", l->user.id, a->session->id, srv_rq_client_ip(a->rq), 1,
+                        a->session->browser ? "local-userpass, login page" : "local-userpass")) !=
+            STORE_OK)
         return rc;
-    return srv_audit(txn, "user.login", l->user.id, a->session->id, srv_rq_client_ip(a->rq), 1,
-                     a->session->browser ? "local-userpass, login page" : "local-userpass");
+    return srv_session_roles_txn(txn, l->user.id, &l->roles);
 }
 
 struct failed_args {
@@ -106,12 +108,18 @@ static int failed_txn(struct store_txn *txn, void *arg)
     return rc ? rc : srv_login_guard_failed_txn(txn, a->rq, &a->login->guard, user_id);
 }
 
+/* A refusal is answered only once it is counted: one the store could not record is answered as
+ * the store failing, so an outage neither tells a guesser that a password was wrong nor lets its
+ * guesses go uncounted. */
 static void refuse(struct srv_request *rq, struct srv_login *l, const char *why)
 {
     struct failed_args a = {rq, l, why};
     int rc = store_write(srv_rq_ctx(rq)->store, failed_txn, &a);
-    if (rc != STORE_OK)
-        LOG(SRV_LOG_ERROR, "failed login not recorded: %s", store_strerror(rc));
+    if (rc != STORE_OK) {
+        LOG_STORE(rc, "failed login not recorded");
+        l->ops->unavailable(rq);
+        return;
+    }
     l->ops->refused(rq);
 }
 
@@ -137,7 +145,7 @@ static void after_verify(struct srv_request *rq)
     struct login_args a = {rq, l, &session, 0};
     int rc = store_write(ctx->store, login_txn, &a);
     if (rc != STORE_OK) {
-        LOG(SRV_LOG_ERROR, "login write failed: %s", store_strerror(rc));
+        LOG_STORE(rc, "login write failed");
         l->ops->unavailable(rq);
     } else if (a.gone) {
         l->ops->refused(rq);
@@ -150,6 +158,7 @@ static void after_verify(struct srv_request *rq)
 void srv_login_clear(struct srv_login *l)
 {
     store_user_clear(&l->user);
+    srv_session_roles_clear(&l->roles);
     crypto_wipe(l, sizeof *l);
 }
 
@@ -165,15 +174,21 @@ void srv_password_login(struct srv_request *rq, struct srv_login *l, const char 
     }
     /* A waiting name, address or account is answered before any work, Argon2 above all. */
     srv_login_guard_init(&l->guard, email, srv_rq_client_ip(rq));
-    int64_t wait = srv_login_guard_wait(rq, &l->guard);
+    int64_t wait = 0;
+    int rc = srv_login_guard_wait(rq, &l->guard, &wait);
+    if (rc != STORE_OK) {
+        LOG_STORE(rc, "failed-login lookup failed");
+        ops->unavailable(rq);
+        return;
+    }
     if (wait) {
         ops->locked(rq, wait);
         return;
     }
     struct find_args fa = {email, l};
-    int rc = store_read(srv_rq_ctx(rq)->store, find_txn, &fa);
+    rc = store_read(srv_rq_ctx(rq)->store, find_txn, &fa);
     if (rc != STORE_OK) {
-        LOG(SRV_LOG_ERROR, "login lookup failed: %s", store_strerror(rc));
+        LOG_STORE(rc, "login lookup failed");
         ops->unavailable(rq);
         return;
     }

@@ -101,3 +101,16 @@ out:
     crypto_wipe(raw, sizeof raw);
     return rc;
 }
+
+int srv_session_roles_txn(struct store_txn *txn, const char *user_id, struct srv_session_roles *r)
+{
+    srv_session_roles_clear(r); /* an earlier run of the transaction may have read them */
+    return srv_effective_roles(txn, "user", user_id, &r->roles, &r->n);
+}
+
+void srv_session_roles_clear(struct srv_session_roles *r)
+{
+    free(r->roles);
+    r->roles = NULL;
+    r->n = 0;
+}

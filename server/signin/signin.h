@@ -19,11 +19,13 @@ struct srv_login_guard {
 };
 /* The keys of a login as email from ip (the request's client address). */
 void srv_login_guard_init(struct srv_login_guard *g, const char *email, const char *ip);
-/* The seconds (rounded up) an attempt must still wait before it may be checked: the longest of
- * the pair's wait, the address's, and the account's when this address already failed on it (so
- * the owner elsewhere is never slowed by it). 0 when none applies (also when the store cannot be
- * read, which the next write reports). One read transaction. */
-int64_t srv_login_guard_wait(struct srv_request *rq, const struct srv_login_guard *g);
+/* *wait receives the seconds (rounded up) an attempt must still wait before it may be checked:
+ * the longest of the pair's wait, the address's, and the account's when this address already
+ * failed on it (so the owner elsewhere is never slowed by it); 0 when none applies. One read
+ * transaction. STORE_OK, or the store's error when the budgets cannot be read: the attempt is
+ * then not checked at all (answered 503), so an outage neither opens a way around the budgets nor
+ * costs a second wait for the store. */
+int srv_login_guard_wait(struct srv_request *rq, const struct srv_login_guard *g, int64_t *wait);
 /* In the transaction of a failed attempt: counts it in every budget and, past a threshold, sets
  * the wait (audited as user.lockout with user_id, which may be NULL). */
 int srv_login_guard_failed_txn(struct store_txn *txn, struct srv_request *rq,
@@ -43,8 +45,9 @@ struct srv_code_guard {
     char total[SRV_LOGIN_KEY_LEN + 1];
 };
 void srv_code_guard_init(struct srv_code_guard *g, const char *ip, const char *browser);
-/* The seconds the address or the browser must still wait before a code is looked at; 0 for none. */
-int64_t srv_code_guard_wait(struct srv_request *rq, const struct srv_code_guard *g);
+/* *wait receives the seconds the address or the browser must still wait before a code is looked
+ * at; 0 for none. STORE_OK, or the store's error (as srv_login_guard_wait). */
+int srv_code_guard_wait(struct srv_request *rq, const struct srv_code_guard *g, int64_t *wait);
 /* In the transaction of a wrong code: counts it (address, browser, total) and audits it. */
 int srv_code_guard_failed_txn(struct store_txn *txn, struct srv_request *rq,
                               const struct srv_code_guard *g);
@@ -63,14 +66,23 @@ struct srv_password_ops {
     void (*refused)(struct srv_request *rq);
     /* the (name, address) pair waits wait more seconds: nothing was checked */
     void (*locked)(struct srv_request *rq, int64_t wait);
-    /* the store failed */
+    /* the store failed (nothing was checked, counted or changed); answer 503 */
     void (*unavailable)(struct srv_request *rq);
     /* the password is right: fill the session to make for user_id (SRV_OK), or answer */
     int (*session)(struct srv_request *rq, const char *user_id, struct store_session *s,
                    char refresh[SRV_REFRESH_LEN]);
-    /* the session is stored: answer with it */
+    /* the session is stored (with the user's roles in the login's roles): answer with it */
     void (*done)(struct srv_request *rq, const struct store_user *u, const struct store_session *s,
                  const char *refresh);
+};
+
+/* The roles the access token of a new or rotated session carries: its user's effective roles,
+ * read inside the write transaction that makes or rotates the session (srv_session_roles_txn),
+ * so that the token answer reads nothing after the commit. A store failing between the two would
+ * otherwise leave a rotated refresh token, a used code or a session no client was ever given. */
+struct srv_session_roles {
+    char (*roles)[STORE_ROLE_MAX]; /* owned: srv_session_roles_clear() */
+    size_t n;
 };
 
 struct srv_login {
@@ -82,6 +94,7 @@ struct srv_login {
     int verified;                   /* the password matched */
     char new_phc[STORE_PHC_MAX];    /* a re-hash under the current parameters, or "" */
     struct srv_login_guard guard;   /* its failed-login budgets */
+    struct srv_session_roles roles; /* once logged in: what the token carries (owned) */
 };
 
 /* Logs the user of email in with password, answering through ops. l lives in the request's
@@ -117,5 +130,10 @@ int srv_session_new(struct srv_request *rq, const char *user_id, const char *cli
 
 /* 1 when the space-separated scope holds value. */
 int srv_scope_has(const char *scope, const char *value);
+
+/* In the transaction: reads user_id's effective roles into r (struct srv_session_roles, above),
+ * freeing what an earlier run of the transaction left there. */
+int srv_session_roles_txn(struct store_txn *txn, const char *user_id, struct srv_session_roles *r);
+void srv_session_roles_clear(struct srv_session_roles *r);
 
 #endif
