@@ -465,10 +465,14 @@ static int begin(struct pg_store *ps, struct pg_conn *c, struct store_txn *txn, 
     const char *sql = write ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
                             : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
     int fresh = c->fresh, rc;
+    int64_t start = now_ms();
     c->fresh = 0;
     rc = simple(ps, c, txn, sql);
-    if (rc == STORE_EUNAVAILABLE && !fresh &&
-        connect_within(ps, c, now_ms() + ps->timeout_ms) == STORE_OK) {
+    /* Only a connection that failed at once (closed, reset) was dead before we came; one that
+     * gave no answer in time meets a database that hangs, and waiting again would double the
+     * time a request takes to learn it. */
+    if (rc == STORE_EUNAVAILABLE && !fresh && now_ms() - start < ps->timeout_ms / 4 &&
+        connect_within(ps, c, start + ps->timeout_ms) == STORE_OK) {
         c->fresh = 0;
         rc = simple(ps, c, txn, sql);
     }
