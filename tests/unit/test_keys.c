@@ -1206,10 +1206,13 @@ TEST(rotation)
     int changed = -1;
     json_t *j = NULL;
     struct keys_options o = {"ES256", 600};
-    int64_t now = (int64_t)time(NULL);
+    int64_t now;
 
     CHECK_INT(fixture_open(&f, th_tmpdir(), "ES256"), 0);
     CHECK_INT(keys_open(f.st, master_a, &o, &other), KEYS_OK);
+    /* read after the keys were made: a rotation "now" earlier than their creation (a second
+     * boundary between the two) would make the new next key look older than the active one */
+    now = (int64_t)time(NULL);
     CHECK_INT(kid_in_state(f.kr, "active", a0), 0);
     CHECK_INT(kid_in_state(f.kr, "next", n0), 0);
     j = jwks_json(f.kr);
