@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "support.h"
 
 static const char *const admin_roles[] = {"idp:admin", NULL};
@@ -44,43 +45,60 @@ static const char *master_key_of(const char *data)
     return ts_printf("%s", text);
 }
 
-/* Starts node A on a fresh folder with what the cases share, then node B on the same store. */
-static int start_nodes(struct nodes *n, const char *const *env)
+/* Starts node A on a fresh folder with what the cases share, then node B on the same store:
+ * the store of the folder (th_store_for), or the PostgreSQL URI store when it is not NULL. */
+static int start_nodes_on(struct nodes *n, const char *const *env, const char *store)
 {
     const char *data = ts_path("data");
     /* one issuer for the cluster, as behind a load balancer: each node's own URL would make
      * the other's tokens foreign */
     static const char *const on[] = {"--allow-registration", "--issuer", "http://idpd.cluster.test",
                                      NULL};
+    const char *enva[16], *envb[16];
+    size_t ka = 0, kb = 0;
     memset(n, 0, sizeof *n);
     n->data = data;
-    if (ts_sa_create(data, "admin", admin_roles, NULL, &n->admin) != 0 ||
-        ts_sa_create(data, "introspector", intro_roles, NULL, &n->intro) != 0 ||
-        ts_app_create(data, "sdk", grants, NULL, &n->app) != 0)
+    for (size_t i = 0; env && env[i] && ka < 12; i++)
+        enva[ka++] = envb[kb++] = env[i];
+    if (store)
+        enva[ka++] = ts_printf("IDPD_STORE=%s", store);
+    enva[ka] = NULL;
+    const char *app_args[] = {"application", "create",  "--data",  data,      "--name",
+                              "sdk",         "--grant", grants[0], "--grant", grants[1],
+                              "--grant",     grants[2], NULL};
+    struct ts_cmd *app = NULL;
+    if (ts_sa_create(data, "admin", admin_roles, enva, &n->admin) != 0 ||
+        ts_sa_create(data, "introspector", intro_roles, enva, &n->intro) != 0 ||
+        (app = ts_run(app_args, enva))->status != 0)
         return 0;
-    struct ts_opts oa = {.data = data, .env = env, .args = on};
+    const char *app_id = ts_jstr(ts_keep_json(json_loads(app->out, 0, NULL)), "client_id");
+    if (!app_id || strlen(app_id) >= sizeof n->app.id)
+        return 0;
+    snprintf(n->app.id, sizeof n->app.id, "%s", app_id);
+    struct ts_opts oa = {.data = data, .env = enva, .args = on};
     n->a = ts_start(&oa);
     if (!n->a)
         return 0;
-    const char *envb[16];
-    size_t k = 0;
-    for (size_t i = 0; env && env[i] && k < 12; i++)
-        envb[k++] = env[i];
     struct ts_opts ob = {.data = data, .args = on};
     if (th_on_postgres()) {
         /* another machine: its own folder, the cluster's master key, the same database */
         const char *key = master_key_of(data);
         if (!key)
             return 0;
-        envb[k++] = ts_printf("IDPD_MASTER_KEY=%s", key);
-        envb[k++] = ts_printf("IDPD_STORE=%s", th_store_for(data));
+        envb[kb++] = ts_printf("IDPD_MASTER_KEY=%s", key);
+        envb[kb++] = ts_printf("IDPD_STORE=%s", store ? store : th_store_for(data));
         ob.data = ts_path("data-b");
     }
-    envb[k] = NULL;
+    envb[kb] = NULL;
     ob.env = envb;
     n->b = ts_start(&ob);
     n->t_admin = n->b ? ts_token_str(n->a, &n->admin) : NULL;
     return n->b && n->t_admin;
+}
+
+static int start_nodes(struct nodes *n, const char *const *env)
+{
+    return start_nodes_on(n, env, NULL);
 }
 
 static int active_on(struct ts_server *s, struct nodes *n, const char *token)
@@ -402,6 +420,69 @@ TEST(sigkill_of_one_node_loses_no_acknowledged_write)
     pthread_mutex_destroy(&l.lock);
 }
 
+/* PostgreSQL stopped and started under the writes of both nodes: 503s while it is down, full
+ * service after, and every write acknowledged before, during or after is there. PostgreSQL
+ * only, on a cluster of the case's own (the shared one serves the other tests). */
+TEST(a_database_restart_under_writes_loses_no_acknowledged_write)
+{
+    if (!th_on_postgres())
+        return;
+    static const char *const env[] = {"IDPD_RATE_LIMIT_TOKEN=0", "IDPD_STORE_TIMEOUT_MS=1000",
+                                      NULL};
+    struct ts_cluster *pg = ts_cluster_start("pg");
+    CHECK(pg);
+    struct nodes n;
+    CHECK(start_nodes_on(&n, env, pg->uri));
+    struct load la = {.base = n.a->url, .app_id = n.app.id};
+    struct load lb = {.base = n.b->url, .app_id = n.app.id};
+    la.acked = ts_keep(calloc(ACKED_MAX, sizeof *la.acked));
+    lb.acked = ts_keep(calloc(ACKED_MAX, sizeof *lb.acked));
+    pthread_mutex_init(&la.lock, NULL);
+    pthread_mutex_init(&lb.lock, NULL);
+    pthread_t th[2 * WRITERS];
+    for (int i = 0; i < WRITERS; i++) {
+        CHECK_INT(pthread_create(&th[i], NULL, writer_main, &la), 0);
+        CHECK_INT(pthread_create(&th[WRITERS + i], NULL, writer_main, &lb), 0);
+    }
+    for (int waited = 0; waited < 300 && acked_now(&la) + acked_now(&lb) < 30; waited++)
+        usleep(50 * 1000);
+    size_t before = acked_now(&la) + acked_now(&lb);
+    CHECK_INT(ts_cluster_down(pg), 0);
+    size_t stopped = acked_now(&la) + acked_now(&lb);
+    usleep(1500 * 1000); /* writes meet the outage: none may be acknowledged */
+    size_t during = acked_now(&la) + acked_now(&lb);
+    CHECK_MSG(during == stopped, "%zu writes acknowledged with the database down",
+              during - stopped);
+    CHECK_INT(ts_cluster_up(pg), 0);
+    size_t after = during;
+    for (int waited = 0; waited < 200 && after < during + 30; waited++) {
+        usleep(50 * 1000);
+        after = acked_now(&la) + acked_now(&lb);
+    }
+    atomic_store(&la.stop, 1);
+    atomic_store(&lb.stop, 1);
+    for (int i = 0; i < 2 * WRITERS; i++)
+        pthread_join(th[i], NULL);
+    CHECK_MSG(after >= during + 30, "%zu writes acknowledged after the restart", after - during);
+    printf("# %zu writes acknowledged before the stop, %zu while it stopped, none while it was "
+           "down, %zu after the start\n",
+           before, stopped - before, after - during);
+    const char *tok = ts_token_str(n.b, &n.admin);
+    CHECK(tok);
+    struct load *loads[2] = {&la, &lb};
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < acked_now(loads[k]); i++) {
+            json_t *h, *c;
+            CHECK_INT(ts_jwt_decode(loads[k]->acked[i], &h, &c), 0);
+            const char *sub = ts_jstr(c, "sub");
+            struct ts_resp *r =
+                ts_bearer(n.a, "GET", ts_printf("/admin/v1/users/%s", sub), tok, NULL);
+            CHECK_MSG(r->status == 200, "acknowledged user %s: %ld", sub, r->status);
+        }
+    pthread_mutex_destroy(&la.lock);
+    pthread_mutex_destroy(&lb.lock);
+}
+
 int main(int argc, char **argv)
 {
     ts_init(argc, argv);
@@ -412,5 +493,6 @@ int main(int argc, char **argv)
     RUN(a_deleted_secret_or_disabled_account_is_refused_by_the_other_node_within_a_second);
     RUN(a_key_rotated_on_one_node_is_published_by_the_other_first);
     RUN(sigkill_of_one_node_loses_no_acknowledged_write);
+    RUN(a_database_restart_under_writes_loses_no_acknowledged_write);
     return ts_done();
 }
