@@ -1191,6 +1191,45 @@ TEST(generation_follows_every_commit)
     store_close(st);
 }
 
+/* Nodes that start together on a new database: each open creates or upgrades the schema under
+ * an advisory lock, so all succeed and the schema is made once. PostgreSQL only: LMDB forbids
+ * opening one environment twice in a process. */
+struct racing_open {
+    const char *where;
+    struct store *st;
+    int rc;
+};
+
+static void *racing_open_main(void *arg)
+{
+    struct racing_open *o = arg;
+    o->rc = store_open(o->where, NULL, &o->st);
+    return NULL;
+}
+
+TEST(nodes_opening_together_migrate_once)
+{
+    if (!th_on_postgres())
+        return;
+    enum { N = 4 };
+    struct racing_open o[N];
+    pthread_t th[N];
+    struct meta m = {.name = "schema_version"};
+    for (int i = 0; i < N; i++) {
+        o[i] = (struct racing_open){.where = where()};
+        CHECK_INT(pthread_create(&th[i], NULL, racing_open_main, &o[i]), 0);
+    }
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < N; i++)
+        CHECK_INT(o[i].rc, STORE_OK);
+    CHECK_INT(store_read(o[0].st, meta_get_cb, &m), STORE_OK);
+    CHECK_INT(m.value, STORE_SCHEMA_VERSION);
+    CHECK_INT(store_write(o[1].st, one_account_cb, "sa_race"), STORE_OK);
+    for (int i = 0; i < N; i++)
+        store_close(o[i].st);
+}
+
 /* The clients' generation moves with every commit that may change a service account, a secret
  * or an application; on PostgreSQL not with the others (a user, an audit event), so caches of
  * clients survive the traffic of users. */
@@ -5880,6 +5919,7 @@ int main(int argc, char **argv)
     th_init(argc, argv);
     RUN(schema_upgrade_to_5_indexes_team_names);
     RUN(clients_generation_moves_with_clients);
+    RUN(nodes_opening_together_migrate_once);
     RUN(kv_walks_in_byte_order);
     RUN(kv_seeks_land_where_kv_h_says);
     RUN(kv_get_put_insert_del);
