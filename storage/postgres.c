@@ -17,11 +17,12 @@
  * A later call reconnects by itself.
  *
  * Other nodes: every write transaction that wrote something sends NOTIFY idpd_commits with this
- * process's node id; a listener thread advances the local generation when another node's
- * notification arrives, and also after any gap in listening (a reconnect), and every tick while
- * it cannot listen, so caches validated by store_generation() never outlive another node's
- * commit by more than the time the notification takes, or a listener tick when notifications
- * were lost. */
+ * process's node id and whether it wrote clients (":c") or not (":o"); a listener thread
+ * advances the local generations (all, and the clients' for ":c") when another node's
+ * notification arrives, and both after any gap in listening (a reconnect), and every tick while
+ * it cannot listen, so caches validated by store_scope_generation() never outlive another
+ * node's commit by more than the time the notification takes, or a listener tick when
+ * notifications were lost. */
 #include "storage/backend.h"
 
 #include <errno.h>
