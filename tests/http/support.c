@@ -189,9 +189,9 @@ static char **child_argv(const char *const *pre, const char *const *args)
     return argv;
 }
 
-/* Forks and execs idpd with stdout to out_fd and stderr to err_fd, stdin from /dev/null, in the
- * case's folder. The child dies with us (PR_SET_PDEATHSIG). */
-static pid_t spawn(char **argv, char **envp, int out_fd, int err_fd)
+/* Forks and execs idpd with stdin from in_fd (-1: /dev/null), stdout to out_fd and stderr to
+ * err_fd, in the case's folder. The child dies with us (PR_SET_PDEATHSIG). */
+static pid_t spawn(char **argv, char **envp, int in_fd, int out_fd, int err_fd)
 {
     const char *dir = th_tmpdir();
     pid_t parent = getpid();
@@ -199,8 +199,8 @@ static pid_t spawn(char **argv, char **envp, int out_fd, int err_fd)
     if (pid < 0)
         die("fork");
     if (pid == 0) {
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
+        int in = in_fd >= 0 ? in_fd : open("/dev/null", O_RDONLY);
+        if (in < 0 || dup2(in, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
             _exit(126);
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
             _exit(126);
@@ -341,7 +341,7 @@ struct ts_server *ts_start(const struct ts_opts *o)
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
     s->fd = fds[0];
-    s->pid = spawn(argv, envp, fds[1], fds[1]);
+    s->pid = spawn(argv, envp, -1, fds[1], fds[1]);
     s->running = 1;
     close(fds[1]);
     if (pthread_create(&s->reader, NULL, reader_main, s) != 0)
@@ -439,17 +439,39 @@ json_t *ts_log_requests(struct ts_server *s)
 
 struct ts_cmd *ts_run(const char *const *args, const char *const *env)
 {
+    return ts_run_input(args, env, NULL);
+}
+
+struct ts_cmd *ts_run_input(const char *const *args, const char *const *env, const char *input)
+{
     struct ts_cmd *c = ts_keep(calloc(1, sizeof *c));
-    int out[2], err[2];
+    int in[2] = {-1, -1}, out[2], err[2];
     char *obuf = NULL, *ebuf = NULL;
     size_t olen = 0, ocap = 0, elen = 0, ecap = 0;
     char **argv = child_argv(NULL, args);
     char **envp = ts_child_env(argv, env);
-    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
+    if ((input && pipe2(in, O_CLOEXEC) != 0) || pipe2(out, O_CLOEXEC) != 0 ||
+        pipe2(err, O_CLOEXEC) != 0)
         die("pipe2");
-    pid_t pid = spawn(argv, envp, out[1], err[1]);
+    pid_t pid = spawn(argv, envp, in[0], out[1], err[1]);
     close(out[1]);
     close(err[1]);
+    if (input) {
+        /* all of it, then EOF: the inputs of the tests fit the pipe */
+        size_t left = strlen(input), off = 0;
+        close(in[0]);
+        signal(SIGPIPE, SIG_IGN); /* a child that exits early must not kill the test */
+        while (left > 0) {
+            ssize_t n = write(in[1], input + off, left);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            off += (size_t)n;
+            left -= (size_t)n;
+        }
+        close(in[1]);
+    }
     struct pollfd pf[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
     double until = now_ms() + CMD_TIMEOUT_MS;
     int open_fds = 2;

@@ -83,6 +83,8 @@ struct ts_cmd {
 
 /* Runs `$IDPD_BIN args…` in th_tmpdir() with env added (IDPD_* of the test removed). */
 struct ts_cmd *ts_run(const char *const *args, const char *const *env);
+/* ts_run() with input (NULL: none) written to the command's stdin, which is then closed. */
+struct ts_cmd *ts_run_input(const char *const *args, const char *const *env, const char *input);
 /* The environment ts_run() and ts_start() give idpd (argv[0] is the binary): the test's own
  * without IDPD_*, then extra, then on PostgreSQL IDPD_STORE for argv's data folder. */
 char **ts_child_env(char **argv, const char *const *extra);

@@ -1258,51 +1258,22 @@ TEST(settings_bounds)
 
 /* ---- bootstrap-admin ---- */
 
-/* `$IDPD_BIN args` through the shell with stdin from a file holding input (NULL: /dev/null),
- * in the case's folder; stdout into *out, stderr into *err. Returns the exit status. */
-static int run_stdin(const char *args, const char *input, const char **out, const char **err)
+/* `idpd bootstrap-admin --data data --email email` with input on stdin (NULL: none); stdout
+ * into *out, stderr into *err. Returns the exit status. */
+static int run_stdin(const char *data, const char *email, const char *input, const char **out,
+                     const char **err)
 {
-    const char *in = ts_path("stdin"), *errf = ts_path("stderr");
-    if (input) {
-        FILE *fp = fopen(in, "w");
-        if (!fp)
-            return -1;
-        fputs(input, fp);
-        fclose(fp);
-    }
-    /* on PostgreSQL, the store of the data folder in args ("--data 'DIR'"), as ts_child_env()
-     * names it */
-    const char *store = "", *d = strstr(args, "--data '");
-    if (th_on_postgres() && d) {
-        d += strlen("--data '");
-        store =
-            ts_printf("IDPD_STORE='%s' ", th_store_for(ts_printf("%.*s", (int)strcspn(d, "'"), d)));
-    }
-    const char *cmd = ts_printf("cd '%s' && %sexec '%s' %s < '%s' 2> '%s'", th_tmpdir(), store,
-                                getenv("IDPD_BIN"), args, input ? in : "/dev/null", errf);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    char *buf = ts_keep(calloc(1, 65536));
-    size_t len = fread(buf, 1, 65535, p);
-    buf[len] = '\0';
-    int status = pclose(p);
-    *out = buf;
-    char *ebuf = ts_keep(calloc(1, 65536));
-    FILE *fe = fopen(errf, "r");
-    if (fe) {
-        ebuf[fread(ebuf, 1, 65535, fe)] = '\0';
-        fclose(fe);
-    }
-    *err = ebuf;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    const char *args[] = {"bootstrap-admin", "--data", data, "--email", email, NULL};
+    struct ts_cmd *c = ts_run_input(args, NULL, input);
+    *out = c->out;
+    *err = c->err;
+    return c->status;
 }
 
 TEST(bootstrap_admin_cli)
 {
     const char *data = ts_path("data"), *out, *err;
-    const char *args = ts_printf("bootstrap-admin --data '%s' --email Root@Example.org", data);
-    int st = run_stdin(args, BOOT_PASSWORD "\n", &out, &err);
+    int st = run_stdin(data, "Root@Example.org", BOOT_PASSWORD "\n", &out, &err);
     CHECK_MSG(st == 0, "exit %d; stderr %s", st, err);
     json_t *j = ts_keep_json(json_loads(out, 0, NULL));
     CHECK_MSG(j && json_object_size(j) == 1, "stdout %s", out);
@@ -1343,8 +1314,7 @@ TEST(bootstrap_admin_cli)
     CHECK(strstr(r->body, BOOT_PASSWORD) == NULL);
 
     /* a second bootstrap is refused (1), also while the server runs, and makes nobody */
-    args = ts_printf("bootstrap-admin --data '%s' --email second@example.org", data);
-    st = run_stdin(args, "another long password\n", &out, &err);
+    st = run_stdin(data, "second@example.org", "another long password\n", &out, &err);
     CHECK_MSG(st == 1, "exit %d; stdout %s; stderr %s", st, out, err);
     CHECK_STR(out, "");
     CHECK(strstr(err, "exists") != NULL);
@@ -1355,24 +1325,23 @@ TEST(bootstrap_admin_cli)
 
     /* no password on stdin: 2; a line longer than any password: 2 */
     const char *fresh = ts_path("fresh");
-    args = ts_printf("bootstrap-admin --data '%s' --email a@example.org", fresh);
-    st = run_stdin(args, NULL, &out, &err);
+    st = run_stdin(fresh, "a@example.org", NULL, &out, &err);
     CHECK_MSG(st == 2, "exit %d; stderr %s", st, err);
     CHECK_STR(out, "");
     CHECK(strstr(err, "stdin") != NULL);
-    st = run_stdin(args, "", &out, &err);
+    st = run_stdin(fresh, "a@example.org", "", &out, &err);
     CHECK_MSG(st == 2, "exit %d; stderr %s", st, err);
     char *huge = ts_keep(malloc(3000));
     memset(huge, 'p', 2998);
     huge[2998] = '\n';
     huge[2999] = '\0';
-    st = run_stdin(args, huge, &out, &err);
+    st = run_stdin(fresh, "a@example.org", huge, &out, &err);
     CHECK_MSG(st == 2, "exit %d; stderr %s", st, err);
     /* the longest password there is works, with a CRLF line end */
     huge[1024] = '\r';
     huge[1025] = '\n';
     huge[1026] = '\0';
-    st = run_stdin(args, huge, &out, &err);
+    st = run_stdin(fresh, "a@example.org", huge, &out, &err);
     CHECK_MSG(st == 0, "exit %d; stderr %s", st, err);
 }
 

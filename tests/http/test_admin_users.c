@@ -2,13 +2,8 @@
  * …/roles), and `idpd bootstrap-admin`: who may call what, every success path and every refusal,
  * and that a refused request changes nothing. */
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1173,96 +1168,6 @@ TEST(service_account_roles)
 
 /* ---- bootstrap-admin ---- */
 
-/* Runs `$IDPD_BIN args…` with input on its stdin (then closed) and the IDPD_* variables of the
- * test removed; stdout and stderr are collected. */
-static struct ts_cmd *run_with_stdin(const char *const *args, const char *input)
-{
-    struct ts_cmd *c = ts_keep(calloc(1, sizeof *c));
-    const char *bin = getenv("IDPD_BIN");
-    size_t nargs = 0;
-    while (args[nargs])
-        nargs++;
-    char **argv = ts_keep(calloc(nargs + 2, sizeof *argv));
-    char **envp;
-    argv[0] = (char *)bin;
-    for (size_t i = 0; i < nargs; i++)
-        argv[i + 1] = (char *)args[i];
-    envp = ts_child_env(argv, NULL);
-    int in[2], out[2], err[2];
-    c->status = -1;
-    if (!bin || pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
-        return c;
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0 ||
-            prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent || chdir(th_tmpdir()) != 0)
-            _exit(126);
-        execve(bin, argv, envp);
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    close(err[1]);
-    if (pid < 0) {
-        close(in[1]);
-        close(out[0]);
-        close(err[0]);
-        return c;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    size_t left = strlen(input), off = 0;
-    while (left > 0) {
-        ssize_t n = write(in[1], input + off, left);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        off += (size_t)n;
-        left -= (size_t)n;
-    }
-    close(in[1]);
-    char *buf[2] = {NULL, NULL};
-    size_t len[2] = {0, 0};
-    struct pollfd pf[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-    int open_fds = 2;
-    for (int rounds = 0; open_fds > 0 && rounds < 1200; rounds++) { /* at most a minute */
-        if (poll(pf, 2, 50) < 0 && errno != EINTR)
-            break;
-        for (int i = 0; i < 2; i++) {
-            if (pf[i].fd < 0 || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            char chunk[4096];
-            ssize_t n = read(pf[i].fd, chunk, sizeof chunk);
-            if (n > 0) {
-                char *grown = realloc(buf[i], len[i] + (size_t)n + 1);
-                if (!grown)
-                    break;
-                buf[i] = grown;
-                memcpy(buf[i] + len[i], chunk, (size_t)n);
-                len[i] += (size_t)n;
-                buf[i][len[i]] = '\0';
-            } else if (n == 0 || errno != EINTR) {
-                close(pf[i].fd);
-                pf[i].fd = -1;
-                open_fds--;
-            }
-        }
-    }
-    for (int i = 0; i < 2; i++)
-        if (pf[i].fd >= 0)
-            close(pf[i].fd);
-    if (open_fds > 0)
-        kill(pid, SIGKILL);
-    int ws = 0;
-    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-        ;
-    c->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : WIFSIGNALED(ws) ? 128 + WTERMSIG(ws) : -1;
-    c->out = ts_keep(buf[0] ? buf[0] : strdup(""));
-    c->err = ts_keep(buf[1] ? buf[1] : strdup(""));
-    return c;
-}
-
 #define BOOT_EMAIL "Root@Example.org"
 #define BOOT_PASSWORD "the very first password"
 
@@ -1271,7 +1176,7 @@ TEST(bootstrap_admin)
     const char *data = ts_path("data");
     const char *args[] = {"bootstrap-admin", "--data", data,   "--email",
                           BOOT_EMAIL,        "--name", "Root", NULL};
-    struct ts_cmd *c = run_with_stdin(args, BOOT_PASSWORD "\n");
+    struct ts_cmd *c = ts_run_input(args, NULL, BOOT_PASSWORD "\n");
     CHECK_MSG(c->status == 0, "exit %d; stdout %s; stderr %s", c->status, c->out, c->err);
     json_t *j = ts_keep_json(json_loads(c->out, 0, NULL));
     CHECK_MSG(j && json_object_size(j) == 1, "stdout %s", c->out);
@@ -1300,7 +1205,7 @@ TEST(bootstrap_admin)
     /* a second one is refused, also while the server runs, and changes nothing */
     const char *again[] = {"bootstrap-admin",        "--data", data, "--email",
                            "other-root@example.org", NULL};
-    c = run_with_stdin(again, "another first password\n");
+    c = ts_run_input(again, NULL, "another first password\n");
     CHECK_MSG(c->status == 1, "exit %d; stdout %s; stderr %s", c->status, c->out, c->err);
     CHECK_MSG(strstr(c->err, "exists") != NULL, "stderr %s", c->err);
     CHECK_STR(c->out, "");
@@ -1310,12 +1215,12 @@ TEST(bootstrap_admin)
         "invalid_grant");
     /* usage errors: 2, nothing made */
     const char *no_email[] = {"bootstrap-admin", "--data", data, NULL};
-    c = run_with_stdin(no_email, BOOT_PASSWORD "\n");
+    c = ts_run_input(no_email, NULL, BOOT_PASSWORD "\n");
     CHECK_MSG(c->status == 2, "exit %d; stderr %s", c->status, c->err);
     CHECK(c->err[0] != '\0');
     CHECK_STR(c->out, "");
     const char *bad_email[] = {"bootstrap-admin", "--data", data, "--email", "nope", NULL};
-    c = run_with_stdin(bad_email, BOOT_PASSWORD "\n");
+    c = ts_run_input(bad_email, NULL, BOOT_PASSWORD "\n");
     CHECK_MSG(c->status == 2, "exit %d; stderr %s", c->status, c->err);
     CHECK_INT(nitems(snap(&f, "/admin/v1/users")), 2);
     CHECK_INT(ts_stop(f.s), 0);
@@ -1323,16 +1228,16 @@ TEST(bootstrap_admin)
     /* a fresh folder: no password on stdin (empty, or /dev/null), a short one */
     const char *fresh = ts_path("fresh");
     const char *boot[] = {"bootstrap-admin", "--data", fresh, "--email", "a@example.org", NULL};
-    c = run_with_stdin(boot, "");
+    c = ts_run_input(boot, NULL, "");
     CHECK_MSG(c->status == 2, "exit %d; stderr %s", c->status, c->err);
     CHECK(strstr(c->err, "stdin") != NULL);
     c = ts_run(boot, NULL);
     CHECK_MSG(c->status == 2, "exit %d; stderr %s", c->status, c->err);
-    c = run_with_stdin(boot, "short\n");
+    c = ts_run_input(boot, NULL, "short\n");
     CHECK_MSG(c->status == 2, "exit %d; stderr %s", c->status, c->err);
     CHECK_STR(c->out, "");
     /* ...and then it works there */
-    c = run_with_stdin(boot, BOOT_PASSWORD "\n");
+    c = ts_run_input(boot, NULL, BOOT_PASSWORD "\n");
     CHECK_MSG(c->status == 0, "exit %d; stderr %s", c->status, c->err);
 }
 
