@@ -93,6 +93,7 @@ struct pg_store {
 
     pthread_t listener;
     int listener_started;
+    struct pg_conn listen; /* the listener thread's, once it started */
     int stop_pipe[2];
 };
 
@@ -852,6 +853,17 @@ static int pg_ready(struct store *st)
 /* One round of the listener: connects (and LISTENs) when it must, then waits a tick for
  * notifications. Any gap in listening advances the generation: what other nodes committed
  * meanwhile is unknown. */
+/* Connects c and LISTENs on it. */
+static int listen_connect(struct pg_store *ps, struct pg_conn *c)
+{
+    int rc = connect_within(ps, c, now_ms() + ps->timeout_ms);
+    if (rc == STORE_OK)
+        rc = simple(ps, c, NULL, "LISTEN " CHANNEL);
+    if (rc != STORE_OK)
+        conn_drop(c);
+    return rc;
+}
+
 static void listen_tick(struct pg_store *ps, struct pg_conn *c, unsigned *ticks)
 {
     struct pollfd p[2] = {{.fd = ps->stop_pipe[0], .events = POLLIN}};
@@ -859,14 +871,12 @@ static void listen_tick(struct pg_store *ps, struct pg_conn *c, unsigned *ticks)
     int64_t deadline;
 
     if (!c->pg) {
-        if (connect_within(ps, c, now_ms() + ps->timeout_ms) != STORE_OK ||
-            simple(ps, c, NULL, "LISTEN " CHANNEL) != STORE_OK) {
-            conn_drop(c);
-            advance(ps, 1);
+        /* a gap in listening, however it ends: what others committed in it is unknown */
+        advance(ps, 1);
+        if (listen_connect(ps, c) != STORE_OK) {
             poll(p, 1, LISTEN_TICK_MS);
             return;
         }
-        advance(ps, 1);
     }
     p[1] = (struct pollfd){.fd = PQsocket(c->pg), .events = POLLIN};
     if (poll(p, 2, LISTEN_TICK_MS) > 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) &&
@@ -894,16 +904,14 @@ static void listen_tick(struct pg_store *ps, struct pg_conn *c, unsigned *ticks)
 static void *listener_main(void *arg)
 {
     struct pg_store *ps = arg;
-    struct pg_conn c = {0};
     unsigned ticks = 0;
     char b;
     for (;;) {
         struct pollfd p = {.fd = ps->stop_pipe[0], .events = POLLIN};
         if (poll(&p, 1, 0) > 0 && read(ps->stop_pipe[0], &b, 1) >= 0)
             break;
-        listen_tick(ps, &c, &ticks);
+        listen_tick(ps, &ps->listen, &ticks);
     }
-    conn_drop(&c);
     return NULL;
 }
 
@@ -918,6 +926,7 @@ static void pg_close(struct store *st)
         close(ps->stop_pipe[0]);
         close(ps->stop_pipe[1]);
     }
+    conn_drop(&ps->listen);
     for (unsigned i = 0; ps->conns && i < ps->max; i++)
         conn_drop(&ps->conns[i]);
     free(ps->conns);
@@ -1008,6 +1017,10 @@ int store_postgres_open(const char *url, const struct store_options *opts, struc
     atomic_store(&ps->generation[STORE_SCOPE_CLIENTS], 1);
     atomic_store(&ps->reachable, 1);
     rc = migrate(ps);
+    /* listening before the store is handed out: no commit of another node can fall between
+     * the caller's first read and the first notification */
+    if (!rc)
+        rc = listen_connect(ps, &ps->listen);
     if (rc)
         goto out;
     if (pthread_create(&ps->listener, NULL, listener_main, ps) != 0) {
