@@ -265,8 +265,7 @@ static int identity_decode_owned(const struct kv_val *key, size_t prefix_len,
 int store_identity_list(struct store_txn *txn, const char *user_id, struct store_identity *out,
                         size_t cap, size_t *n)
 {
-    static const struct store_owned_kind kind = {sizeof *out, STORE_IDENTITIES_MAX,
-                                                 identity_decode_owned, identity_older,
+    static const struct store_owned_kind kind = {sizeof *out, identity_decode_owned, identity_older,
                                                  "list identities"};
     return store_list_owned(txn, DB_IDENTITIES, user_id, &kind, out, cap, n);
 }

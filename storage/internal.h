@@ -57,8 +57,9 @@ enum store_db {
 };
 
 #define STORE_MAX_DBS 32
-#define STORE_JTI_MAX 64       /* bytes, excluding NUL */
-#define STORE_META_NAME_MAX 64 /* bytes, excluding NUL */
+#define STORE_JTI_MAX 64                  /* bytes, excluding NUL */
+#define STORE_META_NAME_MAX 64            /* bytes, excluding NUL */
+#define STORE_SCHEMA_KEY "schema_version" /* the meta counter of the schema version */
 #define STORE_SEALED_MAX 65536 /* sealed signing key bytes; an RSA-4096 PKCS#8 is ~2.4 KB */
 #define STORE_PAIR_KEY_MAX (2 * STORE_ID_MAX) /* "<owner_id>/<id>" incl. NUL */
 
@@ -183,8 +184,7 @@ int store_list_records(struct store_txn *txn, enum store_db db, const char *afte
 /* How store_list_owned() handles one record type kept under "<owner>/<id>" keys. The records
  * must own no memory: they are copied out with memcpy. */
 struct store_owned_kind {
-    size_t size;    /* of one record */
-    size_t initial; /* records to allocate room for first (the owner's usual bound) */
+    size_t size; /* of one record */
     int (*decode)(const struct kv_val *key, size_t prefix_len, const struct kv_val *val, void *out);
     int (*older)(const void *a, const void *b); /* qsort order: oldest first */
     const char *what;                           /* names the list in error lines */

@@ -99,17 +99,9 @@ int store_list_owned(struct store_txn *txn, enum store_db db, const char *owner,
     /* Collect all, then sort: "oldest first" is by created_at, which key (id) order only
      * approximates. An owner holds few such records (the callers' bounds). */
     while ((rc = kv_prefix_next(cur, prefix.val, &started, &key, &val)) == STORE_OK) {
-        if (count == alloc) {
-            size_t grown = alloc ? alloc * 2 : kind->initial;
-            char *p = realloc(all, grown * kind->size);
-            if (!p) {
-                rc = STORE_ENOMEM;
-                goto out;
-            }
-            all = p;
-            alloc = grown;
-        }
-        rc = kind->decode(&key, prefix.val.len, &val, all + count * kind->size);
+        rc = list_room(&all, &alloc, count, kind->size, 0);
+        if (!rc)
+            rc = kind->decode(&key, prefix.val.len, &val, all + count * kind->size);
         if (rc)
             goto out;
         count++;

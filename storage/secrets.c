@@ -154,8 +154,8 @@ static int secret_decode_owned(const struct kv_val *key, size_t prefix_len,
 int store_secret_list(struct store_txn *txn, const char *sa_id, struct store_secret *out,
                       size_t cap, size_t *n)
 {
-    static const struct store_owned_kind kind = {sizeof *out, STORE_SECRETS_MAX,
-                                                 secret_decode_owned, secret_older, "list secrets"};
+    static const struct store_owned_kind kind = {sizeof *out, secret_decode_owned, secret_older,
+                                                 "list secrets"};
     return store_list_owned(txn, DB_SECRETS, sa_id, &kind, out, cap, n);
 }
 
