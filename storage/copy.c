@@ -12,7 +12,6 @@
 #include <string.h>
 
 #define COPY_BATCH 1000 /* entries per write transaction of the target */
-#define SCHEMA_KEY "schema_version"
 
 /* The next entry to copy: the first of table db whose key is >= key, or the table's first when
  * key_len is 0; db == DB_COUNT when every table is copied. */
@@ -46,9 +45,9 @@ static int source_rc(int rc)
 /* The schema version of the store txn belongs to into *version. */
 static int schema_version(struct store_txn *txn, uint64_t *version)
 {
-    int rc = store_meta_get(txn, SCHEMA_KEY, version);
+    int rc = store_meta_get(txn, STORE_SCHEMA_KEY, version);
     if (rc == STORE_NOTFOUND) /* store_open() writes it before anything else can run */
-        rc = store_corrupt(DB_META, SCHEMA_KEY, strlen(SCHEMA_KEY));
+        rc = store_corrupt(DB_META, STORE_SCHEMA_KEY, strlen(STORE_SCHEMA_KEY));
     return rc;
 }
 
@@ -74,7 +73,8 @@ static int target_is_empty(struct copy *c, struct store_txn *txn)
         goto out;
     for (rc = kv_move(cur, KV_FIRST, NULL, &key, &val); rc == STORE_OK;
          rc = kv_move(cur, KV_NEXT, NULL, &key, &val))
-        if (key.len != strlen(SCHEMA_KEY) || memcmp(key.data, SCHEMA_KEY, key.len) != 0) {
+        if (key.len != strlen(STORE_SCHEMA_KEY) ||
+            memcmp(key.data, STORE_SCHEMA_KEY, key.len) != 0) {
             rc = STORE_EXISTS;
             break;
         }

@@ -4,8 +4,6 @@
 
 #include <stdio.h>
 
-#define SCHEMA_KEY "schema_version"
-
 const char *const store_db_names[DB_COUNT] = {
     [DB_META] = "meta",
     [DB_SERVICE_ACCOUNTS] = "service_accounts",
@@ -128,7 +126,7 @@ int store_schema_open(struct store_txn *txn)
     rc = create_db(txn, DB_META);
     if (rc)
         goto out;
-    rc = store_meta_get(txn, SCHEMA_KEY, &version);
+    rc = store_meta_get(txn, STORE_SCHEMA_KEY, &version);
     if (rc == STORE_NOTFOUND) /* a new store */
         rc = STORE_OK;
     if (rc)
@@ -145,7 +143,7 @@ int store_schema_open(struct store_txn *txn)
             goto out;
     }
     if (version != from) {
-        rc = store_meta_put(txn, SCHEMA_KEY, version);
+        rc = store_meta_put(txn, STORE_SCHEMA_KEY, version);
         if (rc)
             goto out;
     }
