@@ -9,7 +9,6 @@
 
 #include "support.h"
 
-extern char **environ;
 
 static const char *const app_grants[] = {"password", "refresh_token", NULL};
 static const char *const on[] = {"--allow-registration", NULL};
