@@ -9,7 +9,6 @@
 
 #include "support.h"
 
-
 static const char *const app_grants[] = {"password", "refresh_token", NULL};
 static const char *const on[] = {"--allow-registration", NULL};
 static const char *const r_admin[] = {"idp:admin", NULL};
