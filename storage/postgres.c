@@ -69,8 +69,9 @@ static const char *const op_sql[OP_COUNT][2] = {
 static const char op_letter[OP_COUNT] = {'g', 'p', 'i', 'd', 'f', 'l', 'e', 'x', 'y'};
 
 struct pg_conn {
-    PGconn *pg; /* NULL until connected, and after it broke */
-    int fresh;  /* connected for the transaction about to begin */
+    PGconn *pg;  /* NULL until connected, and after it broke */
+    int fresh;   /* connected for the transaction about to begin */
+    int pending; /* a read's COMMIT went out and its answer is still to be read */
     unsigned char prepared[DB_COUNT][OP_COUNT];
     struct pg_conn *next_idle;
 };
@@ -104,6 +105,8 @@ struct pg_txn {
     size_t nheld, capheld;
     uint64_t writes;   /* writes in this transaction so far: cursors refetch after one */
     int wrote_clients; /* a write to a table of STORE_SCOPE_CLIENTS */
+    const char *begin_sql;
+    int begun; /* BEGIN went out (with the first statement) and succeeded */
     uint64_t generation[2];
     int unavailable; /* the connection broke: the transaction is lost */
 };
@@ -330,6 +333,92 @@ static int prepare(struct pg_store *ps, struct pg_conn *c, struct store_txn *txn
     return rc;
 }
 
+/* Reads the answers of n statements sent in one pipeline and its sync: res[i] receives the
+ * first result of statement i (the caller clears them). 0, or -1 when the connection broke or
+ * the time ran out (c is then dropped, and res[] cleared). Leaves pipeline mode. */
+static int collect(struct pg_store *ps, struct pg_conn *c, int64_t deadline, PGresult **res, int n)
+{
+    int i = 0, flushed;
+    PGresult *r;
+    while ((flushed = PQflush(c->pg)) == 1)
+        if (wait_fd(PQsocket(c->pg), POLLOUT, deadline))
+            goto lost;
+    if (flushed < 0)
+        goto lost;
+    for (;;) {
+        while (PQisBusy(c->pg))
+            if (wait_fd(PQsocket(c->pg), POLLIN, deadline) || !PQconsumeInput(c->pg))
+                goto lost;
+        r = PQgetResult(c->pg);
+        if (!r) { /* the end of one statement's results */
+            i++;
+            continue;
+        }
+        if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        if (i < n && !res[i])
+            res[i] = r;
+        else
+            PQclear(r);
+    }
+    if (!PQexitPipelineMode(c->pg) || PQstatus(c->pg) == CONNECTION_BAD)
+        goto lost;
+    return 0;
+lost:
+    for (int k = 0; k < n; k++) {
+        PQclear(res[k]);
+        res[k] = NULL;
+    }
+    if (atomic_exchange(&ps->reachable, 0))
+        fprintf(stderr, "storage: postgres: connection lost or no answer within %u ms\n",
+                ps->timeout_ms);
+    conn_drop(c);
+    return -1;
+}
+
+/* The first statement of a transaction goes out in one pipeline with the transaction's BEGIN
+ * (and the statement's PREPARE when this connection has not prepared it yet): one round trip
+ * where there were two or three. *out as call() says. */
+static int send_with_begin(struct store_txn *txn, enum store_db db, enum pg_op op, const char *name,
+                           int n, const char *const *values, const int *lengths, const int *formats,
+                           PGresult **out)
+{
+    struct pg_txn *t = txn_of(txn);
+    struct pg_store *ps = t->ps;
+    struct pg_conn *c = t->c;
+    PGresult *res[3] = {NULL, NULL, NULL};
+    int prep = !c->prepared[db][op], q = prep ? 2 : 1, rc = STORE_OK;
+    char sql[256];
+
+    if (prep)
+        snprintf(sql, sizeof sql, "%s%s%s", op_sql[op][0], store_db_names[db], op_sql[op][1]);
+    if (!PQenterPipelineMode(c->pg) ||
+        !PQsendQueryParams(c->pg, t->begin_sql, 0, NULL, NULL, NULL, NULL, 0) ||
+        (prep && !PQsendPrepare(c->pg, name, sql, 0, NULL)) ||
+        !PQsendQueryPrepared(c->pg, name, n, values, lengths, formats, 1) ||
+        !PQpipelineSync(c->pg)) {
+        conn_drop(c);
+        return STORE_EUNAVAILABLE;
+    }
+    if (collect(ps, c, now_ms() + ps->timeout_ms, res, q + 1))
+        return STORE_EUNAVAILABLE;
+    for (int i = 0; i <= q && rc == STORE_OK; i++)
+        rc = res[i] ? result_rc(txn, res[i], i == 0 ? "BEGIN" : store_db_names[db]) : STORE_EIO;
+    if (res[0] && PQresultStatus(res[0]) == PGRES_COMMAND_OK)
+        t->begun = 1;
+    if (rc == STORE_OK && prep)
+        c->prepared[db][op] = 1;
+    if (rc == STORE_OK) {
+        *out = res[q];
+        res[q] = NULL;
+    }
+    for (int i = 0; i <= q; i++)
+        PQclear(res[i]);
+    return rc;
+}
+
 /* Runs op on table db of the transaction's connection with up to two binary parameters (and,
  * for walks, the row limit first). *out receives the result, which the caller clears. */
 static int call(struct store_txn *txn, enum store_db db, enum pg_op op, unsigned limit,
@@ -343,11 +432,20 @@ static int call(struct store_txn *txn, enum store_db db, enum pg_op op, unsigned
     PGresult *r;
 
     *out = NULL;
-    if (t->unavailable || !t->c->pg)
+    if (t->unavailable)
         return STORE_EUNAVAILABLE;
-    rc = prepare(ps, t->c, txn, db, op);
-    if (rc)
-        goto out;
+    if (!t->c->pg) {
+        /* lost before this transaction sent anything: connect again; lost within it: over */
+        if (t->begun || connect_within(ps, t->c, now_ms() + ps->timeout_ms) != STORE_OK) {
+            t->unavailable = 1;
+            return STORE_EUNAVAILABLE;
+        }
+    }
+    if (t->begun) {
+        rc = prepare(ps, t->c, txn, db, op);
+        if (rc)
+            goto out;
+    }
     if (op >= OP_FIRST) {
         snprintf(limit_text, sizeof limit_text, "%u", limit);
         values[n] = limit_text;
@@ -360,6 +458,22 @@ static int call(struct store_txn *txn, enum store_db db, enum pg_op op, unsigned
         formats[n++] = 1;
     }
     snprintf(name, sizeof name, "%c%d", op_letter[op], (int)db);
+    if (!t->begun) {
+        int64_t start = now_ms();
+        int fresh = t->c->fresh;
+        t->c->fresh = 0;
+        rc = send_with_begin(txn, db, op, name, n, values, lengths, formats, out);
+        /* A pooled connection may have died while it waited (the database restarted): one that
+         * failed at once is replaced and the statement sent again, so a restart costs no
+         * request a 503. One that gave no answer in time meets a database that hangs, and
+         * waiting again would double the time a request takes to learn it. */
+        if (rc == STORE_EUNAVAILABLE && !fresh && now_ms() - start < ps->timeout_ms / 4 &&
+            connect_within(ps, t->c, start + ps->timeout_ms) == STORE_OK) {
+            t->c->fresh = 0;
+            rc = send_with_begin(txn, db, op, name, n, values, lengths, formats, out);
+        }
+        goto out;
+    }
     if (!PQsendQueryPrepared(t->c->pg, name, n, values, lengths, formats, 1)) {
         rc = STORE_EUNAVAILABLE;
         goto out;
@@ -460,24 +574,36 @@ static void backoff(unsigned attempt)
     usleep(50 + r % cap_us);
 }
 
-/* BEGIN on c. A pooled connection may have died while it waited (the database restarted): then
- * one new connection is tried at once, so a restart costs no request a 503. */
-static int begin(struct pg_store *ps, struct pg_conn *c, struct store_txn *txn, int write)
+/* Reads the answer to a read's COMMIT, sent without waiting at the end of the transaction
+ * that used c before; it has usually arrived meanwhile. A connection lost there is dropped, and
+ * the next statement connects again. */
+static void settle(struct pg_store *ps, struct pg_conn *c)
 {
-    const char *sql = write ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
-                            : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
-    int fresh = c->fresh, rc;
-    int64_t start = now_ms();
-    c->fresh = 0;
-    rc = simple(ps, c, txn, sql);
-    /* Only a connection that failed at once (closed, reset) was dead before we came; one that
-     * gave no answer in time meets a database that hangs, and waiting again would double the
-     * time a request takes to learn it. */
-    if (rc == STORE_EUNAVAILABLE && !fresh && now_ms() - start < ps->timeout_ms / 4 &&
-        connect_within(ps, c, start + ps->timeout_ms) == STORE_OK) {
-        c->fresh = 0;
-        rc = simple(ps, c, txn, sql);
+    PGresult *r;
+    if (!c->pending)
+        return;
+    c->pending = 0;
+    r = c->pg ? await(ps, c, now_ms() + ps->timeout_ms) : NULL;
+    PQclear(r);
+}
+
+/* BEGIN alone, for the statements that do not go through call() (DDL, listing tables, a ping). */
+static int ensure_begun(struct store_txn *txn)
+{
+    struct pg_txn *t = txn_of(txn);
+    int rc;
+    if (t->begun)
+        return STORE_OK;
+    t->c->fresh = 0;
+    if (!t->c->pg && connect_within(t->ps, t->c, now_ms() + t->ps->timeout_ms) != STORE_OK) {
+        t->unavailable = 1;
+        return STORE_EUNAVAILABLE;
     }
+    rc = simple(t->ps, t->c, txn, t->begin_sql);
+    if (rc == STORE_OK)
+        t->begun = 1;
+    else if (rc == STORE_EUNAVAILABLE)
+        t->unavailable = 1;
     return rc;
 }
 
@@ -504,34 +630,45 @@ static int run(struct store *st, int write, int (*fn)(struct store_txn *txn, voi
         t.writes = 0;
         t.wrote_clients = 0;
         txn.rerun = 0;
-        rc = begin(ps, c, &txn, write);
-        if (rc == STORE_OK) {
-            rc = store_run_callback(fn, &txn, arg);
-            drop_held(&t);
-            if (t.unavailable || !c->pg) {
-                rc = STORE_EUNAVAILABLE;
-                break;
-            }
-            if (rc == STORE_OK && !txn.rerun) {
-                /* NOTIFY is delivered at commit, and only if the commit succeeds */
-                char sql[96];
-                /* the payload: who committed, and whether clients changed */
-                if (write && t.writes)
-                    snprintf(sql, sizeof sql, "NOTIFY " CHANNEL ", '%s:%c'; COMMIT", ps->node_id,
-                             t.wrote_clients ? 'c' : 'o');
-                else
-                    snprintf(sql, sizeof sql, "COMMIT");
-                rc = simple(ps, c, &txn, sql);
-                if (rc == STORE_OK && write && t.writes)
-                    advance(ps, t.wrote_clients);
-            } else {
-                int rb = simple(ps, c, NULL, "ROLLBACK");
-                if (rb == STORE_EUNAVAILABLE)
-                    rc = rb;
-            }
+        t.begun = 0;
+        t.begin_sql = write ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
+                            : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+        settle(ps, c);
+        /* BEGIN goes out with the first statement (send_with_begin) */
+        rc = store_run_callback(fn, &txn, arg);
+        drop_held(&t);
+        if (t.unavailable) {
+            rc = STORE_EUNAVAILABLE;
+            break;
+        }
+        if (!t.begun) {
+            /* no statement reached the database: nothing to end */
+        } else if (!write) {
+            /* a snapshot has nothing to commit: COMMIT goes out now and its answer is read
+             * when the connection is used next (settle), so a read costs one round trip */
+            if (PQsendQuery(c->pg, "COMMIT") && PQflush(c->pg) >= 0)
+                c->pending = 1;
+            else
+                conn_drop(c);
+        } else if (rc == STORE_OK && !txn.rerun) {
+            /* NOTIFY is delivered at commit, and only if the commit succeeds; the payload:
+             * who committed, and whether clients changed */
+            char sql[96];
+            if (t.writes)
+                snprintf(sql, sizeof sql, "NOTIFY " CHANNEL ", '%s:%c'; COMMIT", ps->node_id,
+                         t.wrote_clients ? 'c' : 'o');
+            else
+                snprintf(sql, sizeof sql, "COMMIT");
+            rc = simple(ps, c, &txn, sql);
+            if (rc == STORE_OK && t.writes)
+                advance(ps, t.wrote_clients);
+        } else {
+            int rb = simple(ps, c, NULL, "ROLLBACK");
+            if (rb == STORE_EUNAVAILABLE)
+                rc = rb;
         }
         /* a failed COMMIT or NOTIFY may leave the transaction open: end it */
-        if (c->pg && PQtransactionStatus(c->pg) != PQTRANS_IDLE &&
+        if (c->pg && !c->pending && PQtransactionStatus(c->pg) != PQTRANS_IDLE &&
             simple(ps, c, NULL, "ROLLBACK") == STORE_EUNAVAILABLE)
             rc = STORE_EUNAVAILABLE;
         if (!txn.rerun || rc == STORE_EUNAVAILABLE)
@@ -761,7 +898,9 @@ static int ddl(struct store_txn *txn, const char *head, const char *name, const 
     if (!name_ok(name))
         return STORE_EINVAL;
     snprintf(sql, sizeof sql, "%s%s%s", head, name, tail);
-    rc = simple(t->ps, t->c, txn, sql);
+    rc = ensure_begun(txn);
+    if (!rc)
+        rc = simple(t->ps, t->c, txn, sql);
     if (rc == STORE_EUNAVAILABLE)
         t->unavailable = 1;
     if (rc == STORE_OK)
@@ -786,6 +925,9 @@ static int pg_tables_open(struct store_txn *txn)
     struct pg_txn *t = txn_of(txn);
     PGresult *r;
     int rc;
+    rc = ensure_begun(txn);
+    if (rc)
+        return rc;
     if (!PQsendQuery(t->c->pg, "SELECT tablename FROM pg_tables WHERE schemaname = '" SCHEMA "'"))
         return STORE_EUNAVAILABLE;
     r = await(t->ps, t->c, now_ms() + t->ps->timeout_ms);
@@ -842,7 +984,8 @@ static int ping_txn(struct store_txn *txn, void *arg)
 {
     struct pg_txn *t = txn_of(txn);
     (void)arg;
-    return simple(t->ps, t->c, txn, "SELECT 1");
+    int rc = ensure_begun(txn);
+    return rc ? rc : simple(t->ps, t->c, txn, "SELECT 1");
 }
 
 static int pg_ready(struct store *st)
