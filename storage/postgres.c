@@ -101,14 +101,26 @@ struct pg_store {
 struct pg_txn {
     struct pg_store *ps;
     struct pg_conn *c;
-    PGresult **held; /* results whose bytes kv_get handed out; freed at the next write */
-    size_t nheld, capheld;
+    struct pg_memo *memo; /* the keys kv_get read or the transaction wrote, newest last */
+    size_t nmemo, capmemo;
     uint64_t writes;   /* writes in this transaction so far: cursors refetch after one */
     int wrote_clients; /* a write to a table of STORE_SCOPE_CLIENTS */
     const char *begin_sql;
     int begun; /* BEGIN went out (with the first statement) and succeeded */
     uint64_t generation[2];
     int unavailable; /* the connection broke: the transaction is lost */
+};
+
+/* What one key holds inside the transaction, as read or as written: a second kv_get of it (a
+ * refresh reads its session, its token and its user twice, in different record functions)
+ * answers from here without a round trip, and the transaction's own writes keep it current, so
+ * it never disagrees with the database inside the transaction. Key and value share one
+ * allocation, which ends with the next write of that key (kv.h allows any write). */
+struct pg_memo {
+    enum store_db db;
+    int present;
+    size_t klen, vlen;
+    unsigned char *key; /* then the value, at key + klen */
 };
 
 struct pg_cursor {
@@ -544,25 +556,59 @@ static void release(struct pg_store *ps, struct pg_conn *c)
 
 /* ---- transactions ---- */
 
-static void drop_held(struct pg_txn *t)
+static void memo_clear(struct pg_txn *t)
 {
-    for (size_t i = 0; i < t->nheld; i++)
-        PQclear(t->held[i]);
-    t->nheld = 0;
+    for (size_t i = 0; i < t->nmemo; i++)
+        free(t->memo[i].key);
+    t->nmemo = 0;
 }
 
-static int hold(struct pg_txn *t, PGresult *r)
+static struct pg_memo *memo_find(struct pg_txn *t, enum store_db db, struct kv_val key)
 {
-    if (t->nheld == t->capheld) {
-        size_t cap = t->capheld ? t->capheld * 2 : 8;
-        PGresult **p = realloc(t->held, cap * sizeof *p);
-        if (!p)
-            return STORE_ENOMEM;
-        t->held = p;
-        t->capheld = cap;
+    for (size_t i = t->nmemo; i-- > 0;) {
+        struct pg_memo *m = &t->memo[i];
+        if (m->db == db && m->klen == key.len && memcmp(m->key, key.data, key.len) == 0)
+            return m;
     }
-    t->held[t->nheld++] = r;
-    return STORE_OK;
+    return NULL;
+}
+
+/* Forgets what the transaction knew of key (a write whose outcome it cannot tell). */
+static void memo_forget(struct pg_txn *t, enum store_db db, struct kv_val key)
+{
+    struct pg_memo *m = memo_find(t, db, key);
+    if (!m)
+        return;
+    free(m->key);
+    *m = t->memo[--t->nmemo];
+}
+
+/* Records that key holds val (present) or nothing; on a shortage it only forgets, which costs a
+ * round trip later and nothing else. */
+static void memo_set(struct pg_txn *t, enum store_db db, struct kv_val key, int present,
+                     const void *val, size_t vlen)
+{
+    struct pg_memo *m;
+    unsigned char *buf;
+    memo_forget(t, db, key);
+    if (!present)
+        vlen = 0;
+    if (t->nmemo == t->capmemo) {
+        size_t cap = t->capmemo ? t->capmemo * 2 : 16;
+        struct pg_memo *grown = realloc(t->memo, cap * sizeof *grown);
+        if (!grown)
+            return;
+        t->memo = grown;
+        t->capmemo = cap;
+    }
+    buf = malloc(key.len + vlen + 1); /* + 1: an empty value still gets a pointer */
+    if (!buf)
+        return;
+    memcpy(buf, key.data, key.len);
+    if (vlen)
+        memcpy(buf + key.len, val, vlen);
+    m = &t->memo[t->nmemo++];
+    *m = (struct pg_memo){.db = db, .present = present, .klen = key.len, .vlen = vlen, .key = buf};
 }
 
 /* Sleeps a little before a rerun, longer after each, so colliding writers spread out. */
@@ -635,8 +681,8 @@ static int run(struct store *st, int write, int (*fn)(struct store_txn *txn, voi
                             : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
         settle(ps, c);
         /* BEGIN goes out with the first statement (send_with_begin) */
+        memo_clear(&t);
         rc = store_run_callback(fn, &txn, arg);
-        drop_held(&t);
         if (t.unavailable) {
             rc = STORE_EUNAVAILABLE;
             break;
@@ -682,8 +728,8 @@ static int run(struct store *st, int write, int (*fn)(struct store_txn *txn, voi
         backoff(attempt);
     }
 out:
-    drop_held(&t);
-    free(t.held);
+    memo_clear(&t);
+    free(t.memo);
     if (c)
         release(ps, c);
     if (rc == STORE_ERERUN)
@@ -711,28 +757,35 @@ static int is_client_table(enum store_db db)
 static void wrote(struct store_txn *txn, enum store_db db)
 {
     struct pg_txn *t = txn_of(txn);
-    drop_held(t); /* kv.h: a write ends the life of what gets returned */
     t->writes++;
     t->wrote_clients |= is_client_table(db);
 }
 
 static int pg_get(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val *val)
 {
+    struct pg_txn *t = txn_of(txn);
+    struct pg_memo *m = memo_find(t, db, key);
     PGresult *r;
-    int rc = call(txn, db, OP_GET, 0, &key, NULL, &r);
-    if (rc)
-        return rc;
-    if (PQntuples(r) == 0) {
+    int rc;
+    if (!m) {
+        rc = call(txn, db, OP_GET, 0, &key, NULL, &r);
+        if (rc)
+            return rc;
+        if (PQntuples(r))
+            memo_set(t, db, key, 1, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
+        else
+            memo_set(t, db, key, 0, NULL, 0);
+        m = memo_find(t, db, key);
+        if (!m) { /* no memory to remember it: that is no answer either */
+            PQclear(r);
+            return STORE_ENOMEM;
+        }
         PQclear(r);
+    }
+    if (!m->present)
         return STORE_NOTFOUND;
-    }
-    rc = hold(txn_of(txn), r);
-    if (rc) {
-        PQclear(r);
-        return rc;
-    }
-    val->data = PQgetvalue(r, 0, 0);
-    val->len = (size_t)PQgetlength(r, 0, 0);
+    val->data = m->key + m->klen;
+    val->len = m->vlen;
     return STORE_OK;
 }
 
@@ -744,8 +797,12 @@ static int pg_put(struct store_txn *txn, enum store_db db, struct kv_val key, st
     if (rc)
         return rc;
     wrote(txn, db);
-    if (insert && strcmp(PQcmdTuples(r), "0") == 0)
+    if (insert && strcmp(PQcmdTuples(r), "0") == 0) {
         rc = STORE_EXISTS;
+        memo_forget(txn_of(txn), db, key); /* the value there is not ours */
+    } else {
+        memo_set(txn_of(txn), db, key, 1, val.data, val.len);
+    }
     PQclear(r);
     return rc;
 }
@@ -759,6 +816,7 @@ static int pg_del(struct store_txn *txn, enum store_db db, struct kv_val key)
     wrote(txn, db);
     if (strcmp(PQcmdTuples(r), "0") == 0)
         rc = STORE_NOTFOUND;
+    memo_set(txn_of(txn), db, key, 0, NULL, 0);
     PQclear(r);
     return rc;
 }
@@ -905,6 +963,7 @@ static int ddl(struct store_txn *txn, const char *head, const char *name, const 
         t->unavailable = 1;
     if (rc == STORE_OK)
         wrote(txn, DB_COUNT);
+    memo_clear(t);
     t->wrote_clients = 1; /* a schema step may rewrite anything */
     return rc;
 }

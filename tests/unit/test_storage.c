@@ -5225,6 +5225,20 @@ static int kv_basics_cb(struct store_txn *txn, void *arg)
         return 108;
     if (kv_del(txn, KV_TABLE, kv_str("k")) != STORE_NOTFOUND)
         return 109;
+    /* a key read again after the transaction's own writes (PostgreSQL remembers what it read) */
+    if (kv_get(txn, KV_TABLE, kv_str("k"), &v) != STORE_NOTFOUND ||
+        kv_put(txn, KV_TABLE, kv_str("k"), kv_str("three")) != STORE_OK ||
+        kv_get(txn, KV_TABLE, kv_str("k"), &v) != STORE_OK || v.len != 5 ||
+        kv_get(txn, KV_TABLE, kv_str("k"), &v) != STORE_OK || memcmp(v.data, "three", 5) != 0)
+        return 112;
+    struct kv_cursor *cur = NULL;
+    struct kv_val at = kv_str("k");
+    if (kv_cursor_open(txn, KV_TABLE, &cur) || kv_move(cur, KV_GE, &at, NULL, NULL) ||
+        kv_cursor_del(cur) || kv_get(txn, KV_TABLE, kv_str("k"), &v) != STORE_NOTFOUND) {
+        kv_cursor_close(cur);
+        return 113;
+    }
+    kv_cursor_close(cur);
     /* keys: 1..511 bytes */
     char big[512];
     memset(big, 'k', sizeof big);
