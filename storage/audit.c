@@ -82,24 +82,46 @@ out:
     return rc;
 }
 
-int store_audit_append(struct store_txn *txn, const struct store_audit_event *ev)
+int store_audit_append_many(struct store_txn *txn, const struct store_audit_event *ev, size_t n)
 {
-    struct kv_val val;
-    char *buf = NULL;
+    struct kv_val *keys = NULL, *vals = NULL;
+    size_t encoded = 0;
     int rc = store_txn_writable(txn);
 
     if (rc)
         return rc;
-    if (!event_valid(ev))
+    if (n && !ev)
         return STORE_EINVAL;
-    rc = event_encode(ev, &buf, &val.len);
-    if (rc)
+    keys = calloc(n ? n : 1, sizeof *keys);
+    vals = calloc(n ? n : 1, sizeof *vals);
+    if (!keys || !vals) {
+        rc = STORE_ENOMEM;
         goto out;
-    val.data = buf;
-    rc = kv_insert(txn, DB_AUDIT, kv_str(ev->id), val);
+    }
+    for (; encoded < n; encoded++) {
+        char *buf = NULL;
+        if (!event_valid(&ev[encoded])) {
+            rc = STORE_EINVAL;
+            goto out;
+        }
+        rc = event_encode(&ev[encoded], &buf, &vals[encoded].len);
+        if (rc)
+            goto out;
+        vals[encoded].data = buf;
+        keys[encoded] = kv_str(ev[encoded].id);
+    }
+    rc = kv_insert_many(txn, DB_AUDIT, n, keys, vals);
 out:
-    free(buf);
+    for (size_t i = 0; vals && i < encoded; i++)
+        free((char *)vals[i].data);
+    free(keys);
+    free(vals);
     return rc;
+}
+
+int store_audit_append(struct store_txn *txn, const struct store_audit_event *ev)
+{
+    return store_audit_append_many(txn, ev, 1);
 }
 
 /* Moves cur to the newest key < before (the newest key when before is NULL or ""). */

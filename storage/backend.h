@@ -16,6 +16,9 @@ struct kv_backend {
     /* insert: 1 = STORE_EXISTS when the key is taken, 0 = replace */
     int (*put)(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val val,
                int insert);
+    /* NULL: kv_insert_many() calls put once per entry */
+    int (*insert_many)(struct store_txn *txn, enum store_db db, size_t n, const struct kv_val *keys,
+                       const struct kv_val *vals);
     int (*del)(struct store_txn *txn, enum store_db db, struct kv_val key);
 
     int (*cursor_open)(struct store_txn *txn, enum store_db db, struct kv_cursor **out);

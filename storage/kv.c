@@ -41,6 +41,26 @@ int kv_insert(struct store_txn *txn, enum store_db db, struct kv_val key, struct
     return put(txn, db, key, val, 1);
 }
 
+int kv_insert_many(struct store_txn *txn, enum store_db db, size_t n, const struct kv_val *keys,
+                   const struct kv_val *vals)
+{
+    int rc = store_txn_writable(txn);
+    if (rc)
+        return rc;
+    if (n && (!keys || !vals))
+        return STORE_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!key_ok(keys[i]) || (vals[i].len && !vals[i].data))
+            return STORE_EINVAL;
+    if (!n)
+        return STORE_OK;
+    if (txn->st->be->insert_many)
+        return txn->st->be->insert_many(txn, db, n, keys, vals);
+    for (size_t i = 0; i < n && rc == STORE_OK; i++)
+        rc = txn->st->be->put(txn, db, keys[i], vals[i], 1);
+    return rc;
+}
+
 int kv_del(struct store_txn *txn, enum store_db db, struct kv_val key)
 {
     int rc = store_txn_writable(txn);

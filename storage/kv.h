@@ -32,6 +32,11 @@ int kv_get(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv
 int kv_put(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val val);
 /* Creates the entry; STORE_EXISTS (and nothing written) when the key is taken. */
 int kv_insert(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val val);
+/* Creates n entries at once: one statement on PostgreSQL where n kv_insert() calls would be n
+ * round trips (a batch of audit events). STORE_EXISTS when a key was taken: some entries may
+ * then be written, so the callback must fail and its transaction end with nothing. */
+int kv_insert_many(struct store_txn *txn, enum store_db db, size_t n, const struct kv_val *keys,
+                   const struct kv_val *vals);
 /* STORE_NOTFOUND when there was no such key. */
 int kv_del(struct store_txn *txn, enum store_db db, struct kv_val key);
 

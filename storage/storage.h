@@ -562,6 +562,9 @@ struct store_audit_event {
 
 /* Appends an event. STORE_EXISTS when the id is taken. */
 int store_audit_append(struct store_txn *txn, const struct store_audit_event *ev);
+/* Appends n events at once (one statement on PostgreSQL). STORE_EXISTS when an id is taken:
+ * some may be written then, so return the error and let the transaction end with nothing. */
+int store_audit_append_many(struct store_txn *txn, const struct store_audit_event *ev, size_t n);
 /* Up to limit events with id < before (NULL or "" = from the newest), newest first;
  * free with free(). */
 int store_audit_list(struct store_txn *txn, const char *before, size_t limit,

@@ -49,10 +49,7 @@ struct batch_args {
 static int batch_txn(struct store_txn *txn, void *arg)
 {
     struct batch_args *a = arg;
-    int rc = STORE_OK;
-    for (size_t i = 0; i < a->n && rc == STORE_OK; i++)
-        rc = store_audit_append(txn, &a->ev[i]);
-    return rc;
+    return store_audit_append_many(txn, a->ev, a->n);
 }
 
 /* Writes n events in one transaction. Any failure but an unreachable database loses them (with

@@ -3532,6 +3532,62 @@ TEST(audit_lists_newest_first)
     store_close(st);
 }
 
+struct audit_batch {
+    struct store_audit_event *ev;
+    size_t n;
+};
+
+static int audit_append_many_cb(struct store_txn *txn, void *arg)
+{
+    struct audit_batch *b = arg;
+    return store_audit_append_many(txn, b->ev, b->n);
+}
+
+static long audit_count(struct store *st)
+{
+    struct page p = {.limit = 100000};
+    long n = store_read(st, audit_list_cb, &p) ? -1 : (long)p.n;
+    free(p.items);
+    return n;
+}
+
+/* A batch is all or nothing, past PostgreSQL's 1,000 rows a statement too. */
+TEST(audit_append_many_is_one_write)
+{
+    struct store *st = NULL;
+    struct audit_batch b = {.n = 2500};
+    CHECK_INT(open_small(&st), STORE_OK);
+    b.ev = calloc(b.n, sizeof *b.ev);
+    CHECK(b.ev);
+    char id[32];
+    for (size_t i = 0; i < b.n; i++) {
+        snprintf(id, sizeof id, "evt_%05zu", i);
+        make_event(&b.ev[i], id, (int64_t)i);
+    }
+    CHECK_INT(store_write(st, audit_append_many_cb, &b), STORE_OK);
+    CHECK_INT(audit_count(st), 2500);
+    char ids[256];
+    CHECK_INT(audit_page(st, NULL, 2, ids, sizeof ids), STORE_OK);
+    CHECK_STR(ids, "evt_02499,evt_02498");
+    /* new ids, but the last (in the third statement) is taken: nothing of it stays */
+    for (size_t i = 0; i < b.n; i++) {
+        snprintf(id, sizeof id, "evt_1%05zu", i);
+        make_event(&b.ev[i], id, (int64_t)i);
+    }
+    make_event(&b.ev[b.n - 1], "evt_00007", 1);
+    CHECK_INT(store_write(st, audit_append_many_cb, &b), STORE_EXISTS);
+    CHECK_INT(audit_count(st), 2500);
+    /* an invalid event anywhere: nothing */
+    make_event(&b.ev[b.n - 1], "evt_2", 1);
+    b.ev[3].type[0] = '\0';
+    CHECK_INT(store_write(st, audit_append_many_cb, &b), STORE_EINVAL);
+    CHECK_INT(audit_count(st), 2500);
+    b.n = 0;
+    CHECK_INT(store_write(st, audit_append_many_cb, &b), STORE_OK);
+    free(b.ev);
+    store_close(st);
+}
+
 /* ---- transactions and durability ---- */
 
 /* Writes a user with everything attached; arg non-NULL: then fails with 42. */
@@ -6002,6 +6058,7 @@ int main(int argc, char **argv)
     RUN(sweep_removes_expired_sessions);
     RUN(sweep_of_many_sessions);
     RUN(audit_lists_newest_first);
+    RUN(audit_append_many_is_one_write);
     RUN(failed_transaction_leaves_no_user_records);
     RUN(user_records_survive_reopen);
     RUN(read_transaction_refuses_user_writes);
