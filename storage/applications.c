@@ -125,7 +125,7 @@ static int app_put(struct store_txn *txn, const struct store_application *app, i
     if (rc)
         return rc;
     val.data = buf;
-    rc = (insert ? kv_insert : kv_put)(txn, DB_APPLICATIONS, key, val);
+    rc = kv_write(txn, DB_APPLICATIONS, key, val, insert ? KV_INSERT : KV_UPDATE);
     free(buf);
     return rc;
 }

@@ -90,7 +90,7 @@ static int code_put(struct store_txn *txn, const struct store_auth_code *c, int 
     int rc = code_encode(c, &buf, &val.len);
     if (!rc) {
         val.data = buf;
-        rc = (insert ? kv_insert : kv_put)(txn, DB_AUTH_CODES, key, val);
+        rc = kv_write(txn, DB_AUTH_CODES, key, val, insert ? KV_INSERT : KV_UPDATE);
     }
     free(buf);
     return rc;

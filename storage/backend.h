@@ -13,9 +13,10 @@ struct kv_backend {
     int (*write)(struct store *st, int (*fn)(struct store_txn *txn, void *arg), void *arg);
 
     int (*get)(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val *val);
-    /* insert: 1 = STORE_EXISTS when the key is taken, 0 = replace */
     int (*put)(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val val,
-               int insert);
+               enum kv_put how);
+    /* kv_touch(); NULL: a kv_get() (enough where writers take turns) */
+    int (*touch)(struct store_txn *txn, enum store_db db, struct kv_val key);
     /* NULL: kv_insert_many() calls put once per entry */
     int (*insert_many)(struct store_txn *txn, enum store_db db, size_t n, const struct kv_val *keys,
                        const struct kv_val *vals);

@@ -107,7 +107,7 @@ static int device_put(struct store_txn *txn, const struct store_device_code *d, 
     int rc = device_encode(d, &buf, &val.len);
     if (!rc) {
         val.data = buf;
-        rc = (insert ? kv_insert : kv_put)(txn, DB_DEVICE_CODES, key, val);
+        rc = kv_write(txn, DB_DEVICE_CODES, key, val, insert ? KV_INSERT : KV_UPDATE);
     }
     free(buf);
     return rc;

@@ -92,7 +92,7 @@ static int identity_read(struct store_txn *txn, const struct pair_key *k,
 }
 
 static int identity_put(struct store_txn *txn, const struct store_identity *idn,
-                        const struct pair_key *k)
+                        const struct pair_key *k, enum kv_put how)
 {
     struct kv_val val;
     char *buf = NULL;
@@ -100,7 +100,7 @@ static int identity_put(struct store_txn *txn, const struct store_identity *idn,
 
     if (!rc) {
         val.data = buf;
-        rc = kv_put(txn, DB_IDENTITIES, k->val, val);
+        rc = kv_write(txn, DB_IDENTITIES, k->val, val, how);
     }
     free(buf);
     return rc;
@@ -178,9 +178,9 @@ int store_identity_insert(struct store_txn *txn, const struct store_identity *id
     rc = pair_key(idn->user_id, idn->id, &k);
     if (!rc)
         rc = pair_key(idn->user_id, NULL, &prefix);
-    if (!rc)
-        rc = store_user_exists(txn, idn->user_id);
-    /* Every check before any write: a refused insert leaves the transaction as it was. */
+    if (!rc) /* the limit is a count: collide with other inserts, deletes and the user's end */
+        rc = store_user_touch(txn, idn->user_id);
+    /* Every check before any other write: a refused insert leaves the transaction as it was. */
     if (!rc)
         rc = key_free(txn, DB_IDENTITIES_BY_ID, kv_str(idn->id));
     if (!rc) {
@@ -192,7 +192,7 @@ int store_identity_insert(struct store_txn *txn, const struct store_identity *id
     if (!rc && n >= STORE_IDENTITIES_MAX)
         rc = STORE_EINVAL;
     if (!rc)
-        rc = identity_put(txn, idn, &k);
+        rc = identity_put(txn, idn, &k, KV_UPSERT);
     if (!rc)
         rc = identity_index(txn, idn, &k);
     return rc;
@@ -215,7 +215,7 @@ int store_identity_update(struct store_txn *txn, const struct store_identity *id
     if (rc)
         return rc;
     memcpy(old.phc, idn->phc, strlen(idn->phc) + 1);
-    return identity_put(txn, &old, &k);
+    return identity_put(txn, &old, &k, KV_UPDATE);
 }
 
 int store_identity_find(struct store_txn *txn, const char *provider, const char *provider_id,
@@ -278,6 +278,8 @@ int store_identity_delete(struct store_txn *txn, const char *user_id, const char
 
     if (!rc)
         rc = id ? pair_key(user_id, id, &k) : STORE_EINVAL;
+    if (!rc) /* "never the last identity" is a count: collide with the other deletes */
+        rc = store_user_touch(txn, user_id);
     if (!rc)
         rc = identity_read(txn, &k, &idn); /* NOTFOUND too for another user's identity */
     if (!rc)

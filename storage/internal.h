@@ -120,6 +120,10 @@ int store_secrets_delete_all(struct store_txn *txn, const char *sa_id);
 
 /* STORE_OK when the user exists, STORE_NOTFOUND when not. (users.c) */
 int store_user_exists(struct store_txn *txn, const char *user_id);
+/* Writes the user's record unchanged (kv_touch()): STORE_NOTFOUND when there is none. Whatever
+ * adds or removes what hangs off a user (sessions, identities, memberships) touches it first,
+ * so on PostgreSQL two such transactions collide instead of each missing the other's rows. */
+int store_user_touch(struct store_txn *txn, const char *user_id);
 
 /* Deletes every identity of user_id with its index entries. (identities.c) */
 int store_identities_delete_all(struct store_txn *txn, const char *user_id);

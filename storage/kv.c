@@ -20,25 +20,43 @@ int kv_get(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv
     return txn->st->be->get(txn, db, key, val);
 }
 
-static int put(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val val,
-               int insert)
+int kv_write(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val val,
+             enum kv_put how)
 {
     int rc = store_txn_writable(txn);
     if (rc)
         return rc;
-    if (!key_ok(key) || (val.len && !val.data))
+    if (!key_ok(key) || (val.len && !val.data) || how < KV_UPSERT || how > KV_UPDATE)
         return STORE_EINVAL;
-    return txn->st->be->put(txn, db, key, val, insert);
+    return txn->st->be->put(txn, db, key, val, how);
 }
 
 int kv_put(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val val)
 {
-    return put(txn, db, key, val, 0);
+    return kv_write(txn, db, key, val, KV_UPSERT);
 }
 
 int kv_insert(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val val)
 {
-    return put(txn, db, key, val, 1);
+    return kv_write(txn, db, key, val, KV_INSERT);
+}
+
+int kv_update(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val val)
+{
+    return kv_write(txn, db, key, val, KV_UPDATE);
+}
+
+int kv_touch(struct store_txn *txn, enum store_db db, struct kv_val key)
+{
+    struct kv_val val;
+    int rc = store_txn_writable(txn);
+    if (rc)
+        return rc;
+    if (!key_ok(key))
+        return STORE_EINVAL;
+    if (txn->st->be->touch)
+        return txn->st->be->touch(txn, db, key);
+    return txn->st->be->get(txn, db, key, &val);
 }
 
 int kv_insert_many(struct store_txn *txn, enum store_db db, size_t n, const struct kv_val *keys,
@@ -57,7 +75,7 @@ int kv_insert_many(struct store_txn *txn, enum store_db db, size_t n, const stru
     if (txn->st->be->insert_many)
         return txn->st->be->insert_many(txn, db, n, keys, vals);
     for (size_t i = 0; i < n && rc == STORE_OK; i++)
-        rc = txn->st->be->put(txn, db, keys[i], vals[i], 1);
+        rc = txn->st->be->put(txn, db, keys[i], vals[i], KV_INSERT);
     return rc;
 }
 

@@ -32,6 +32,26 @@ int kv_get(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv
 int kv_put(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val val);
 /* Creates the entry; STORE_EXISTS (and nothing written) when the key is taken. */
 int kv_insert(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val val);
+/* Replaces the entry; STORE_NOTFOUND (and nothing written) when there is none. A record the
+ * transaction read and now rewrites goes through kv_update(), never kv_put(): on PostgreSQL a
+ * kv_put() would bring back an entry that another transaction deleted meanwhile, where
+ * kv_update() makes the two collide (storage.h: "Isolation"). */
+int kv_update(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val val);
+/* Writes the entry unchanged; STORE_NOTFOUND when there is none. Two transactions that touch or
+ * write one entry collide on PostgreSQL, so a parent row touched by every transaction that adds
+ * or removes its children (or counts them) orders them as one writer would. On LMDB, with one
+ * writer at a time, it is a lookup. */
+int kv_touch(struct store_txn *txn, enum store_db db, struct kv_val key);
+/* What a write does about an entry that is there, or is not. */
+enum kv_put {
+    KV_UPSERT, /* kv_put(): create or replace */
+    KV_INSERT, /* kv_insert(): STORE_EXISTS when there is one */
+    KV_UPDATE, /* kv_update(): STORE_NOTFOUND when there is none */
+};
+/* kv_put(), kv_insert() or kv_update() as how says, for a record file that writes new and
+ * existing records through one function. */
+int kv_write(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val val,
+             enum kv_put how);
 /* Creates n entries at once: one statement on PostgreSQL where n kv_insert() calls would be n
  * round trips (a batch of audit events). STORE_EXISTS when a key was taken: some entries may
  * then be written, so the callback must fail and its transaction end with nothing. */

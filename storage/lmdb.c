@@ -422,12 +422,17 @@ static int lmdb_get(struct store_txn *txn, enum store_db db, struct kv_val key, 
 }
 
 static int lmdb_put(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val val,
-                    int insert)
+                    enum kv_put how)
 {
-    MDB_val k = mval(key), v = mval(val);
-    return table_err(txn,
-                     mdb_put(TX(txn), L(txn->st)->dbi[db], &k, &v, insert ? MDB_NOOVERWRITE : 0),
-                     "put", db);
+    MDB_val k = mval(key), v = mval(val), old;
+    if (how == KV_UPDATE) {
+        int rc = table_err(txn, mdb_get(TX(txn), L(txn->st)->dbi[db], &k, &old), "get", db);
+        if (rc)
+            return rc;
+    }
+    return table_err(
+        txn, mdb_put(TX(txn), L(txn->st)->dbi[db], &k, &v, how == KV_INSERT ? MDB_NOOVERWRITE : 0),
+        "put", db);
 }
 
 static int lmdb_del(struct store_txn *txn, enum store_db db, struct kv_val key)

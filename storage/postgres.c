@@ -5,11 +5,15 @@
  * prepared once per connection, the first time a connection needs them; parameters and results
  * travel in binary, so keys and values are never escaped.
  *
- * Transactions: store_write() is one SERIALIZABLE transaction: idpd's callbacks read, decide and
- * write (a refresh token rotates only if it is still current; a name is taken only if free), and
- * SERIALIZABLE makes every such pattern safe without per-callback locking. SQLSTATE 40001 and
- * 40P01 run the callback again, on the same connection, after a short random wait. store_read()
- * is a REPEATABLE READ READ ONLY transaction: one snapshot, as LMDB's readers see.
+ * Transactions: store_write() is one REPEATABLE READ transaction (snapshot isolation): two
+ * transactions that write one row collide, and the later one gets 40001. idpd's callbacks read,
+ * decide and write, and the record files make every decision rest on a row the transaction also
+ * writes (kv.h: kv_update() rewrites what was read, kv_touch() writes the parent whose children
+ * a walk counted or removed), which makes them behave as under SERIALIZABLE without its
+ * page-level predicate locks: those made ~70 % of refresh rotations fail and rerun, all
+ * colliding on the same few index pages. SQLSTATE 40001 and 40P01 run the callback again, on
+ * the same connection, after a short random wait. store_read() is a REPEATABLE READ READ ONLY
+ * transaction: one snapshot, as LMDB's readers see.
  *
  * Time bounds: every call on a connection waits at most timeout_ms (the connection is dropped
  * after that, which also makes the server abort its transaction); a call that finds the
@@ -50,7 +54,20 @@
 #define INSERT_ROWS_MAX 1000 /* rows per multi-row INSERT: 2,000 of 65,535 parameters */
 
 /* Statements, prepared per connection and table as "<op><table>". */
-enum pg_op { OP_GET, OP_PUT, OP_INSERT, OP_DEL, OP_FIRST, OP_LAST, OP_GE, OP_GT, OP_LT, OP_COUNT };
+enum pg_op {
+    OP_GET,
+    OP_PUT,
+    OP_INSERT,
+    OP_UPDATE,
+    OP_TOUCH,
+    OP_DEL,
+    OP_FIRST, /* the walks, from here on, take a row limit first */
+    OP_LAST,
+    OP_GE,
+    OP_GT,
+    OP_LT,
+    OP_COUNT
+};
 
 /* Each statement is head, the table's name, tail. */
 static const char *const op_sql[OP_COUNT][2] = {
@@ -60,6 +77,9 @@ static const char *const op_sql[OP_COUNT][2] = {
                 "EXCLUDED.value"},
     [OP_INSERT] = {"INSERT INTO " SCHEMA ".",
                    " (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING"},
+    [OP_UPDATE] = {"UPDATE " SCHEMA ".", " SET value = $2 WHERE key = $1"},
+    /* a new row version, which is what makes two touching transactions collide */
+    [OP_TOUCH] = {"UPDATE " SCHEMA ".", " SET value = value WHERE key = $1"},
     [OP_DEL] = {"DELETE FROM " SCHEMA ".", " WHERE key = $1"},
     [OP_FIRST] = {"SELECT key, value FROM " SCHEMA ".", " ORDER BY key LIMIT $1"},
     [OP_LAST] = {"SELECT key, value FROM " SCHEMA ".", " ORDER BY key DESC LIMIT $1"},
@@ -67,7 +87,7 @@ static const char *const op_sql[OP_COUNT][2] = {
     [OP_GT] = {"SELECT key, value FROM " SCHEMA ".", " WHERE key > $2 ORDER BY key LIMIT $1"},
     [OP_LT] = {"SELECT key, value FROM " SCHEMA ".", " WHERE key < $2 ORDER BY key DESC LIMIT $1"},
 };
-static const char op_letter[OP_COUNT] = {'g', 'p', 'i', 'd', 'f', 'l', 'e', 'x', 'y'};
+static const char op_letter[OP_COUNT] = {'g', 'p', 'i', 'u', 't', 'd', 'f', 'l', 'e', 'x', 'y'};
 
 struct pg_conn {
     PGconn *pg;  /* NULL until connected, and after it broke */
@@ -678,7 +698,7 @@ static int run(struct store *st, int write, int (*fn)(struct store_txn *txn, voi
         t.wrote_clients = 0;
         txn.rerun = 0;
         t.begun = 0;
-        t.begin_sql = write ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
+        t.begin_sql = write ? "BEGIN ISOLATION LEVEL REPEATABLE READ"
                             : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
         settle(ps, c);
         /* BEGIN goes out with the first statement (send_with_begin) */
@@ -791,18 +811,38 @@ static int pg_get(struct store_txn *txn, enum store_db db, struct kv_val key, st
 }
 
 static int pg_put(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val val,
-                  int insert)
+                  enum kv_put how)
 {
+    static const enum pg_op ops[] = {
+        [KV_UPSERT] = OP_PUT, [KV_INSERT] = OP_INSERT, [KV_UPDATE] = OP_UPDATE};
     PGresult *r;
-    int rc = call(txn, db, insert ? OP_INSERT : OP_PUT, 0, &key, &val, &r);
+    int rc = call(txn, db, ops[how], 0, &key, &val, &r);
     if (rc)
         return rc;
     wrote(txn, db);
-    if (insert && strcmp(PQcmdTuples(r), "0") == 0) {
+    if (how == KV_INSERT && strcmp(PQcmdTuples(r), "0") == 0) {
         rc = STORE_EXISTS;
         memo_forget(txn_of(txn), db, key); /* the value there is not ours */
+    } else if (how == KV_UPDATE && strcmp(PQcmdTuples(r), "0") == 0) {
+        rc = STORE_NOTFOUND;
+        memo_set(txn_of(txn), db, key, 0, NULL, 0);
     } else {
         memo_set(txn_of(txn), db, key, 1, val.data, val.len);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pg_touch(struct store_txn *txn, enum store_db db, struct kv_val key)
+{
+    PGresult *r;
+    int rc = call(txn, db, OP_TOUCH, 0, &key, NULL, &r);
+    if (rc)
+        return rc;
+    wrote(txn, db);
+    if (strcmp(PQcmdTuples(r), "0") == 0) {
+        rc = STORE_NOTFOUND;
+        memo_set(txn_of(txn), db, key, 0, NULL, 0);
     }
     PQclear(r);
     return rc;
@@ -1206,6 +1246,7 @@ static const struct kv_backend pg_backend = {
     .write = pg_write,
     .get = pg_get,
     .put = pg_put,
+    .touch = pg_touch,
     .insert_many = pg_insert_many,
     .del = pg_del,
     .cursor_open = pg_cursor_open,

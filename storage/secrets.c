@@ -82,7 +82,7 @@ static int secret_put(struct store_txn *txn, const struct store_secret *sec,
     if (rc)
         return rc;
     val.data = buf;
-    rc = (insert ? kv_insert : kv_put)(txn, DB_SECRETS, k->val, val);
+    rc = kv_write(txn, DB_SECRETS, k->val, val, insert ? KV_INSERT : KV_UPDATE);
     free(buf);
     return rc;
 }
@@ -120,7 +120,8 @@ int store_secret_insert(struct store_txn *txn, const struct store_secret *sec)
     rc = pair_key(sec->sa_id, sec->id, &k);
     if (rc)
         return rc;
-    rc = kv_get(txn, DB_SERVICE_ACCOUNTS, kv_str(sec->sa_id), &val);
+    /* the limit is a count: collide with other inserts and with the account's deletion */
+    rc = kv_touch(txn, DB_SERVICE_ACCOUNTS, kv_str(sec->sa_id));
     if (rc)
         return rc;
     /* A taken id is STORE_EXISTS even when the account is full. */

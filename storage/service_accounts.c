@@ -179,7 +179,7 @@ out:
  * an existing one (STORE_NOTFOUND when there is none). */
 static int sa_write(struct store_txn *txn, const struct store_service_account *sa, int insert)
 {
-    struct kv_val key, val, old;
+    struct kv_val key, val;
     char *buf = NULL;
     int rc = store_txn_writable(txn);
 
@@ -188,14 +188,12 @@ static int sa_write(struct store_txn *txn, const struct store_service_account *s
     if (!sa_valid(sa))
         return STORE_EINVAL;
     key = kv_str(sa->id);
-    /* an update replaces an account that exists; old is not read */
-    if (!insert && (rc = kv_get(txn, DB_SERVICE_ACCOUNTS, key, &old)) != STORE_OK)
-        return rc;
+    /* an update replaces an account that exists (STORE_NOTFOUND otherwise) */
     rc = sa_encode(sa, &buf, &val.len);
     if (rc)
         return rc;
     val.data = buf;
-    rc = (insert ? kv_insert : kv_put)(txn, DB_SERVICE_ACCOUNTS, key, val);
+    rc = kv_write(txn, DB_SERVICE_ACCOUNTS, key, val, insert ? KV_INSERT : KV_UPDATE);
     free(buf);
     return rc;
 }

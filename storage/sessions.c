@@ -198,7 +198,8 @@ static int session_read(struct store_txn *txn, const char *id, struct store_sess
     return rc ? rc : session_decode(&key, &val, out);
 }
 
-static int session_put(struct store_txn *txn, const struct store_session *s)
+/* how: KV_UPSERT for a new session, KV_UPDATE for one read in this transaction (kv.h). */
+static int session_put(struct store_txn *txn, const struct store_session *s, enum kv_put how)
 {
     struct kv_val val;
     char *buf = NULL;
@@ -207,7 +208,7 @@ static int session_put(struct store_txn *txn, const struct store_session *s)
     if (rc)
         goto out;
     val.data = buf;
-    rc = kv_put(txn, DB_SESSIONS, kv_str(s->id), val);
+    rc = kv_write(txn, DB_SESSIONS, kv_str(s->id), val, how);
 out:
     free(buf);
     return rc;
@@ -360,7 +361,12 @@ static int session_remove_tree(struct store_txn *txn, const struct store_session
     int rc = session_remove(txn, s);
     if (rc || !s->browser)
         return rc;
-    rc = store_session_list(txn, s->user_id, &all, &n);
+    /* the children are found by a walk: collide with a code exchange adding one */
+    rc = store_user_touch(txn, s->user_id);
+    if (rc == STORE_NOTFOUND)
+        rc = STORE_OK;
+    if (!rc)
+        rc = store_session_list(txn, s->user_id, &all, &n);
     for (size_t i = 0; !rc && i < n; i++)
         if (strcmp(all[i].parent_id, s->id) == 0)
             rc = session_remove(txn, &all[i]);
@@ -380,11 +386,11 @@ int store_session_insert(struct store_txn *txn, const struct store_session *s)
     if (!session_valid(s))
         return STORE_EINVAL;
     rc = pair_key(s->user_id, s->id, &uk);
-    if (!rc)
-        rc = store_user_exists(txn, s->user_id);
+    if (!rc) /* against ending all the user's sessions at once (store_session_delete_user) */
+        rc = store_user_touch(txn, s->user_id);
     if (rc)
         return rc;
-    /* Every check before any write: a refused insert leaves the transaction as it was. */
+    /* Every check before any other write: a refused insert leaves the transaction as it was. */
     rc = session_read(txn, s->id, &old);
     if (rc == STORE_OK)
         return STORE_EXISTS;
@@ -393,7 +399,7 @@ int store_session_insert(struct store_txn *txn, const struct store_session *s)
     rc = hash_free(txn, s->refresh_hash);
     if (rc)
         return rc;
-    rc = session_put(txn, s);
+    rc = session_put(txn, s, KV_UPSERT);
     if (!rc)
         rc = index_put(txn, DB_SESSIONS_BY_USER, &uk.val);
     if (!rc)
@@ -505,7 +511,7 @@ int store_session_rotate(struct store_txn *txn, const char *id,
     memcpy(s.refresh_hash, new_hash, HASH_LEN);
     s.last_used_at = now;
     s.idle_expires_at = idle_expires_at;
-    rc = session_put(txn, &s);
+    rc = session_put(txn, &s, KV_UPDATE);
     if (rc)
         return rc;
     exp_key((uint64_t)session_expiry(&s), s.id, &ek);
@@ -560,13 +566,15 @@ int store_session_reparent(struct store_txn *txn, const char *user_id, const cha
     rc = session_read(txn, to, &parent);
     if (rc == STORE_OK && (!parent.browser || strcmp(parent.user_id, user_id) != 0))
         rc = STORE_EINVAL;
+    if (!rc) /* the children are found by a walk: collide with whatever adds or ends one */
+        rc = store_user_touch(txn, user_id);
     if (!rc)
         rc = store_session_list(txn, user_id, &all, &n);
     for (size_t i = 0; !rc && i < n; i++) {
         if (strcmp(all[i].parent_id, from) != 0)
             continue;
         memcpy(all[i].parent_id, to, strlen(to) + 1);
-        rc = session_put(txn, &all[i]);
+        rc = session_put(txn, &all[i], KV_UPDATE);
     }
     free(all);
     return rc;
@@ -602,6 +610,10 @@ int store_session_delete_user(struct store_txn *txn, const char *user_id, const 
         rc = pair_key(user_id, NULL, &prefix);
     if (!rc && keep)
         rc = pair_key(user_id, keep, &keep_key);
+    /* the sessions are found by a walk: collide with a login adding one meanwhile (the user may
+     * already be gone in this transaction: store_user_delete()) */
+    if (!rc && (rc = store_user_touch(txn, user_id)) == STORE_NOTFOUND)
+        rc = STORE_OK;
     if (rc)
         return rc;
     rc = kv_cursor_open(txn, DB_SESSIONS_BY_USER, &cur);

@@ -85,8 +85,11 @@ int store_read(struct store *st, int (*fn)(struct store_txn *txn, void *arg), vo
 
 /* Runs fn(txn, arg) in one write transaction. fn returns 0 to commit; any other value aborts
  * the transaction and is returned unchanged. fn runs again from the start when the backend
- * retries the transaction, so fn must be re-runnable. On PostgreSQL the transaction is
- * SERIALIZABLE: concurrent writers see the effects of one running after the other. */
+ * retries the transaction, so fn must be re-runnable. On PostgreSQL the transaction runs at
+ * REPEATABLE READ, and every store_* function that decides on what it read also writes what it
+ * decided on (storage/kv.h: kv_update, kv_touch), so concurrent writers see the effects of one
+ * running after the other; a callback that combines calls keeps that only if each decision it
+ * makes rests on a record it writes. */
 int store_write(struct store *st, int (*fn)(struct store_txn *txn, void *arg), void *arg);
 /* On LMDB, concurrent store_write() calls share one durable commit (group commit): each callback
  * runs in its own nested transaction, so it still commits or aborts alone, possibly on another

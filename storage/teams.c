@@ -279,7 +279,8 @@ static int team_write(struct store_txn *txn, const struct store_team *t, int ins
         }
     }
     if (!rc)
-        rc = kv_put(txn, DB_TEAMS, kv_str(t->id), (struct kv_val){buf, len});
+        rc = kv_write(txn, DB_TEAMS, kv_str(t->id), (struct kv_val){buf, len},
+                      insert ? KV_INSERT : KV_UPDATE);
 out:
     store_team_clear(&old);
     free(buf);
@@ -439,10 +440,12 @@ int store_member_add(struct store_txn *txn, const char *team_id, const char *use
         rc = pair_key(user_id, team_id, &back);
     if (!rc)
         rc = pair_key(user_id, NULL, &prefix);
+    /* both rows, so an add collides with the team's or the user's deletion, and with another
+     * add counting the user's teams */
     if (!rc)
-        rc = team_exists(txn, team_id);
+        rc = kv_touch(txn, DB_TEAMS, kv_str(team_id));
     if (!rc)
-        rc = store_user_exists(txn, user_id);
+        rc = store_user_touch(txn, user_id);
     if (rc)
         return rc;
     rc = kv_get(txn, DB_TEAM_MEMBERS, member.val, &val);

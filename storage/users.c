@@ -224,15 +224,21 @@ static int user_read(struct store_txn *txn, const char *id, struct store_user *o
     return rc ? rc : user_decode(&key, &val, out);
 }
 
-static int user_put(struct store_txn *txn, const char *id, const char *buf, size_t len)
+static int user_put(struct store_txn *txn, const char *id, const char *buf, size_t len,
+                    enum kv_put how)
 {
-    return kv_put(txn, DB_USERS, kv_str(id), (struct kv_val){buf, len});
+    return kv_write(txn, DB_USERS, kv_str(id), (struct kv_val){buf, len}, how);
 }
 
 int store_user_exists(struct store_txn *txn, const char *user_id)
 {
     struct kv_val val;
     return kv_get(txn, DB_USERS, kv_str(user_id), &val);
+}
+
+int store_user_touch(struct store_txn *txn, const char *user_id)
+{
+    return kv_touch(txn, DB_USERS, kv_str(user_id));
 }
 
 int store_user_insert(struct store_txn *txn, const struct store_user *u)
@@ -261,7 +267,7 @@ int store_user_insert(struct store_txn *txn, const struct store_user *u)
     if (!rc && email.len)
         rc = email_put(txn, email, u->id);
     if (!rc)
-        rc = user_put(txn, u->id, buf, len);
+        rc = user_put(txn, u->id, buf, len, KV_UPSERT);
 out:
     free(buf);
     return rc;
@@ -299,7 +305,7 @@ int store_user_update(struct store_txn *txn, const struct store_user *u)
         if (rc)
             goto out;
     }
-    rc = user_put(txn, u->id, buf, len);
+    rc = user_put(txn, u->id, buf, len, KV_UPDATE);
 out:
     store_user_clear(&old);
     free(buf);

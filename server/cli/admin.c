@@ -54,7 +54,11 @@ static int admin_exists(struct store_txn *txn, int *exists)
 static int bootstrap_txn(struct store_txn *txn, void *arg)
 {
     struct bootstrap *b = arg;
-    int rc = admin_exists(txn, &b->admin_exists);
+    /* "no admin yet" is a walk over every user: two bootstraps at once (two nodes) must
+     * collide on one row, and the second's rerun then finds the first's admin */
+    int rc = store_meta_put(txn, "bootstrap_admin", 1);
+    if (rc == STORE_OK)
+        rc = admin_exists(txn, &b->admin_exists);
     if (rc != STORE_OK || b->admin_exists)
         return rc;
     rc = store_user_insert(txn, &b->user);

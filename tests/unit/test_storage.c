@@ -5295,6 +5295,16 @@ static int kv_basics_cb(struct store_txn *txn, void *arg)
         return 113;
     }
     kv_cursor_close(cur);
+    /* kv_update and kv_touch need the entry; neither creates one */
+    if (kv_update(txn, KV_TABLE, kv_str("u"), kv_str("x")) != STORE_NOTFOUND ||
+        kv_touch(txn, KV_TABLE, kv_str("u")) != STORE_NOTFOUND ||
+        kv_get(txn, KV_TABLE, kv_str("u"), &v) != STORE_NOTFOUND)
+        return 114;
+    if (kv_put(txn, KV_TABLE, kv_str("u"), kv_str("old")) ||
+        kv_update(txn, KV_TABLE, kv_str("u"), kv_str("newer")) ||
+        kv_touch(txn, KV_TABLE, kv_str("u")) || kv_get(txn, KV_TABLE, kv_str("u"), &v) ||
+        v.len != 5 || memcmp(v.data, "newer", 5) != 0 || kv_del(txn, KV_TABLE, kv_str("u")))
+        return 115;
     /* keys: 1..511 bytes */
     char big[512];
     memset(big, 'k', sizeof big);
@@ -5322,7 +5332,9 @@ static int kv_read_only_cb(struct store_txn *txn, void *arg)
 {
     (void)arg;
     return kv_put(txn, KV_TABLE, kv_str("x"), kv_str("y")) == STORE_EINVAL &&
-                   kv_del(txn, KV_TABLE, kv_str("x")) == STORE_EINVAL
+                   kv_del(txn, KV_TABLE, kv_str("x")) == STORE_EINVAL &&
+                   kv_update(txn, KV_TABLE, kv_str("x"), kv_str("y")) == STORE_EINVAL &&
+                   kv_touch(txn, KV_TABLE, kv_str("x")) == STORE_EINVAL
                ? STORE_OK
                : 200;
 }
