@@ -51,6 +51,7 @@
 #define BATCH_MAX 256        /* … doubling up to this while it walks on */
 #define MIGRATION_LOCK 7306  /* pg_advisory_lock key: schema upgrades, one node at a time */
 #define NODE_ID_LEN 16       /* hex characters */
+#define PENDING_MAX 32       /* statements a transaction may send before it reads their answers */
 #define INSERT_ROWS_MAX 1000 /* rows per multi-row INSERT: 2,000 of 65,535 parameters */
 
 /* Statements, prepared per connection and table as "<op><table>". */
@@ -119,6 +120,19 @@ struct pg_store {
     int stop_pipe[2];
 };
 
+/* A statement sent in a pipeline, so its answer can be read and judged. */
+enum slot_kind {
+    SLOT_BEGIN,
+    SLOT_PREPARE, /* c->prepared[db][op] was set when it went out, and is undone if it failed */
+    SLOT_WRITE,   /* a kv_put whose answer nothing waits for */
+    SLOT_STATEMENT,
+    SLOT_COMMIT, /* COMMIT, or the NOTIFY before it */
+};
+struct pg_slot {
+    unsigned char kind, op;
+    short db;
+};
+
 struct pg_txn {
     struct pg_store *ps;
     struct pg_conn *c;
@@ -127,7 +141,9 @@ struct pg_txn {
     uint64_t writes;   /* writes in this transaction so far: cursors refetch after one */
     int wrote_clients; /* a write to a table of STORE_SCOPE_CLIENTS */
     const char *begin_sql;
-    int begun; /* BEGIN went out (with the first statement) and succeeded */
+    int begun;                        /* BEGIN went out (with the first statement) and succeeded */
+    struct pg_slot sent[PENDING_MAX]; /* statements in the open pipeline, answers unread */
+    int nsent;
     uint64_t generation[2];
     int unavailable; /* the connection broke: the transaction is lost */
 };
@@ -343,29 +359,6 @@ lost:
     return STORE_EUNAVAILABLE;
 }
 
-/* Prepares op for table db on c unless it is already. */
-static int prepare(struct pg_store *ps, struct pg_conn *c, struct store_txn *txn, enum store_db db,
-                   enum pg_op op)
-{
-    char name[16], sql[256];
-    PGresult *r;
-    int rc;
-    if (c->prepared[db][op])
-        return STORE_OK;
-    snprintf(name, sizeof name, "%c%d", op_letter[op], (int)db);
-    snprintf(sql, sizeof sql, "%s%s%s", op_sql[op][0], store_db_names[db], op_sql[op][1]);
-    if (!PQsendPrepare(c->pg, name, sql, 0, NULL))
-        return STORE_EUNAVAILABLE;
-    r = await(ps, c, now_ms() + ps->timeout_ms);
-    if (!r)
-        return STORE_EUNAVAILABLE;
-    rc = result_rc(txn, r, "prepare");
-    PQclear(r);
-    if (rc == STORE_OK)
-        c->prepared[db][op] = 1;
-    return rc;
-}
-
 /* Reads the answers of n statements sent in one pipeline and its sync: res[i] receives the
  * first result of statement i (the caller clears them). 0, or -1 when the connection broke or
  * the time ran out (c is then dropped, and res[] cleared). Leaves pipeline mode. */
@@ -411,45 +404,141 @@ lost:
     return -1;
 }
 
-/* The first statement of a transaction goes out in one pipeline with the transaction's BEGIN
- * (and the statement's PREPARE when this connection has not prepared it yet): one round trip
- * where there were two or three. *out as call() says. */
-static int send_with_begin(struct store_txn *txn, enum store_db db, enum pg_op op, const char *name,
-                           int n, const char *const *values, const int *lengths, const int *formats,
+/* ---- the pipeline: statements go out together, their answers are read together ----
+ *
+ * A write transaction's kv_put() has nothing to answer but an error, so it is sent and not
+ * waited for; its answer is read with the next statement that has something to answer (a read,
+ * a delete, an update, COMMIT), in the same round trip. The transaction's BEGIN and a statement's
+ * first PREPARE on a connection go out the same way. A refresh rotation's six writes in a row
+ * cost one round trip, not six. An error in a write sent earlier is the error of the statement
+ * whose answer came with it: the transaction is doomed either way (kv.h). */
+
+/* Queues a statement: out on the wire, its slot recorded. */
+static int queue(struct pg_txn *t, enum slot_kind kind, enum store_db db, enum pg_op op)
+{
+    if (t->nsent == PENDING_MAX)
+        return -1;
+    t->sent[t->nsent++] =
+        (struct pg_slot){.kind = (unsigned char)kind, .op = (unsigned char)op, .db = (short)db};
+    return 0;
+}
+
+/* Sends op on table db in the pipeline, after BEGIN when the transaction has not begun and after
+ * its PREPARE when the connection has not prepared it. 0, or -1 when the connection broke (it is
+ * dropped). */
+static int send_op(struct pg_txn *t, enum slot_kind kind, enum store_db db, enum pg_op op, int n,
+                   const char *const *values, const int *lengths, const int *formats)
+{
+    struct pg_conn *c = t->c;
+    char name[16], sql[256];
+    if (t->nsent + 3 > PENDING_MAX)
+        return -1; /* the callers read answers before the pipeline is this full */
+    if (PQpipelineStatus(c->pg) == PQ_PIPELINE_OFF && !PQenterPipelineMode(c->pg))
+        goto lost;
+    if (!t->begun && !(t->nsent && t->sent[0].kind == SLOT_BEGIN)) {
+        if (!PQsendQueryParams(c->pg, t->begin_sql, 0, NULL, NULL, NULL, NULL, 0))
+            goto lost;
+        queue(t, SLOT_BEGIN, db, op);
+    }
+    snprintf(name, sizeof name, "%c%d", op_letter[op], (int)db);
+    if (!c->prepared[db][op]) {
+        snprintf(sql, sizeof sql, "%s%s%s", op_sql[op][0], store_db_names[db], op_sql[op][1]);
+        if (!PQsendPrepare(c->pg, name, sql, 0, NULL))
+            goto lost;
+        c->prepared[db][op] = 1;
+        queue(t, SLOT_PREPARE, db, op);
+    }
+    if (!PQsendQueryPrepared(c->pg, name, n, values, lengths, formats, 1))
+        goto lost;
+    queue(t, kind, db, op);
+    return 0;
+lost:
+    conn_drop(c);
+    return -1;
+}
+
+/* Ends the pipeline with a sync and reads every answer in it. The first failure is the result
+ * (classified by result_rc(), which marks a rerun); statements after it were skipped by the
+ * server. *last (when not NULL) receives the last statement's result if all went well; the
+ * caller clears it. */
+static int settle(struct store_txn *txn, PGresult **last)
+{
+    struct pg_txn *t = txn_of(txn);
+    struct pg_conn *c = t->c;
+    PGresult *res[PENDING_MAX] = {NULL};
+    int n = t->nsent, rc = STORE_OK;
+
+    if (last)
+        *last = NULL;
+    if (!n)
+        return STORE_OK;
+    t->nsent = 0;
+    if (!c->pg || !PQpipelineSync(c->pg) ||
+        collect(t->ps, c, now_ms() + t->ps->timeout_ms, res, n)) {
+        conn_drop(c);
+        t->unavailable = 1;
+        return STORE_EUNAVAILABLE;
+    }
+    for (int i = 0; i < n; i++) {
+        const struct pg_slot *sl = &t->sent[i];
+        int ok = res[i] && (PQresultStatus(res[i]) == PGRES_COMMAND_OK ||
+                            PQresultStatus(res[i]) == PGRES_TUPLES_OK);
+        if (sl->kind == SLOT_PREPARE && !ok)
+            c->prepared[sl->db][sl->op] = 0;
+        if (sl->kind == SLOT_BEGIN && ok)
+            t->begun = 1;
+        if (rc == STORE_OK && !ok)
+            rc = !res[i] ? STORE_EIO
+                         : result_rc(txn, res[i],
+                                     sl->kind == SLOT_BEGIN    ? "BEGIN"
+                                     : sl->kind == SLOT_COMMIT ? "COMMIT"
+                                                               : store_db_names[sl->db]);
+    }
+    if (rc == STORE_OK && last) {
+        *last = res[n - 1];
+        res[n - 1] = NULL;
+    }
+    for (int i = 0; i < n; i++)
+        PQclear(res[i]);
+    if (rc == STORE_EUNAVAILABLE) {
+        conn_drop(c);
+        t->unavailable = 1;
+    }
+    return rc;
+}
+
+/* Sends op with its parameters and reads its answer with everything queued before it. */
+static int send_and_settle(struct store_txn *txn, enum store_db db, enum pg_op op, int n,
+                           const char *const *values, const int *lengths, const int *formats,
                            PGresult **out)
 {
     struct pg_txn *t = txn_of(txn);
-    struct pg_store *ps = t->ps;
-    struct pg_conn *c = t->c;
-    PGresult *res[3] = {NULL, NULL, NULL};
-    int prep = !c->prepared[db][op], q = prep ? 2 : 1, rc = STORE_OK;
-    char sql[256];
+    if (send_op(t, SLOT_STATEMENT, db, op, n, values, lengths, formats)) {
+        t->nsent = 0;
+        t->unavailable = 1;
+        return STORE_EUNAVAILABLE;
+    }
+    return settle(txn, out);
+}
 
-    if (prep)
-        snprintf(sql, sizeof sql, "%s%s%s", op_sql[op][0], store_db_names[db], op_sql[op][1]);
-    if (!PQenterPipelineMode(c->pg) ||
-        !PQsendQueryParams(c->pg, t->begin_sql, 0, NULL, NULL, NULL, NULL, 0) ||
-        (prep && !PQsendPrepare(c->pg, name, sql, 0, NULL)) ||
-        !PQsendQueryPrepared(c->pg, name, n, values, lengths, formats, 1) ||
-        !PQpipelineSync(c->pg)) {
-        conn_drop(c);
-        return STORE_EUNAVAILABLE;
+/* The parameters of op: for walks the row limit first (text), then up to two keys or values
+ * (binary). */
+static int params(enum pg_op op, unsigned limit, char *limit_text, const struct kv_val *p1,
+                  const struct kv_val *p2, const char **values, int *lengths, int *formats)
+{
+    int n = 0;
+    if (op >= OP_FIRST) {
+        snprintf(limit_text, 16, "%u", limit);
+        values[n] = limit_text;
+        lengths[n] = 0;
+        formats[n++] = 0;
     }
-    if (collect(ps, c, now_ms() + ps->timeout_ms, res, q + 1))
-        return STORE_EUNAVAILABLE;
-    for (int i = 0; i <= q && rc == STORE_OK; i++)
-        rc = res[i] ? result_rc(txn, res[i], i == 0 ? "BEGIN" : store_db_names[db]) : STORE_EIO;
-    if (res[0] && PQresultStatus(res[0]) == PGRES_COMMAND_OK)
-        t->begun = 1;
-    if (rc == STORE_OK && prep)
-        c->prepared[db][op] = 1;
-    if (rc == STORE_OK) {
-        *out = res[q];
-        res[q] = NULL;
+    for (const struct kv_val *p = p1; p; p = p == p1 ? p2 : NULL) {
+        values[n] = p->len ? p->data : "";
+        lengths[n] = (int)p->len;
+        formats[n++] = 1;
     }
-    for (int i = 0; i <= q; i++)
-        PQclear(res[i]);
-    return rc;
+    return n;
 }
 
 /* Runs op on table db of the transaction's connection with up to two binary parameters (and,
@@ -460,9 +549,8 @@ static int call(struct store_txn *txn, enum store_db db, enum pg_op op, unsigned
     struct pg_txn *t = txn_of(txn);
     struct pg_store *ps = t->ps;
     const char *values[3];
-    int lengths[3], formats[3], n = 0, rc;
-    char name[16], limit_text[16];
-    PGresult *r;
+    int lengths[3], formats[3], n, rc;
+    char limit_text[16];
 
     *out = NULL;
     if (t->unavailable)
@@ -474,59 +562,50 @@ static int call(struct store_txn *txn, enum store_db db, enum pg_op op, unsigned
             return STORE_EUNAVAILABLE;
         }
     }
-    if (t->begun) {
-        rc = prepare(ps, t->c, txn, db, op);
-        if (rc)
-            goto out;
-    }
-    if (op >= OP_FIRST) {
-        snprintf(limit_text, sizeof limit_text, "%u", limit);
-        values[n] = limit_text;
-        lengths[n] = 0;
-        formats[n++] = 0;
-    }
-    for (const struct kv_val *p = p1; p; p = p == p1 ? p2 : NULL) {
-        values[n] = p->len ? p->data : "";
-        lengths[n] = (int)p->len;
-        formats[n++] = 1;
-    }
-    snprintf(name, sizeof name, "%c%d", op_letter[op], (int)db);
-    if (!t->begun) {
-        int64_t start = now_ms();
-        int fresh = t->c->fresh;
+    n = params(op, limit, limit_text, p1, p2, values, lengths, formats);
+    if (t->begun)
+        return send_and_settle(txn, db, op, n, values, lengths, formats, out);
+    int64_t start = now_ms();
+    int fresh = t->c->fresh;
+    t->c->fresh = 0;
+    rc = send_and_settle(txn, db, op, n, values, lengths, formats, out);
+    /* A pooled connection may have died while it waited (the database restarted): one that
+     * failed at once is replaced and the statement sent again, so a restart costs no request a
+     * 503. One that gave no answer in time meets a database that hangs, and waiting again
+     * would double the time a request takes to learn it. */
+    if (rc == STORE_EUNAVAILABLE && !fresh && now_ms() - start < ps->timeout_ms / 4 &&
+        connect_within(ps, t->c, start + ps->timeout_ms) == STORE_OK) {
         t->c->fresh = 0;
-        rc = send_with_begin(txn, db, op, name, n, values, lengths, formats, out);
-        /* A pooled connection may have died while it waited (the database restarted): one that
-         * failed at once is replaced and the statement sent again, so a restart costs no
-         * request a 503. One that gave no answer in time meets a database that hangs, and
-         * waiting again would double the time a request takes to learn it. */
-        if (rc == STORE_EUNAVAILABLE && !fresh && now_ms() - start < ps->timeout_ms / 4 &&
-            connect_within(ps, t->c, start + ps->timeout_ms) == STORE_OK) {
-            t->c->fresh = 0;
-            rc = send_with_begin(txn, db, op, name, n, values, lengths, formats, out);
-        }
-        goto out;
-    }
-    if (!PQsendQueryPrepared(t->c->pg, name, n, values, lengths, formats, 1)) {
-        rc = STORE_EUNAVAILABLE;
-        goto out;
-    }
-    r = await(ps, t->c, now_ms() + ps->timeout_ms);
-    if (!r) {
-        rc = STORE_EUNAVAILABLE;
-        goto out;
-    }
-    rc = result_rc(txn, r, store_db_names[db]);
-    if (rc)
-        PQclear(r);
-    else
-        *out = r;
-out:
-    if (rc == STORE_EUNAVAILABLE) {
-        t->unavailable = 1;
-        conn_drop(t->c);
+        t->unavailable = 0;
+        rc = send_and_settle(txn, db, op, n, values, lengths, formats, out);
     }
     return rc;
+}
+
+/* A kv_put() of a transaction that has begun: sent, not waited for (see the pipeline above). */
+static int call_deferred(struct store_txn *txn, enum store_db db, const struct kv_val *key,
+                         const struct kv_val *val)
+{
+    struct pg_txn *t = txn_of(txn);
+    const char *values[2];
+    int lengths[2], formats[2], n;
+    char limit_text[16];
+    if (t->unavailable || !t->c->pg) {
+        t->unavailable = 1;
+        return STORE_EUNAVAILABLE;
+    }
+    if (t->nsent + 3 > PENDING_MAX) {
+        int rc = settle(txn, NULL);
+        if (rc)
+            return rc;
+    }
+    n = params(OP_PUT, 0, limit_text, key, val, values, lengths, formats);
+    if (send_op(t, SLOT_WRITE, db, OP_PUT, n, values, lengths, formats)) {
+        t->nsent = 0;
+        t->unavailable = 1;
+        return STORE_EUNAVAILABLE;
+    }
+    return STORE_OK;
 }
 
 /* ---- the pool ---- */
@@ -644,7 +723,7 @@ static void backoff(unsigned attempt)
 /* Reads the answer to a read's COMMIT, sent without waiting at the end of the transaction
  * that used c before; it has usually arrived meanwhile. A connection lost there is dropped, and
  * the next statement connects again. */
-static void settle(struct pg_store *ps, struct pg_conn *c)
+static void read_commit_answer(struct pg_store *ps, struct pg_conn *c)
 {
     PGresult *r;
     if (!c->pending)
@@ -654,13 +733,15 @@ static void settle(struct pg_store *ps, struct pg_conn *c)
     PQclear(r);
 }
 
-/* BEGIN alone, for the statements that do not go through call() (DDL, listing tables, a ping). */
+/* For the statements that do not go through the pipeline (a multi-row insert, DDL, listing
+ * tables, a ping): the answers still unread, then BEGIN alone if the transaction has not
+ * begun. */
 static int ensure_begun(struct store_txn *txn)
 {
     struct pg_txn *t = txn_of(txn);
-    int rc;
-    if (t->begun)
-        return STORE_OK;
+    int rc = settle(txn, NULL);
+    if (rc || t->begun)
+        return rc;
     t->c->fresh = 0;
     if (!t->c->pg && connect_within(t->ps, t->c, now_ms() + t->ps->timeout_ms) != STORE_OK) {
         t->unavailable = 1;
@@ -672,6 +753,34 @@ static int ensure_begun(struct store_txn *txn)
     else if (rc == STORE_EUNAVAILABLE)
         t->unavailable = 1;
     return rc;
+}
+
+/* COMMIT of a write transaction in one round trip with the writes still unanswered and, when
+ * payload is not NULL, the NOTIFY of other nodes (delivered at commit, and only if it succeeds). */
+static int commit_write(struct store_txn *txn, const char *payload)
+{
+    struct pg_txn *t = txn_of(txn);
+    struct pg_conn *c = t->c;
+    const char *values[2] = {CHANNEL, payload};
+    int rc = t->nsent + 2 > PENDING_MAX ? settle(txn, NULL) : STORE_OK;
+    if (rc)
+        return rc;
+    if (!c->pg || (PQpipelineStatus(c->pg) == PQ_PIPELINE_OFF && !PQenterPipelineMode(c->pg)))
+        goto lost;
+    if (payload) {
+        if (!PQsendQueryParams(c->pg, "SELECT pg_notify($1, $2)", 2, NULL, values, NULL, NULL, 0))
+            goto lost;
+        queue(t, SLOT_COMMIT, 0, 0);
+    }
+    if (!PQsendQueryParams(c->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0))
+        goto lost;
+    queue(t, SLOT_COMMIT, 0, 0);
+    return settle(txn, NULL);
+lost:
+    conn_drop(c);
+    t->nsent = 0;
+    t->unavailable = 1;
+    return STORE_EUNAVAILABLE;
 }
 
 static int run(struct store *st, int write, int (*fn)(struct store_txn *txn, void *arg), void *arg)
@@ -700,8 +809,8 @@ static int run(struct store *st, int write, int (*fn)(struct store_txn *txn, voi
         t.begun = 0;
         t.begin_sql = write ? "BEGIN ISOLATION LEVEL REPEATABLE READ"
                             : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
-        settle(ps, c);
-        /* BEGIN goes out with the first statement (send_with_begin) */
+        read_commit_answer(ps, c);
+        /* BEGIN goes out with the first statement (send_op) */
         memo_clear(&t);
         rc = store_run_callback(fn, &txn, arg);
         if (t.unavailable) {
@@ -718,19 +827,17 @@ static int run(struct store *st, int write, int (*fn)(struct store_txn *txn, voi
             else
                 conn_drop(c);
         } else if (rc == STORE_OK && !txn.rerun) {
-            /* NOTIFY is delivered at commit, and only if the commit succeeds; the payload:
-             * who committed, and whether clients changed */
-            char sql[96];
-            if (t.writes)
-                snprintf(sql, sizeof sql, "NOTIFY " CHANNEL ", '%s:%c'; COMMIT", ps->node_id,
-                         t.wrote_clients ? 'c' : 'o');
-            else
-                snprintf(sql, sizeof sql, "COMMIT");
-            rc = simple(ps, c, &txn, sql);
+            /* the payload: who committed, and whether clients changed */
+            char payload[NODE_ID_LEN + 3];
+            snprintf(payload, sizeof payload, "%s:%c", ps->node_id, t.wrote_clients ? 'c' : 'o');
+            rc = commit_write(&txn, t.writes ? payload : NULL);
             if (rc == STORE_OK && t.writes)
                 advance(ps, t.wrote_clients);
         } else {
-            int rb = simple(ps, c, NULL, "ROLLBACK");
+            /* the writes still unanswered first: ROLLBACK goes outside the pipeline */
+            int rb = settle(&txn, NULL);
+            if (rb != STORE_EUNAVAILABLE)
+                rb = simple(ps, c, NULL, "ROLLBACK");
             if (rb == STORE_EUNAVAILABLE)
                 rc = rb;
         }
@@ -816,7 +923,16 @@ static int pg_put(struct store_txn *txn, enum store_db db, struct kv_val key, st
     static const enum pg_op ops[] = {
         [KV_UPSERT] = OP_PUT, [KV_INSERT] = OP_INSERT, [KV_UPDATE] = OP_UPDATE};
     PGresult *r;
-    int rc = call(txn, db, ops[how], 0, &key, &val, &r);
+    int rc;
+    if (how == KV_UPSERT && txn_of(txn)->begun) { /* nothing to answer: not waited for */
+        rc = call_deferred(txn, db, &key, &val);
+        if (!rc) {
+            wrote(txn, db);
+            memo_set(txn_of(txn), db, key, 1, val.data, val.len);
+        }
+        return rc;
+    }
+    rc = call(txn, db, ops[how], 0, &key, &val, &r);
     if (rc)
         return rc;
     wrote(txn, db);
