@@ -13,6 +13,23 @@ static int key_ok(struct kv_val key)
     return key.data && key.len > 0 && key.len <= KV_KEY_MAX;
 }
 
+void kv_read_ahead(struct store_txn *txn, size_t n, const enum store_db *dbs,
+                   const struct kv_val *keys)
+{
+    enum store_db d[8];
+    struct kv_val k[8];
+    size_t m = 0;
+    if (!txn || !dbs || !keys || !txn->st->be->read_ahead)
+        return;
+    for (size_t i = 0; i < n && m < 8; i++)
+        if (key_ok(keys[i]) && dbs[i] >= 0 && dbs[i] < DB_COUNT) {
+            d[m] = dbs[i];
+            k[m++] = keys[i];
+        }
+    if (m)
+        txn->st->be->read_ahead(txn, m, d, k);
+}
+
 int kv_get(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val *val)
 {
     if (!txn || !val || !key_ok(key))

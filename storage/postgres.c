@@ -432,7 +432,7 @@ static int send_op(struct pg_txn *t, enum slot_kind kind, enum store_db db, enum
     struct pg_conn *c = t->c;
     char name[16], sql[256];
     if (t->nsent + 3 > PENDING_MAX)
-        return -1; /* the callers read answers before the pipeline is this full */
+        return -1; /* the callers settle() before the pipeline is this full */
     if (PQpipelineStatus(c->pg) == PQ_PIPELINE_OFF && !PQenterPipelineMode(c->pg))
         goto lost;
     if (!t->begun && !(t->nsent && t->sent[0].kind == SLOT_BEGIN)) {
@@ -457,19 +457,15 @@ lost:
     return -1;
 }
 
-/* Ends the pipeline with a sync and reads every answer in it. The first failure is the result
- * (classified by result_rc(), which marks a rerun); statements after it were skipped by the
- * server. *last (when not NULL) receives the last statement's result if all went well; the
- * caller clears it. */
-static int settle(struct store_txn *txn, PGresult **last)
+/* Ends the pipeline with a sync and reads every answer in it into res[] (t->sent[] says what
+ * each was), which the caller clears. The first failure is the result (classified by
+ * result_rc(), which marks a rerun); statements after it were skipped by the server. */
+static int settle_into(struct store_txn *txn, PGresult **res)
 {
     struct pg_txn *t = txn_of(txn);
     struct pg_conn *c = t->c;
-    PGresult *res[PENDING_MAX] = {NULL};
     int n = t->nsent, rc = STORE_OK;
 
-    if (last)
-        *last = NULL;
     if (!n)
         return STORE_OK;
     t->nsent = 0;
@@ -494,16 +490,28 @@ static int settle(struct store_txn *txn, PGresult **last)
                                      : sl->kind == SLOT_COMMIT ? "COMMIT"
                                                                : store_db_names[sl->db]);
     }
-    if (rc == STORE_OK && last) {
+    if (rc == STORE_EUNAVAILABLE) {
+        conn_drop(c);
+        t->unavailable = 1;
+    }
+    return rc;
+}
+
+/* settle_into(), keeping only the last statement's result in *last (when not NULL), if all
+ * went well; the caller clears it. */
+static int settle(struct store_txn *txn, PGresult **last)
+{
+    PGresult *res[PENDING_MAX] = {NULL};
+    int n = txn_of(txn)->nsent;
+    int rc = settle_into(txn, res);
+    if (last)
+        *last = NULL;
+    if (rc == STORE_OK && last && n) {
         *last = res[n - 1];
         res[n - 1] = NULL;
     }
     for (int i = 0; i < n; i++)
         PQclear(res[i]);
-    if (rc == STORE_EUNAVAILABLE) {
-        conn_drop(c);
-        t->unavailable = 1;
-    }
     return rc;
 }
 
@@ -513,6 +521,9 @@ static int send_and_settle(struct store_txn *txn, enum store_db db, enum pg_op o
                            PGresult **out)
 {
     struct pg_txn *t = txn_of(txn);
+    int rc = t->nsent + 3 > PENDING_MAX ? settle(txn, NULL) : STORE_OK;
+    if (rc)
+        return rc;
     if (send_op(t, SLOT_STATEMENT, db, op, n, values, lengths, formats)) {
         t->nsent = 0;
         t->unavailable = 1;
@@ -915,6 +926,55 @@ static int pg_get(struct store_txn *txn, enum store_db db, struct kv_val key, st
     val->data = m->key + m->klen;
     val->len = m->vlen;
     return STORE_OK;
+}
+
+/* The gets go out in one pipeline (after BEGIN, when it is the transaction's first word) and
+ * their answers go into the memo, where pg_get() finds them. Only at a clean point (nothing
+ * pending), and a failure leaves the gets to find it again: a stale pooled connection that
+ * failed at once is then replaced by the get's own first statement. */
+static void pg_read_ahead(struct store_txn *txn, size_t n, const enum store_db *dbs,
+                          const struct kv_val *keys)
+{
+    struct pg_txn *t = txn_of(txn);
+    PGresult *res[PENDING_MAX] = {NULL};
+    size_t key_of[PENDING_MAX]; /* the key each get in the pipeline asked for */
+    const char *values[1];
+    int lengths[1], formats[1] = {1}, sent, rc;
+    int64_t start = now_ms();
+
+    if (t->unavailable || t->nsent || !t->c->pg)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (memo_find(t, dbs[i], keys[i]))
+            continue;
+        values[0] = keys[i].data;
+        lengths[0] = (int)keys[i].len;
+        if (send_op(t, SLOT_STATEMENT, dbs[i], OP_GET, 1, values, lengths, formats)) {
+            t->nsent = 0;
+            goto failed;
+        }
+        key_of[t->nsent - 1] = i;
+    }
+    sent = t->nsent;
+    rc = settle_into(txn, res);
+    for (int i = 0; rc == STORE_OK && i < sent; i++) {
+        size_t k = key_of[i];
+        if (t->sent[i].kind != SLOT_STATEMENT)
+            continue;
+        if (PQntuples(res[i]))
+            memo_set(t, dbs[k], keys[k], 1, PQgetvalue(res[i], 0, 0),
+                     (size_t)PQgetlength(res[i], 0, 0));
+        else
+            memo_set(t, dbs[k], keys[k], 0, NULL, 0);
+    }
+    for (int i = 0; i < sent; i++)
+        PQclear(res[i]);
+    if (rc != STORE_EUNAVAILABLE)
+        return;
+failed:
+    /* as call() does for a first statement: retry at once only after a fast failure */
+    if (!t->begun && now_ms() - start < t->ps->timeout_ms / 4)
+        t->unavailable = 0;
 }
 
 static int pg_put(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val val,
@@ -1363,6 +1423,7 @@ static const struct kv_backend pg_backend = {
     .get = pg_get,
     .put = pg_put,
     .touch = pg_touch,
+    .read_ahead = pg_read_ahead,
     .insert_many = pg_insert_many,
     .del = pg_del,
     .cursor_open = pg_cursor_open,

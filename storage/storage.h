@@ -83,6 +83,23 @@ int store_ready(struct store *st);
  * STORE_EINVAL (the transaction would wait for itself); another store's may nest. */
 int store_read(struct store *st, int (*fn)(struct store_txn *txn, void *arg), void *arg);
 
+/* Records a transaction names to read them ahead. */
+enum store_record {
+    STORE_REC_DENYLIST, /* by jti */
+    STORE_REC_SERVICE_ACCOUNT,
+    STORE_REC_USER,
+    STORE_REC_SESSION,
+};
+struct store_record_ref {
+    enum store_record kind;
+    const char *id; /* NULL or "": skipped */
+};
+/* A hint for a transaction about to read these records (token introspection reads three or
+ * four, none depending on another): PostgreSQL reads them in one round trip, and the
+ * store_*_get() calls that follow answer from memory. LMDB reads from memory anyway and ignores
+ * it. Errors are left to the reads that follow; at most 8 records are read ahead. */
+void store_read_ahead(struct store_txn *txn, const struct store_record_ref *refs, size_t n);
+
 /* Runs fn(txn, arg) in one write transaction. fn returns 0 to commit; any other value aborts
  * the transaction and is returned unchanged. fn runs again from the start when the backend
  * retries the transaction, so fn must be re-runnable. On PostgreSQL the transaction runs at

@@ -73,17 +73,26 @@ static int user_gone(struct store_txn *txn, struct principal_check *pc, int *gon
 static int check_txn(struct store_txn *txn, void *arg)
 {
     struct principal_check *pc = arg;
+    int is_user = strcmp(pc->type, "user") == 0;
+    int is_sa = strcmp(pc->type, "service_account") == 0;
+    /* none of these reads depends on another: one round trip on PostgreSQL */
+    const struct store_record_ref ahead[] = {
+        {STORE_REC_DENYLIST, pc->jti},
+        {is_user ? STORE_REC_USER : STORE_REC_SERVICE_ACCOUNT, is_user || is_sa ? pc->sub : NULL},
+        {STORE_REC_SESSION, is_user ? pc->sid : NULL},
+    };
+    store_read_ahead(txn, ahead, sizeof ahead / sizeof *ahead);
     int rc = store_deny_has(txn, pc->jti, &pc->denied);
     if (rc != STORE_OK)
         return rc;
-    if (strcmp(pc->type, "service_account") == 0) {
+    if (is_sa) {
         struct store_service_account sa = {0};
         rc = store_sa_get(txn, pc->sub, &sa);
         pc->gone = rc == STORE_NOTFOUND || (rc == STORE_OK && sa.disabled);
         store_service_account_clear(&sa);
         return rc == STORE_NOTFOUND ? STORE_OK : rc;
     }
-    if (strcmp(pc->type, "user") == 0)
+    if (is_user)
         return user_gone(txn, pc, &pc->gone);
     pc->gone = 1; /* no other principal type exists */
     return STORE_OK;

@@ -5349,6 +5349,86 @@ TEST(kv_get_put_insert_del)
     store_close(st);
 }
 
+/* Reads ahead, then reads: every get answers as without the hint, found or not, in a read and
+ * in a write with writes pending (where PostgreSQL leaves the hint alone). */
+static int read_ahead_cb(struct store_txn *txn, void *arg)
+{
+    const struct store_record_ref refs[] = {
+        {STORE_REC_DENYLIST, "jti-ahead"}, {STORE_REC_USER, "usr_ahead"},
+        {STORE_REC_SESSION, "ses_ahead"},  {STORE_REC_USER, "usr_none"},
+        {STORE_REC_USER, "usr_ahead"},     {STORE_REC_SESSION, NULL},
+        {(enum store_record)99, "x"},      {STORE_REC_SERVICE_ACCOUNT, ""},
+    };
+    struct store_user u = {0};
+    struct store_session sess;
+    int denied = 0, rc, write = arg != NULL; /* arg: a write, with a write pending */
+    if (write && (rc = store_deny_add(txn, "jti-pending", 4000000000)) != STORE_OK)
+        return rc;
+    store_read_ahead(txn, refs, sizeof refs / sizeof *refs);
+    store_read_ahead(txn, NULL, 3);
+    rc = store_deny_has(txn, "jti-ahead", &denied);
+    if (!rc && !denied)
+        rc = 400;
+    if (!rc)
+        rc = store_user_get(txn, "usr_ahead", &u);
+    if (!rc && strcmp(u.email, "ahead@x.com") != 0)
+        rc = 401;
+    store_user_clear(&u);
+    if (!rc && store_user_get(txn, "usr_none", &u) != STORE_NOTFOUND)
+        rc = 402;
+    if (!rc)
+        rc = store_session_get(txn, "ses_ahead", &sess);
+    if (!rc && strcmp(sess.user_id, "usr_ahead") != 0)
+        rc = 403;
+    if (!rc && (store_deny_has(txn, "jti-pending", &denied) != STORE_OK || denied != write))
+        rc = 404;
+    return rc;
+}
+
+TEST(read_ahead_is_only_a_hint)
+{
+    struct store *st = NULL;
+    struct store_user u;
+    struct store_session sess;
+    struct deny d = {.jti = "jti-ahead", .exp = 4000000000};
+    CHECK_INT(open_small(&st), STORE_OK);
+    make_user(&u, "usr_ahead", "ahead@x.com");
+    CHECK_INT(store_write(st, user_insert_cb, &u), STORE_OK);
+    make_session(&sess, "ses_ahead", "usr_ahead", 41, 1000, 4000000000, 4000000000);
+    CHECK_INT(store_write(st, session_insert_cb, &sess), STORE_OK);
+    CHECK_INT(store_write(st, deny_add_cb, &d), STORE_OK);
+    CHECK_INT(store_read(st, read_ahead_cb, NULL), STORE_OK);
+    CHECK_INT(store_write(st, read_ahead_cb, "write"), STORE_OK);
+    store_close(st);
+}
+
+/* Puts in runs of every length up to 40 with a read after each run: on PostgreSQL puts are
+ * not waited for, and a read (or the commit) reads their answers, however many are pending. */
+static int kv_put_runs_cb(struct store_txn *txn, void *arg)
+{
+    char key[16], want[16];
+    struct kv_val v;
+    int rc = STORE_OK, k = 0;
+    (void)arg;
+    for (int run = 1; run <= 40 && rc == STORE_OK; run++) {
+        for (int i = 0; i < run && rc == STORE_OK; i++, k++) {
+            snprintf(key, sizeof key, "r%04d", k);
+            rc = kv_put(txn, KV_TABLE, kv_str(key), kv_str(key));
+        }
+        snprintf(key, sizeof key, "r%04d", k - 1);
+        if (!rc)
+            rc = kv_get(txn, KV_TABLE, kv_str(key), &v);
+        if (!rc && (v.len != 5 || memcmp(v.data, key, 5) != 0))
+            rc = 300;
+    }
+    for (int i = 0; rc == STORE_OK && i < 200; i++) { /* and a long run before the commit */
+        snprintf(key, sizeof key, "s%04d", i);
+        snprintf(want, sizeof want, "v%04d", i);
+        rc = kv_put(txn, KV_TABLE, kv_str(key), kv_str(want));
+    }
+    return rc;
+}
+
 /* Many keys (past every batch size), walked while the same transaction deletes and inserts:
  * a walk sees the transaction's own writes, and never a key it deleted. */
 static int kv_many_cb(struct store_txn *txn, void *arg)
@@ -5414,6 +5494,17 @@ static int kv_count_cb(struct store_txn *txn, void *arg)
         c->n++;
     kv_cursor_close(cur);
     return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+TEST(kv_put_runs_are_all_answered)
+{
+    struct store *st = NULL;
+    struct kv_case c = {0};
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(store_write(st, kv_put_runs_cb, NULL), STORE_OK);
+    CHECK_INT(store_read(st, kv_count_cb, &c), STORE_OK);
+    CHECK_INT(c.n, 820 + 200);
+    store_close(st);
 }
 
 TEST(kv_walks_see_their_own_writes)
@@ -6071,6 +6162,8 @@ int main(int argc, char **argv)
     RUN(sweep_of_many_sessions);
     RUN(audit_lists_newest_first);
     RUN(audit_append_many_is_one_write);
+    RUN(kv_put_runs_are_all_answered);
+    RUN(read_ahead_is_only_a_hint);
     RUN(failed_transaction_leaves_no_user_records);
     RUN(user_records_survive_reopen);
     RUN(read_transaction_refuses_user_writes);
