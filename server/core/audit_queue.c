@@ -156,7 +156,14 @@ int srv_audit_queue_start(struct srv_ctx *ctx, size_t cap)
     pthread_mutex_init(&q->lock, NULL);
     pthread_mutex_init(&q->flush_lock, NULL);
     pthread_cond_init(&q->wake, NULL);
+    if (srv_audit_tally_new(ctx->cfg ? ctx->cfg->audit_token_interval : 0, &ctx->audit_tally) !=
+        SRV_OK) {
+        queue_free(q);
+        return SRV_ERUNTIME;
+    }
     if (pthread_create(&q->flusher, NULL, flusher_main, q) != 0) {
+        srv_audit_tally_free(ctx->audit_tally);
+        ctx->audit_tally = NULL;
         queue_free(q);
         return SRV_ERUNTIME;
     }
@@ -183,6 +190,9 @@ void srv_audit_queue_stop(struct srv_ctx *ctx)
     pthread_mutex_unlock(&q->lock);
     if (q->started)
         pthread_join(q->flusher, NULL);
+    srv_audit_tally_emit(ctx, 1); /* every count, however young */
+    srv_audit_tally_free(ctx->audit_tally);
+    ctx->audit_tally = NULL;
     flush_queue(q);
     if (q->n) /* the store still cannot be reached, and no one is left to retry */
         LOG(SRV_LOG_ERROR, "%zu audit event(s) could not be written before stopping", q->n);
@@ -192,6 +202,7 @@ void srv_audit_queue_stop(struct srv_ctx *ctx)
 
 void srv_audit_flush(struct srv_ctx *ctx)
 {
+    srv_audit_tally_emit(ctx, 0);
     if (ctx->audit_queue)
         flush_queue(ctx->audit_queue);
 }

@@ -104,6 +104,9 @@ static const struct setting settings[] = {
      "seconds a device waits between two polls of the token endpoint"},
     {"audit_retention_days", K_INT, OFF(audit_retention_days), 1, 3650, "90", 0,
      "days audit events are kept"},
+    {"audit_token_interval", K_INT_OFF, OFF(audit_token_interval), 1, 3600, "60", 0,
+     "seconds of tokens issued to one principal from one address counted into one audit event "
+     "(0 = one event per token)"},
     {"key_rotation_interval", K_INT_OFF, OFF(key_rotation_interval), 3600, 31536000, "0", 0,
      "seconds between automatic signing-key rotations (0 = never)"},
     {"login_lockout_threshold", K_INT_OFF, OFF(login_lockout_threshold), 1, 1000, "5", 0,

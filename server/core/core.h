@@ -85,6 +85,7 @@ struct srv_config {
     int64_t device_code_ttl;      /* seconds a device authorization request lives */
     int64_t device_poll_interval; /* seconds a device waits between polls */
     int64_t audit_retention_days;
+    int64_t audit_token_interval;    /* seconds; 0 = one audit event per token */
     int64_t key_rotation_interval;   /* seconds; 0 = no automatic rotation */
     int64_t login_lockout_threshold; /* 0 = no lockout */
     int64_t login_lockout_base;
@@ -216,6 +217,7 @@ struct srv_ctx {
     uint8_t cursor_key[32]; /* authenticates list cursors; per process */
     struct srv_http *http;
     struct srv_audit_queue *audit_queue; /* NULL: srv_audit_enqueue() writes at once */
+    struct srv_audit_tally *audit_tally; /* NULL: one event per token issued */
     /* Called when the key ring changed (srv_keys_changed): re-publishes the JWKS. Set by
      * cli/serve.c to oauth/'s publisher; NULL in commands that serve nothing. */
     int (*keys_changed)(struct srv_ctx *ctx);
@@ -383,6 +385,19 @@ void srv_audit_queue_stop(struct srv_ctx *ctx);
  * type may be NULL. */
 void srv_audit_enqueue(struct srv_ctx *ctx, const char *type, const char *actor, const char *target,
                        const char *client_ip, int success, const char *detail);
+/* Token issuance counted per principal and client address (audit_tally.c): one "token.issue"
+ * event per audit_token_interval seconds with the count and the first and last time, instead
+ * of one per token. srv_audit_queue_start() makes ctx->audit_tally (NULL when the interval is
+ * 0), srv_audit_flush() emits the counts that are due, srv_audit_queue_stop() all of them. */
+struct srv_audit_tally;
+int srv_audit_tally_new(int64_t interval_s, struct srv_audit_tally **out);
+void srv_audit_tally_free(struct srv_audit_tally *t);
+/* A token issued to principal from client_ip (NULL: none): counted, or one event of its own
+ * (detail: the jti) when there is no tally or no room in it. */
+void srv_audit_token_issued(struct srv_ctx *ctx, const char *principal, const char *client_ip,
+                            const char *jti);
+/* Queues one event per count whose interval has passed (every count when all != 0). */
+void srv_audit_tally_emit(struct srv_ctx *ctx, int all);
 /* Writes every queued event in one write transaction (the main loop calls it each second).
  * Events the database could not take because it cannot be reached stay queued for the next
  * flush; events that cannot be written for another reason are logged and dropped. */

@@ -130,8 +130,8 @@ static void issue_client_credentials(struct srv_request *rq)
         srv_reply_oauth_error(rq, 500, "server_error", "the token could not be signed");
         goto out;
     }
-    /* Queued, not written here: a write per token would cost an fsync each (audit_queue.c). */
-    srv_audit_enqueue(ctx, "token.issue", sa->id, sa->id, srv_rq_client_ip(rq), 1, tok.jti);
+    /* Counted, not written here: an event per token would cost a write each (audit_tally.c). */
+    srv_audit_token_issued(ctx, sa->id, srv_rq_client_ip(rq), tok.jti);
     struct srv_jw w = {0};
     srv_jw_object(&w, NULL);
     srv_jw_string(&w, "access_token", tok.access_token);
