@@ -1009,21 +1009,6 @@ static int pg_put(struct store_txn *txn, enum store_db db, struct kv_val key, st
     return rc;
 }
 
-static int pg_touch(struct store_txn *txn, enum store_db db, struct kv_val key)
-{
-    PGresult *r;
-    int rc = call(txn, db, OP_TOUCH, 0, &key, NULL, &r);
-    if (rc)
-        return rc;
-    wrote(txn, db);
-    if (strcmp(PQcmdTuples(r), "0") == 0) {
-        rc = STORE_NOTFOUND;
-        memo_set(txn_of(txn), db, key, 0, NULL, 0);
-    }
-    PQclear(r);
-    return rc;
-}
-
 /* One multi-row INSERT per INSERT_ROWS_MAX entries: PostgreSQL spends ~40 us a statement and
  * a few a row, so a batch of 2,048 audit events costs 3 statements, not 2,048. Sent unprepared:
  * batches differ in size, and the parse is nothing beside the rows. */
@@ -1085,18 +1070,32 @@ out:
     return rc;
 }
 
-static int pg_del(struct store_txn *txn, enum store_db db, struct kv_val key)
+/* A statement on one key that answers how many rows it wrote (touch, delete): STORE_NOTFOUND for
+ * none. gone: the key holds nothing afterwards, whatever it held. */
+static int keyed_write(struct store_txn *txn, enum store_db db, enum pg_op op, struct kv_val key,
+                       int gone)
 {
     PGresult *r;
-    int rc = call(txn, db, OP_DEL, 0, &key, NULL, &r);
+    int rc = call(txn, db, op, 0, &key, NULL, &r);
     if (rc)
         return rc;
     wrote(txn, db);
     if (strcmp(PQcmdTuples(r), "0") == 0)
         rc = STORE_NOTFOUND;
-    memo_set(txn_of(txn), db, key, 0, NULL, 0);
+    if (gone || rc == STORE_NOTFOUND)
+        memo_set(txn_of(txn), db, key, 0, NULL, 0);
     PQclear(r);
     return rc;
+}
+
+static int pg_touch(struct store_txn *txn, enum store_db db, struct kv_val key)
+{
+    return keyed_write(txn, db, OP_TOUCH, key, 0);
+}
+
+static int pg_del(struct store_txn *txn, enum store_db db, struct kv_val key)
+{
+    return keyed_write(txn, db, OP_DEL, key, 1);
 }
 
 static int pg_cursor_open(struct store_txn *txn, enum store_db db, struct kv_cursor **out)

@@ -1087,15 +1087,16 @@ TEST(secret_add_vs_account_delete_leaves_no_secret)
     CHECK_INT(secret_count(st, "sa_1"), 0);
 }
 
-/* An edit of a service account (change_txn of server/admin/service_accounts.c). */
-struct sa_edit {
+/* An edit of the record id (a service account, a user, a team), paused after its read. */
+struct edit {
     struct race *race;
     const char *id;
 };
 
+/* An edit of a service account (change_txn of server/admin/service_accounts.c). */
 static int sa_edit_cb(struct store_txn *txn, void *arg)
 {
-    struct sa_edit *e = arg;
+    struct edit *e = arg;
     struct store_service_account sa;
     int rc;
     race_begin(e->race);
@@ -1119,7 +1120,7 @@ TEST(sa_edit_vs_delete_keeps_it_deleted)
     POSTGRES_ONLY();
     CHECK((st = open_store()) != NULL);
     struct race r = RACE(st, sa_delete_cb, "sa_1");
-    struct sa_edit e = {&r, "sa_1"};
+    struct edit e = {&r, "sa_1"};
     CHECK_INT(sa_add(st, "sa_1"), STORE_OK);
 
     a = race_run(&r, sa_edit_cb, &e);
@@ -1196,14 +1197,9 @@ TEST(app_edit_vs_delete_keeps_it_deleted)
 }
 
 /* An edit of a user that keeps the email (op_txn OP_DISABLE, edit_txn, roles_txn, …). */
-struct user_edit {
-    struct race *race;
-    const char *id;
-};
-
 static int user_edit_cb(struct store_txn *txn, void *arg)
 {
-    struct user_edit *e = arg;
+    struct edit *e = arg;
     struct store_user u = {0};
     int rc;
     race_begin(e->race);
@@ -1229,7 +1225,7 @@ TEST(user_edit_vs_delete_keeps_it_deleted)
     POSTGRES_ONLY();
     CHECK((st = open_store()) != NULL);
     struct race r = RACE(st, user_delete_cb, "usr_1");
-    struct user_edit e = {&r, "usr_1"};
+    struct edit e = {&r, "usr_1"};
     CHECK_INT(user_add(st, "usr_1", "u1@example.com"), STORE_OK);
 
     a = race_run(&r, user_edit_cb, &e);
@@ -1243,14 +1239,9 @@ TEST(user_edit_vs_delete_keeps_it_deleted)
 }
 
 /* An edit of a team that keeps its name (edit_txn of server/admin/teams.c). */
-struct team_edit {
-    struct race *race;
-    const char *id;
-};
-
 static int team_edit_cb(struct store_txn *txn, void *arg)
 {
-    struct team_edit *e = arg;
+    struct edit *e = arg;
     struct store_team t = {0};
     int rc;
     race_begin(e->race);
@@ -1278,7 +1269,7 @@ TEST(team_edit_vs_delete_keeps_it_deleted)
     POSTGRES_ONLY();
     CHECK((st = open_store()) != NULL);
     struct race r = RACE(st, team_delete_cb, "team_1");
-    struct team_edit e = {&r, "team_1"};
+    struct edit e = {&r, "team_1"};
     CHECK_INT(team_add(st, "team_1", "Ops"), STORE_OK);
 
     a = race_run(&r, team_edit_cb, &e);
