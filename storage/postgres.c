@@ -832,7 +832,8 @@ static int run(struct store *st, int write, int (*fn)(struct store_txn *txn, voi
             /* no statement reached the database: nothing to end */
         } else if (!write) {
             /* a snapshot has nothing to commit: COMMIT goes out now and its answer is read
-             * when the connection is used next (settle), so a read costs one round trip */
+             * when the connection is used next (read_commit_answer), so a read costs one round
+             * trip */
             if (PQsendQuery(c->pg, "COMMIT") && PQflush(c->pg) >= 0)
                 c->pending = 1;
             else
