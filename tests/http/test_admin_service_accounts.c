@@ -270,7 +270,7 @@ TEST(token_issue_is_counted)
         token_events(s, a.id, &n, &tokens);
     }
     CHECK_INT(tokens, 5);
-    CHECK(n >= 1 && n <= 2); /* 2 only when the five straddle an interval */
+    CHECK(n >= 1 && n < 5); /* counted: more than one only when the five straddle intervals */
     CHECK(no_event_holds(s, a.secret));
     CHECK_INT(ts_stop(s), 0);
 
