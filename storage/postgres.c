@@ -279,23 +279,47 @@ fail:
     return STORE_EUNAVAILABLE;
 }
 
+/* Sends what libpq holds for c, within the deadline. 0, or -1. */
+static int flush_out(struct pg_conn *c, int64_t deadline)
+{
+    int flushed;
+    while ((flushed = PQflush(c->pg)) == 1)
+        if (wait_fd(PQsocket(c->pg), POLLOUT, deadline))
+            return -1;
+    return flushed < 0 ? -1 : 0;
+}
+
+/* The next result on c into *r (NULL: the end of one statement's results), waiting for it
+ * within the deadline. 0, or -1 when the connection broke or the time ran out. */
+static int next_result(struct pg_conn *c, int64_t deadline, PGresult **r)
+{
+    *r = NULL;
+    while (PQisBusy(c->pg))
+        if (wait_fd(PQsocket(c->pg), POLLIN, deadline) || !PQconsumeInput(c->pg))
+            return -1;
+    *r = PQgetResult(c->pg);
+    return 0;
+}
+
+/* c broke, or gave no answer in time: said once an outage, and dropped. */
+static void conn_lost(struct pg_store *ps, struct pg_conn *c)
+{
+    if (atomic_exchange(&ps->reachable, 0))
+        fprintf(stderr, "storage: postgres: connection lost or no answer within %u ms\n",
+                ps->timeout_ms);
+    conn_drop(c);
+}
+
 /* Waits for the answer to what was sent on c, within the deadline; returns the last result
  * (NULL when the connection broke or the time ran out: c is then dropped). */
 static PGresult *await(struct pg_store *ps, struct pg_conn *c, int64_t deadline)
 {
     PGresult *last = NULL, *r;
-    int flushed;
-    while ((flushed = PQflush(c->pg)) == 1)
-        if (wait_fd(PQsocket(c->pg), POLLOUT, deadline))
-            goto lost;
-    if (flushed < 0)
+    if (flush_out(c, deadline))
         goto lost;
     for (;;) {
-        while (PQisBusy(c->pg)) {
-            if (wait_fd(PQsocket(c->pg), POLLIN, deadline) || !PQconsumeInput(c->pg))
-                goto lost;
-        }
-        r = PQgetResult(c->pg);
+        if (next_result(c, deadline, &r))
+            goto lost;
         if (!r)
             break;
         PQclear(last);
@@ -306,10 +330,7 @@ static PGresult *await(struct pg_store *ps, struct pg_conn *c, int64_t deadline)
     return last;
 lost:
     PQclear(last);
-    if (atomic_exchange(&ps->reachable, 0))
-        fprintf(stderr, "storage: postgres: connection lost or no answer within %u ms\n",
-                ps->timeout_ms);
-    conn_drop(c);
+    conn_lost(ps, c);
     return NULL;
 }
 
@@ -364,18 +385,13 @@ lost:
  * the time ran out (c is then dropped, and res[] cleared). Leaves pipeline mode. */
 static int collect(struct pg_store *ps, struct pg_conn *c, int64_t deadline, PGresult **res, int n)
 {
-    int i = 0, flushed;
+    int i = 0;
     PGresult *r;
-    while ((flushed = PQflush(c->pg)) == 1)
-        if (wait_fd(PQsocket(c->pg), POLLOUT, deadline))
-            goto lost;
-    if (flushed < 0)
+    if (flush_out(c, deadline))
         goto lost;
     for (;;) {
-        while (PQisBusy(c->pg))
-            if (wait_fd(PQsocket(c->pg), POLLIN, deadline) || !PQconsumeInput(c->pg))
-                goto lost;
-        r = PQgetResult(c->pg);
+        if (next_result(c, deadline, &r))
+            goto lost;
         if (!r) { /* the end of one statement's results */
             i++;
             continue;
@@ -397,10 +413,7 @@ lost:
         PQclear(res[k]);
         res[k] = NULL;
     }
-    if (atomic_exchange(&ps->reachable, 0))
-        fprintf(stderr, "storage: postgres: connection lost or no answer within %u ms\n",
-                ps->timeout_ms);
-    conn_drop(c);
+    conn_lost(ps, c);
     return -1;
 }
 
