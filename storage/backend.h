@@ -15,7 +15,7 @@ struct kv_backend {
     int (*get)(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val *val);
     int (*put)(struct store_txn *txn, enum store_db db, struct kv_val key, struct kv_val val,
                enum kv_put how);
-    /* kv_read_ahead() of n (<= 8) valid keys; NULL: nothing to gain */
+    /* kv_read_ahead() of n (<= KV_AHEAD_MAX) valid keys; NULL: nothing to gain */
     void (*read_ahead)(struct store_txn *txn, size_t n, const enum store_db *dbs,
                        const struct kv_val *keys);
     /* kv_touch(); NULL: a kv_get() (enough where writers take turns) */

@@ -16,12 +16,12 @@ static int key_ok(struct kv_val key)
 void kv_read_ahead(struct store_txn *txn, size_t n, const enum store_db *dbs,
                    const struct kv_val *keys)
 {
-    enum store_db d[8];
-    struct kv_val k[8];
+    enum store_db d[KV_AHEAD_MAX];
+    struct kv_val k[KV_AHEAD_MAX];
     size_t m = 0;
     if (!txn || !dbs || !keys || !txn->st->be->read_ahead)
         return;
-    for (size_t i = 0; i < n && m < 8; i++)
+    for (size_t i = 0; i < n && m < KV_AHEAD_MAX; i++)
         if (key_ok(keys[i]) && dbs[i] >= 0 && dbs[i] < DB_COUNT) {
             d[m] = dbs[i];
             k[m++] = keys[i];

@@ -45,6 +45,7 @@ int kv_touch(struct store_txn *txn, enum store_db db, struct kv_val key);
 /* A hint that the transaction is about to kv_get() these n keys (of tables dbs[i]), none
  * depending on another: PostgreSQL reads them in one round trip and answers the gets that
  * follow from memory. Keys that are not valid are skipped; errors are left to the gets. */
+#define KV_AHEAD_MAX 8 /* keys read ahead at most; more are left to their gets */
 void kv_read_ahead(struct store_txn *txn, size_t n, const enum store_db *dbs,
                    const struct kv_val *keys);
 /* What a write does about an entry that is there, or is not. */

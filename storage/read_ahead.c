@@ -2,8 +2,6 @@
  * kv_read_ahead(). */
 #include "storage/kv.h"
 
-#define AHEAD_MAX 8
-
 void store_read_ahead(struct store_txn *txn, const struct store_record_ref *refs, size_t n)
 {
     static const enum store_db table[] = {
@@ -12,13 +10,13 @@ void store_read_ahead(struct store_txn *txn, const struct store_record_ref *refs
         [STORE_REC_USER] = DB_USERS,
         [STORE_REC_SESSION] = DB_SESSIONS,
     };
-    enum store_db dbs[AHEAD_MAX];
-    struct kv_val keys[AHEAD_MAX];
+    enum store_db dbs[KV_AHEAD_MAX];
+    struct kv_val keys[KV_AHEAD_MAX];
     size_t k = 0;
 
     if (!txn || !refs)
         return;
-    for (size_t i = 0; i < n && k < AHEAD_MAX; i++) {
+    for (size_t i = 0; i < n && k < KV_AHEAD_MAX; i++) {
         if (!refs[i].id || !refs[i].id[0] || (unsigned)refs[i].kind >= sizeof table / sizeof *table)
             continue;
         dbs[k] = table[refs[i].kind];

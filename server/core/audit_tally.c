@@ -9,8 +9,6 @@
  * The counts live in a small open-addressed table under one lock (the HTTP threads add, the
  * main loop's flush each second emits the counts that are due and rebuilds the table without
  * them). A token that finds the table full is one event of its own, so none goes uncounted. */
-#define LOG_MODULE "audit"
-
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
