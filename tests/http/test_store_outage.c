@@ -204,7 +204,11 @@ static void check_logged_once(struct world *w)
     CHECK_INT(n, 1);
 }
 
-TEST(stopped_database_answers_503_then_serves_again)
+/* One outage: cut the database off (and the cluster's stop undoes it, should a check fail),
+ * check the answers while it lasts and for span_ms more, restore it, and check the service
+ * comes back by itself; then, with logged_once, that the chores said so once. */
+static void outage_round(int (*cut)(struct ts_cluster *), int (*restore)(struct ts_cluster *),
+                         unsigned span_ms, const char *restored, int logged_once)
 {
     struct world w;
     double ms;
@@ -213,39 +217,29 @@ TEST(stopped_database_answers_503_then_serves_again)
         return;
     }
     CHECK(world_make(&w));
-    CHECK_INT(ts_cluster_down(w.pg), 0);
+    CHECK_INT(cut(w.pg), 0);
     check_outage(&w);
     if (th_case_failed)
         return;
-    /* the key ring is checked each second: let the outage span a few of its runs */
-    usleep(2500 * 1000);
-    CHECK_INT(ts_cluster_up(w.pg), 0);
+    usleep(span_ms * 1000);
+    CHECK_INT(restore(w.pg), 0);
     CHECK_MSG((ms = wait_ready(w.s)) >= 0, "/readyz still not ready after %d ms", RECOVERY_MS);
-    printf("# ready again %.0f ms after the database started\n", ms);
+    printf("# ready again %.0f ms after the database %s\n", ms, restored);
     check_recovered(&w);
-    if (th_case_failed)
+    if (th_case_failed || !logged_once)
         return;
     check_logged_once(&w);
 }
 
+TEST(stopped_database_answers_503_then_serves_again)
+{
+    /* the key ring is checked each second: the outage spans a few of its runs */
+    outage_round(ts_cluster_down, ts_cluster_up, 2500, "started", 1);
+}
+
 TEST(hung_database_answers_503_within_the_timeout)
 {
-    struct world w;
-    double ms;
-    if (!th_on_postgres()) {
-        printf("# LMDB has no database to lose: runs with IDPD_TEST_STORE=postgres\n");
-        return;
-    }
-    CHECK(world_make(&w));
-    /* the cluster's stop thaws it first, should a check below fail */
-    CHECK_INT(ts_cluster_freeze(w.pg), 0);
-    check_outage(&w);
-    if (th_case_failed)
-        return;
-    CHECK_INT(ts_cluster_thaw(w.pg), 0);
-    CHECK_MSG((ms = wait_ready(w.s)) >= 0, "/readyz still not ready after %d ms", RECOVERY_MS);
-    printf("# ready again %.0f ms after the database woke\n", ms);
-    check_recovered(&w);
+    outage_round(ts_cluster_freeze, ts_cluster_thaw, 0, "woke", 0);
 }
 
 int main(int argc, char **argv)

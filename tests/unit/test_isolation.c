@@ -402,13 +402,21 @@ static int session_list_cb(struct store_txn *txn, void *arg)
     return store_session_list(txn, l->id, &l->sessions, &l->n);
 }
 
+/* How many entries the listing list finds for id (l->n), or -1 on error. */
+static long look_count(struct store *st, int (*list)(struct store_txn *txn, void *arg),
+                       const char *id)
+{
+    struct look l = {.id = id};
+    int rc = store_read(st, list, &l);
+    free(l.sessions);
+    free(l.ids);
+    return rc ? -1 : (long)l.n;
+}
+
 /* How many sessions the user has, or -1 on error. */
 static long session_count(struct store *st, const char *user_id)
 {
-    struct look l = {.id = user_id};
-    int rc = store_read(st, session_list_cb, &l);
-    free(l.sessions);
-    return rc ? -1 : (long)l.n;
+    return look_count(st, session_list_cb, user_id);
 }
 
 static int refresh_find_cb(struct store_txn *txn, void *arg)
@@ -520,10 +528,7 @@ static int user_teams_cb(struct store_txn *txn, void *arg)
 /* How many teams the user belongs to (entries of user_teams), or -1 on error. */
 static long user_team_count(struct store *st, const char *user_id)
 {
-    struct look l = {.id = user_id};
-    int rc = store_read(st, user_teams_cb, &l);
-    free(l.ids);
-    return rc ? -1 : (long)l.n;
+    return look_count(st, user_teams_cb, user_id);
 }
 
 static int member_list_cb(struct store_txn *txn, void *arg)
@@ -535,10 +540,7 @@ static int member_list_cb(struct store_txn *txn, void *arg)
 /* How many members the team has (entries of team_members), or -1 on error. */
 static long member_count(struct store *st, const char *team_id)
 {
-    struct look l = {.id = team_id};
-    int rc = store_read(st, member_list_cb, &l);
-    free(l.ids);
-    return rc ? -1 : (long)l.n;
+    return look_count(st, member_list_cb, team_id);
 }
 
 /* ---- the transactions that race, as server/ writes them ---- */
