@@ -1222,7 +1222,8 @@ TEST(settings_bounds)
         "IDPD_AUDIT_RETENTION_DAYS=0",     "IDPD_AUDIT_RETENTION_DAYS=3651",
         "IDPD_AUDIT_RETENTION_DAYS=x",     "IDPD_KEY_ROTATION_INTERVAL=1",
         "IDPD_KEY_ROTATION_INTERVAL=3599", "IDPD_KEY_ROTATION_INTERVAL=31536001",
-        "IDPD_KEY_ROTATION_INTERVAL=-1",
+        "IDPD_KEY_ROTATION_INTERVAL=-1",   "IDPD_AUDIT_TOKEN_INTERVAL=-1",
+        "IDPD_AUDIT_TOKEN_INTERVAL=3601",  "IDPD_AUDIT_TOKEN_INTERVAL=x",
     };
     const char *data = ts_path("data");
     const char *args[] = {"serve", "--listen", "127.0.0.1:0", "--data", data, NULL};
@@ -1236,14 +1237,17 @@ TEST(settings_bounds)
     const char *cfg = ts_path("idpd.json");
     FILE *fp = fopen(cfg, "w");
     CHECK(fp != NULL);
-    fputs("{\"audit_retention_days\":3650,\"key_rotation_interval\":31536000}", fp);
+    fputs("{\"audit_retention_days\":3650,\"key_rotation_interval\":31536000,"
+          "\"audit_token_interval\":3600}",
+          fp);
     fclose(fp);
     struct ts_server *s =
         ts_start(&(struct ts_opts){.args = (const char *const[]){"--config", cfg, NULL}});
     CHECK(s != NULL);
     CHECK_INT(ts_stop(s), 0);
     static const char *const good[] = {"IDPD_AUDIT_RETENTION_DAYS=1",
-                                       "IDPD_KEY_ROTATION_INTERVAL=3600", NULL};
+                                       "IDPD_KEY_ROTATION_INTERVAL=3600",
+                                       "IDPD_AUDIT_TOKEN_INTERVAL=1", NULL};
     s = ts_start(&(struct ts_opts){.env = good});
     CHECK(s != NULL);
     CHECK_INT(ts_stop(s), 0);
