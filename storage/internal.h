@@ -53,10 +53,13 @@ enum store_db {
     /* SHA-256(scope || "\0" || ASCII-lower-cased name) -> team id: a name is unique within its
      * scope. Hashed because scope and name may each be 256 bytes and an LMDB key ends at 511. */
     DB_TEAM_NAMES,
+    /* schema 6 */
+    DB_OUTBOX,     /* mail id (time-sortable) -> JSON record (outbox.c) */
+    DB_OUTBOX_DUE, /* be64(next_at) || mail id -> "": the sender reads the earliest */
     DB_COUNT
 };
 
-#define STORE_MAX_DBS 32
+#define STORE_MAX_DBS 48
 #define STORE_JTI_MAX 64                  /* bytes, excluding NUL */
 #define STORE_META_NAME_MAX 64            /* bytes, excluding NUL */
 #define STORE_SCHEMA_KEY "schema_version" /* the meta counter of the schema version */

@@ -35,6 +35,8 @@ const char *const store_db_names[DB_COUNT] = {
     [DB_DEVICE_CODES_BY_EXP] = "device_codes_by_exp",
     [DB_USER_CODES] = "user_codes",
     [DB_TEAM_NAMES] = "team_names",
+    [DB_OUTBOX] = "outbox",
+    [DB_OUTBOX_DUE] = "outbox_due",
 };
 
 static int create_db(struct store_txn *txn, enum store_db db)
@@ -111,11 +113,18 @@ static int upgrade_to_5(struct store_txn *txn)
     return rc ? rc : store_team_names_index_all(txn);
 }
 
+/* 5 -> 6: the mail outbox and its due index. */
+static int upgrade_to_6(struct store_txn *txn)
+{
+    int rc = create_db(txn, DB_OUTBOX);
+    return rc ? rc : create_db(txn, DB_OUTBOX_DUE);
+}
+
 /* upgrades[v] brings a data folder from version v to v + 1. Steps only move forward: a binary
  * never opens data newer than STORE_SCHEMA_VERSION. A step that adds a database also adds it to
  * enum store_db, which store_schema_open() then opens. */
 static int (*const upgrades[STORE_SCHEMA_VERSION])(struct store_txn *txn) = {
-    upgrade_to_1, upgrade_to_2, upgrade_to_3, upgrade_to_4, upgrade_to_5,
+    upgrade_to_1, upgrade_to_2, upgrade_to_3, upgrade_to_4, upgrade_to_5, upgrade_to_6,
 };
 
 int store_schema_open(struct store_txn *txn)

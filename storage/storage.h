@@ -42,7 +42,7 @@ enum store_err {
 const char *store_strerror(int rc);
 
 /* Schema version this binary writes; kept in the meta database. Upgrades are forward-only. */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 #define STORE_ID_MAX 48     /* ids: "sa_01h…", incl. NUL (= CRYPTO_ID_MAX) */
 #define STORE_NAME_MAX 257  /* names: at most 256 bytes of UTF-8, incl. NUL */
@@ -652,5 +652,43 @@ int store_member_list(struct store_txn *txn, const char *team_id, const char *af
  * does not exist belongs to no team (STORE_OK, *n = 0). */
 int store_user_teams(struct store_txn *txn, const char *user_id, char (**ids)[STORE_ID_MAX],
                      size_t *n);
+
+/* ---- the mail outbox (outbox.c) ----
+ *
+ * A message waits here from the write transaction of the change that causes it (a sign-up, a
+ * reset request) until a sender delivered it or gave up on it. A sender claims the earliest due
+ * message for a lease in a transaction of its own, sends it outside any transaction, then
+ * deletes it or puts it back due later; while the lease runs no other sender (another node's)
+ * takes it. A sender that dies between sending and deleting leaves it to be claimed again when
+ * the lease ends: delivery is at least once. */
+
+#define STORE_MAIL_KIND_MAX 32               /* [a-z_-]+, incl. NUL */
+#define STORE_MAIL_MESSAGE_MAX (256u * 1024) /* bytes of one stored message */
+
+struct store_mail {
+    char id[STORE_ID_MAX];          /* time-sortable: the older message first at equal due times */
+    char kind[STORE_MAIL_KIND_MAX]; /* "verify-email", "password-reset", … */
+    char to[STORE_EMAIL_MAX];       /* the address it goes to */
+    uint8_t *message;               /* opaque (the server seals it); owned: store_mail_clear() */
+    size_t message_len;
+    int64_t created_at;
+    int64_t next_at;                   /* due then; while claimed, the end of the lease */
+    uint32_t attempts;                 /* claims so far */
+    char last_error[STORE_DETAIL_MAX]; /* why the last try failed; never a secret */
+};
+
+/* Frees m->message (wiped first) and zeroes m. NULL is fine. */
+void store_mail_clear(struct store_mail *m);
+/* Stores m, due at m->next_at. STORE_EXISTS when its id is taken. */
+int store_mail_insert(struct store_txn *txn, const struct store_mail *m);
+/* The message of id into *out (clear it with store_mail_clear()). */
+int store_mail_get(struct store_txn *txn, const char *id, struct store_mail *out);
+/* Claims the earliest message due at now (next_at <= now): its next_at becomes now + lease and
+ * attempts counts one more; *out is the message as claimed. STORE_NOTFOUND when none is due. */
+int store_mail_claim(struct store_txn *txn, int64_t now, int64_t lease, struct store_mail *out);
+/* After a failed try: due again at next_at, with error (NULL: none; never a secret). */
+int store_mail_retry(struct store_txn *txn, const char *id, int64_t next_at, const char *error);
+/* Delivered, or given up: gone. STORE_NOTFOUND when it is not there. */
+int store_mail_delete(struct store_txn *txn, const char *id);
 
 #endif

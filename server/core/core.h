@@ -403,6 +403,22 @@ void srv_audit_tally_emit(struct srv_ctx *ctx, int all);
  * flush; events that cannot be written for another reason are logged and dropped. */
 void srv_audit_flush(struct srv_ctx *ctx);
 
+/* ---- SMTP (smtp.c) ---- */
+
+struct srv_smtp {
+    const char *url;      /* smtp://host[:port] (STARTTLS required) or smtps://host[:port] */
+    const char *from;     /* the envelope sender */
+    const char *user;     /* NULL or "": no authentication */
+    const char *password; /* IDPD_SMTP_PASSWORD only; never logged */
+    int plain_loopback;   /* allow plain SMTP when the host is a loopback address */
+    unsigned timeout_ms;  /* the whole exchange */
+};
+/* Sends message (RFC 5322 text, CRLF line ends) to one recipient. SRV_OK; SRV_EINVAL for a URL
+ * that is not smtp:// or smtps://; SRV_ERUNTIME when the server could not be reached or refused
+ * (TLS included); *why gets one line (the server's answer or the failure, never the password). */
+int srv_smtp_send(const struct srv_smtp *s, const char *to, const char *message, size_t len,
+                  char *why, size_t why_cap);
+
 /* ---- access-list CIDRs (cidr.c) ---- */
 
 /* Parses "a.b.c.d/len", an IPv6 address "/len", or a bare address (/32, /128). The host bits

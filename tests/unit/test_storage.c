@@ -285,7 +285,7 @@ TEST(open_writes_schema_version)
     CHECK(st != NULL);
     CHECK_INT(store_read(st, meta_get_cb, &m), STORE_OK);
     CHECK_INT(m.value, STORE_SCHEMA_VERSION);
-    CHECK_INT(m.value, 5);
+    CHECK_INT(m.value, 6);
     CHECK_STR(store_backend(st), th_on_postgres() ? "postgres" : "lmdb");
     CHECK_INT(store_ready(st), STORE_OK);
     CHECK_INT(store_map_size(st), th_on_postgres() ? 0 : (size_t)64 << 20);
@@ -3588,6 +3588,206 @@ TEST(audit_append_many_is_one_write)
     store_close(st);
 }
 
+/* ---- the mail outbox ---- */
+
+static void make_mail(struct store_mail *m, const char *id, int64_t next_at)
+{
+    static uint8_t body[] = "Subject: hello\r\n\r\n\0binary\xff";
+    memset(m, 0, sizeof *m);
+    snprintf(m->id, sizeof m->id, "%s", id);
+    snprintf(m->kind, sizeof m->kind, "verify-email");
+    snprintf(m->to, sizeof m->to, "ada@example.org");
+    m->message = body;
+    m->message_len = sizeof body;
+    m->created_at = 10;
+    m->next_at = next_at;
+}
+
+static int mail_insert_cb(struct store_txn *txn, void *arg)
+{
+    return store_mail_insert(txn, arg);
+}
+
+struct mail_op {
+    int64_t now, lease, next_at;
+    const char *id, *error;
+    struct store_mail got;
+};
+
+static int mail_claim_cb(struct store_txn *txn, void *arg)
+{
+    struct mail_op *op = arg;
+    store_mail_clear(&op->got);
+    return store_mail_claim(txn, op->now, op->lease, &op->got);
+}
+
+static int mail_retry_cb(struct store_txn *txn, void *arg)
+{
+    struct mail_op *op = arg;
+    return store_mail_retry(txn, op->id, op->next_at, op->error);
+}
+
+static int mail_delete_cb(struct store_txn *txn, void *arg)
+{
+    return store_mail_delete(txn, arg);
+}
+
+static int mail_get_cb(struct store_txn *txn, void *arg)
+{
+    struct mail_op *op = arg;
+    store_mail_clear(&op->got);
+    return store_mail_get(txn, op->id, &op->got);
+}
+
+/* Claimed in due order (then by id), leased, retried, deleted; a claim takes nothing early. */
+TEST(outbox_claims_in_due_order)
+{
+    struct store *st = NULL;
+    struct store_mail m;
+    struct mail_op op = {.lease = 30};
+    CHECK_INT(open_small(&st), STORE_OK);
+    make_mail(&m, "msg_c", 100);
+    CHECK_INT(store_write(st, mail_insert_cb, &m), STORE_OK);
+    make_mail(&m, "msg_b", 50);
+    CHECK_INT(store_write(st, mail_insert_cb, &m), STORE_OK);
+    make_mail(&m, "msg_a", 50);
+    CHECK_INT(store_write(st, mail_insert_cb, &m), STORE_OK);
+    CHECK_INT(store_write(st, mail_insert_cb, &m), STORE_EXISTS);
+
+    op.now = 49;
+    CHECK_INT(store_write(st, mail_claim_cb, &op), STORE_NOTFOUND);
+    op.now = 60;
+    CHECK_INT(store_write(st, mail_claim_cb, &op), STORE_OK);
+    CHECK_STR(op.got.id, "msg_a");
+    CHECK_INT(op.got.attempts, 1);
+    CHECK_INT(op.got.next_at, 90);
+    CHECK_STR(op.got.kind, "verify-email");
+    CHECK_STR(op.got.to, "ada@example.org");
+    CHECK_INT(op.got.message_len, m.message_len);
+    CHECK(memcmp(op.got.message, m.message, m.message_len) == 0);
+    CHECK_INT(store_write(st, mail_claim_cb, &op), STORE_OK);
+    CHECK_STR(op.got.id, "msg_b");
+    CHECK_INT(store_write(st, mail_claim_cb, &op), STORE_NOTFOUND); /* both leased till 90 */
+
+    /* a failed try: due again later, with why */
+    op.id = "msg_b";
+    op.next_at = 200;
+    op.error = "451 4.7.1 try again later";
+    CHECK_INT(store_write(st, mail_retry_cb, &op), STORE_OK);
+    CHECK_INT(store_read(st, mail_get_cb, &op), STORE_OK);
+    CHECK_INT(op.got.next_at, 200);
+    CHECK_INT(op.got.attempts, 1);
+    CHECK_STR(op.got.last_error, "451 4.7.1 try again later");
+
+    /* a lease that ran out: claimed again, one attempt more */
+    op.now = 95;
+    CHECK_INT(store_write(st, mail_claim_cb, &op), STORE_OK);
+    CHECK_STR(op.got.id, "msg_a");
+    CHECK_INT(op.got.attempts, 2);
+    CHECK_INT(store_write(st, mail_claim_cb, &op), STORE_NOTFOUND); /* msg_c: due at 100 */
+    op.now = 100;
+    CHECK_INT(store_write(st, mail_claim_cb, &op), STORE_OK);
+    CHECK_STR(op.got.id, "msg_c");
+    CHECK_INT(store_write(st, mail_claim_cb, &op), STORE_NOTFOUND);
+
+    /* delivered: gone for good */
+    CHECK_INT(store_write(st, mail_delete_cb, "msg_a"), STORE_OK);
+    CHECK_INT(store_write(st, mail_delete_cb, "msg_a"), STORE_NOTFOUND);
+    op.id = "msg_a";
+    CHECK_INT(store_read(st, mail_get_cb, &op), STORE_NOTFOUND);
+    op.now = 1000;
+    CHECK_INT(store_write(st, mail_claim_cb, &op), STORE_OK);
+    CHECK_STR(op.got.id, "msg_c");
+    CHECK_INT(store_write(st, mail_claim_cb, &op), STORE_OK);
+    CHECK_STR(op.got.id, "msg_b");
+    CHECK_INT(store_write(st, mail_claim_cb, &op), STORE_NOTFOUND);
+
+    /* what is refused changes nothing */
+    op.id = "msg_nope";
+    CHECK_INT(store_write(st, mail_retry_cb, &op), STORE_NOTFOUND);
+    CHECK_INT(store_write(st, mail_delete_cb, "msg_nope"), STORE_NOTFOUND);
+    op.lease = 0;
+    CHECK_INT(store_write(st, mail_claim_cb, &op), STORE_EINVAL);
+    CHECK_INT(store_read(st, mail_claim_cb, &op), STORE_EINVAL);
+    make_mail(&m, "msg_d", 1);
+    snprintf(m.kind, sizeof m.kind, "Verify");
+    CHECK_INT(store_write(st, mail_insert_cb, &m), STORE_EINVAL);
+    make_mail(&m, "msg_d", 1);
+    m.to[0] = '\0';
+    CHECK_INT(store_write(st, mail_insert_cb, &m), STORE_EINVAL);
+    make_mail(&m, "msg_d", 1);
+    m.message_len = 0;
+    CHECK_INT(store_write(st, mail_insert_cb, &m), STORE_EINVAL);
+    make_mail(&m, "msg_d", 1);
+    m.message_len = STORE_MAIL_MESSAGE_MAX + 1;
+    CHECK_INT(store_write(st, mail_insert_cb, &m), STORE_EINVAL);
+    make_mail(&m, "msg_d", -1);
+    CHECK_INT(store_write(st, mail_insert_cb, &m), STORE_EINVAL);
+    op.id = "msg_d";
+    CHECK_INT(store_read(st, mail_get_cb, &op), STORE_NOTFOUND);
+    store_mail_clear(&op.got);
+    store_close(st);
+}
+
+#define CLAIMERS 4
+#define CLAIMED 40
+
+struct claimer {
+    struct store *st;
+    char ids[CLAIMED][STORE_ID_MAX];
+    size_t n;
+    int rc;
+};
+
+static void *claimer_main(void *arg)
+{
+    struct claimer *c = arg;
+    struct mail_op op = {.now = 100, .lease = 3600};
+    while ((c->rc = store_write(c->st, mail_claim_cb, &op)) == STORE_OK && c->n < CLAIMED)
+        memcpy(c->ids[c->n++], op.got.id, sizeof op.got.id);
+    store_mail_clear(&op.got);
+    return NULL;
+}
+
+/* Senders claiming at once (on PostgreSQL, on their own connections, as nodes would) never get
+ * the same message while its lease runs: every message is claimed once, by one of them. */
+TEST(outbox_claims_are_exclusive)
+{
+    struct store *st = NULL;
+    struct store_mail m;
+    struct claimer c[CLAIMERS];
+    pthread_t t[CLAIMERS];
+    char id[STORE_ID_MAX];
+    int seen[CLAIMED] = {0};
+    size_t total = 0;
+    CHECK_INT(open_small(&st), STORE_OK);
+    for (int i = 0; i < CLAIMED; i++) {
+        snprintf(id, sizeof id, "msg_%03d", i);
+        make_mail(&m, id, i % 3);
+        CHECK_INT(store_write(st, mail_insert_cb, &m), STORE_OK);
+    }
+    for (int i = 0; i < CLAIMERS; i++) {
+        memset(&c[i], 0, sizeof c[i]);
+        c[i].st = st;
+        CHECK(pthread_create(&t[i], NULL, claimer_main, &c[i]) == 0);
+    }
+    for (int i = 0; i < CLAIMERS; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < CLAIMERS; i++) {
+        CHECK_INT(c[i].rc, STORE_NOTFOUND);
+        for (size_t k = 0; k < c[i].n; k++) {
+            int n = atoi(c[i].ids[k] + 4);
+            CHECK(n >= 0 && n < CLAIMED);
+            seen[n]++;
+            total++;
+        }
+    }
+    CHECK_INT(total, CLAIMED);
+    for (int i = 0; i < CLAIMED; i++)
+        CHECK_MSG(seen[i] == 1, "msg_%03d claimed %d times", i, seen[i]);
+    store_close(st);
+}
+
 /* ---- transactions and durability ---- */
 
 /* Writes a user with everything attached; arg non-NULL: then fails with 42. */
@@ -6162,6 +6362,8 @@ int main(int argc, char **argv)
     RUN(sweep_of_many_sessions);
     RUN(audit_lists_newest_first);
     RUN(audit_append_many_is_one_write);
+    RUN(outbox_claims_in_due_order);
+    RUN(outbox_claims_are_exclusive);
     RUN(kv_put_runs_are_all_answered);
     RUN(read_ahead_is_only_a_hint);
     RUN(failed_transaction_leaves_no_user_records);
