@@ -419,6 +419,54 @@ struct srv_smtp {
 int srv_smtp_send(const struct srv_smtp *s, const char *to, const char *message, size_t len,
                   char *why, size_t why_cap);
 
+/* ---- mail messages (mail_templates.c, mail_message.c) ---- */
+
+/* The messages idpd sends. Each kind has a subject, a plain-text and an HTML body. */
+enum srv_mail_kind {
+    SRV_MAIL_VERIFY_EMAIL,     /* "verify-email": confirm your address: {{link}}, {{hours}} h */
+    SRV_MAIL_PASSWORD_RESET,   /* "password-reset": reset link {{link}}, {{hours}} h */
+    SRV_MAIL_PASSWORD_CHANGED, /* "password-changed": every session ended; admin if not you */
+    SRV_MAIL_EMAIL_CHANGE,     /* "email-change": to the NEW address: confirm {{new_email}} */
+    SRV_MAIL_EMAIL_CHANGED,    /* "email-changed": to the OLD address: it is now {{new_email}} */
+    SRV_MAIL_REGISTER_TAKEN,   /* "register-taken": someone tried to register with your address */
+    SRV_MAIL_KINDS
+};
+/* "verify-email", …: the outbox kind and the template file names. NULL for a bad kind. */
+const char *srv_mail_kind_name(enum srv_mail_kind k);
+
+/* What a template may name as {{app}}, {{issuer}}, {{link}}, {{email}}, {{new_email}},
+ * {{hours}} (exactly so: no spaces inside the braces). NULL strings render as "". The strings
+ * are borrowed for the call. */
+struct srv_mail_vars {
+    const char *app;       /* the application's name (or the issuer's host when none) */
+    const char *issuer;    /* idpd's issuer URL */
+    const char *link;      /* the one-time link, when the kind has one */
+    const char *email;     /* the address the message goes to */
+    const char *new_email; /* email changes */
+    int64_t hours;         /* how long the link lives */
+};
+
+/* Longest template file read; a larger one is an error. */
+#define SRV_MAIL_TEMPLATE_MAX 65536
+
+struct srv_mail_templates;
+/* The built-in templates (in the binary), each replaced by dir/<kind>.subject, dir/<kind>.txt
+ * and dir/<kind>.html when dir is not NULL or "" and the file exists (each of the three
+ * independently). A file that exists but cannot be read or is not a regular file, is over
+ * SRV_MAIL_TEMPLATE_MAX bytes, is not UTF-8 (or holds a NUL), names an unknown {{var}} or leaves
+ * a "{{" unclosed, or (a .subject) has more than one line, is an error: SRV_EUSAGE with why
+ * naming the file, so a typo stops the start instead of mailing a broken text. A .subject's
+ * trailing line end and blanks are dropped. SRV_ENOMEM. Read once, at start: *out (free with
+ * srv_mail_templates_free) is read-only afterwards, so threads may render with it at once. */
+int srv_mail_templates_load(const char *dir, struct srv_mail_templates **out, char *why,
+                            size_t cap);
+void srv_mail_templates_free(struct srv_mail_templates *t);
+/* Renders one message: *subject (one line: CR and LF in values become spaces), *text (values as
+ * they are), *html (values HTML-escaped: & < > " '). All three malloc'd; free() them. SRV_OK,
+ * SRV_ENOMEM, or SRV_EINVAL (a bad kind, a NULL argument); on an error all three are NULL. */
+int srv_mail_render(const struct srv_mail_templates *t, enum srv_mail_kind k,
+                    const struct srv_mail_vars *v, char **subject, char **text, char **html);
+
 /* ---- access-list CIDRs (cidr.c) ---- */
 
 /* Parses "a.b.c.d/len", an IPv6 address "/len", or a bare address (/32, /128). The host bits

@@ -1049,6 +1049,206 @@ TEST(test_smtp_sends_through_a_real_server)
     CHECK_INT(maildir_new(dir, text, sizeof text), 1);
 }
 
+/* ---- mail messages (server/core/mail_templates.c, mail_message.c) ---- */
+
+#include <sys/stat.h>
+
+/* Writes n bytes of data to dir/name; 1 when done. */
+static int put_file(const char *dir, const char *name, const char *data, size_t n)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(data, 1, n, f) == n;
+    if (f)
+        ok = fclose(f) == 0 && ok;
+    return ok;
+}
+
+/* A fresh folder dir/name in the case's temporary folder; its path into out. */
+static int sub_dir(const char *name, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s", th_tmpdir(), name);
+    return mkdir(out, 0700) == 0;
+}
+
+static void free_templates(void *t)
+{
+    srv_mail_templates_free(t);
+}
+
+static void free3(char *a, char *b, char *c)
+{
+    free(a);
+    free(b);
+    free(c);
+}
+
+static const struct srv_mail_vars mail_vars = {
+    .app = "<script>&\"'",
+    .issuer = "https://id.example",
+    .link = "https://id.example/v1/email/verify?token=a-b_c&x=1",
+    .email = "ada@example.org",
+    .new_email = "ada.new@example.org",
+    .hours = 24,
+};
+
+TEST(test_mail_render_every_kind)
+{
+    static const char esc_app[] = "&lt;script&gt;&amp;&quot;&#39;";
+    static const char esc_link[] = "https://id.example/v1/email/verify?token=a-b_c&amp;x=1";
+    struct srv_mail_templates *t = NULL;
+    char why[512], *subject, *text, *html;
+    CHECK_MSG(srv_mail_templates_load(NULL, &t, why, sizeof why) == SRV_OK, "%s", why);
+    th_defer(free_templates, t);
+
+    for (int k = 0; k < SRV_MAIL_KINDS; k++) {
+        const char *name = srv_mail_kind_name(k);
+        int has_link = k == SRV_MAIL_VERIFY_EMAIL || k == SRV_MAIL_PASSWORD_RESET ||
+                       k == SRV_MAIL_EMAIL_CHANGE;
+        CHECK(name != NULL);
+        for (int j = 0; j < k; j++)
+            CHECK(strcmp(name, srv_mail_kind_name(j)) != 0);
+        CHECK_INT(srv_mail_render(t, k, &mail_vars, &subject, &text, &html), SRV_OK);
+        /* the text shows values as they are; the HTML escapes them; the subject is not HTML */
+        int ok = strstr(text, mail_vars.app) && strstr(html, esc_app) && !strstr(html, "<script") &&
+                 strstr(subject, mail_vars.app) && !strstr(text, "&lt;") && !strstr(text, "{{") &&
+                 !strstr(html, "{{") && !strstr(subject, "{{") && !strpbrk(subject, "\r\n") &&
+                 !strstr(html, "<img");
+        if (has_link)
+            ok = ok && strstr(text, mail_vars.link) && strstr(text, "24 h") &&
+                 strstr(html, "24 h") && strstr(html, esc_link) &&
+                 strstr(strstr(html, esc_link) + 1, esc_link) &&
+                 strstr(html, ">https://id.example/v1/email/verify?token=a-b_c&amp;x=1</a>") &&
+                 !strstr(html, mail_vars.link);
+        if (k == SRV_MAIL_EMAIL_CHANGE || k == SRV_MAIL_EMAIL_CHANGED)
+            ok = ok && strstr(text, mail_vars.new_email) && strstr(html, mail_vars.new_email);
+        free3(subject, text, html);
+        CHECK_MSG(ok, "%s", name);
+    }
+    CHECK(srv_mail_kind_name(SRV_MAIL_KINDS) == NULL);
+    CHECK(srv_mail_kind_name((enum srv_mail_kind) - 1) == NULL);
+    subject = text = html = (char *)"x";
+    CHECK_INT(srv_mail_render(t, SRV_MAIL_KINDS, &mail_vars, &subject, &text, &html), SRV_EINVAL);
+    CHECK(!subject && !text && !html);
+    /* NULL values render as nothing */
+    struct srv_mail_vars none = {0};
+    CHECK_INT(srv_mail_render(t, SRV_MAIL_PASSWORD_CHANGED, &none, &subject, &text, &html), SRV_OK);
+    CHECK(!strstr(text, "{{") && !strstr(text, "(null)"));
+    free3(subject, text, html);
+}
+
+TEST(test_mail_subject_stays_one_line)
+{
+    struct srv_mail_templates *t = NULL;
+    struct srv_mail_vars v = mail_vars;
+    char why[512], *subject, *text, *html;
+    CHECK_MSG(srv_mail_templates_load("", &t, why, sizeof why) == SRV_OK, "%s", why);
+    th_defer(free_templates, t);
+    v.app = "Evil\r\nBcc: mallory@example.org\n";
+    CHECK_INT(srv_mail_render(t, SRV_MAIL_PASSWORD_RESET, &v, &subject, &text, &html), SRV_OK);
+    int one_line = !strpbrk(subject, "\r\n") && strstr(subject, "Evil  Bcc: mallory@example.org ");
+    int text_as_is = strstr(text, v.app) != NULL;
+    free3(subject, text, html);
+    CHECK_MSG(one_line, "the subject keeps a line end");
+    CHECK(text_as_is);
+}
+
+TEST(test_mail_templates_from_a_folder)
+{
+    static const char mine[] = "Hi {{email}}, confirm at {{link}} ({{app}}, {{hours}} h)\n";
+    struct srv_mail_templates *t = NULL, *builtin = NULL;
+    char dir[1024], why[512], *s1, *t1, *h1, *s2, *t2, *h2;
+    CHECK(sub_dir("mail", dir, sizeof dir));
+    CHECK(put_file(dir, "verify-email.txt", mine, sizeof mine - 1));
+    CHECK(put_file(dir, "unrelated.txt", "{{nope}}", 8)); /* not a template name: not read */
+    CHECK_MSG(srv_mail_templates_load(dir, &t, why, sizeof why) == SRV_OK, "%s", why);
+    th_defer(free_templates, t);
+    CHECK_MSG(srv_mail_templates_load(NULL, &builtin, why, sizeof why) == SRV_OK, "%s", why);
+    th_defer(free_templates, builtin);
+
+    for (int k = 0; k < SRV_MAIL_KINDS; k++) {
+        CHECK_INT(srv_mail_render(t, k, &mail_vars, &s1, &t1, &h1), SRV_OK);
+        CHECK_INT(srv_mail_render(builtin, k, &mail_vars, &s2, &t2, &h2), SRV_OK);
+        /* only verify-email's text is the folder's; its subject and HTML, and every other kind,
+         * stay built-in */
+        int same = strcmp(s1, s2) == 0 && strcmp(h1, h2) == 0 &&
+                   (k == SRV_MAIL_VERIFY_EMAIL ? strcmp(t1, t2) != 0 : strcmp(t1, t2) == 0);
+        int mine_ok = k != SRV_MAIL_VERIFY_EMAIL ||
+                      strcmp(t1, "Hi ada@example.org, confirm at "
+                                 "https://id.example/v1/email/verify?token=a-b_c&x=1 "
+                                 "(<script>&\"', 24 h)\n") == 0;
+        free3(s1, t1, h1);
+        free3(s2, t2, h2);
+        CHECK_MSG(same && mine_ok, "%s", srv_mail_kind_name(k));
+    }
+
+    /* a subject file: its line end is dropped */
+    struct srv_mail_templates *again = NULL;
+    CHECK(put_file(dir, "password-reset.subject", "New password for {{app}}\r\n", 26));
+    CHECK_MSG(srv_mail_templates_load(dir, &again, why, sizeof why) == SRV_OK, "%s", why);
+    th_defer(free_templates, again);
+    CHECK_INT(srv_mail_render(again, SRV_MAIL_PASSWORD_RESET, &mail_vars, &s1, &t1, &h1), SRV_OK);
+    int subject_ok = strcmp(s1, "New password for <script>&\"'") == 0;
+    free3(s1, t1, h1);
+    CHECK(subject_ok);
+}
+
+/* Loading from a folder holding one file name = data (or a folder of that name when data is
+ * NULL) fails with SRV_EUSAGE and a why that names the file and says want. */
+static int load_refuses(const char *name, const char *data, size_t n, const char *want)
+{
+    static int round;
+    struct srv_mail_templates *t = (struct srv_mail_templates *)1;
+    char dir[1024], sub[32], path[1100], why[512] = "";
+    snprintf(sub, sizeof sub, "bad%d", round++);
+    if (!sub_dir(sub, dir, sizeof dir))
+        return 0;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (data ? !put_file(dir, name, data, n) : mkdir(path, 0700) != 0)
+        return 0;
+    int rc = srv_mail_templates_load(dir, &t, why, sizeof why);
+    if (rc != SRV_EUSAGE || t || !strstr(why, path) || !strstr(why, want)) {
+        fprintf(stderr, "  %s: rc %d, why \"%s\"\n", name, rc, why);
+        srv_mail_templates_free(rc == SRV_OK ? t : NULL);
+        return 0;
+    }
+    return 1;
+}
+
+TEST(test_mail_templates_refuse_bad_files)
+{
+    static char big[SRV_MAIL_TEMPLATE_MAX + 1];
+    memset(big, 'a', sizeof big);
+    CHECK(load_refuses("password-reset.html", "<p>{{nope}}</p>", 15, "\"{{nope}}\""));
+    CHECK(load_refuses("email-change.txt", "open {{link", 11, "{{link"));
+    CHECK(load_refuses("verify-email.txt", big, sizeof big, "over 65536 bytes"));
+    CHECK(load_refuses("register-taken.txt",
+                       "Gr\xfc\xdf"
+                       "e",
+                       5, "not UTF-8"));
+    CHECK(load_refuses("email-changed.txt", "a\0b", 3, "not UTF-8"));
+    CHECK(load_refuses("verify-email.subject", "Hello\nBcc: x@example.org", 24, "one line"));
+    /* one that cannot be read: a folder (chmod 000 would not stop root, who runs CI) */
+    CHECK(load_refuses("password-changed.html", NULL, 0, "not a regular file"));
+
+    /* exactly the limit is fine */
+    struct srv_mail_templates *t = NULL;
+    char dir[1024], why[512];
+    CHECK(sub_dir("limit", dir, sizeof dir));
+    CHECK(put_file(dir, "verify-email.html", big, sizeof big - 1));
+    CHECK_MSG(srv_mail_templates_load(dir, &t, why, sizeof why) == SRV_OK, "%s", why);
+    srv_mail_templates_free(t);
+    if (geteuid() != 0) {
+        CHECK(put_file(dir, "verify-email.txt", "x", 1));
+        snprintf(dir + strlen(dir), sizeof dir - strlen(dir), "/verify-email.txt");
+        CHECK(chmod(dir, 0) == 0);
+        dir[strlen(dir) - sizeof "/verify-email.txt" + 1] = '\0';
+        CHECK_INT(srv_mail_templates_load(dir, &t, why, sizeof why), SRV_EUSAGE);
+        CHECK(strstr(why, "verify-email.txt") != NULL);
+    }
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -1071,5 +1271,9 @@ int main(int argc, char **argv)
     RUN(test_email_key);
     RUN(test_uri_port_valid);
     RUN(test_smtp_sends_through_a_real_server);
+    RUN(test_mail_render_every_kind);
+    RUN(test_mail_subject_stays_one_line);
+    RUN(test_mail_templates_from_a_folder);
+    RUN(test_mail_templates_refuse_bad_files);
     return th_done();
 }
