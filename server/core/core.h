@@ -467,6 +467,23 @@ void srv_mail_templates_free(struct srv_mail_templates *t);
 int srv_mail_render(const struct srv_mail_templates *t, enum srv_mail_kind k,
                     const struct srv_mail_vars *v, char **subject, char **text, char **html);
 
+/* An RFC 5322 message with MIME (RFC 2045/2046), ready for srv_smtp_send(): From, To, Subject
+ * (RFC 2047 encoded-words, UTF-8 base64, folded, when it is not printable ASCII or too long for
+ * one line), Date (from unix seconds date, UTC), Message-ID <message_id> (the caller passes
+ * "local@host" without brackets), MIME-Version: 1.0, Auto-Submitted: auto-generated, and a
+ * multipart/alternative body of text/plain then text/html, both charset=utf-8 and
+ * quoted-printable (lines of at most 76 characters). A line end in text or html ("\n" or
+ * "\r\n") is a line end of the part; CRLF line ends throughout; the boundary is random and
+ * cannot occur in the encoded parts.
+ * from and to: 1..320 bytes of UTF-8, no CR, LF, NUL or other control character, no space, and
+ * none of < > , ; " ( ) (SRV_EINVAL: header injection). subject, text and html: UTF-8
+ * (SRV_EINVAL). message_id: 1..255 bytes of printable ASCII without spaces, < or > (SRV_EINVAL).
+ * date: 0 to 253402300799 (year 9999; SRV_EINVAL). SRV_ENOMEM, SRV_ERUNTIME (no randomness).
+ * *out malloc'd (free()), NUL-terminated, *len its length; NULL and 0 on an error. */
+int srv_mail_compose(const char *from, const char *to, const char *subject, const char *text,
+                     const char *html, const char *message_id, int64_t date, char **out,
+                     size_t *len);
+
 /* ---- access-list CIDRs (cidr.c) ---- */
 
 /* Parses "a.b.c.d/len", an IPv6 address "/len", or a bare address (/32, /128). The host bits

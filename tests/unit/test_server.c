@@ -1249,6 +1249,185 @@ TEST(test_mail_templates_refuse_bad_files)
     }
 }
 
+/* Each line of the message: CRLF ended (no bare CR or LF), at most 998 octets; header lines at
+ * most 78 and the encoded parts' lines at most 76. 1, or 0 with the line number in *bad. */
+static int lines_ok(const char *m, size_t len, int *bad)
+{
+    int line = 1, in_body = 0;
+    for (size_t at = 0; at < len; line++) {
+        const char *end = memchr(m + at, '\n', len - at);
+        size_t n = end ? (size_t)(end - (m + at)) : len - at;
+        *bad = line;
+        if (!end || n == 0 || m[at + n - 1] != '\r' || memchr(m + at, '\r', n - 1))
+            return 0;
+        n--; /* without the CR */
+        if (n > 998 || n > (size_t)(in_body ? 76 : 78))
+            return 0;
+        if (n == 0)
+            in_body = 1;
+        at += n + 2;
+    }
+    return 1;
+}
+
+TEST(test_mail_compose_headers_and_lines)
+{
+    static const char subject[] = "Bestätigen Sie Ihre E-Mail-Adresse — ✓ für <script>&\"'";
+    static const char text[] = "Grüße — ✓\nTrailing blank \nTab\tand = sign\n";
+    char html[512], *m = NULL, *m2 = NULL;
+    size_t len = 0, len2 = 0;
+    int bad = 0;
+    snprintf(html, sizeof html, "<p>%0150d</p>\r\n<p>✓</p>", 7);
+    CHECK_INT(srv_mail_compose("idpd@example.org", "ada@example.org", subject, text, html,
+                               "0123.abc@id.example", 1767225600, &m, &len),
+              SRV_OK);
+    th_defer(free, m);
+    CHECK_INT(strlen(m), len);
+    static const char head[] = "From: idpd@example.org\r\nTo: ada@example.org\r\nSubject: ";
+    CHECK(strncmp(m, head, sizeof head - 1) == 0);
+    CHECK(strstr(m, "\r\nSubject: =?UTF-8?B?") != NULL);
+    CHECK(strstr(m, "\r\nDate: Thu, 01 Jan 2026 00:00:00 +0000\r\n") != NULL);
+    CHECK(strstr(m, "\r\nMessage-ID: <0123.abc@id.example>\r\n") != NULL);
+    CHECK(strstr(m, "\r\nMIME-Version: 1.0\r\n") != NULL);
+    CHECK(strstr(m, "\r\nAuto-Submitted: auto-generated\r\n") != NULL);
+    CHECK(strstr(m, "\r\nContent-Type: multipart/alternative;\r\n boundary=\"=_") != NULL);
+    CHECK(strstr(m, "\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                    "Content-Transfer-Encoding: quoted-printable\r\n\r\nGr=C3=BC=C3=9Fe =E2=80=94 "
+                    "=E2=9C=93\r\nTrailing blank=20\r\nTab\tand =3D sign\r\n\r\n--=_") != NULL);
+    CHECK(strstr(m, "\r\nContent-Type: text/html; charset=utf-8\r\n") != NULL);
+    CHECK_MSG(lines_ok(m, len, &bad), "line %d", bad);
+    /* the boundary is new each time */
+    CHECK_INT(srv_mail_compose("idpd@example.org", "ada@example.org", subject, text, html,
+                               "0124.abc@id.example", 1767225600, &m2, &len2),
+              SRV_OK);
+    th_defer(free, m2);
+    const char *b1 = strstr(m, "boundary=\""), *b2 = strstr(m2, "boundary=\"");
+    CHECK(b1 && b2 && strncmp(b1, b2, 44) != 0);
+
+    /* printable ASCII that fits stays as it is; a long one is encoded and folded */
+    char *m3 = NULL, long_subject[200];
+    memset(long_subject, 'x', sizeof long_subject - 1);
+    long_subject[sizeof long_subject - 1] = '\0';
+    CHECK_INT(srv_mail_compose("a@example.org", "b@example.org", "Reset your password", "t", "h",
+                               "1@x", 0, &m3, &len),
+              SRV_OK);
+    int plain = strstr(m3, "\r\nSubject: Reset your password\r\nDate: Thu, 01 Jan 1970") != NULL;
+    free(m3);
+    CHECK(plain);
+    CHECK_INT(srv_mail_compose("a@example.org", "b@example.org", long_subject, "t", "h", "1@x", 0,
+                               &m3, &len),
+              SRV_OK);
+    int folded = strstr(m3, "\r\nSubject: =?UTF-8?B?eHh4") && strstr(m3, "?=\r\n =?UTF-8?B?");
+    int short_lines = lines_ok(m3, len, &bad);
+    free(m3);
+    CHECK(folded);
+    CHECK_MSG(short_lines, "line %d", bad);
+}
+
+TEST(test_mail_compose_refuses_injection)
+{
+    static const char *const bad_addr[] = {"ada@example.org\r\nBcc: x@example.org",
+                                           "ada@example.org\nBcc: x@example.org",
+                                           "Ada <ada@example.org>",
+                                           "ada@example.org, eve@example.org",
+                                           "ada@example.org;",
+                                           "ada@example.org (eve)",
+                                           "ada @example.org",
+                                           "",
+                                           "a\x7f@example.org",
+                                           "\xff@example.org"};
+    char *m = (char *)"x";
+    size_t len = 1;
+    for (size_t i = 0; i < sizeof bad_addr / sizeof bad_addr[0]; i++) {
+        CHECK_MSG(srv_mail_compose("idpd@example.org", bad_addr[i], "s", "t", "h", "1@x", 0, &m,
+                                   &len) == SRV_EINVAL &&
+                      !m && !len,
+                  "to %zu", i);
+        CHECK_MSG(srv_mail_compose(bad_addr[i], "ada@example.org", "s", "t", "h", "1@x", 0, &m,
+                                   &len) == SRV_EINVAL,
+                  "from %zu", i);
+    }
+    CHECK_INT(srv_mail_compose("a@x", "b@x", "s", "t", "h", "1@x>\r\nBcc: c@x", 0, &m, &len),
+              SRV_EINVAL);
+    CHECK_INT(srv_mail_compose("a@x", "b@x", "s", "t", "h", "", 0, &m, &len), SRV_EINVAL);
+    CHECK_INT(srv_mail_compose("a@x", "b@x", "s\xff", "t", "h", "1@x", 0, &m, &len), SRV_EINVAL);
+    CHECK_INT(srv_mail_compose("a@x", "b@x", "s", "t\xc3", "h", "1@x", 0, &m, &len), SRV_EINVAL);
+    CHECK_INT(srv_mail_compose("a@x", "b@x", "s", "t", NULL, "1@x", 0, &m, &len), SRV_EINVAL);
+    CHECK_INT(srv_mail_compose("a@x", "b@x", "s", "t", "h", "1@x", -1, &m, &len), SRV_EINVAL);
+    /* a line end in the subject is no header of its own: it is inside an encoded-word */
+    CHECK_INT(srv_mail_compose("a@x", "b@x", "Hi\r\nBcc: c@x", "t", "h", "1@x", 0, &m, &len),
+              SRV_OK);
+    int contained = !strstr(m, "\nBcc:") && strstr(m, "\r\nSubject: =?UTF-8?B?");
+    free(m);
+    CHECK(contained);
+}
+
+/* Runs Debian's python3 (its email package) on argv; 1 when it exits 0. */
+static int python_ok(const char *script, const char *a1, const char *a2, const char *a3,
+                     const char *a4)
+{
+    int status = 0;
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/usr/bin/python3", "python3", "-c", script, a1, a2, a3, a4, (char *)NULL);
+        _exit(127);
+    }
+    return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+           WEXITSTATUS(status) == 0;
+}
+
+/* Another parser's reading of a composed message: Python's email package (policy default) finds
+ * the two parts and decodes subject, text and HTML back to what was composed. Line ends are
+ * compared as "\n": a line end of a text part is CRLF on the wire (RFC 2046 §4.1.1). */
+static const char py_check[] =
+    "import sys, email, email.policy\n"
+    "msg, want_text, want_html, want_subject = (open(p, 'rb').read() for p in sys.argv[1:5])\n"
+    "m = email.message_from_bytes(msg, policy=email.policy.default)\n"
+    "def fail(why):\n"
+    "    sys.stderr.write('  python: ' + why + '\\n'); sys.exit(1)\n"
+    "if m.defects: fail('defects %r' % m.defects)\n"
+    "if m.get_content_type() != 'multipart/alternative': fail(m.get_content_type())\n"
+    "if str(m['subject']) != want_subject.decode(): fail('subject %r' % str(m['subject']))\n"
+    "if m['to'].addresses[0].addr_spec != 'ada@example.org': fail('to')\n"
+    "if m['date'].datetime.timestamp() != 1767225600: fail('date')\n"
+    "parts = list(m.iter_parts())\n"
+    "if [p.get_content_type() for p in parts] != ['text/plain', 'text/html']: fail('parts')\n"
+    "for p, want in zip(parts, (want_text, want_html)):\n"
+    "    if p.defects: fail('part defects %r' % p.defects)\n"
+    "    got = p.get_content().replace('\\r\\n', '\\n')\n"
+    "    if got != want.decode(): fail('%s: %r' % (p.get_content_type(), got))\n";
+
+TEST(test_mail_compose_read_by_python)
+{
+    char text[1024], html[1024], subject[256], long_line[121], *m = NULL;
+    char p_msg[1024], p_text[1024], p_html[1024], p_subject[1024];
+    size_t len = 0;
+    const char *dir = th_tmpdir();
+    memset(long_line, 'w', sizeof long_line - 1);
+    long_line[sizeof long_line - 1] = '\0';
+    long_line[60] = ' ';
+    snprintf(text, sizeof text,
+             "Grüße — ✓\n\nA line of 120: %s\n=3D is no escape here\n.\nTrailing blanks \t\n"
+             "Last line without a line end",
+             long_line);
+    snprintf(html, sizeof html,
+             "<!DOCTYPE html>\n<p>Grüße — ✓</p>\n<p style=\"color:#1f6feb\">%s%s</p>\n", long_line,
+             long_line);
+    snprintf(subject, sizeof subject, "Grüße — ✓ %s", long_line);
+    CHECK_INT(srv_mail_compose("idpd@example.org", "ada@example.org", subject, text, html,
+                               "1@id.example", 1767225600, &m, &len),
+              SRV_OK);
+    th_defer(free, m);
+    snprintf(p_msg, sizeof p_msg, "%s/message.eml", dir);
+    snprintf(p_text, sizeof p_text, "%s/text", dir);
+    snprintf(p_html, sizeof p_html, "%s/html", dir);
+    snprintf(p_subject, sizeof p_subject, "%s/subject", dir);
+    CHECK(put_file(dir, "message.eml", m, len) && put_file(dir, "text", text, strlen(text)) &&
+          put_file(dir, "html", html, strlen(html)) &&
+          put_file(dir, "subject", subject, strlen(subject)));
+    CHECK(python_ok(py_check, p_msg, p_text, p_html, p_subject));
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -1275,5 +1454,8 @@ int main(int argc, char **argv)
     RUN(test_mail_subject_stays_one_line);
     RUN(test_mail_templates_from_a_folder);
     RUN(test_mail_templates_refuse_bad_files);
+    RUN(test_mail_compose_headers_and_lines);
+    RUN(test_mail_compose_refuses_injection);
+    RUN(test_mail_compose_read_by_python);
     return th_done();
 }
