@@ -367,6 +367,10 @@ struct store_user {
     char name[STORE_NAME_MAX];
     int status;    /* enum store_user_status */
     int anonymous; /* 1 while the user's only identities are anon-user */
+    /* 1 once the user proved they receive mail at email (a verification link); 0 for records
+     * made before it was kept. Set and kept by the caller like the other fields: storage does
+     * not reset it when email changes. */
+    int email_verified;
     int64_t created_at;
     int64_t updated_at;
     char *metadata;                /* JSON object text, owned; NULL means {} */

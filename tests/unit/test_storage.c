@@ -2657,6 +2657,61 @@ TEST(user_email_key_is_the_index)
     store_close(st);
 }
 
+/* email_verified is kept as given, by insert and update alike; a record written before it was
+ * kept has no "email_verified" and reads as 0. */
+TEST(user_email_verified_round_trips)
+{
+    struct store *st = NULL;
+    struct store_user u, got;
+    static const char old[] =
+        "{\"email\":\"old@x.com\",\"name\":\"\",\"status\":0,\"anonymous\":false,"
+        "\"created_at\":1,\"updated_at\":1,\"metadata\":{},\"roles\":[]}";
+    static const char bad[] =
+        "{\"email\":\"bad@x.com\",\"name\":\"\",\"status\":0,\"anonymous\":false,"
+        "\"email_verified\":1,\"created_at\":1,\"updated_at\":1,\"metadata\":{},\"roles\":[]}";
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    make_user(&u, "usr_v", "v@x.com");
+    u.email_verified = 1;
+    CHECK_INT(store_write(st, user_insert_cb, &u), STORE_OK);
+    CHECK_INT(user_get(st, "usr_v", &got), STORE_OK);
+    CHECK_INT(got.email_verified, 1);
+    /* an update that reads and writes back keeps it; one that clears it clears it */
+    snprintf(got.name, sizeof got.name, "renamed");
+    CHECK_INT(store_write(st, user_update_cb, &got), STORE_OK);
+    store_user_clear(&got);
+    CHECK_INT(user_get(st, "usr_v", &got), STORE_OK);
+    CHECK_INT(got.email_verified, 1);
+    CHECK_STR(got.name, "renamed");
+    got.email_verified = 0;
+    CHECK_INT(store_write(st, user_update_cb, &got), STORE_OK);
+    store_user_clear(&got);
+    CHECK_INT(user_get(st, "usr_v", &got), STORE_OK);
+    CHECK_INT(got.email_verified, 0);
+    store_user_clear(&got);
+    u.email_verified = 2;
+    CHECK_INT(store_write(st, user_update_cb, &u), STORE_EINVAL);
+    store_close(st);
+
+    /* records of an older store: without the member, 0; with one that is not a bool, corrupt */
+    CHECK_INT(raw_put("users", "usr_old", old, strlen(old)), 0);
+    CHECK_INT(raw_put("users", "usr_bad", bad, strlen(bad)), 0);
+    st = NULL;
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(user_get(st, "usr_old", &got), STORE_OK);
+    CHECK_STR(got.email, "old@x.com");
+    CHECK_INT(got.email_verified, 0);
+    /* written back, it has the member */
+    got.email_verified = 1;
+    CHECK_INT(store_write(st, user_update_cb, &got), STORE_OK);
+    store_user_clear(&got);
+    CHECK_INT(user_get(st, "usr_old", &got), STORE_OK);
+    CHECK_INT(got.email_verified, 1);
+    store_user_clear(&got);
+    CHECK_INT(user_get(st, "usr_bad", &got), STORE_ECORRUPT);
+    store_close(st);
+}
+
 TEST(user_list_pages_in_id_order)
 {
     struct store *st = NULL;
@@ -6346,6 +6401,7 @@ int main(int argc, char **argv)
     RUN(user_email_is_unique_ignoring_case);
     RUN(user_update_moves_the_email_index);
     RUN(user_email_key_is_the_index);
+    RUN(user_email_verified_round_trips);
     RUN(user_list_pages_in_id_order);
     RUN(identity_round_trip_and_uniqueness);
     RUN(identity_of_another_user_is_notfound);
