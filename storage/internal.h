@@ -103,9 +103,16 @@ int expiry_put(struct store_txn *txn, enum store_db index, int64_t expires, cons
                size_t len);
 int expiry_del(struct store_txn *txn, enum store_db index, int64_t expires, const void *key,
                size_t len);
-/* The record kept under a 32-byte hash (authorization and device codes) into key and val. */
+/* The record kept under a 32-byte hash (authorization and device codes, email tokens) into key
+ * and val. */
 int hashed_get(struct store_txn *txn, enum store_db db, const uint8_t *hash, struct kv_val *key,
                struct kv_val *val);
+/* The two ends of such a record's decode. hashed_load: copies the key into hash and parses val
+ * into *obj (codec_load()); STORE_ECORRUPT when the key is not 32 bytes. hashed_done: releases
+ * obj and returns rc; on an error it zeroes out[0..size) and reports a STORE_ECORRUPT record
+ * without its key, which is the hash of a secret. */
+int hashed_load(const struct kv_val *key, const struct kv_val *val, uint8_t *hash, json_t **obj);
+int hashed_done(enum store_db db, int rc, json_t *obj, void *out, size_t size);
 int expiry_sweep(struct store_txn *txn, enum store_db index, int64_t now,
                  int (*drop)(struct store_txn *txn, const void *key, size_t len, void *arg),
                  void *arg, size_t *removed);
