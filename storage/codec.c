@@ -23,6 +23,16 @@ int id_valid(const char *id)
     return str_fits_nonempty(id, STORE_ID_MAX) && !strchr(id, '/');
 }
 
+int word_valid(const char *s, size_t cap, const char *punct)
+{
+    if (!str_fits_nonempty(s, cap))
+        return 0;
+    for (; *s; s++)
+        if (!(*s >= 'a' && *s <= 'z') && !strchr(punct, *s))
+            return 0;
+    return 1;
+}
+
 int pair_key(const char *owner, const char *id, struct pair_key *k)
 {
     int n;

@@ -158,6 +158,9 @@ int str_fits(const char *s, size_t cap);
 int str_fits_nonempty(const char *s, size_t cap);
 /* An id usable as a key and as a key prefix: 1..STORE_ID_MAX-1 bytes, no '/'. */
 int id_valid(const char *id);
+/* A name of a kind (a mail's kind, a token's purpose): str_fits_nonempty() and every byte an
+ * ASCII lower-case letter or one of punct. */
+int word_valid(const char *s, size_t cap, const char *punct);
 
 /* Keys of records that belong to another: "<owner>/<id>", so one owner's records are exactly the
  * keys starting with "<owner>/" (ids hold no '/'). */
