@@ -44,6 +44,14 @@ static int create_db(struct store_txn *txn, enum store_db db)
     return kv_table_create(txn, store_db_names[db]);
 }
 
+static int create_dbs(struct store_txn *txn, const enum store_db *dbs, size_t n)
+{
+    int rc = STORE_OK;
+    for (size_t i = 0; i < n && rc == STORE_OK; i++)
+        rc = create_db(txn, dbs[i]);
+    return rc;
+}
+
 /* 0 -> 1: the databases of service accounts, secrets, the denylist, signing keys, applications,
  * users, identities, sessions with their refresh hashes, audit events, teams and memberships. */
 static int upgrade_to_1(struct store_txn *txn)
@@ -70,9 +78,7 @@ static int upgrade_to_1(struct store_txn *txn)
         DB_TEAM_MEMBERS,
         DB_USER_TEAMS,
     };
-    int rc = STORE_OK;
-    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0] && rc == STORE_OK; i++)
-        rc = create_db(txn, dbs[i]);
+    int rc = create_dbs(txn, dbs, sizeof dbs / sizeof dbs[0]);
     /* teams by name, until schema 5 */
     return rc ? rc : kv_table_create(txn, "teams_by_name");
 }
@@ -96,10 +102,7 @@ static int upgrade_to_4(struct store_txn *txn)
 {
     static const enum store_db dbs[] = {DB_AUTH_CODES, DB_AUTH_CODES_BY_EXP, DB_DEVICE_CODES,
                                         DB_DEVICE_CODES_BY_EXP, DB_USER_CODES};
-    int rc = STORE_OK;
-    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0] && rc == STORE_OK; i++)
-        rc = create_db(txn, dbs[i]);
-    return rc;
+    return create_dbs(txn, dbs, sizeof dbs / sizeof dbs[0]);
 }
 
 /* 4 -> 5: team names without duplicate keys. Schema 4 kept them in one LMDB database with
