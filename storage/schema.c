@@ -37,6 +37,9 @@ const char *const store_db_names[DB_COUNT] = {
     [DB_TEAM_NAMES] = "team_names",
     [DB_OUTBOX] = "outbox",
     [DB_OUTBOX_DUE] = "outbox_due",
+    [DB_EMAIL_TOKENS] = "email_tokens",
+    [DB_EMAIL_TOKENS_BY_EXP] = "email_tokens_by_exp",
+    [DB_EMAIL_TOKENS_BY_USER] = "email_tokens_by_user",
 };
 
 static int create_db(struct store_txn *txn, enum store_db db)
@@ -116,11 +119,12 @@ static int upgrade_to_5(struct store_txn *txn)
     return rc ? rc : store_team_names_index_all(txn);
 }
 
-/* 5 -> 6: the mail outbox and its due index. */
+/* 5 -> 6: the mail outbox and its due index; one-time email tokens with their indexes. */
 static int upgrade_to_6(struct store_txn *txn)
 {
-    int rc = create_db(txn, DB_OUTBOX);
-    return rc ? rc : create_db(txn, DB_OUTBOX_DUE);
+    static const enum store_db dbs[] = {DB_OUTBOX, DB_OUTBOX_DUE, DB_EMAIL_TOKENS,
+                                        DB_EMAIL_TOKENS_BY_EXP, DB_EMAIL_TOKENS_BY_USER};
+    return create_dbs(txn, dbs, sizeof dbs / sizeof dbs[0]);
 }
 
 /* upgrades[v] brings a data folder from version v to v + 1. Steps only move forward: a binary

@@ -695,4 +695,39 @@ int store_mail_retry(struct store_txn *txn, const char *id, int64_t next_at, con
 /* Delivered, or given up: gone. STORE_NOTFOUND when it is not there. */
 int store_mail_delete(struct store_txn *txn, const char *id);
 
+/* ---- one-time email tokens (email_tokens.c) ----
+ *
+ * The links of verification, password-reset and email-change mails: kept by the SHA-256 of the
+ * token, with the user and address it was sent for, until used (deleted) or swept after expiry.
+ * A user's tokens can be deleted together (a new link replaces the old ones, a finished reset
+ * ends the others). */
+
+#define STORE_EMAIL_PURPOSE_MAX 24 /* [a-z-]+, incl. NUL */
+
+struct store_email_token {
+    uint8_t hash[STORE_REFRESH_HASH_LEN];  /* SHA-256 of the token; the token is never stored */
+    char purpose[STORE_EMAIL_PURPOSE_MAX]; /* "verify-email", "password-reset", "email-change" */
+    char user_id[STORE_ID_MAX];
+    char email[STORE_EMAIL_MAX]; /* the address the link went to (for a change: the new one) */
+    int64_t created_at;
+    int64_t expires_at; /* unix seconds */
+};
+
+/* STORE_EXISTS when the hash is taken; STORE_EINVAL for a bad record (purpose not [a-z-]+,
+ * user_id not an id, empty email, a negative time). The user is not checked. */
+int store_email_token_insert(struct store_txn *txn, const struct store_email_token *t);
+/* STORE_NOTFOUND when no token has that hash (never issued, used, or swept). Expired tokens are
+ * still returned until swept: the caller compares expires_at. */
+int store_email_token_get(struct store_txn *txn, const uint8_t hash[STORE_REFRESH_HASH_LEN],
+                          struct store_email_token *out);
+/* Uses the token up: deletes it with its index entries. STORE_NOTFOUND when absent. On
+ * PostgreSQL two transactions using the same token collide (one reruns and finds it gone). */
+int store_email_token_delete(struct store_txn *txn, const uint8_t hash[STORE_REFRESH_HASH_LEN]);
+/* Deletes every token of user_id whose purpose is purpose (NULL: every purpose); *n (may be
+ * NULL) = how many. A user without tokens is STORE_OK with *n = 0; STORE_EINVAL for an invalid
+ * user id or purpose. On PostgreSQL a token another transaction inserts meanwhile is not seen
+ * and stays, as if inserted just after (email_tokens.c says when that matters). */
+int store_email_tokens_delete_user(struct store_txn *txn, const char *user_id, const char *purpose,
+                                   size_t *n);
+
 #endif

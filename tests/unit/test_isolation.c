@@ -1630,6 +1630,66 @@ TEST(device_decide_vs_remove_keeps_it_removed)
     CHECK_INT(store_read(st, device_find_cb, "BCDFGHJK"), STORE_NOTFOUND);
 }
 
+/* An email link followed (a verification or a reset): the token is read, then used up. */
+struct token_use {
+    struct race *race;
+    uint8_t hash[STORE_REFRESH_HASH_LEN];
+    int used; /* this transaction used the token */
+};
+
+static int token_use_cb(struct store_txn *txn, void *arg)
+{
+    struct token_use *u = arg;
+    struct store_email_token t;
+    int rc;
+    race_begin(u->race);
+    u->used = 0;
+    rc = store_email_token_get(txn, u->hash, &t);
+    if (rc)
+        return rc;
+    race_pause(u->race);
+    rc = store_email_token_delete(txn, u->hash);
+    if (rc == STORE_OK)
+        u->used = 1;
+    return rc;
+}
+
+static int token_insert_cb(struct store_txn *txn, void *arg)
+{
+    return store_email_token_insert(txn, arg);
+}
+
+/* Two transactions use one email token: one wins. A read the token before B used it up; A's
+ * delete collides with B's, and A's rerun finds it gone. */
+TEST(two_uses_of_one_email_token_one_wins)
+{
+    static struct store_email_token t;
+    struct token_use ua = {0}, ub = {0};
+    struct store *st;
+    int a;
+    POSTGRES_ONLY();
+    CHECK((st = open_store()) != NULL);
+    memset(&t, 0, sizeof t);
+    hash_of(t.hash, 11);
+    snprintf(t.purpose, sizeof t.purpose, "password-reset");
+    snprintf(t.user_id, sizeof t.user_id, "usr_1");
+    snprintf(t.email, sizeof t.email, "u1@example.com");
+    t.created_at = 1700000000;
+    t.expires_at = 1700003600;
+    CHECK_INT(store_write(st, token_insert_cb, &t), STORE_OK);
+    struct race r = RACE(st, token_use_cb, &ub);
+    ua.race = &r;
+    memcpy(ua.hash, t.hash, sizeof t.hash);
+    memcpy(ub.hash, t.hash, sizeof t.hash);
+
+    a = race_run(&r, token_use_cb, &ua);
+    CHECK_RACED(r);
+    CHECK_INT(ub.used, 1);
+    CHECK_INT(a, STORE_NOTFOUND);
+    CHECK_INT(ua.used, 0);
+    CHECK_INT(r.a_runs, 2);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -1658,5 +1718,6 @@ int main(int argc, char **argv)
     RUN(member_add_vs_user_delete_leaves_no_membership);
     RUN(code_use_vs_sweep_keeps_it_swept);
     RUN(device_decide_vs_remove_keeps_it_removed);
+    RUN(two_uses_of_one_email_token_one_wins);
     return th_done();
 }

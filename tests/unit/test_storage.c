@@ -3843,6 +3843,233 @@ TEST(outbox_claims_are_exclusive)
     store_close(st);
 }
 
+/* ---- one-time email tokens ---- */
+
+static void make_token(struct store_email_token *t, int seed, const char *purpose,
+                       const char *user_id, int64_t expires_at)
+{
+    memset(t, 0, sizeof *t);
+    hash_of(t->hash, seed);
+    snprintf(t->purpose, sizeof t->purpose, "%s", purpose);
+    snprintf(t->user_id, sizeof t->user_id, "%s", user_id);
+    snprintf(t->email, sizeof t->email, "%s@example.org", user_id);
+    t->created_at = 10;
+    t->expires_at = expires_at;
+}
+
+struct token_op {
+    enum { TOKEN_INSERT, TOKEN_GET, TOKEN_DELETE, TOKEN_DELETE_USER } op;
+    struct store_email_token t;    /* insert: the token; get: the result; get, delete: by t.hash */
+    const char *user_id, *purpose; /* delete_user */
+    int no_count;                  /* delete_user: n NULL */
+    size_t n;
+};
+
+static int token_cb(struct store_txn *txn, void *arg)
+{
+    struct token_op *o = arg;
+    uint8_t hash[STORE_REFRESH_HASH_LEN];
+    memcpy(hash, o->t.hash, sizeof hash);
+    switch (o->op) {
+    case TOKEN_INSERT:
+        return store_email_token_insert(txn, &o->t);
+    case TOKEN_GET:
+        return store_email_token_get(txn, hash, &o->t);
+    case TOKEN_DELETE:
+        return store_email_token_delete(txn, hash);
+    default:
+        return store_email_tokens_delete_user(txn, o->user_id, o->purpose,
+                                              o->no_count ? NULL : &o->n);
+    }
+}
+
+/* The token of seed: STORE_OK (its record in *out, may be NULL) or STORE_NOTFOUND. */
+static int token_get(struct store *st, int seed, struct store_email_token *out)
+{
+    struct token_op o = {.op = TOKEN_GET};
+    int rc;
+    hash_of(o.t.hash, seed);
+    rc = store_read(st, token_cb, &o);
+    if (out)
+        *out = o.t;
+    return rc;
+}
+
+static int token_op(struct store *st, int op, struct store_email_token *t)
+{
+    struct token_op o = {.op = op, .t = *t};
+    return store_write(st, token_cb, &o);
+}
+
+/* How many tokens delete_user removed into *n; its result. */
+static int token_delete_user(struct store *st, const char *user_id, const char *purpose, size_t *n)
+{
+    struct token_op o = {.op = TOKEN_DELETE_USER, .user_id = user_id, .purpose = purpose, .n = 99};
+    int rc = store_write(st, token_cb, &o);
+    *n = o.n;
+    return rc;
+}
+
+/* Stored by hash and read back whole; used once (deleted), refused when malformed, swept after
+ * expiry (not before). */
+TEST(email_tokens_are_single_use_and_expire)
+{
+    struct store *st = NULL;
+    struct store_email_token t, got;
+    size_t removed = 99, n;
+    char longer[STORE_EMAIL_PURPOSE_MAX + 1];
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    make_token(&t, 1, "verify-email", "usr_a", 100);
+    fill(t.email, STORE_EMAIL_MAX, 'e');
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_OK);
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_EXISTS);
+    CHECK_INT(token_get(st, 1, &got), STORE_OK);
+    CHECK(memcmp(got.hash, t.hash, sizeof t.hash) == 0);
+    CHECK_STR(got.purpose, "verify-email");
+    CHECK_STR(got.user_id, "usr_a");
+    CHECK_STR(got.email, t.email);
+    CHECK_INT(strlen(got.email), STORE_EMAIL_MAX - 1);
+    CHECK_INT(got.created_at, 10);
+    CHECK_INT(got.expires_at, 100);
+    /* expired, not yet swept: still there (the caller compares expires_at) */
+    CHECK_INT(store_sweep(st, 99, &removed), STORE_OK);
+    CHECK_INT(removed, 0);
+    CHECK_INT(token_get(st, 1, NULL), STORE_OK);
+
+    /* used up: gone, and a second use finds nothing */
+    CHECK_INT(token_op(st, TOKEN_DELETE, &t), STORE_OK);
+    CHECK_INT(token_op(st, TOKEN_DELETE, &t), STORE_NOTFOUND);
+    CHECK_INT(token_get(st, 1, &got), STORE_NOTFOUND);
+    CHECK_INT(got.user_id[0], 0);
+    CHECK_INT(token_delete_user(st, "usr_a", NULL, &n), STORE_OK);
+    CHECK_INT(n, 0);
+    CHECK_INT(store_sweep(st, 1000, &removed), STORE_OK);
+    CHECK_INT(removed, 0);
+    /* its hash may be issued again */
+    make_token(&t, 1, "verify-email", "usr_a", 300);
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_OK);
+
+    /* the sweep: at 199 nothing, at 200 the token of 200, not the one of 300 */
+    make_token(&t, 2, "password-reset", "usr_a", 200);
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_OK);
+    CHECK_INT(store_sweep(st, 199, &removed), STORE_OK);
+    CHECK_INT(removed, 0);
+    CHECK_INT(store_sweep(st, 200, &removed), STORE_OK);
+    CHECK_INT(removed, 1);
+    CHECK_INT(token_get(st, 2, NULL), STORE_NOTFOUND);
+    CHECK_INT(token_get(st, 1, NULL), STORE_OK);
+    /* swept with its user entry: delete_user finds the one of 300 only */
+    CHECK_INT(token_delete_user(st, "usr_a", NULL, &n), STORE_OK);
+    CHECK_INT(n, 1);
+    CHECK_INT(token_get(st, 1, NULL), STORE_NOTFOUND);
+    CHECK_INT(store_sweep(st, 1000, &removed), STORE_OK);
+    CHECK_INT(removed, 0);
+
+    /* bad records and arguments change nothing */
+    make_token(&t, 3, "Verify-email", "usr_a", 100);
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_EINVAL);
+    make_token(&t, 3, "verify_email", "usr_a", 100);
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_EINVAL);
+    make_token(&t, 3, "", "usr_a", 100);
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_EINVAL);
+    fill(longer, sizeof longer, 'p');
+    make_token(&t, 3, "", "usr_a", 100);
+    memcpy(t.purpose, longer, sizeof t.purpose); /* no NUL within the field */
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_EINVAL);
+    make_token(&t, 3, "verify-email", "", 100);
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_EINVAL);
+    make_token(&t, 3, "verify-email", "usr/a", 100);
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_EINVAL);
+    make_token(&t, 3, "verify-email", "usr_a", 100);
+    t.email[0] = '\0';
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_EINVAL);
+    make_token(&t, 3, "verify-email", "usr_a", -1);
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_EINVAL);
+    make_token(&t, 3, "verify-email", "usr_a", 100);
+    t.created_at = -1;
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_EINVAL);
+    struct token_op ro = {.op = TOKEN_INSERT};
+    make_token(&ro.t, 3, "verify-email", "usr_a", 100);
+    CHECK_INT(store_read(st, token_cb, &ro), STORE_EINVAL);
+    ro.op = TOKEN_DELETE;
+    CHECK_INT(store_read(st, token_cb, &ro), STORE_EINVAL);
+    CHECK_INT(token_get(st, 3, NULL), STORE_NOTFOUND);
+    store_close(st);
+
+    /* a record that cannot be decoded is corrupt */
+    uint8_t h[STORE_REFRESH_HASH_LEN];
+    static const char bad[] = "{\"purpose\":\"verify-email\",\"user_id\":\"usr_a\",\"email\":\"\","
+                              "\"created_at\":1,\"expires_at\":2}";
+    hash_of(h, 4);
+    CHECK_INT(raw_put_bin("email_tokens", h, sizeof h, bad, strlen(bad)), 0);
+    st = NULL;
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(token_get(st, 4, &got), STORE_ECORRUPT);
+    CHECK_INT(got.purpose[0], 0);
+    store_close(st);
+}
+
+/* delete_user takes the user's tokens of one purpose, or all of them, and no one else's: not
+ * those of a user whose id starts with the same letters. */
+TEST(email_tokens_delete_by_user_and_purpose)
+{
+    struct store *st = NULL;
+    struct store_email_token t;
+    size_t n, removed = 0;
+    static const struct {
+        int seed;
+        const char *purpose, *user_id;
+    } tokens[] = {
+        {1, "verify-email", "usr_a"},    {2, "password-reset", "usr_a"},
+        {3, "password-reset", "usr_a"},  {4, "email-change", "usr_a"},
+        {5, "password-reset", "usr_ab"}, {6, "password-reset", "usr_"},
+    };
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    for (size_t i = 0; i < sizeof tokens / sizeof tokens[0]; i++) {
+        make_token(&t, tokens[i].seed, tokens[i].purpose, tokens[i].user_id, 100 + (int)i);
+        CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_OK);
+    }
+    CHECK_INT(token_delete_user(st, "usr_a", "password-reset", &n), STORE_OK);
+    CHECK_INT(n, 2);
+    CHECK_INT(token_get(st, 2, NULL), STORE_NOTFOUND);
+    CHECK_INT(token_get(st, 3, NULL), STORE_NOTFOUND);
+    CHECK_INT(token_get(st, 1, NULL), STORE_OK);
+    CHECK_INT(token_get(st, 4, NULL), STORE_OK);
+    CHECK_INT(token_get(st, 5, NULL), STORE_OK);
+    CHECK_INT(token_get(st, 6, NULL), STORE_OK);
+    CHECK_INT(token_delete_user(st, "usr_a", "password-reset", &n), STORE_OK);
+    CHECK_INT(n, 0);
+    CHECK_INT(token_delete_user(st, "usr_a", "no-such-purpose", &n), STORE_OK);
+    CHECK_INT(n, 0);
+    /* every purpose */
+    CHECK_INT(token_delete_user(st, "usr_a", NULL, &n), STORE_OK);
+    CHECK_INT(n, 2);
+    CHECK_INT(token_get(st, 1, NULL), STORE_NOTFOUND);
+    CHECK_INT(token_get(st, 4, NULL), STORE_NOTFOUND);
+    CHECK_INT(token_get(st, 5, NULL), STORE_OK);
+    CHECK_INT(token_get(st, 6, NULL), STORE_OK);
+    /* a user without tokens; n may be NULL */
+    CHECK_INT(token_delete_user(st, "usr_none", NULL, &n), STORE_OK);
+    CHECK_INT(n, 0);
+    struct token_op o = {.op = TOKEN_DELETE_USER, .user_id = "usr_ab", .no_count = 1};
+    CHECK_INT(store_write(st, token_cb, &o), STORE_OK);
+    CHECK_INT(token_get(st, 5, NULL), STORE_NOTFOUND);
+    /* bad arguments: the walk does not start */
+    CHECK_INT(token_delete_user(st, "usr_", "Password-reset", &n), STORE_EINVAL);
+    CHECK_INT(n, 0);
+    CHECK_INT(token_delete_user(st, "", NULL, &n), STORE_EINVAL);
+    CHECK_INT(token_delete_user(st, "usr_/x", NULL, &n), STORE_EINVAL);
+    CHECK_INT(store_read(st, token_cb, &o), STORE_EINVAL);
+    CHECK_INT(token_get(st, 6, NULL), STORE_OK);
+    /* the expiry entries of the deleted tokens went with them: the sweep finds one token */
+    CHECK_INT(store_sweep(st, 1000, &removed), STORE_OK);
+    CHECK_INT(removed, 1);
+    CHECK_INT(token_get(st, 6, NULL), STORE_NOTFOUND);
+    store_close(st);
+}
+
 /* ---- transactions and durability ---- */
 
 /* Writes a user with everything attached; arg non-NULL: then fails with 42. */
@@ -6420,6 +6647,8 @@ int main(int argc, char **argv)
     RUN(audit_append_many_is_one_write);
     RUN(outbox_claims_in_due_order);
     RUN(outbox_claims_are_exclusive);
+    RUN(email_tokens_are_single_use_and_expire);
+    RUN(email_tokens_delete_by_user_and_purpose);
     RUN(kv_put_runs_are_all_answered);
     RUN(read_ahead_is_only_a_hint);
     RUN(failed_transaction_leaves_no_user_records);
