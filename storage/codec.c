@@ -33,6 +33,14 @@ int word_valid(const char *s, size_t cap, const char *punct)
     return 1;
 }
 
+int opaque_key(const char *key, struct kv_val *out)
+{
+    if (!str_fits_nonempty(key, STORE_LOGIN_KEY_MAX + 1))
+        return STORE_EINVAL;
+    *out = kv_str(key);
+    return STORE_OK;
+}
+
 int pair_key(const char *owner, const char *id, struct pair_key *k)
 {
     int n;

@@ -165,6 +165,9 @@ int id_valid(const char *id);
 /* A name of a kind (a mail's kind, a token's purpose): str_fits_nonempty() and every byte an
  * ASCII lower-case letter or one of punct. */
 int word_valid(const char *s, size_t cap, const char *punct);
+/* The key of a record kept under a key the server derives (failed logins, mail budgets) into
+ * *out: STORE_EINVAL unless it is 1..STORE_LOGIN_KEY_MAX bytes. */
+int opaque_key(const char *key, struct kv_val *out);
 
 /* Keys of records that belong to another: "<owner>/<id>", so one owner's records are exactly the
  * keys starting with "<owner>/" (ids hold no '/'). */
