@@ -59,6 +59,8 @@ enum store_db {
     DB_EMAIL_TOKENS,         /* 32-byte SHA-256 of the token -> JSON record (email_tokens.c) */
     DB_EMAIL_TOKENS_BY_EXP,  /* be64 expiry || hash -> empty (expiry.c) */
     DB_EMAIL_TOKENS_BY_USER, /* "<user_id>/" || hash -> empty: a user's tokens are a range */
+    DB_MAIL_COUNTS,          /* opaque key -> JSON record (mail_counts.c) */
+    DB_MAIL_COUNTS_BY_EXP,   /* be64 expiry || key -> empty (expiry.c) */
     DB_COUNT
 };
 
@@ -146,13 +148,15 @@ int store_user_teams_delete_all(struct store_txn *txn, const char *user_id);
 
 /* The sweep's parts (store_sweep() in sweep.c runs them in one write transaction): each
  * removes what expired at or before now and adds how many records went to *removed.
- * (denylist.c, sessions.c, login_failures.c, auth_codes.c, device_codes.c, email_tokens.c) */
+ * (denylist.c, sessions.c, login_failures.c, auth_codes.c, device_codes.c, email_tokens.c,
+ * mail_counts.c) */
 int store_codes_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 int store_devices_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 int store_login_failures_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 int store_deny_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 int store_sessions_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 int store_email_tokens_sweep(struct store_txn *txn, int64_t now, size_t *removed);
+int store_mail_counts_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 
 /* ---- codec.c: argument checks, byte order, JSON records, base64 ---- */
 

@@ -40,6 +40,8 @@ const char *const store_db_names[DB_COUNT] = {
     [DB_EMAIL_TOKENS] = "email_tokens",
     [DB_EMAIL_TOKENS_BY_EXP] = "email_tokens_by_exp",
     [DB_EMAIL_TOKENS_BY_USER] = "email_tokens_by_user",
+    [DB_MAIL_COUNTS] = "mail_counts",
+    [DB_MAIL_COUNTS_BY_EXP] = "mail_counts_by_exp",
 };
 
 static int create_db(struct store_txn *txn, enum store_db db)
@@ -119,11 +121,19 @@ static int upgrade_to_5(struct store_txn *txn)
     return rc ? rc : store_team_names_index_all(txn);
 }
 
-/* 5 -> 6: the mail outbox and its due index; one-time email tokens with their indexes. */
+/* 5 -> 6: the mail outbox and its due index; one-time email tokens with their indexes; mail
+ * budgets. */
 static int upgrade_to_6(struct store_txn *txn)
 {
-    static const enum store_db dbs[] = {DB_OUTBOX, DB_OUTBOX_DUE, DB_EMAIL_TOKENS,
-                                        DB_EMAIL_TOKENS_BY_EXP, DB_EMAIL_TOKENS_BY_USER};
+    static const enum store_db dbs[] = {
+        DB_OUTBOX,
+        DB_OUTBOX_DUE,
+        DB_EMAIL_TOKENS,
+        DB_EMAIL_TOKENS_BY_EXP,
+        DB_EMAIL_TOKENS_BY_USER,
+        DB_MAIL_COUNTS,
+        DB_MAIL_COUNTS_BY_EXP,
+    };
     return create_dbs(txn, dbs, sizeof dbs / sizeof dbs[0]);
 }
 

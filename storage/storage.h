@@ -190,8 +190,9 @@ void store_write_stats(struct store *st, uint64_t *writes, uint64_t *batches);
 size_t store_map_size(struct store *st);
 
 /* Removes denylist entries whose expiry is <= now (unix seconds) and sessions whose idle or
- * absolute expiry is <= now (with their refresh hashes), in one write transaction.
- * *removed (may be NULL) receives how many records went. */
+ * absolute expiry is <= now (with their refresh hashes), and the failed-login records,
+ * authorization and device codes, email tokens and mail budgets whose expiry is <= now, in one
+ * write transaction. *removed (may be NULL) receives how many records went. */
 int store_sweep(struct store *st, int64_t now, size_t *removed);
 
 /* ---- meta: small named counters (schema version, key-ring epoch) ---- */
@@ -729,5 +730,25 @@ int store_email_token_delete(struct store_txn *txn, const uint8_t hash[STORE_REF
  * and stays, as if inserted just after (email_tokens.c says when that matters). */
 int store_email_tokens_delete_user(struct store_txn *txn, const char *user_id, const char *purpose,
                                    size_t *n);
+
+/* ---- mail budgets (mail_counts.c) ----
+ * How many messages (or requests) one address sent or received in a fixed window, so the
+ * server can refuse more: per destination address and per client address, one hour a window.
+ * Keyed, like failed logins, by an opaque key the server derives (storage sees no address): at
+ * most STORE_LOGIN_KEY_MAX bytes. The sweep forgets a record after its expires_at. */
+
+struct store_mail_count {
+    uint64_t count;       /* messages (or requests) counted in the window; at most INT64_MAX */
+    int64_t window_start; /* unix seconds */
+    int64_t expires_at;   /* unix seconds; the sweep forgets the record after this */
+};
+
+/* STORE_NOTFOUND (and *out zeroed) when the key has no record. STORE_EINVAL for a key that is
+ * empty or too long. */
+int store_mail_count_get(struct store_txn *txn, const char *key, struct store_mail_count *out);
+/* Creates or replaces the record (moving its expiry index entry). STORE_EINVAL for a bad key,
+ * a negative time or a count over INT64_MAX. On PostgreSQL two transactions that read one key's
+ * count and put it collide: one reruns and reads the other's. */
+int store_mail_count_put(struct store_txn *txn, const char *key, const struct store_mail_count *c);
 
 #endif

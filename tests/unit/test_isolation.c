@@ -1089,7 +1089,8 @@ TEST(secret_add_vs_account_delete_leaves_no_secret)
     CHECK_INT(secret_count(st, "sa_1"), 0);
 }
 
-/* An edit of the record id (a service account, a user, a team), paused after its read. */
+/* An edit of the record id (a service account, a user, a team, a mail count), paused after its
+ * read. */
 struct edit {
     struct race *race;
     const char *id;
@@ -1690,6 +1691,83 @@ TEST(two_uses_of_one_email_token_one_wins)
     CHECK_INT(r.a_runs, 2);
 }
 
+/* A mail counted against a budget (the key is the edit's id): the count is read, then put back
+ * one higher. */
+static int count_add_cb(struct store_txn *txn, void *arg)
+{
+    struct edit *e = arg;
+    struct store_mail_count n;
+    int rc;
+    race_begin(e->race);
+    rc = store_mail_count_get(txn, e->id, &n);
+    if (rc == STORE_NOTFOUND) {
+        n = (struct store_mail_count){0, 1700000000, 1700003600};
+        rc = STORE_OK;
+    }
+    if (rc)
+        return rc;
+    race_pause(e->race);
+    n.count++;
+    return store_mail_count_put(txn, e->id, &n);
+}
+
+static int count_get_cb(struct store_txn *txn, void *arg)
+{
+    struct store_mail_count *n = arg;
+    return store_mail_count_get(txn, "to:u1", n);
+}
+
+/* Two mails counted against one budget at once both count: from no record (both insert) and
+ * from one (both rewrite it). A lost count would let a sender past its budget. */
+TEST(two_mail_counts_both_count)
+{
+    struct edit ca = {.id = "to:u1"}, cb = {.id = "to:u1"};
+    struct store_mail_count n;
+    struct store *st;
+    int a;
+    POSTGRES_ONLY();
+    CHECK((st = open_store()) != NULL);
+    for (uint64_t round = 1; round <= 2; round++) {
+        struct race r = RACE(st, count_add_cb, &cb);
+        ca.race = &r;
+        a = race_run(&r, count_add_cb, &ca);
+        CHECK_RACED(r);
+        CHECK_INT(a, STORE_OK);
+        CHECK_INT(r.a_runs, 2);
+        CHECK_INT(store_read(st, count_get_cb, &n), STORE_OK);
+        CHECK_INT(n.count, 2 * round);
+    }
+}
+
+static int count_put_cb(struct store_txn *txn, void *arg)
+{
+    return store_mail_count_put(txn, "to:u1", arg);
+}
+
+/* A count put back while the sweep removes its expired record does not bring the old window
+ * back: the put reruns, finds no record and starts a new window, as after the sweep. */
+TEST(mail_count_vs_sweep_starts_a_new_window)
+{
+    struct edit ca = {.id = "to:u1"};
+    struct store_mail_count n = {5, 1699990000, 1700000060};
+    struct store *st;
+    int a;
+    POSTGRES_ONLY();
+    CHECK((st = open_store()) != NULL);
+    CHECK_INT(store_write(st, count_put_cb, &n), STORE_OK);
+    struct race r = RACE(st, NULL, NULL);
+    r.b_whole = sweep_late;
+    ca.race = &r;
+
+    a = race_run(&r, count_add_cb, &ca);
+    CHECK_RACED(r);
+    CHECK_INT(a, STORE_OK);
+    CHECK_INT(r.a_runs, 2);
+    CHECK_INT(store_read(st, count_get_cb, &n), STORE_OK);
+    CHECK_INT(n.count, 1);
+    CHECK_INT(n.window_start, 1700000000);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -1719,5 +1797,7 @@ int main(int argc, char **argv)
     RUN(code_use_vs_sweep_keeps_it_swept);
     RUN(device_decide_vs_remove_keeps_it_removed);
     RUN(two_uses_of_one_email_token_one_wins);
+    RUN(two_mail_counts_both_count);
+    RUN(mail_count_vs_sweep_starts_a_new_window);
     return th_done();
 }

@@ -4070,6 +4070,126 @@ TEST(email_tokens_delete_by_user_and_purpose)
     store_close(st);
 }
 
+/* ---- mail budgets ---- */
+
+struct count_op {
+    const char *key;
+    struct store_mail_count c; /* put: the record; get: the result */
+};
+
+static int count_put_cb(struct store_txn *txn, void *arg)
+{
+    struct count_op *o = arg;
+    return store_mail_count_put(txn, o->key, &o->c);
+}
+
+static int count_get_cb(struct store_txn *txn, void *arg)
+{
+    struct count_op *o = arg;
+    return store_mail_count_get(txn, o->key, &o->c);
+}
+
+static int count_put(struct store *st, const char *key, uint64_t count, int64_t window_start,
+                     int64_t expires_at)
+{
+    struct count_op o = {.key = key, .c = {count, window_start, expires_at}};
+    return store_write(st, count_put_cb, &o);
+}
+
+/* The count of key into *out; its result. */
+static int count_get(struct store *st, const char *key, struct store_mail_count *out)
+{
+    struct count_op o = {.key = key, .c = {7, 7, 7}};
+    int rc = store_read(st, count_get_cb, &o);
+    *out = o.c;
+    return rc;
+}
+
+/* Created, read, replaced (its expiry entry moving), swept after expiry with the email tokens
+ * of the same time and not before; bad keys and values refused. */
+TEST(mail_counts_put_get_and_sweep)
+{
+    struct store *st = NULL;
+    struct store_mail_count got;
+    struct store_email_token t;
+    size_t removed = 0;
+    char key[STORE_LOGIN_KEY_MAX + 2];
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(count_get(st, "to:a", &got), STORE_NOTFOUND);
+    CHECK(got.count == 0 && got.window_start == 0 && got.expires_at == 0);
+    CHECK_INT(count_put(st, "to:a", 1, 1000, 4600), STORE_OK);
+    CHECK_INT(count_get(st, "to:a", &got), STORE_OK);
+    CHECK_INT(got.count, 1);
+    CHECK_INT(got.window_start, 1000);
+    CHECK_INT(got.expires_at, 4600);
+    /* counted on in the window, then a new window with a later expiry */
+    CHECK_INT(count_put(st, "to:a", 2, 1000, 4600), STORE_OK);
+    CHECK_INT(count_get(st, "to:a", &got), STORE_OK);
+    CHECK_INT(got.count, 2);
+    CHECK_INT(count_put(st, "to:a", 1, 4700, 8300), STORE_OK);
+    CHECK_INT(count_put(st, "ip:b", (uint64_t)INT64_MAX, 1000, 4600), STORE_OK);
+    CHECK_INT(count_get(st, "ip:b", &got), STORE_OK);
+    CHECK(got.count == (uint64_t)INT64_MAX);
+    make_token(&t, 1, "verify-email", "usr_a", 4600);
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_OK);
+    make_token(&t, 2, "verify-email", "usr_a", 8300);
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_OK);
+
+    /* the sweep: at 4599 nothing; at 4600 ip:b and the token of 4600 (to:a's old expiry entry
+     * moved with it); at 8300 the rest */
+    CHECK_INT(store_sweep(st, 4599, &removed), STORE_OK);
+    CHECK_INT(removed, 0);
+    CHECK_INT(store_sweep(st, 4600, &removed), STORE_OK);
+    CHECK_INT(removed, 2);
+    CHECK_INT(count_get(st, "ip:b", &got), STORE_NOTFOUND);
+    CHECK_INT(token_get(st, 1, NULL), STORE_NOTFOUND);
+    CHECK_INT(count_get(st, "to:a", &got), STORE_OK);
+    CHECK_INT(got.count, 1);
+    CHECK_INT(got.window_start, 4700);
+    CHECK_INT(token_get(st, 2, NULL), STORE_OK);
+    CHECK_INT(store_sweep(st, 8300, &removed), STORE_OK);
+    CHECK_INT(removed, 2);
+    CHECK_INT(count_get(st, "to:a", &got), STORE_NOTFOUND);
+    CHECK_INT(token_get(st, 2, NULL), STORE_NOTFOUND);
+    /* a swept key starts again */
+    CHECK_INT(count_put(st, "to:a", 1, 9000, 12600), STORE_OK);
+    CHECK_INT(count_get(st, "to:a", &got), STORE_OK);
+    CHECK_INT(got.count, 1);
+
+    /* keys: at most STORE_LOGIN_KEY_MAX bytes, not empty; values: no negative time, no count
+     * over INT64_MAX; nothing in a read transaction */
+    memset(key, 'k', STORE_LOGIN_KEY_MAX);
+    key[STORE_LOGIN_KEY_MAX] = '\0';
+    CHECK_INT(count_put(st, key, 3, 1, 2), STORE_OK);
+    CHECK_INT(count_get(st, key, &got), STORE_OK);
+    CHECK_INT(got.count, 3);
+    key[STORE_LOGIN_KEY_MAX] = 'k';
+    key[STORE_LOGIN_KEY_MAX + 1] = '\0';
+    CHECK_INT(count_put(st, key, 3, 1, 2), STORE_EINVAL);
+    CHECK_INT(count_get(st, key, &got), STORE_EINVAL);
+    CHECK_INT(count_put(st, "", 3, 1, 2), STORE_EINVAL);
+    CHECK_INT(count_get(st, "", &got), STORE_EINVAL);
+    CHECK_INT(count_put(st, "to:c", 3, -1, 2), STORE_EINVAL);
+    CHECK_INT(count_put(st, "to:c", 3, 1, -1), STORE_EINVAL);
+    CHECK_INT(count_put(st, "to:c", (uint64_t)INT64_MAX + 1, 1, 2), STORE_EINVAL);
+    struct count_op o = {.key = "to:c", .c = {1, 1, 2}};
+    CHECK_INT(store_read(st, count_put_cb, &o), STORE_EINVAL);
+    CHECK_INT(count_get(st, "to:c", &got), STORE_NOTFOUND);
+    store_close(st);
+
+    /* a record that cannot be decoded is corrupt */
+    static const char bad[] = "{\"count\":-1,\"window_start\":1,\"expires_at\":2}";
+    CHECK_INT(raw_put("mail_counts", "to:bad", bad, strlen(bad)), 0);
+    st = NULL;
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(count_get(st, "to:bad", &got), STORE_ECORRUPT);
+    CHECK_INT(got.count, 0);
+    /* a put over it is refused too: what it replaces must be read */
+    CHECK_INT(count_put(st, "to:bad", 1, 1, 2), STORE_ECORRUPT);
+    store_close(st);
+}
+
 /* ---- transactions and durability ---- */
 
 /* Writes a user with everything attached; arg non-NULL: then fails with 42. */
@@ -6649,6 +6769,7 @@ int main(int argc, char **argv)
     RUN(outbox_claims_are_exclusive);
     RUN(email_tokens_are_single_use_and_expire);
     RUN(email_tokens_delete_by_user_and_purpose);
+    RUN(mail_counts_put_get_and_sweep);
     RUN(kv_put_runs_are_all_answered);
     RUN(read_ahead_is_only_a_hint);
     RUN(failed_transaction_leaves_no_user_records);
