@@ -44,7 +44,7 @@ static int code_decode(const struct kv_val *key, const struct kv_val *val,
 {
     struct store_auth_code *c = out;
     json_t *obj = NULL;
-    int rc = STORE_ECORRUPT;
+    int rc;
     struct {
         const char *name;
         char *dst;
@@ -60,10 +60,7 @@ static int code_decode(const struct kv_val *key, const struct kv_val *val,
         {"session_id", c->session_id, sizeof c->session_id},
     };
     memset(out, 0, sizeof *out);
-    if (key->len != HASH_LEN)
-        goto out;
-    memcpy(c->hash, key->data, HASH_LEN);
-    rc = codec_load(val->data, val->len, &obj);
+    rc = hashed_load(key, val, c->hash, &obj);
     for (size_t i = 0; !rc && i < sizeof fields / sizeof fields[0]; i++)
         rc = codec_get_str(obj, fields[i].name, fields[i].dst, fields[i].cap);
     if (!rc)
@@ -72,14 +69,7 @@ static int code_decode(const struct kv_val *key, const struct kv_val *val,
         rc = codec_get_int(obj, "expires_at", &c->expires_at);
     if (!rc && !code_valid(c))
         rc = STORE_ECORRUPT;
-out:
-    json_decref(obj);
-    if (rc) {
-        memset(out, 0, sizeof *out);
-        if (rc == STORE_ECORRUPT)
-            store_corrupt(DB_AUTH_CODES, "", 0); /* the key is a hash of a secret: not logged */
-    }
-    return rc;
+    return hashed_done(DB_AUTH_CODES, rc, obj, out, sizeof *out);
 }
 
 /* Writes the record; with insert, STORE_EXISTS when its hash is taken. */

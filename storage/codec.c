@@ -23,6 +23,24 @@ int id_valid(const char *id)
     return str_fits_nonempty(id, STORE_ID_MAX) && !strchr(id, '/');
 }
 
+int word_valid(const char *s, size_t cap, const char *punct)
+{
+    if (!str_fits_nonempty(s, cap))
+        return 0;
+    for (; *s; s++)
+        if (!(*s >= 'a' && *s <= 'z') && !strchr(punct, *s))
+            return 0;
+    return 1;
+}
+
+int opaque_key(const char *key, struct kv_val *out)
+{
+    if (!str_fits_nonempty(key, STORE_LOGIN_KEY_MAX + 1))
+        return STORE_EINVAL;
+    *out = kv_str(key);
+    return STORE_OK;
+}
+
 int pair_key(const char *owner, const char *id, struct pair_key *k)
 {
     int n;

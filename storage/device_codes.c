@@ -55,12 +55,9 @@ static int device_decode(const struct kv_val *key, const struct kv_val *val,
 {
     json_t *obj = NULL;
     int64_t status = -1;
-    int rc = STORE_ECORRUPT;
+    int rc;
     memset(out, 0, sizeof *out);
-    if (key->len != HASH_LEN)
-        goto out;
-    memcpy(out->hash, key->data, HASH_LEN);
-    rc = codec_load(val->data, val->len, &obj);
+    rc = hashed_load(key, val, out->hash, &obj);
     if (!rc)
         rc = codec_get_str(obj, "user_code", out->user_code, sizeof out->user_code);
     if (!rc)
@@ -89,14 +86,7 @@ static int device_decode(const struct kv_val *key, const struct kv_val *val,
     if (!rc &&
         (status < STORE_DEVICE_PENDING || status > STORE_DEVICE_DENIED || !device_valid(out)))
         rc = STORE_ECORRUPT;
-out:
-    json_decref(obj);
-    if (rc) {
-        memset(out, 0, sizeof *out);
-        if (rc == STORE_ECORRUPT)
-            store_corrupt(DB_DEVICE_CODES, "", 0); /* the key is a hash of a secret */
-    }
-    return rc;
+    return hashed_done(DB_DEVICE_CODES, rc, obj, out, sizeof *out);
 }
 
 /* Writes the record; with insert, STORE_EXISTS when its hash is taken. */

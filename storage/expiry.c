@@ -48,6 +48,26 @@ int hashed_get(struct store_txn *txn, enum store_db db, const uint8_t *hash, str
     return kv_get(txn, db, *key, val);
 }
 
+int hashed_load(const struct kv_val *key, const struct kv_val *val, uint8_t *hash, json_t **obj)
+{
+    *obj = NULL;
+    if (key->len != 32)
+        return STORE_ECORRUPT;
+    memcpy(hash, key->data, 32);
+    return codec_load(val->data, val->len, obj);
+}
+
+int hashed_done(enum store_db db, int rc, json_t *obj, void *out, size_t size)
+{
+    json_decref(obj);
+    if (rc) {
+        memset(out, 0, size);
+        if (rc == STORE_ECORRUPT)
+            store_corrupt(db, "", 0);
+    }
+    return rc;
+}
+
 int expiry_sweep(struct store_txn *txn, enum store_db index, int64_t now,
                  int (*drop)(struct store_txn *txn, const void *key, size_t len, void *arg),
                  void *arg, size_t *removed)

@@ -54,8 +54,13 @@ enum store_db {
      * scope. Hashed because scope and name may each be 256 bytes and an LMDB key ends at 511. */
     DB_TEAM_NAMES,
     /* schema 6 */
-    DB_OUTBOX,     /* mail id (time-sortable) -> JSON record (outbox.c) */
-    DB_OUTBOX_DUE, /* be64(next_at) || mail id -> "": the sender reads the earliest */
+    DB_OUTBOX,               /* mail id (time-sortable) -> JSON record (outbox.c) */
+    DB_OUTBOX_DUE,           /* be64(next_at) || mail id -> "": the sender reads the earliest */
+    DB_EMAIL_TOKENS,         /* 32-byte SHA-256 of the token -> JSON record (email_tokens.c) */
+    DB_EMAIL_TOKENS_BY_EXP,  /* be64 expiry || hash -> empty (expiry.c) */
+    DB_EMAIL_TOKENS_BY_USER, /* "<user_id>/" || hash -> empty: a user's tokens are a range */
+    DB_MAIL_COUNTS,          /* opaque key -> JSON record (mail_counts.c) */
+    DB_MAIL_COUNTS_BY_EXP,   /* be64 expiry || key -> empty (expiry.c) */
     DB_COUNT
 };
 
@@ -103,9 +108,16 @@ int expiry_put(struct store_txn *txn, enum store_db index, int64_t expires, cons
                size_t len);
 int expiry_del(struct store_txn *txn, enum store_db index, int64_t expires, const void *key,
                size_t len);
-/* The record kept under a 32-byte hash (authorization and device codes) into key and val. */
+/* The record kept under a 32-byte hash (authorization and device codes, email tokens) into key
+ * and val. */
 int hashed_get(struct store_txn *txn, enum store_db db, const uint8_t *hash, struct kv_val *key,
                struct kv_val *val);
+/* The two ends of such a record's decode. hashed_load: copies the key into hash and parses val
+ * into *obj (codec_load()); STORE_ECORRUPT when the key is not 32 bytes. hashed_done: releases
+ * obj and returns rc; on an error it zeroes out[0..size) and reports a STORE_ECORRUPT record
+ * without its key, which is the hash of a secret. */
+int hashed_load(const struct kv_val *key, const struct kv_val *val, uint8_t *hash, json_t **obj);
+int hashed_done(enum store_db db, int rc, json_t *obj, void *out, size_t size);
 int expiry_sweep(struct store_txn *txn, enum store_db index, int64_t now,
                  int (*drop)(struct store_txn *txn, const void *key, size_t len, void *arg),
                  void *arg, size_t *removed);
@@ -136,12 +148,15 @@ int store_user_teams_delete_all(struct store_txn *txn, const char *user_id);
 
 /* The sweep's parts (store_sweep() in sweep.c runs them in one write transaction): each
  * removes what expired at or before now and adds how many records went to *removed.
- * (denylist.c, sessions.c, login_failures.c, auth_codes.c) */
+ * (denylist.c, sessions.c, login_failures.c, auth_codes.c, device_codes.c, email_tokens.c,
+ * mail_counts.c) */
 int store_codes_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 int store_devices_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 int store_login_failures_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 int store_deny_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 int store_sessions_sweep(struct store_txn *txn, int64_t now, size_t *removed);
+int store_email_tokens_sweep(struct store_txn *txn, int64_t now, size_t *removed);
+int store_mail_counts_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 
 /* ---- codec.c: argument checks, byte order, JSON records, base64 ---- */
 
@@ -151,6 +166,12 @@ int str_fits(const char *s, size_t cap);
 int str_fits_nonempty(const char *s, size_t cap);
 /* An id usable as a key and as a key prefix: 1..STORE_ID_MAX-1 bytes, no '/'. */
 int id_valid(const char *id);
+/* A name of a kind (a mail's kind, a token's purpose): str_fits_nonempty() and every byte an
+ * ASCII lower-case letter or one of punct. */
+int word_valid(const char *s, size_t cap, const char *punct);
+/* The key of a record kept under a key the server derives (failed logins, mail budgets) into
+ * *out: STORE_EINVAL unless it is 1..STORE_LOGIN_KEY_MAX bytes. */
+int opaque_key(const char *key, struct kv_val *out);
 
 /* Keys of records that belong to another: "<owner>/<id>", so one owner's records are exactly the
  * keys starting with "<owner>/" (ids hold no '/'). */

@@ -8,14 +8,6 @@
 
 #define VALUE_LEN 32
 
-static int login_key(const char *key, struct kv_val *out)
-{
-    if (!str_fits_nonempty(key, STORE_LOGIN_KEY_MAX + 1))
-        return STORE_EINVAL;
-    *out = kv_str(key);
-    return STORE_OK;
-}
-
 static int decode(const struct kv_val *key, const struct kv_val *val,
                   struct store_login_failures *out)
 {
@@ -37,7 +29,7 @@ int store_login_failures_get(struct store_txn *txn, const char *key,
     if (!txn || !out)
         return STORE_EINVAL;
     memset(out, 0, sizeof *out);
-    if ((rc = login_key(key, &k)) != STORE_OK)
+    if ((rc = opaque_key(key, &k)) != STORE_OK)
         return rc;
     rc = kv_get(txn, DB_LOGIN_FAILURES, k, &val);
     return rc ? rc : decode(&k, &val, out);
@@ -69,7 +61,7 @@ int store_login_failures_put(struct store_txn *txn, const char *key,
     if (!rc && !f)
         rc = STORE_EINVAL;
     if (!rc)
-        rc = login_key(key, &k);
+        rc = opaque_key(key, &k);
     if (rc)
         return rc;
     if (f->last_failure_at < 0 || f->locked_until < 0 || f->expires_at < 0)
@@ -89,7 +81,7 @@ int store_login_failures_delete(struct store_txn *txn, const char *key)
     struct kv_val k;
     int rc = store_txn_writable(txn);
     if (!rc)
-        rc = login_key(key, &k);
+        rc = opaque_key(key, &k);
     return rc ? rc : remove_record(txn, k);
 }
 

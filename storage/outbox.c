@@ -16,19 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int kind_valid(const char *kind)
-{
-    if (!str_fits_nonempty(kind, STORE_MAIL_KIND_MAX))
-        return 0;
-    for (const char *p = kind; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || *p == '-' || *p == '_'))
-            return 0;
-    return 1;
-}
-
 static int mail_valid(const struct store_mail *m)
 {
-    return m && id_valid(m->id) && kind_valid(m->kind) &&
+    return m && id_valid(m->id) && word_valid(m->kind, STORE_MAIL_KIND_MAX, "-_") &&
            str_fits_nonempty(m->to, STORE_EMAIL_MAX) && m->message && m->message_len > 0 &&
            m->message_len <= STORE_MAIL_MESSAGE_MAX && m->created_at >= 0 && m->next_at >= 0 &&
            str_fits(m->last_error, STORE_DETAIL_MAX);

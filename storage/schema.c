@@ -37,11 +37,24 @@ const char *const store_db_names[DB_COUNT] = {
     [DB_TEAM_NAMES] = "team_names",
     [DB_OUTBOX] = "outbox",
     [DB_OUTBOX_DUE] = "outbox_due",
+    [DB_EMAIL_TOKENS] = "email_tokens",
+    [DB_EMAIL_TOKENS_BY_EXP] = "email_tokens_by_exp",
+    [DB_EMAIL_TOKENS_BY_USER] = "email_tokens_by_user",
+    [DB_MAIL_COUNTS] = "mail_counts",
+    [DB_MAIL_COUNTS_BY_EXP] = "mail_counts_by_exp",
 };
 
 static int create_db(struct store_txn *txn, enum store_db db)
 {
     return kv_table_create(txn, store_db_names[db]);
+}
+
+static int create_dbs(struct store_txn *txn, const enum store_db *dbs, size_t n)
+{
+    int rc = STORE_OK;
+    for (size_t i = 0; i < n && rc == STORE_OK; i++)
+        rc = create_db(txn, dbs[i]);
+    return rc;
 }
 
 /* 0 -> 1: the databases of service accounts, secrets, the denylist, signing keys, applications,
@@ -70,9 +83,7 @@ static int upgrade_to_1(struct store_txn *txn)
         DB_TEAM_MEMBERS,
         DB_USER_TEAMS,
     };
-    int rc = STORE_OK;
-    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0] && rc == STORE_OK; i++)
-        rc = create_db(txn, dbs[i]);
+    int rc = create_dbs(txn, dbs, sizeof dbs / sizeof dbs[0]);
     /* teams by name, until schema 5 */
     return rc ? rc : kv_table_create(txn, "teams_by_name");
 }
@@ -96,10 +107,7 @@ static int upgrade_to_4(struct store_txn *txn)
 {
     static const enum store_db dbs[] = {DB_AUTH_CODES, DB_AUTH_CODES_BY_EXP, DB_DEVICE_CODES,
                                         DB_DEVICE_CODES_BY_EXP, DB_USER_CODES};
-    int rc = STORE_OK;
-    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0] && rc == STORE_OK; i++)
-        rc = create_db(txn, dbs[i]);
-    return rc;
+    return create_dbs(txn, dbs, sizeof dbs / sizeof dbs[0]);
 }
 
 /* 4 -> 5: team names without duplicate keys. Schema 4 kept them in one LMDB database with
@@ -113,11 +121,20 @@ static int upgrade_to_5(struct store_txn *txn)
     return rc ? rc : store_team_names_index_all(txn);
 }
 
-/* 5 -> 6: the mail outbox and its due index. */
+/* 5 -> 6: the mail outbox and its due index; one-time email tokens with their indexes; mail
+ * budgets. */
 static int upgrade_to_6(struct store_txn *txn)
 {
-    int rc = create_db(txn, DB_OUTBOX);
-    return rc ? rc : create_db(txn, DB_OUTBOX_DUE);
+    static const enum store_db dbs[] = {
+        DB_OUTBOX,
+        DB_OUTBOX_DUE,
+        DB_EMAIL_TOKENS,
+        DB_EMAIL_TOKENS_BY_EXP,
+        DB_EMAIL_TOKENS_BY_USER,
+        DB_MAIL_COUNTS,
+        DB_MAIL_COUNTS_BY_EXP,
+    };
+    return create_dbs(txn, dbs, sizeof dbs / sizeof dbs[0]);
 }
 
 /* upgrades[v] brings a data folder from version v to v + 1. Steps only move forward: a binary

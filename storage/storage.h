@@ -190,8 +190,9 @@ void store_write_stats(struct store *st, uint64_t *writes, uint64_t *batches);
 size_t store_map_size(struct store *st);
 
 /* Removes denylist entries whose expiry is <= now (unix seconds) and sessions whose idle or
- * absolute expiry is <= now (with their refresh hashes), in one write transaction.
- * *removed (may be NULL) receives how many records went. */
+ * absolute expiry is <= now (with their refresh hashes), and the failed-login records,
+ * authorization and device codes, email tokens and mail budgets whose expiry is <= now, in one
+ * write transaction. *removed (may be NULL) receives how many records went. */
 int store_sweep(struct store *st, int64_t now, size_t *removed);
 
 /* ---- meta: small named counters (schema version, key-ring epoch) ---- */
@@ -367,6 +368,10 @@ struct store_user {
     char name[STORE_NAME_MAX];
     int status;    /* enum store_user_status */
     int anonymous; /* 1 while the user's only identities are anon-user */
+    /* 1 once the user proved they receive mail at email (a verification link); 0 for records
+     * made before it was kept. Set and kept by the caller like the other fields: storage does
+     * not reset it when email changes. */
+    int email_verified;
     int64_t created_at;
     int64_t updated_at;
     char *metadata;                /* JSON object text, owned; NULL means {} */
@@ -690,5 +695,60 @@ int store_mail_claim(struct store_txn *txn, int64_t now, int64_t lease, struct s
 int store_mail_retry(struct store_txn *txn, const char *id, int64_t next_at, const char *error);
 /* Delivered, or given up: gone. STORE_NOTFOUND when it is not there. */
 int store_mail_delete(struct store_txn *txn, const char *id);
+
+/* ---- one-time email tokens (email_tokens.c) ----
+ *
+ * The links of verification, password-reset and email-change mails: kept by the SHA-256 of the
+ * token, with the user and address it was sent for, until used (deleted) or swept after expiry.
+ * A user's tokens can be deleted together (a new link replaces the old ones, a finished reset
+ * ends the others). */
+
+#define STORE_EMAIL_PURPOSE_MAX 24 /* [a-z-]+, incl. NUL */
+
+struct store_email_token {
+    uint8_t hash[STORE_REFRESH_HASH_LEN];  /* SHA-256 of the token; the token is never stored */
+    char purpose[STORE_EMAIL_PURPOSE_MAX]; /* "verify-email", "password-reset", "email-change" */
+    char user_id[STORE_ID_MAX];
+    char email[STORE_EMAIL_MAX]; /* the address the link went to (for a change: the new one) */
+    int64_t created_at;
+    int64_t expires_at; /* unix seconds */
+};
+
+/* STORE_EXISTS when the hash is taken; STORE_EINVAL for a bad record (purpose not [a-z-]+,
+ * user_id not an id, empty email, a negative time). The user is not checked. */
+int store_email_token_insert(struct store_txn *txn, const struct store_email_token *t);
+/* STORE_NOTFOUND when no token has that hash (never issued, used, or swept). Expired tokens are
+ * still returned until swept: the caller compares expires_at. */
+int store_email_token_get(struct store_txn *txn, const uint8_t hash[STORE_REFRESH_HASH_LEN],
+                          struct store_email_token *out);
+/* Uses the token up: deletes it with its index entries. STORE_NOTFOUND when absent. On
+ * PostgreSQL two transactions using the same token collide (one reruns and finds it gone). */
+int store_email_token_delete(struct store_txn *txn, const uint8_t hash[STORE_REFRESH_HASH_LEN]);
+/* Deletes every token of user_id whose purpose is purpose (NULL: every purpose); *n (may be
+ * NULL) = how many. A user without tokens is STORE_OK with *n = 0; STORE_EINVAL for an invalid
+ * user id or purpose. On PostgreSQL a token another transaction inserts meanwhile is not seen
+ * and stays, as if inserted just after (email_tokens.c says when that matters). */
+int store_email_tokens_delete_user(struct store_txn *txn, const char *user_id, const char *purpose,
+                                   size_t *n);
+
+/* ---- mail budgets (mail_counts.c) ----
+ * How many messages (or requests) one address sent or received in a fixed window, so the
+ * server can refuse more: per destination address and per client address, one hour a window.
+ * Keyed, like failed logins, by an opaque key the server derives (storage sees no address): at
+ * most STORE_LOGIN_KEY_MAX bytes. The sweep forgets a record after its expires_at. */
+
+struct store_mail_count {
+    uint64_t count;       /* messages (or requests) counted in the window; at most INT64_MAX */
+    int64_t window_start; /* unix seconds */
+    int64_t expires_at;   /* unix seconds; the sweep forgets the record after this */
+};
+
+/* STORE_NOTFOUND (and *out zeroed) when the key has no record. STORE_EINVAL for a key that is
+ * empty or too long. */
+int store_mail_count_get(struct store_txn *txn, const char *key, struct store_mail_count *out);
+/* Creates or replaces the record (moving its expiry index entry). STORE_EINVAL for a bad key,
+ * a negative time or a count over INT64_MAX. On PostgreSQL two transactions that read one key's
+ * count and put it collide: one reruns and reads the other's. */
+int store_mail_count_put(struct store_txn *txn, const char *key, const struct store_mail_count *c);
 
 #endif

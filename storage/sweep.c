@@ -1,6 +1,6 @@
 /* The expiry sweep: expired denylist entries, expired sessions (with their refresh hashes and
- * index entries), forgotten failed-login records and expired authorization and device codes go
- * in one write transaction. */
+ * index entries), forgotten failed-login records, expired authorization and device codes,
+ * expired email tokens and mail budgets go in one write transaction. */
 #include "storage/internal.h"
 
 struct sweep {
@@ -23,6 +23,10 @@ static int sweep_cb(struct store_txn *txn, void *arg)
         rc = store_codes_sweep(txn, sw->now, &sw->removed);
     if (!rc)
         rc = store_devices_sweep(txn, sw->now, &sw->removed);
+    if (!rc)
+        rc = store_email_tokens_sweep(txn, sw->now, &sw->removed);
+    if (!rc)
+        rc = store_mail_counts_sweep(txn, sw->now, &sw->removed);
     return rc;
 }
 

@@ -4,7 +4,8 @@
  * cannot: it uses no Unicode library) and it is kept in the record, so the entry can be moved
  * later. A record without one (made before the key was kept, or with an ASCII email whose key is
  * just its lower case) is indexed under its email with ASCII letters lower-cased, as always, so
- * "Alice@X.com" and "alice@x.com" are one email; an anonymous user's "" is not indexed. */
+ * "Alice@X.com" and "alice@x.com" are one email; an anonymous user's "" is not indexed.
+ * "email_verified" (a bool after "anonymous") came later: a record without it reads as false. */
 #include "storage/kv.h"
 
 #include <stdlib.h>
@@ -25,7 +26,8 @@ static int user_valid(const struct store_user *u)
            str_fits(u->email_key, STORE_EMAIL_MAX) && (u->email[0] || !u->email_key[0]) &&
            str_fits(u->name, STORE_NAME_MAX) &&
            (u->status == STORE_USER_ACTIVE || u->status == STORE_USER_DISABLED) &&
-           (u->anonymous == 0 || u->anonymous == 1) && roles_valid(u->roles, u->nroles);
+           (u->anonymous == 0 || u->anonymous == 1) &&
+           (u->email_verified == 0 || u->email_verified == 1) && roles_valid(u->roles, u->nroles);
 }
 
 /* The metadata text parsed into a new object reference; STORE_EINVAL unless it is one JSON
@@ -78,6 +80,8 @@ static int user_encode(const struct store_user *u, char **buf, size_t *len)
     if (!rc)
         rc = codec_set_bool(obj, "anonymous", u->anonymous);
     if (!rc)
+        rc = codec_set_bool(obj, "email_verified", u->email_verified);
+    if (!rc)
         rc = codec_set_int(obj, "created_at", u->created_at);
     if (!rc)
         rc = codec_set_int(obj, "updated_at", u->updated_at);
@@ -115,6 +119,8 @@ static int user_decode(const struct kv_val *key, const struct kv_val *val, struc
         rc = codec_get_int(obj, "status", &status);
     if (!rc)
         rc = codec_get_bool(obj, "anonymous", &u.anonymous);
+    if (!rc)
+        rc = codec_get_bool_opt(obj, "email_verified", &u.email_verified);
     if (!rc)
         rc = codec_get_int(obj, "created_at", &u.created_at);
     if (!rc)

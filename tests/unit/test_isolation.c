@@ -1089,7 +1089,8 @@ TEST(secret_add_vs_account_delete_leaves_no_secret)
     CHECK_INT(secret_count(st, "sa_1"), 0);
 }
 
-/* An edit of the record id (a service account, a user, a team), paused after its read. */
+/* An edit of the record id (a service account, a user, a team, a mail count), paused after its
+ * read. */
 struct edit {
     struct race *race;
     const char *id;
@@ -1630,6 +1631,143 @@ TEST(device_decide_vs_remove_keeps_it_removed)
     CHECK_INT(store_read(st, device_find_cb, "BCDFGHJK"), STORE_NOTFOUND);
 }
 
+/* An email link followed (a verification or a reset): the token is read, then used up. */
+struct token_use {
+    struct race *race;
+    uint8_t hash[STORE_REFRESH_HASH_LEN];
+    int used; /* this transaction used the token */
+};
+
+static int token_use_cb(struct store_txn *txn, void *arg)
+{
+    struct token_use *u = arg;
+    struct store_email_token t;
+    int rc;
+    race_begin(u->race);
+    u->used = 0;
+    rc = store_email_token_get(txn, u->hash, &t);
+    if (rc)
+        return rc;
+    race_pause(u->race);
+    rc = store_email_token_delete(txn, u->hash);
+    if (rc == STORE_OK)
+        u->used = 1;
+    return rc;
+}
+
+static int token_insert_cb(struct store_txn *txn, void *arg)
+{
+    return store_email_token_insert(txn, arg);
+}
+
+/* Two transactions use one email token: one wins. A read the token before B used it up; A's
+ * delete collides with B's, and A's rerun finds it gone. */
+TEST(two_uses_of_one_email_token_one_wins)
+{
+    static struct store_email_token t;
+    struct token_use ua = {0}, ub = {0};
+    struct store *st;
+    int a;
+    POSTGRES_ONLY();
+    CHECK((st = open_store()) != NULL);
+    memset(&t, 0, sizeof t);
+    hash_of(t.hash, 11);
+    snprintf(t.purpose, sizeof t.purpose, "password-reset");
+    snprintf(t.user_id, sizeof t.user_id, "usr_1");
+    snprintf(t.email, sizeof t.email, "u1@example.com");
+    t.created_at = 1700000000;
+    t.expires_at = 1700003600;
+    CHECK_INT(store_write(st, token_insert_cb, &t), STORE_OK);
+    struct race r = RACE(st, token_use_cb, &ub);
+    ua.race = &r;
+    memcpy(ua.hash, t.hash, sizeof t.hash);
+    memcpy(ub.hash, t.hash, sizeof t.hash);
+
+    a = race_run(&r, token_use_cb, &ua);
+    CHECK_RACED(r);
+    CHECK_INT(ub.used, 1);
+    CHECK_INT(a, STORE_NOTFOUND);
+    CHECK_INT(ua.used, 0);
+    CHECK_INT(r.a_runs, 2);
+}
+
+/* A mail counted against a budget (the key is the edit's id): the count is read, then put back
+ * one higher. */
+static int count_add_cb(struct store_txn *txn, void *arg)
+{
+    struct edit *e = arg;
+    struct store_mail_count n;
+    int rc;
+    race_begin(e->race);
+    rc = store_mail_count_get(txn, e->id, &n);
+    if (rc == STORE_NOTFOUND) {
+        n = (struct store_mail_count){0, 1700000000, 1700003600};
+        rc = STORE_OK;
+    }
+    if (rc)
+        return rc;
+    race_pause(e->race);
+    n.count++;
+    return store_mail_count_put(txn, e->id, &n);
+}
+
+static int count_get_cb(struct store_txn *txn, void *arg)
+{
+    struct store_mail_count *n = arg;
+    return store_mail_count_get(txn, "to:u1", n);
+}
+
+/* Two mails counted against one budget at once both count: from no record (both insert) and
+ * from one (both rewrite it). A lost count would let a sender past its budget. */
+TEST(two_mail_counts_both_count)
+{
+    struct edit ca = {.id = "to:u1"}, cb = {.id = "to:u1"};
+    struct store_mail_count n;
+    struct store *st;
+    int a;
+    POSTGRES_ONLY();
+    CHECK((st = open_store()) != NULL);
+    for (uint64_t round = 1; round <= 2; round++) {
+        struct race r = RACE(st, count_add_cb, &cb);
+        ca.race = &r;
+        a = race_run(&r, count_add_cb, &ca);
+        CHECK_RACED(r);
+        CHECK_INT(a, STORE_OK);
+        CHECK_INT(r.a_runs, 2);
+        CHECK_INT(store_read(st, count_get_cb, &n), STORE_OK);
+        CHECK_INT(n.count, 2 * round);
+    }
+}
+
+static int count_put_cb(struct store_txn *txn, void *arg)
+{
+    return store_mail_count_put(txn, "to:u1", arg);
+}
+
+/* A count put back while the sweep removes its expired record does not bring the old window
+ * back: the put reruns, finds no record and starts a new window, as after the sweep. */
+TEST(mail_count_vs_sweep_starts_a_new_window)
+{
+    struct edit ca = {.id = "to:u1"};
+    struct store_mail_count n = {5, 1699990000, 1700000060};
+    struct store *st;
+    int a;
+    POSTGRES_ONLY();
+    CHECK((st = open_store()) != NULL);
+    CHECK_INT(store_write(st, count_put_cb, &n), STORE_OK);
+    struct race r = RACE(st, NULL, NULL);
+    r.b_whole = sweep_late;
+    ca.race = &r;
+
+    a = race_run(&r, count_add_cb, &ca);
+    CHECK_RACED(r);
+    CHECK_INT(a, STORE_OK);
+    CHECK_INT(r.a_runs, 2);
+    CHECK_INT(store_read(st, count_get_cb, &n), STORE_OK);
+    CHECK_INT(n.count, 1);
+    CHECK_INT(n.window_start, 1700000000);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -1658,5 +1796,8 @@ int main(int argc, char **argv)
     RUN(member_add_vs_user_delete_leaves_no_membership);
     RUN(code_use_vs_sweep_keeps_it_swept);
     RUN(device_decide_vs_remove_keeps_it_removed);
+    RUN(two_uses_of_one_email_token_one_wins);
+    RUN(two_mail_counts_both_count);
+    RUN(mail_count_vs_sweep_starts_a_new_window);
     return th_done();
 }

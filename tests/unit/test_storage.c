@@ -2657,6 +2657,61 @@ TEST(user_email_key_is_the_index)
     store_close(st);
 }
 
+/* email_verified is kept as given, by insert and update alike; a record written before it was
+ * kept has no "email_verified" and reads as 0. */
+TEST(user_email_verified_round_trips)
+{
+    struct store *st = NULL;
+    struct store_user u, got;
+    static const char old[] =
+        "{\"email\":\"old@x.com\",\"name\":\"\",\"status\":0,\"anonymous\":false,"
+        "\"created_at\":1,\"updated_at\":1,\"metadata\":{},\"roles\":[]}";
+    static const char bad[] =
+        "{\"email\":\"bad@x.com\",\"name\":\"\",\"status\":0,\"anonymous\":false,"
+        "\"email_verified\":1,\"created_at\":1,\"updated_at\":1,\"metadata\":{},\"roles\":[]}";
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    make_user(&u, "usr_v", "v@x.com");
+    u.email_verified = 1;
+    CHECK_INT(store_write(st, user_insert_cb, &u), STORE_OK);
+    CHECK_INT(user_get(st, "usr_v", &got), STORE_OK);
+    CHECK_INT(got.email_verified, 1);
+    /* an update that reads and writes back keeps it; one that clears it clears it */
+    snprintf(got.name, sizeof got.name, "renamed");
+    CHECK_INT(store_write(st, user_update_cb, &got), STORE_OK);
+    store_user_clear(&got);
+    CHECK_INT(user_get(st, "usr_v", &got), STORE_OK);
+    CHECK_INT(got.email_verified, 1);
+    CHECK_STR(got.name, "renamed");
+    got.email_verified = 0;
+    CHECK_INT(store_write(st, user_update_cb, &got), STORE_OK);
+    store_user_clear(&got);
+    CHECK_INT(user_get(st, "usr_v", &got), STORE_OK);
+    CHECK_INT(got.email_verified, 0);
+    store_user_clear(&got);
+    u.email_verified = 2;
+    CHECK_INT(store_write(st, user_update_cb, &u), STORE_EINVAL);
+    store_close(st);
+
+    /* records of an older store: without the member, 0; with one that is not a bool, corrupt */
+    CHECK_INT(raw_put("users", "usr_old", old, strlen(old)), 0);
+    CHECK_INT(raw_put("users", "usr_bad", bad, strlen(bad)), 0);
+    st = NULL;
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(user_get(st, "usr_old", &got), STORE_OK);
+    CHECK_STR(got.email, "old@x.com");
+    CHECK_INT(got.email_verified, 0);
+    /* written back, it has the member */
+    got.email_verified = 1;
+    CHECK_INT(store_write(st, user_update_cb, &got), STORE_OK);
+    store_user_clear(&got);
+    CHECK_INT(user_get(st, "usr_old", &got), STORE_OK);
+    CHECK_INT(got.email_verified, 1);
+    store_user_clear(&got);
+    CHECK_INT(user_get(st, "usr_bad", &got), STORE_ECORRUPT);
+    store_close(st);
+}
+
 TEST(user_list_pages_in_id_order)
 {
     struct store *st = NULL;
@@ -3785,6 +3840,353 @@ TEST(outbox_claims_are_exclusive)
     CHECK_INT(total, CLAIMED);
     for (int i = 0; i < CLAIMED; i++)
         CHECK_MSG(seen[i] == 1, "msg_%03d claimed %d times", i, seen[i]);
+    store_close(st);
+}
+
+/* ---- one-time email tokens ---- */
+
+static void make_token(struct store_email_token *t, int seed, const char *purpose,
+                       const char *user_id, int64_t expires_at)
+{
+    memset(t, 0, sizeof *t);
+    hash_of(t->hash, seed);
+    snprintf(t->purpose, sizeof t->purpose, "%s", purpose);
+    snprintf(t->user_id, sizeof t->user_id, "%s", user_id);
+    snprintf(t->email, sizeof t->email, "%s@example.org", user_id);
+    t->created_at = 10;
+    t->expires_at = expires_at;
+}
+
+struct token_op {
+    enum { TOKEN_INSERT, TOKEN_GET, TOKEN_DELETE, TOKEN_DELETE_USER } op;
+    struct store_email_token t;    /* insert: the token; get: the result; get, delete: by t.hash */
+    const char *user_id, *purpose; /* delete_user */
+    int no_count;                  /* delete_user: n NULL */
+    size_t n;
+};
+
+static int token_cb(struct store_txn *txn, void *arg)
+{
+    struct token_op *o = arg;
+    uint8_t hash[STORE_REFRESH_HASH_LEN];
+    memcpy(hash, o->t.hash, sizeof hash);
+    switch (o->op) {
+    case TOKEN_INSERT:
+        return store_email_token_insert(txn, &o->t);
+    case TOKEN_GET:
+        return store_email_token_get(txn, hash, &o->t);
+    case TOKEN_DELETE:
+        return store_email_token_delete(txn, hash);
+    default:
+        return store_email_tokens_delete_user(txn, o->user_id, o->purpose,
+                                              o->no_count ? NULL : &o->n);
+    }
+}
+
+/* The token of seed: STORE_OK (its record in *out, may be NULL) or STORE_NOTFOUND. */
+static int token_get(struct store *st, int seed, struct store_email_token *out)
+{
+    struct token_op o = {.op = TOKEN_GET};
+    int rc;
+    hash_of(o.t.hash, seed);
+    rc = store_read(st, token_cb, &o);
+    if (out)
+        *out = o.t;
+    return rc;
+}
+
+static int token_op(struct store *st, int op, struct store_email_token *t)
+{
+    struct token_op o = {.op = op, .t = *t};
+    return store_write(st, token_cb, &o);
+}
+
+/* How many tokens delete_user removed into *n; its result. */
+static int token_delete_user(struct store *st, const char *user_id, const char *purpose, size_t *n)
+{
+    struct token_op o = {.op = TOKEN_DELETE_USER, .user_id = user_id, .purpose = purpose, .n = 99};
+    int rc = store_write(st, token_cb, &o);
+    *n = o.n;
+    return rc;
+}
+
+/* Stored by hash and read back whole; used once (deleted), refused when malformed, swept after
+ * expiry (not before). */
+TEST(email_tokens_are_single_use_and_expire)
+{
+    struct store *st = NULL;
+    struct store_email_token t, got;
+    size_t removed = 99, n;
+    char longer[STORE_EMAIL_PURPOSE_MAX + 1];
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    make_token(&t, 1, "verify-email", "usr_a", 100);
+    fill(t.email, STORE_EMAIL_MAX, 'e');
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_OK);
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_EXISTS);
+    CHECK_INT(token_get(st, 1, &got), STORE_OK);
+    CHECK(memcmp(got.hash, t.hash, sizeof t.hash) == 0);
+    CHECK_STR(got.purpose, "verify-email");
+    CHECK_STR(got.user_id, "usr_a");
+    CHECK_STR(got.email, t.email);
+    CHECK_INT(strlen(got.email), STORE_EMAIL_MAX - 1);
+    CHECK_INT(got.created_at, 10);
+    CHECK_INT(got.expires_at, 100);
+    /* expired, not yet swept: still there (the caller compares expires_at) */
+    CHECK_INT(store_sweep(st, 99, &removed), STORE_OK);
+    CHECK_INT(removed, 0);
+    CHECK_INT(token_get(st, 1, NULL), STORE_OK);
+
+    /* used up: gone, and a second use finds nothing */
+    CHECK_INT(token_op(st, TOKEN_DELETE, &t), STORE_OK);
+    CHECK_INT(token_op(st, TOKEN_DELETE, &t), STORE_NOTFOUND);
+    CHECK_INT(token_get(st, 1, &got), STORE_NOTFOUND);
+    CHECK_INT(got.user_id[0], 0);
+    CHECK_INT(token_delete_user(st, "usr_a", NULL, &n), STORE_OK);
+    CHECK_INT(n, 0);
+    CHECK_INT(store_sweep(st, 1000, &removed), STORE_OK);
+    CHECK_INT(removed, 0);
+    /* its hash may be issued again */
+    make_token(&t, 1, "verify-email", "usr_a", 300);
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_OK);
+
+    /* the sweep: at 199 nothing, at 200 the token of 200, not the one of 300 */
+    make_token(&t, 2, "password-reset", "usr_a", 200);
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_OK);
+    CHECK_INT(store_sweep(st, 199, &removed), STORE_OK);
+    CHECK_INT(removed, 0);
+    CHECK_INT(store_sweep(st, 200, &removed), STORE_OK);
+    CHECK_INT(removed, 1);
+    CHECK_INT(token_get(st, 2, NULL), STORE_NOTFOUND);
+    CHECK_INT(token_get(st, 1, NULL), STORE_OK);
+    /* swept with its user entry: delete_user finds the one of 300 only */
+    CHECK_INT(token_delete_user(st, "usr_a", NULL, &n), STORE_OK);
+    CHECK_INT(n, 1);
+    CHECK_INT(token_get(st, 1, NULL), STORE_NOTFOUND);
+    CHECK_INT(store_sweep(st, 1000, &removed), STORE_OK);
+    CHECK_INT(removed, 0);
+
+    /* bad records and arguments change nothing */
+    make_token(&t, 3, "Verify-email", "usr_a", 100);
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_EINVAL);
+    make_token(&t, 3, "verify_email", "usr_a", 100);
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_EINVAL);
+    make_token(&t, 3, "", "usr_a", 100);
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_EINVAL);
+    fill(longer, sizeof longer, 'p');
+    make_token(&t, 3, "", "usr_a", 100);
+    memcpy(t.purpose, longer, sizeof t.purpose); /* no NUL within the field */
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_EINVAL);
+    make_token(&t, 3, "verify-email", "", 100);
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_EINVAL);
+    make_token(&t, 3, "verify-email", "usr/a", 100);
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_EINVAL);
+    make_token(&t, 3, "verify-email", "usr_a", 100);
+    t.email[0] = '\0';
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_EINVAL);
+    make_token(&t, 3, "verify-email", "usr_a", -1);
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_EINVAL);
+    make_token(&t, 3, "verify-email", "usr_a", 100);
+    t.created_at = -1;
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_EINVAL);
+    struct token_op ro = {.op = TOKEN_INSERT};
+    make_token(&ro.t, 3, "verify-email", "usr_a", 100);
+    CHECK_INT(store_read(st, token_cb, &ro), STORE_EINVAL);
+    ro.op = TOKEN_DELETE;
+    CHECK_INT(store_read(st, token_cb, &ro), STORE_EINVAL);
+    CHECK_INT(token_get(st, 3, NULL), STORE_NOTFOUND);
+    store_close(st);
+
+    /* a record that cannot be decoded is corrupt */
+    uint8_t h[STORE_REFRESH_HASH_LEN];
+    static const char bad[] = "{\"purpose\":\"verify-email\",\"user_id\":\"usr_a\",\"email\":\"\","
+                              "\"created_at\":1,\"expires_at\":2}";
+    hash_of(h, 4);
+    CHECK_INT(raw_put_bin("email_tokens", h, sizeof h, bad, strlen(bad)), 0);
+    st = NULL;
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(token_get(st, 4, &got), STORE_ECORRUPT);
+    CHECK_INT(got.purpose[0], 0);
+    store_close(st);
+}
+
+/* delete_user takes the user's tokens of one purpose, or all of them, and no one else's: not
+ * those of a user whose id starts with the same letters. */
+TEST(email_tokens_delete_by_user_and_purpose)
+{
+    struct store *st = NULL;
+    struct store_email_token t;
+    size_t n, removed = 0;
+    static const struct {
+        int seed;
+        const char *purpose, *user_id;
+    } tokens[] = {
+        {1, "verify-email", "usr_a"},    {2, "password-reset", "usr_a"},
+        {3, "password-reset", "usr_a"},  {4, "email-change", "usr_a"},
+        {5, "password-reset", "usr_ab"}, {6, "password-reset", "usr_"},
+    };
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    for (size_t i = 0; i < sizeof tokens / sizeof tokens[0]; i++) {
+        make_token(&t, tokens[i].seed, tokens[i].purpose, tokens[i].user_id, 100 + (int)i);
+        CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_OK);
+    }
+    CHECK_INT(token_delete_user(st, "usr_a", "password-reset", &n), STORE_OK);
+    CHECK_INT(n, 2);
+    CHECK_INT(token_get(st, 2, NULL), STORE_NOTFOUND);
+    CHECK_INT(token_get(st, 3, NULL), STORE_NOTFOUND);
+    CHECK_INT(token_get(st, 1, NULL), STORE_OK);
+    CHECK_INT(token_get(st, 4, NULL), STORE_OK);
+    CHECK_INT(token_get(st, 5, NULL), STORE_OK);
+    CHECK_INT(token_get(st, 6, NULL), STORE_OK);
+    CHECK_INT(token_delete_user(st, "usr_a", "password-reset", &n), STORE_OK);
+    CHECK_INT(n, 0);
+    CHECK_INT(token_delete_user(st, "usr_a", "no-such-purpose", &n), STORE_OK);
+    CHECK_INT(n, 0);
+    /* every purpose */
+    CHECK_INT(token_delete_user(st, "usr_a", NULL, &n), STORE_OK);
+    CHECK_INT(n, 2);
+    CHECK_INT(token_get(st, 1, NULL), STORE_NOTFOUND);
+    CHECK_INT(token_get(st, 4, NULL), STORE_NOTFOUND);
+    CHECK_INT(token_get(st, 5, NULL), STORE_OK);
+    CHECK_INT(token_get(st, 6, NULL), STORE_OK);
+    /* a user without tokens; n may be NULL */
+    CHECK_INT(token_delete_user(st, "usr_none", NULL, &n), STORE_OK);
+    CHECK_INT(n, 0);
+    struct token_op o = {.op = TOKEN_DELETE_USER, .user_id = "usr_ab", .no_count = 1};
+    CHECK_INT(store_write(st, token_cb, &o), STORE_OK);
+    CHECK_INT(token_get(st, 5, NULL), STORE_NOTFOUND);
+    /* bad arguments: the walk does not start */
+    CHECK_INT(token_delete_user(st, "usr_", "Password-reset", &n), STORE_EINVAL);
+    CHECK_INT(n, 0);
+    CHECK_INT(token_delete_user(st, "", NULL, &n), STORE_EINVAL);
+    CHECK_INT(token_delete_user(st, "usr_/x", NULL, &n), STORE_EINVAL);
+    CHECK_INT(store_read(st, token_cb, &o), STORE_EINVAL);
+    CHECK_INT(token_get(st, 6, NULL), STORE_OK);
+    /* the expiry entries of the deleted tokens went with them: the sweep finds one token */
+    CHECK_INT(store_sweep(st, 1000, &removed), STORE_OK);
+    CHECK_INT(removed, 1);
+    CHECK_INT(token_get(st, 6, NULL), STORE_NOTFOUND);
+    store_close(st);
+}
+
+/* ---- mail budgets ---- */
+
+struct count_op {
+    const char *key;
+    struct store_mail_count c; /* put: the record; get: the result */
+};
+
+static int count_put_cb(struct store_txn *txn, void *arg)
+{
+    struct count_op *o = arg;
+    return store_mail_count_put(txn, o->key, &o->c);
+}
+
+static int count_get_cb(struct store_txn *txn, void *arg)
+{
+    struct count_op *o = arg;
+    return store_mail_count_get(txn, o->key, &o->c);
+}
+
+static int count_put(struct store *st, const char *key, uint64_t count, int64_t window_start,
+                     int64_t expires_at)
+{
+    struct count_op o = {.key = key, .c = {count, window_start, expires_at}};
+    return store_write(st, count_put_cb, &o);
+}
+
+/* The count of key into *out; its result. */
+static int count_get(struct store *st, const char *key, struct store_mail_count *out)
+{
+    struct count_op o = {.key = key, .c = {7, 7, 7}};
+    int rc = store_read(st, count_get_cb, &o);
+    *out = o.c;
+    return rc;
+}
+
+/* Created, read, replaced (its expiry entry moving), swept after expiry with the email tokens
+ * of the same time and not before; bad keys and values refused. */
+TEST(mail_counts_put_get_and_sweep)
+{
+    struct store *st = NULL;
+    struct store_mail_count got;
+    struct store_email_token t;
+    size_t removed = 0;
+    char key[STORE_LOGIN_KEY_MAX + 2];
+
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(count_get(st, "to:a", &got), STORE_NOTFOUND);
+    CHECK(got.count == 0 && got.window_start == 0 && got.expires_at == 0);
+    CHECK_INT(count_put(st, "to:a", 1, 1000, 4600), STORE_OK);
+    CHECK_INT(count_get(st, "to:a", &got), STORE_OK);
+    CHECK_INT(got.count, 1);
+    CHECK_INT(got.window_start, 1000);
+    CHECK_INT(got.expires_at, 4600);
+    /* counted on in the window, then a new window with a later expiry */
+    CHECK_INT(count_put(st, "to:a", 2, 1000, 4600), STORE_OK);
+    CHECK_INT(count_get(st, "to:a", &got), STORE_OK);
+    CHECK_INT(got.count, 2);
+    CHECK_INT(count_put(st, "to:a", 1, 4700, 8300), STORE_OK);
+    CHECK_INT(count_put(st, "ip:b", (uint64_t)INT64_MAX, 1000, 4600), STORE_OK);
+    CHECK_INT(count_get(st, "ip:b", &got), STORE_OK);
+    CHECK(got.count == (uint64_t)INT64_MAX);
+    make_token(&t, 1, "verify-email", "usr_a", 4600);
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_OK);
+    make_token(&t, 2, "verify-email", "usr_a", 8300);
+    CHECK_INT(token_op(st, TOKEN_INSERT, &t), STORE_OK);
+
+    /* the sweep: at 4599 nothing; at 4600 ip:b and the token of 4600 (to:a's old expiry entry
+     * moved with it); at 8300 the rest */
+    CHECK_INT(store_sweep(st, 4599, &removed), STORE_OK);
+    CHECK_INT(removed, 0);
+    CHECK_INT(store_sweep(st, 4600, &removed), STORE_OK);
+    CHECK_INT(removed, 2);
+    CHECK_INT(count_get(st, "ip:b", &got), STORE_NOTFOUND);
+    CHECK_INT(token_get(st, 1, NULL), STORE_NOTFOUND);
+    CHECK_INT(count_get(st, "to:a", &got), STORE_OK);
+    CHECK_INT(got.count, 1);
+    CHECK_INT(got.window_start, 4700);
+    CHECK_INT(token_get(st, 2, NULL), STORE_OK);
+    CHECK_INT(store_sweep(st, 8300, &removed), STORE_OK);
+    CHECK_INT(removed, 2);
+    CHECK_INT(count_get(st, "to:a", &got), STORE_NOTFOUND);
+    CHECK_INT(token_get(st, 2, NULL), STORE_NOTFOUND);
+    /* a swept key starts again */
+    CHECK_INT(count_put(st, "to:a", 1, 9000, 12600), STORE_OK);
+    CHECK_INT(count_get(st, "to:a", &got), STORE_OK);
+    CHECK_INT(got.count, 1);
+
+    /* keys: at most STORE_LOGIN_KEY_MAX bytes, not empty; values: no negative time, no count
+     * over INT64_MAX; nothing in a read transaction */
+    memset(key, 'k', STORE_LOGIN_KEY_MAX);
+    key[STORE_LOGIN_KEY_MAX] = '\0';
+    CHECK_INT(count_put(st, key, 3, 1, 2), STORE_OK);
+    CHECK_INT(count_get(st, key, &got), STORE_OK);
+    CHECK_INT(got.count, 3);
+    key[STORE_LOGIN_KEY_MAX] = 'k';
+    key[STORE_LOGIN_KEY_MAX + 1] = '\0';
+    CHECK_INT(count_put(st, key, 3, 1, 2), STORE_EINVAL);
+    CHECK_INT(count_get(st, key, &got), STORE_EINVAL);
+    CHECK_INT(count_put(st, "", 3, 1, 2), STORE_EINVAL);
+    CHECK_INT(count_get(st, "", &got), STORE_EINVAL);
+    CHECK_INT(count_put(st, "to:c", 3, -1, 2), STORE_EINVAL);
+    CHECK_INT(count_put(st, "to:c", 3, 1, -1), STORE_EINVAL);
+    CHECK_INT(count_put(st, "to:c", (uint64_t)INT64_MAX + 1, 1, 2), STORE_EINVAL);
+    struct count_op o = {.key = "to:c", .c = {1, 1, 2}};
+    CHECK_INT(store_read(st, count_put_cb, &o), STORE_EINVAL);
+    CHECK_INT(count_get(st, "to:c", &got), STORE_NOTFOUND);
+    store_close(st);
+
+    /* a record that cannot be decoded is corrupt */
+    static const char bad[] = "{\"count\":-1,\"window_start\":1,\"expires_at\":2}";
+    CHECK_INT(raw_put("mail_counts", "to:bad", bad, strlen(bad)), 0);
+    st = NULL;
+    CHECK_INT(open_small(&st), STORE_OK);
+    CHECK_INT(count_get(st, "to:bad", &got), STORE_ECORRUPT);
+    CHECK_INT(got.count, 0);
+    /* a put over it is refused too: what it replaces must be read */
+    CHECK_INT(count_put(st, "to:bad", 1, 1, 2), STORE_ECORRUPT);
     store_close(st);
 }
 
@@ -6346,6 +6748,7 @@ int main(int argc, char **argv)
     RUN(user_email_is_unique_ignoring_case);
     RUN(user_update_moves_the_email_index);
     RUN(user_email_key_is_the_index);
+    RUN(user_email_verified_round_trips);
     RUN(user_list_pages_in_id_order);
     RUN(identity_round_trip_and_uniqueness);
     RUN(identity_of_another_user_is_notfound);
@@ -6364,6 +6767,9 @@ int main(int argc, char **argv)
     RUN(audit_append_many_is_one_write);
     RUN(outbox_claims_in_due_order);
     RUN(outbox_claims_are_exclusive);
+    RUN(email_tokens_are_single_use_and_expire);
+    RUN(email_tokens_delete_by_user_and_purpose);
+    RUN(mail_counts_put_get_and_sweep);
     RUN(kv_put_runs_are_all_answered);
     RUN(read_ahead_is_only_a_hint);
     RUN(failed_transaction_leaves_no_user_records);
