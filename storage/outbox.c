@@ -150,11 +150,37 @@ static int reschedule(struct store_txn *txn, struct store_mail *m, int64_t next_
     return rc ? rc : expiry_put(txn, DB_OUTBOX_DUE, next_at, m->id, strlen(m->id));
 }
 
-int store_mail_claim(struct store_txn *txn, int64_t now, int64_t lease, struct store_mail *out)
+/* The earliest entry of the due index: its time and message id. STORE_NOTFOUND when empty. */
+static int first_due(struct store_txn *txn, int64_t *next_at, char id[STORE_ID_MAX])
 {
     struct kv_cursor *cur = NULL;
     struct kv_val k;
+    int rc = kv_cursor_open(txn, DB_OUTBOX_DUE, &cur);
+    if (!rc)
+        rc = kv_move(cur, KV_FIRST, NULL, &k, NULL);
+    if (!rc && (k.len <= 8 || k.len - 8 >= STORE_ID_MAX))
+        rc = store_corrupt(DB_OUTBOX_DUE, k.data, k.len);
+    if (!rc) {
+        *next_at = (int64_t)be64_get(k.data);
+        memcpy(id, (const char *)k.data + 8, k.len - 8); /* k ends with the next write */
+        id[k.len - 8] = '\0';
+    }
+    kv_cursor_close(cur);
+    return rc;
+}
+
+int store_mail_next_due(struct store_txn *txn, int64_t *next_at)
+{
     char id[STORE_ID_MAX];
+    if (!txn || !next_at)
+        return STORE_EINVAL;
+    return first_due(txn, next_at, id);
+}
+
+int store_mail_claim(struct store_txn *txn, int64_t now, int64_t lease, struct store_mail *out)
+{
+    char id[STORE_ID_MAX];
+    int64_t due = 0;
     int rc = store_txn_writable(txn);
     if (!out)
         return STORE_EINVAL;
@@ -163,18 +189,9 @@ int store_mail_claim(struct store_txn *txn, int64_t now, int64_t lease, struct s
         return rc;
     if (now < 0 || lease <= 0 || now > INT64_MAX - lease)
         return STORE_EINVAL;
-    rc = kv_cursor_open(txn, DB_OUTBOX_DUE, &cur);
-    if (!rc)
-        rc = kv_move(cur, KV_FIRST, NULL, &k, NULL);
-    if (!rc && (k.len <= 8 || k.len - 8 >= sizeof id))
-        rc = store_corrupt(DB_OUTBOX_DUE, k.data, k.len);
-    if (!rc && (int64_t)be64_get(k.data) > now)
+    rc = first_due(txn, &due, id);
+    if (!rc && due > now)
         rc = STORE_NOTFOUND; /* the earliest is not due yet */
-    if (!rc) {
-        memcpy(id, (const char *)k.data + 8, k.len - 8); /* k ends with the next write */
-        id[k.len - 8] = '\0';
-    }
-    kv_cursor_close(cur);
     if (!rc)
         rc = store_mail_get(txn, id, out);
     if (!rc && out->attempts == UINT32_MAX)

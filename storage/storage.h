@@ -691,6 +691,9 @@ int store_mail_get(struct store_txn *txn, const char *id, struct store_mail *out
 /* Claims the earliest message due at now (next_at <= now): its next_at becomes now + lease and
  * attempts counts one more; *out is the message as claimed. STORE_NOTFOUND when none is due. */
 int store_mail_claim(struct store_txn *txn, int64_t now, int64_t lease, struct store_mail *out);
+/* When the earliest message is due (in the past when one waits now), so a sender can sleep until
+ * then without a write transaction. STORE_NOTFOUND when the outbox is empty. */
+int store_mail_next_due(struct store_txn *txn, int64_t *next_at);
 /* After a failed try: due again at next_at, with error (NULL: none; never a secret). */
 int store_mail_retry(struct store_txn *txn, const char *id, int64_t next_at, const char *error);
 /* Delivered, or given up: gone. STORE_NOTFOUND when it is not there. */

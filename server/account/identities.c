@@ -99,6 +99,20 @@ struct link_args {
     enum conflict why;
 };
 
+/* The verification link of a newly linked address, within its budget. */
+static int send_verification_txn(struct store_txn *txn, struct srv_request *rq,
+                                 const struct store_user *u, const char *client_id)
+{
+    struct srv_ctx *ctx = srv_rq_ctx(rq);
+    char app[STORE_NAME_MAX];
+    int allowed = 0;
+    int rc = srv_mail_budget_txn(txn, ctx, u->email_key, srv_rq_client_ip(rq), &allowed);
+    if (rc != STORE_OK || !allowed)
+        return rc;
+    srv_app_mail_name(txn, client_id, app);
+    return srv_link_send_txn(txn, ctx, SRV_LINK_VERIFY, u, u->email, app);
+}
+
 static int link_txn(struct store_txn *txn, void *arg)
 {
     struct link_args *a = arg;
@@ -111,11 +125,14 @@ static int link_txn(struct store_txn *txn, void *arg)
         snprintf(u.email, sizeof u.email, "%s", a->l->email);
         memcpy(u.email_key, a->l->identity.provider_id, sizeof u.email_key);
         u.anonymous = 0;
+        u.email_verified = 0; /* a new address, not verified until its link is followed */
         u.updated_at = srv_now();
         rc = store_user_update(txn, &u);
     }
     if (rc == STORE_OK)
         rc = store_identity_insert(txn, &a->l->identity);
+    if (rc == STORE_OK && srv_rq_ctx(a->rq)->cfg->smtp_url[0])
+        rc = send_verification_txn(txn, a->rq, &u, a->l->caller.client_id);
     if (rc == STORE_OK)
         rc = srv_audit(txn, "identity.link", u.id, a->l->identity.id, srv_rq_client_ip(a->rq), 1,
                        "local-userpass");
@@ -147,6 +164,7 @@ static void after_hash(struct srv_request *rq)
         srv_reply_store_failure(rq, rc, "the identity could not be saved");
         return;
     }
+    srv_mailer_wake(ctx);
     srv_reply_json(rq, 201,
                    json_pack("{s:s, s:s, s:I}", "id", l->identity.id, "provider",
                              l->identity.provider, "created_at",

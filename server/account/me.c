@@ -114,7 +114,7 @@ static void reply_userinfo(struct srv_request *rq, const struct profile *p)
         json_pack("{s:s, s:I}", "sub", p->user.id, "updated_at", (json_int_t)p->user.updated_at);
     if (body && p->user.email[0]) {
         json_object_set_new(body, "email", json_string(p->user.email));
-        json_object_set_new(body, "email_verified", json_false());
+        json_object_set_new(body, "email_verified", json_boolean(p->user.email_verified));
     }
     if (body && p->user.name[0])
         json_object_set_new(body, "name", json_string(p->user.name));

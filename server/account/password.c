@@ -1,8 +1,7 @@
 /* POST /v1/me/password {"current_password","new_password"}: the user proves the current
- * password (Argon2 on a worker, which also hashes the new one), then the new hash is stored and
- * every other session of the user ends, in one write transaction. A wrong current password counts
- * toward the same brute-force budgets as a failed login of the user's email (login_guard.c): a
- * stolen access token must not open an online guessing attack on the password. */
+ * password (Argon2 on a worker, which also hashes the new one), then the new hash is stored,
+ * every other session of the user ends and the owner is told by mail, in one write transaction.
+ * A wrong current password counts as a failed login of the user's email (password_proof.c). */
 #define LOG_MODULE "me"
 
 #include <stdlib.h>
@@ -14,11 +13,9 @@ struct change {
     struct srv_user_caller caller;
     json_t *body;
     const char *current, *next;
-    struct store_identity identity; /* the user's local-userpass identity */
-    int has_password;
-    int verified;
+    struct srv_password_proof proof;
     char new_phc[STORE_PHC_MAX];
-    struct srv_login_guard guard; /* the budgets of the identity's email */
+    int hashed;
 };
 
 static void change_free(void *state)
@@ -32,45 +29,30 @@ static void change_free(void *state)
     free(c);
 }
 
-static int find_txn(struct store_txn *txn, void *arg)
-{
-    struct change *c = arg;
-    struct store_identity idns[STORE_IDENTITIES_MAX];
-    size_t n = 0;
-    int rc = store_identity_list(txn, c->caller.user_id, idns, STORE_IDENTITIES_MAX, &n);
-    c->has_password = 0;
-    for (size_t i = 0; rc == STORE_OK && i < n; i++) {
-        if (strcmp(idns[i].provider, "local-userpass") == 0) {
-            c->identity = idns[i];
-            c->has_password = 1;
-        }
-    }
-    crypto_wipe(idns, sizeof idns);
-    return rc;
-}
-
 static void verify_work(struct srv_request *rq)
 {
     struct change *c = srv_rq_state(rq);
     const struct crypto_argon2_params *params = &srv_rq_ctx(rq)->cfg->argon2;
-    c->verified =
-        crypto_password_verify(c->identity.phc, c->current, strlen(c->current)) == CRYPTO_OK &&
-        crypto_password_hash(params, c->next, strlen(c->next), c->new_phc, sizeof c->new_phc) ==
-            CRYPTO_OK;
+    c->hashed = srv_password_proof_check(&c->proof, c->current) &&
+                crypto_password_hash(params, c->next, strlen(c->next), c->new_phc,
+                                     sizeof c->new_phc) == CRYPTO_OK;
 }
 
 struct store_args {
     struct srv_request *rq;
     struct change *c;
-    int stale;
+    int stale, mailed;
 };
 
 static int store_txn(struct store_txn *txn, void *arg)
 {
     struct store_args *a = arg;
-    struct store_identity now;
-    int rc = store_identity_find(txn, "local-userpass", a->c->identity.provider_id, &now);
-    if (rc == STORE_NOTFOUND || (rc == STORE_OK && strcmp(now.phc, a->c->identity.phc) != 0)) {
+    struct srv_ctx *ctx = srv_rq_ctx(a->rq);
+    struct store_identity now = a->c->proof.identity;
+    struct store_user u = {0};
+    a->stale = a->mailed = 0;
+    int rc = srv_password_proof_holds(txn, &a->c->proof);
+    if (rc == STORE_NOTFOUND) {
         a->stale = 1; /* changed or unlinked while Argon2 ran: the proof no longer holds */
         return STORE_OK;
     }
@@ -78,43 +60,47 @@ static int store_txn(struct store_txn *txn, void *arg)
         return rc;
     memcpy(now.phc, a->c->new_phc, sizeof now.phc);
     if ((rc = store_identity_update(txn, &now)) != STORE_OK ||
-        (rc = srv_login_guard_succeeded_txn(txn, &a->c->guard)) != STORE_OK ||
+        (rc = srv_login_guard_succeeded_txn(txn, &a->c->proof.guard)) != STORE_OK ||
         (rc = store_session_delete_user(txn, a->c->caller.user_id, a->c->caller.sid, NULL)) !=
-            STORE_OK)
-        return rc;
-    return srv_audit(txn, "user.password_change", a->c->caller.user_id, a->c->caller.user_id,
-                     srv_rq_client_ip(a->rq), 1, "other sessions ended");
-}
-
-/* A wrong current password: its audit event and its count, in one transaction. */
-static int failed_txn(struct store_txn *txn, void *arg)
-{
-    struct store_args *a = arg;
-    int rc = srv_audit(txn, "user.password_change", a->c->caller.user_id, a->c->caller.user_id,
-                       srv_rq_client_ip(a->rq), 0, "wrong current password");
-    return rc ? rc : srv_login_guard_failed_txn(txn, a->rq, &a->c->guard, a->c->caller.user_id);
+            STORE_OK ||
+        (rc = srv_audit(txn, "user.password_change", a->c->caller.user_id, a->c->caller.user_id,
+                        srv_rq_client_ip(a->rq), 1, "other sessions ended")) != STORE_OK)
+        goto out;
+    /* the owner hears of it, in case it was not the owner */
+    if (ctx->cfg->smtp_url[0] && (rc = store_user_get(txn, a->c->caller.user_id, &u)) == STORE_OK &&
+        u.email[0]) {
+        struct srv_mail_vars v = {.email = u.email};
+        rc = srv_mail_enqueue(txn, ctx, SRV_MAIL_PASSWORD_CHANGED, u.email, &v);
+        a->mailed = rc == STORE_OK;
+    }
+out:
+    crypto_wipe(&now, sizeof now);
+    store_user_clear(&u);
+    return rc;
 }
 
 static void after_verify(struct srv_request *rq)
 {
     struct change *c = srv_rq_state(rq);
     struct srv_ctx *ctx = srv_rq_ctx(rq);
-    struct store_args a = {rq, c, 0};
-    int rc;
-    if (!c->verified) {
-        /* answered only once counted, as a login is (password_login.c) */
-        if ((rc = store_write(ctx->store, failed_txn, &a)) != STORE_OK)
-            srv_reply_store_failure(rq, rc, "the password cannot be checked now");
-        else
-            srv_reply_problem(rq, 403, "current_password is not the user's password");
+    struct store_args a = {rq, c, 0, 0};
+    if (!c->proof.verified) {
+        srv_password_proof_refused(rq, &c->proof, c->caller.user_id, "user.password_change",
+                                   "current_password");
         return;
     }
-    rc = store_write(ctx->store, store_txn, &a);
+    if (!c->hashed) {
+        srv_reply_problem(rq, 500, "the password could not be hashed");
+        return;
+    }
+    int rc = store_write(ctx->store, store_txn, &a);
     if (rc != STORE_OK) {
         srv_reply_store_failure(rq, rc, "the password could not be saved");
     } else if (a.stale) {
         srv_reply_problem(rq, 409, "the password changed meanwhile; try again");
     } else {
+        if (a.mailed)
+            srv_mailer_wake(ctx);
         srv_reply(rq, 204, NULL, "", 0, NULL);
     }
 }
@@ -139,25 +125,7 @@ void srv_handle_me_password(struct srv_request *rq)
                           SRV_PASSWORD_MAX);
         return;
     }
-    int rc = store_read(srv_rq_ctx(rq)->store, find_txn, c);
-    if (rc != STORE_OK) {
-        srv_reply_store_failure(rq, rc, "the store cannot be read");
+    if (srv_password_proof_begin(rq, c->caller.user_id, &c->proof) != SRV_OK)
         return;
-    }
-    if (!c->has_password) {
-        srv_reply_problem(rq, 409, "the user has no email/password identity; link one first");
-        return;
-    }
-    /* Waiting budgets are answered before Argon2 runs, as a login is. */
-    srv_login_guard_init(&c->guard, c->identity.provider_id, srv_rq_client_ip(rq));
-    int64_t wait = 0;
-    if ((rc = srv_login_guard_wait(rq, &c->guard, &wait)) != STORE_OK) {
-        srv_reply_store_failure(rq, rc, "the password cannot be checked now");
-        return;
-    }
-    if (wait) {
-        srv_reply_too_many(rq, wait, "too many wrong passwords; retry later");
-        return;
-    }
-    srv_defer_for(rq, c->guard.account, verify_work, after_verify);
+    srv_defer_for(rq, c->proof.guard.account, verify_work, after_verify);
 }

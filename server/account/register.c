@@ -1,6 +1,11 @@
 /* POST /v1/register: an application's user signs up with email and password, when the operator
- * turned allow_registration on. The user, its local-userpass identity and the audit event are
- * one write transaction; the password is hashed on a worker. */
+ * turned allow_registration on. The user, its local-userpass identity, the audit event and (with
+ * mail) the verification link are one write transaction; the password is hashed on a worker.
+ *
+ * With registration_verify (the default once idpd sends mail) the answer is 202 whether the
+ * address was free or taken: the same Argon2 run, the same one write transaction, the same body.
+ * Only the outbox differs: a verification link for a new account, a "someone tried to register
+ * with your address" notice for a taken one. Without it a taken address answers 409 at once. */
 #define LOG_MODULE "register"
 
 #include <stdlib.h>
@@ -15,6 +20,7 @@ struct reg {
     struct store_user user;
     struct store_identity identity;
     int hashed;
+    int taken; /* registration_verify: the address had an account */
 };
 
 static void reg_free(void *state)
@@ -27,6 +33,19 @@ static void reg_free(void *state)
     free(r);
 }
 
+/* Whether the address has an account, by the user index or the identity (older stores). */
+static int taken_txn(struct store_txn *txn, const char *key, int *taken)
+{
+    struct store_identity idn;
+    char uid[STORE_ID_MAX];
+    int rc = store_user_find_email(txn, key, uid);
+    if (rc == STORE_NOTFOUND || rc == STORE_EINVAL)
+        rc = store_identity_find(txn, "local-userpass", key, &idn);
+    crypto_wipe(&idn, sizeof idn);
+    *taken = rc == STORE_OK;
+    return rc == STORE_NOTFOUND || rc == STORE_EINVAL ? STORE_OK : rc;
+}
+
 struct check {
     const char *client_id, *key;
     int app_found, email_taken;
@@ -36,8 +55,6 @@ static int check_txn(struct store_txn *txn, void *arg)
 {
     struct check *c = arg;
     struct store_application *app = malloc(sizeof *app);
-    struct store_identity idn;
-    char uid[STORE_ID_MAX];
     if (!app)
         return STORE_ENOMEM;
     int rc = store_app_get(txn, c->client_id, app);
@@ -45,12 +62,7 @@ static int check_txn(struct store_txn *txn, void *arg)
     c->app_found = rc == STORE_OK;
     if (rc != STORE_OK && rc != STORE_NOTFOUND && rc != STORE_EINVAL)
         return rc;
-    /* a lookup that failed is no answer (STORE_* errors pass up unchanged) */
-    rc = store_user_find_email(txn, c->key, uid);
-    if (rc == STORE_NOTFOUND || rc == STORE_EINVAL)
-        rc = store_identity_find(txn, "local-userpass", c->key, &idn);
-    c->email_taken = rc == STORE_OK;
-    return rc == STORE_NOTFOUND || rc == STORE_EINVAL ? STORE_OK : rc;
+    return taken_txn(txn, c->key, &c->email_taken);
 }
 
 static void hash_work(struct srv_request *rq)
@@ -68,12 +80,36 @@ struct create {
 static int create_txn(struct store_txn *txn, void *arg)
 {
     struct create *c = arg;
-    int rc = store_user_insert(txn, &c->r->user);
+    struct srv_ctx *ctx = srv_rq_ctx(c->rq);
+    const char *ip = srv_rq_client_ip(c->rq);
+    char app[STORE_NAME_MAX];
+    int allowed = 1, rc = STORE_OK;
+    c->r->taken = 0;
+    if (ctx->cfg->smtp_url[0]) {
+        srv_app_mail_name(txn, c->r->client_id, app);
+        rc = srv_mail_budget_txn(txn, ctx, c->r->key, ip, &allowed);
+    }
+    if (rc == STORE_OK && ctx->cfg->registration_verify)
+        rc = taken_txn(txn, c->r->key, &c->r->taken);
+    if (rc != STORE_OK)
+        return rc;
+    if (c->r->taken) {
+        /* the owner hears of it; the caller learns nothing */
+        struct srv_mail_vars v = {.app = app, .email = c->r->user.email};
+        if (allowed)
+            rc = srv_mail_enqueue(txn, ctx, SRV_MAIL_REGISTER_TAKEN, c->r->user.email, &v);
+        return rc ? rc
+                  : srv_audit(txn, "user.register", NULL, c->r->client_id, ip, 0,
+                              "address taken: its owner was told");
+    }
+    rc = store_user_insert(txn, &c->r->user);
     if (rc == STORE_OK)
         rc = store_identity_insert(txn, &c->r->identity);
+    if (rc == STORE_OK && ctx->cfg->smtp_url[0] && allowed)
+        rc = srv_link_send_txn(txn, ctx, SRV_LINK_VERIFY, &c->r->user, c->r->user.email, app);
     if (rc == STORE_OK)
-        rc = srv_audit(txn, "user.register", c->r->user.id, c->r->client_id,
-                       srv_rq_client_ip(c->rq), 1, "local-userpass");
+        rc = srv_audit(txn, "user.register", c->r->user.id, c->r->client_id, ip, 1,
+                       "local-userpass");
     return rc;
 }
 
@@ -85,8 +121,12 @@ static void after_hash(struct srv_request *rq)
         return;
     }
     struct create c = {rq, r};
-    int rc = store_write(srv_rq_ctx(rq)->store, create_txn, &c);
-    if (rc == STORE_EXISTS) {
+    struct srv_ctx *ctx = srv_rq_ctx(rq);
+    int rc = store_write(ctx->store, create_txn, &c);
+    if (rc == STORE_EXISTS && ctx->cfg->registration_verify) {
+        /* taken between the look and the insert by a concurrent registration: answered alike */
+        rc = STORE_OK;
+    } else if (rc == STORE_EXISTS) {
         srv_reply_problem(rq, 409, "the email is already registered");
         return;
     }
@@ -94,7 +134,11 @@ static void after_hash(struct srv_request *rq)
         srv_reply_store_failure(rq, rc, "the user could not be saved");
         return;
     }
-    srv_reply_json(rq, 201, srv_user_json(&r->user, &r->identity, 1), NULL);
+    srv_mailer_wake(ctx);
+    if (ctx->cfg->registration_verify)
+        srv_reply_json(rq, 202, json_pack("{s:s}", "status", "check your email"), NULL);
+    else
+        srv_reply_json(rq, 201, srv_user_json(&r->user, &r->identity, 1), NULL);
 }
 
 void srv_handle_register(struct srv_request *rq)
@@ -146,7 +190,7 @@ void srv_handle_register(struct srv_request *rq)
         srv_reply_problem(rq, 400, "client_id does not name an application");
         return;
     }
-    if (c.email_taken) {
+    if (c.email_taken && !ctx->cfg->registration_verify) {
         srv_reply_problem(rq, 409, "the email is already registered");
         return;
     }

@@ -42,6 +42,8 @@ void srv_admin_users_create(struct srv_request *rq);
 void srv_admin_users_delete(struct srv_request *rq);
 void srv_admin_users_disable(struct srv_request *rq);
 void srv_admin_users_enable(struct srv_request *rq);
+void srv_admin_users_password_reset(struct srv_request *rq);
+void srv_admin_users_verification(struct srv_request *rq);
 void srv_admin_users_get(struct srv_request *rq);
 void srv_admin_users_list(struct srv_request *rq);
 void srv_admin_users_patch(struct srv_request *rq);

@@ -179,14 +179,9 @@ static int rotation_body_or_error(struct srv_request *rq, int *force)
 {
     static const char *const fields[] = {"force", NULL};
     json_t *body = NULL, *v;
-    size_t len = 0;
-    int rc = SRV_OK;
     *force = 0;
-    srv_rq_body(rq, &len);
-    if (len == 0)
-        goto out;
-    rc = srv_json_parse_or_error(rq, fields, &body);
-    if (rc != SRV_OK)
+    int rc = srv_json_optional_or_error(rq, fields, &body);
+    if (rc != SRV_OK || !body)
         goto out;
     v = json_object_get(body, "force");
     if (v && !json_is_boolean(v)) {

@@ -543,7 +543,6 @@ void srv_admin_sa_secret_create(struct srv_request *rq)
 {
     static const char *const fields[] = {"expires_in_hours", NULL};
     json_t *body = NULL;
-    size_t len = 0;
     struct secret_add *s = srv_admin_state_new_or_error(rq, sizeof *s, secret_add_free);
     if (!s)
         return;
@@ -553,13 +552,10 @@ void srv_admin_sa_secret_create(struct srv_request *rq)
         return;
     srv_rq_param(rq, 0, s->sa_id, sizeof s->sa_id);
     /* The body is optional: none at all means the defaults. */
-    srv_rq_body(rq, &len);
-    if (len > 0) {
-        if (srv_json_parse_or_error(rq, fields, &body) != SRV_OK)
-            return;
-        if (hours_or_error(rq, body, "expires_in_hours", &s->hours) != SRV_OK)
-            goto out;
-    }
+    if (srv_json_optional_or_error(rq, fields, &body) != SRV_OK)
+        return;
+    if (body && hours_or_error(rq, body, "expires_in_hours", &s->hours) != SRV_OK)
+        goto out;
     /* Refuse what the write would refuse before spending an Argon2 run on it. */
     int rc = store_read(srv_rq_ctx(rq)->store, secret_check_txn, s);
     if (rc != STORE_OK) {

@@ -137,6 +137,10 @@ int srv_cmd_serve(int argc, char **argv)
     }
     if (srv_http_start(&ctx, &ctx.http) != SRV_OK)
         goto out;
+    if (srv_mailer_start(&ctx) != SRV_OK) {
+        fprintf(stderr, "idpd: cannot start the mail sender\n");
+        goto out;
+    }
     ctx.keys_changed = srv_jwks_publish;
     if (srv_jwks_publish(&ctx) != SRV_OK || srv_discovery_publish(&ctx) != SRV_OK) {
         fprintf(stderr, "idpd: cannot render the JWKS or the discovery document\n");
@@ -167,6 +171,7 @@ int srv_cmd_serve(int argc, char **argv)
 out:
     srv_http_stop(ctx.http);
     ctx.http = NULL;
+    srv_mailer_stop(&ctx);
     srv_audit_flush(&ctx); /* no request can queue an event any more */
     srv_audit_queue_stop(&ctx);
     srv_client_cache_free(ctx.client_cache);

@@ -67,3 +67,11 @@ int srv_utf8_valid(const char *str, size_t len)
     }
     return 1;
 }
+
+void srv_user_email_key(const struct store_user *u, char out[STORE_EMAIL_MAX])
+{
+    if (u->email_key[0])
+        snprintf(out, STORE_EMAIL_MAX, "%s", u->email_key);
+    else
+        srv_email_key_legacy(u->email, out);
+}

@@ -140,6 +140,35 @@ static const struct setting settings[] = {
      "comma-separated CIDRs that may reach /admin/v1, e.g. 10.0.0.0/8,::1"},
     {"rate_limit_register", K_INT_OFF, OFF(rate_limit_register), 1, 1000000, "5", 0,
      "POST /v1/register requests per second per client address (0 = off)"},
+    {"smtp_url", K_STR, OFF(smtp_url), 0, 0, "", 0,
+     "where mail goes: smtp://HOST[:PORT] (STARTTLS required) or smtps://HOST[:PORT]; the "
+     "password comes from IDPD_SMTP_PASSWORD only"},
+    {"smtp_from", K_STR, OFF(smtp_from), 0, 0, "", 0,
+     "the sender address of idpd's mail (required with smtp_url)"},
+    {"smtp_user", K_STR, OFF(smtp_user), 0, 0, "", 0, "SMTP user name"},
+    {"smtp_plain_loopback", K_BOOL, OFF(smtp_plain_loopback), 0, 1, "0", 0,
+     "allow plain SMTP (no TLS) when smtp_url names a loopback address: a local relay"},
+    {"smtp_timeout", K_INT, OFF(smtp_timeout), 1, 600, "30", 0,
+     "seconds one delivery may take before it counts as a failed try"},
+    {"smtp_max_attempts", K_INT, OFF(smtp_max_attempts), 1, 100, "8", 0,
+     "tries of one message before it is dropped (audited as mail.dropped)"},
+    {"smtp_retry_base", K_INT, OFF(smtp_retry_base), 1, 3600, "30", 0,
+     "seconds before a failed message is tried again; doubles each time, an hour at most"},
+    {"mail_templates", K_STR, OFF(mail_templates), 0, 0, "", 0,
+     "folder whose KIND.subject, KIND.txt and KIND.html replace the built-in messages"},
+    {"email_verify_ttl", K_INT, OFF(email_verify_ttl), 1, 2592000, "86400", 0,
+     "seconds an address-verification (or email-change) link lives"},
+    {"password_reset_ttl", K_INT, OFF(password_reset_ttl), 1, 86400, "3600", 0,
+     "seconds a password-reset link lives"},
+    {"require_verified_email", K_BOOL, OFF(require_verified_email), 0, 1, "0", 0,
+     "refuse password logins of addresses not yet verified (needs smtp_url)"},
+    {"registration_verify", K_INT, OFF(registration_verify), -1, 1, "-1", 0,
+     "1: POST /v1/register answers 202 whether the address is taken or not and says the rest "
+     "by mail; 0: 201 or 409 at once; -1: 1 when smtp_url is set"},
+    {"mail_per_address", K_INT_OFF, OFF(mail_per_address), 1, 1000, "3", 0,
+     "messages an hour to one address (0 = no limit); beyond, requests answer as if sent"},
+    {"mail_per_client", K_INT_OFF, OFF(mail_per_client), 1, 1000000, "30", 0,
+     "requests that send mail an hour from one client address (0 = no limit)"},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -169,6 +198,29 @@ static int parse_admin_allow(struct srv_config *cfg)
     }
     if (cfg->admin_allow[0] && cfg->admin_allow_n == 0) {
         fprintf(stderr, "idpd: admin_allow names no network\n");
+        return SRV_EUSAGE;
+    }
+    return SRV_OK;
+}
+
+/* The mail settings hang together: a sender needs a server and a From address, and the features
+ * that promise mail need a way to send it. */
+static int check_mail(struct srv_config *cfg)
+{
+    if (cfg->smtp_url[0] && strncmp(cfg->smtp_url, "smtp://", 7) != 0 &&
+        strncmp(cfg->smtp_url, "smtps://", 8) != 0) {
+        fprintf(stderr, "idpd: smtp_url must be smtp://HOST[:PORT] or smtps://HOST[:PORT]\n");
+        return SRV_EUSAGE;
+    }
+    if (cfg->smtp_url[0] && (!srv_email_valid(cfg->smtp_from) || strpbrk(cfg->smtp_from, "<>,;"))) {
+        fprintf(stderr, "idpd: smtp_url needs smtp_from, the address idpd's mail comes from\n");
+        return SRV_EUSAGE;
+    }
+    if (cfg->registration_verify < 0)
+        cfg->registration_verify = cfg->smtp_url[0] != '\0';
+    if (!cfg->smtp_url[0] && (cfg->registration_verify || cfg->require_verified_email)) {
+        fprintf(stderr, "idpd: %s needs smtp_url: without mail no address can be verified\n",
+                cfg->registration_verify ? "registration_verify" : "require_verified_email");
         return SRV_EUSAGE;
     }
     return SRV_OK;
@@ -416,6 +468,16 @@ int srv_config_load(struct srv_config *cfg, int scope, int *argc, char **argv)
     }
     if (parse_admin_allow(cfg) != SRV_OK)
         return SRV_EUSAGE;
+    const char *pw = getenv("IDPD_SMTP_PASSWORD");
+    if (pw && *pw) {
+        if (strlen(pw) >= sizeof cfg->smtp_password) {
+            fprintf(stderr, "idpd: IDPD_SMTP_PASSWORD is too long\n");
+            return SRV_EUSAGE;
+        }
+        memcpy(cfg->smtp_password, pw, strlen(pw) + 1);
+    }
+    if (check_mail(cfg) != SRV_OK)
+        return SRV_EUSAGE;
     if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
         fprintf(stderr, "idpd: tls_cert and tls_key go together\n");
         return SRV_EUSAGE;
@@ -435,6 +497,8 @@ static const char *empty_default(const char *name)
         {"audience", "the issuer"},
         {"tls_cert", "none: plain HTTP"},
         {"admin_allow", "none: any address may reach /admin/v1"},
+        {"smtp_url", "none: idpd sends no mail"},
+        {"mail_templates", "none: the built-in messages"},
     };
     for (size_t i = 0; i < sizeof meanings / sizeof meanings[0]; i++)
         if (strcmp(meanings[i][0], name) == 0)

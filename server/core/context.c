@@ -73,6 +73,14 @@ int srv_ctx_open(struct srv_ctx *ctx, const struct srv_config *cfg)
                 keys_strerror(krc));
         goto out;
     }
+    /* The outbox is sealed under a key of its own, derived here since the master key is wiped
+     * once the key ring is open; another purpose string makes another key. */
+    static const char mail_purpose[] = "idpd mail v1";
+    if (crypto_hmac_sha256(master, sizeof master, mail_purpose, sizeof mail_purpose - 1,
+                           ctx->mail_key) != CRYPTO_OK) {
+        fprintf(stderr, "idpd: cannot derive the mail key\n");
+        goto out;
+    }
     struct keys_options ko = {.alg = cfg->signing_alg, .token_ttl = cfg->access_token_ttl};
     krc = keys_open(ctx->store, master, &ko, &ctx->keys);
     if (krc != KEYS_OK) {
@@ -114,6 +122,12 @@ int srv_ctx_start_serving(struct srv_ctx *ctx)
         fprintf(stderr, "idpd: cannot start worker threads\n");
         goto out;
     }
+    char why[512] = "";
+    if (srv_mail_templates_load(cfg->mail_templates, &ctx->mail_templates, why, sizeof why) !=
+        SRV_OK) {
+        fprintf(stderr, "idpd: mail_templates: %s\n", why);
+        goto out;
+    }
     rc = SRV_OK;
 out:
     crypto_wipe(random_secret, sizeof random_secret);
@@ -124,7 +138,8 @@ void srv_ctx_close(struct srv_ctx *ctx)
 {
     srv_workers_stop(ctx->workers);
     srv_secret_cache_free(ctx->secret_cache);
+    srv_mail_templates_free(ctx->mail_templates);
     keys_close(ctx->keys);
     store_close(ctx->store);
-    memset(ctx, 0, sizeof *ctx);
+    crypto_wipe(ctx, sizeof *ctx);
 }

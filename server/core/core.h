@@ -100,7 +100,22 @@ struct srv_config {
     int64_t rate_limit_register;   /* the same for /v1/register */
     char tls_cert[4096];           /* PEM file; "" = plain HTTP */
     char tls_key[4096];
-    char admin_allow[2048]; /* comma-separated CIDRs that may reach /admin/v1; "" = any */
+    char smtp_url[1024]; /* smtp:// (STARTTLS required) or smtps://; "" = idpd sends no mail */
+    char smtp_from[STORE_EMAIL_MAX];
+    char smtp_user[256];
+    char smtp_password[256];     /* IDPD_SMTP_PASSWORD only; never a flag, never logged */
+    int64_t smtp_plain_loopback; /* 1: plain SMTP to a loopback relay is allowed */
+    int64_t smtp_timeout;        /* seconds one delivery may take */
+    int64_t smtp_max_attempts;   /* tries before a message is dropped (audited) */
+    int64_t smtp_retry_base;     /* seconds before the first retry; doubles, capped at an hour */
+    char mail_templates[4096];   /* folder of templates that replace the built-in ones; "" = none */
+    int64_t email_verify_ttl;    /* seconds a verification or email-change link lives */
+    int64_t password_reset_ttl;  /* seconds a reset link lives */
+    int64_t require_verified_email; /* 1: a password login of an unverified address is refused */
+    int64_t registration_verify;    /* 1: /v1/register answers 202 and mails; resolved from -1 */
+    int64_t mail_per_address;       /* messages an hour to one address; 0 = no limit */
+    int64_t mail_per_client;        /* mail-sending requests an hour from one client address */
+    char admin_allow[2048];         /* comma-separated CIDRs that may reach /admin/v1; "" = any */
     struct srv_cidr admin_allow_cidrs[SRV_ADMIN_ALLOW_MAX]; /* admin_allow, parsed */
     size_t admin_allow_n;
 };
@@ -218,6 +233,9 @@ struct srv_ctx {
     struct srv_http *http;
     struct srv_audit_queue *audit_queue; /* NULL: srv_audit_enqueue() writes at once */
     struct srv_audit_tally *audit_tally; /* NULL: one event per token issued */
+    struct srv_mailer *mailer;           /* NULL: no smtp_url, or a command that sends nothing */
+    struct srv_mail_templates *mail_templates; /* made by srv_ctx_start_serving */
+    uint8_t mail_key[32]; /* seals the outbox: derived from the master key, which is wiped */
     /* Called when the key ring changed (srv_keys_changed): re-publishes the JWKS. Set by
      * cli/serve.c to oauth/'s publisher; NULL in commands that serve nothing. */
     int (*keys_changed)(struct srv_ctx *ctx);
@@ -242,6 +260,9 @@ double srv_now_ms(void); /* monotonic milliseconds, for durations */
 /* Opaque refresh token: 256 random bits in base64url, NUL included. SSO cookies and CSRF tokens
  * have the same shape. */
 #define SRV_REFRESH_LEN 44
+/* A new opaque token of that shape in out, and the SHA-256 of its text, which is all a store
+ * keeps of it (refresh tokens, codes, device codes, SSO cookies, email links). */
+int srv_opaque_new(char out[SRV_REFRESH_LEN], uint8_t hash[CRYPTO_SHA256_LEN]);
 
 /* ---- a compact JSON writer for hot paths (json_out.c) ----
  * Start from a zeroed struct; open the top-level object with srv_jw_object(w, NULL). Members
@@ -352,6 +373,9 @@ const char *srv_email_strerror(enum srv_email_err err);
 /* The key stores made before NFKC_Casefold (accounts.c): ASCII letters lower-cased, other bytes
  * as typed. Only logins use it, to find an identity made then under a key the new form misses. */
 void srv_email_key_legacy(const char *email, char out[STORE_EMAIL_MAX]);
+/* The key u's address is unique under: its email_key, or for records made before that was kept,
+ * the legacy key of its email. "" for a user without an address. */
+void srv_user_email_key(const struct store_user *u, char out[STORE_EMAIL_MAX]);
 /* Passwords: 8..1024 bytes of UTF-8, no composition rules (NIST SP 800-63B). */
 int srv_password_valid(const char *pw);
 
@@ -483,6 +507,56 @@ int srv_mail_render(const struct srv_mail_templates *t, enum srv_mail_kind k,
 int srv_mail_compose(const char *from, const char *to, const char *subject, const char *text,
                      const char *html, const char *message_id, int64_t date, char **out,
                      size_t *len);
+
+/* ---- mail through the outbox (mailer.c) ----
+ * A message is composed, sealed and stored in the write transaction of the change that causes
+ * it (srv_mail_enqueue), so both commit or neither does. One sender thread per node delivers
+ * what is due: it claims a message for a lease, sends it with srv_smtp_send outside any
+ * transaction, then deletes it, or puts it back due after smtp_retry_base·2^n seconds (an hour
+ * at most) until smtp_max_attempts tries failed, when it is dropped and audited (mail.dropped).
+ * A lease keeps other nodes off a message while it is sent. A sender that dies between the
+ * server's "250 OK" and the delete sends the message again once its lease ends: delivery is at
+ * least once, and a resend carries the same Message-ID (<outbox id@issuer host>), by which mail
+ * clients show it once. */
+struct srv_mailer;
+/* Starts ctx->mailer when smtp_url is set; without it nothing (ctx->mailer stays NULL). */
+int srv_mailer_start(struct srv_ctx *ctx);
+/* Stops the thread after the message in hand and frees it. Safe without a mailer. */
+void srv_mailer_stop(struct srv_ctx *ctx);
+/* A message was committed: the sender looks at once instead of at its next poll. Safe without. */
+void srv_mailer_wake(struct srv_ctx *ctx);
+/* In txn: renders kind for vars from ctx->mail_templates, composes it to to, seals it under
+ * ctx->mail_key (the outbox id as associated data) and stores it due now. SRV_OK, or a STORE_*
+ * code from the insert, or SRV_ENOMEM-like failures as STORE_ENOMEM (the transaction aborts). */
+int srv_mail_enqueue(struct store_txn *txn, struct srv_ctx *ctx, enum srv_mail_kind kind,
+                     const char *to, const struct srv_mail_vars *vars);
+/* The host of the issuer URL, without port (Message-IDs, the app name when there is none). */
+void srv_issuer_host(const char *issuer, char *out, size_t cap);
+
+/* ---- one-time links and mail budgets (mail_links.c) ----
+ * A link carries 256 random bits; only their SHA-256 is stored, with the purpose it was made
+ * for, its user, the address it went to and its end. Using a link deletes it in the transaction
+ * of the change it makes, so it works once; a link of one purpose is no link for another. */
+enum srv_link_purpose { SRV_LINK_VERIFY, SRV_LINK_RESET, SRV_LINK_CHANGE };
+/* "verify-email", "password-reset", "email-change": the stored purpose. */
+const char *srv_link_purpose_name(enum srv_link_purpose p);
+/* In txn: makes a link of purpose p for user u going to to (u->email, or the new address of a
+ * change), stores its hash and enqueues its message (app: the application's name for the
+ * message, NULL for the issuer's host). */
+int srv_link_send_txn(struct store_txn *txn, struct srv_ctx *ctx, enum srv_link_purpose p,
+                      const struct store_user *u, const char *to, const char *app);
+/* In txn: the link token (as the user brought it) of purpose p, still in time, whose user still
+ * exists (into *user; clear it with store_user_clear) and, for verification and reset, still
+ * has the address the link went to; it is used up (deleted). STORE_NOTFOUND for any link that
+ * does not qualify, with nothing said about why; other STORE_* codes are the store's. */
+int srv_link_use_txn(struct store_txn *txn, const char *token, enum srv_link_purpose p,
+                     struct store_email_token *out, struct store_user *user);
+/* In txn: counts a message to the address whose key is email_key and, when client_ip is not
+ * NULL, a mail-sending request from that client address (its /64 for IPv6), each in fixed hour
+ * windows; *allowed = 0 when either is over its budget (mail_per_address, mail_per_client).
+ * Called the same way whether the address has an account or not, so both cost the same write. */
+int srv_mail_budget_txn(struct store_txn *txn, struct srv_ctx *ctx, const char *email_key,
+                        const char *client_ip, int *allowed);
 
 /* ---- access-list CIDRs (cidr.c) ---- */
 

@@ -30,6 +30,19 @@ static int write_roles(struct srv_jw *w, char (*roles)[STORE_ROLE_MAX], size_t n
     return SRV_OK;
 }
 
+int srv_opaque_new(char out[SRV_REFRESH_LEN], uint8_t hash[CRYPTO_SHA256_LEN])
+{
+    uint8_t raw[32];
+    int rc = SRV_ERUNTIME;
+    if (crypto_random(raw, sizeof raw) == CRYPTO_OK &&
+        crypto_b64url_encode(raw, sizeof raw, out, SRV_REFRESH_LEN, NULL) == CRYPTO_OK) {
+        crypto_sha256(out, strlen(out), hash);
+        rc = SRV_OK;
+    }
+    crypto_wipe(raw, sizeof raw);
+    return rc;
+}
+
 int srv_token_issue(struct srv_ctx *ctx, const struct srv_principal *p,
                     struct srv_issued_token *out)
 {
@@ -98,7 +111,7 @@ int srv_id_token_issue(struct srv_ctx *ctx, const struct store_user *u, const ch
         srv_jw_string(&w, "nonce", nonce);
     if (u->email[0]) {
         srv_jw_string(&w, "email", u->email);
-        srv_jw_bool(&w, "email_verified", 0); /* idpd sends no mail yet */
+        srv_jw_bool(&w, "email_verified", u->email_verified);
     }
     if (u->name[0])
         srv_jw_string(&w, "name", u->name);

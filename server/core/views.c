@@ -10,6 +10,8 @@ json_t *srv_user_json(const struct store_user *u, const struct store_identity *i
                   u->status == STORE_USER_ACTIVE ? "active" : "disabled", "anonymous", u->anonymous,
                   "created_at", (json_int_t)u->created_at, "updated_at", (json_int_t)u->updated_at,
                   "metadata", meta ? meta : json_object());
+    if (j && u->email[0])
+        json_object_set_new(j, "email_verified", json_boolean(u->email_verified));
     if (j && idns) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)

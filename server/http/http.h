@@ -274,6 +274,9 @@ int srv_json_parse(const char *body, size_t len, const char *const *fields, size
 /* srv_json_parse() of the request's application/json body under json_depth_max and
  * json_string_max. Answers 400/415 problem+json itself. */
 int srv_json_parse_or_error(struct srv_request *rq, const char *const *fields, json_t **out);
+/* The same for a body that may be left out: no body at all gives *out = NULL and SRV_OK (a POST
+ * that only acts, with every field optional). */
+int srv_json_optional_or_error(struct srv_request *rq, const char *const *fields, json_t **out);
 /* Reads member name as a string of 1..max bytes (valid UTF-8 by construction of jansson).
  * required: 400 when absent. *out is borrowed from obj (NULL when absent and optional). */
 int srv_json_string_or_error(struct srv_request *rq, json_t *obj, const char *name, int required,

@@ -127,6 +127,14 @@ int srv_json_parse_or_error(struct srv_request *rq, const char *const *fields, j
     return SRV_OK;
 }
 
+int srv_json_optional_or_error(struct srv_request *rq, const char *const *fields, json_t **out)
+{
+    size_t len = 0;
+    *out = NULL;
+    srv_rq_body(rq, &len);
+    return len == 0 ? SRV_OK : srv_json_parse_or_error(rq, fields, out);
+}
+
 int srv_json_string_or_error(struct srv_request *rq, json_t *obj, const char *name, int required,
                              size_t max, const char **out)
 {

@@ -25,6 +25,12 @@ static void unavailable(struct srv_request *rq)
     srv_reply_oauth_error(rq, 503, "temporarily_unavailable", "the login could not be checked");
 }
 
+static void unverified(struct srv_request *rq)
+{
+    srv_reply_oauth_error(rq, 400, "invalid_grant",
+                          "the email address is not verified yet: follow the link mailed to it");
+}
+
 static int session(struct srv_request *rq, const char *user_id, struct store_session *s,
                    char refresh[SRV_REFRESH_LEN])
 {
@@ -44,7 +50,8 @@ static void done(struct srv_request *rq, const struct store_user *u, const struc
                              &call->login.roles);
 }
 
-static const struct srv_password_ops ops = {refused, locked, unavailable, session, done};
+static const struct srv_password_ops ops = {refused,    locked,  unavailable,
+                                            unverified, session, done};
 
 void srv_grant_password(struct srv_request *rq)
 {

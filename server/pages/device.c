@@ -144,6 +144,13 @@ static void unavailable(struct srv_request *rq)
     shown_code_page(rq, 503, "Signing in is not possible right now. Try again shortly.");
 }
 
+static void unverified(struct srv_request *rq)
+{
+    shown_code_page(rq, 403,
+                    "Your email address is not verified yet. Follow the link we mailed "
+                    "to it, then sign in.");
+}
+
 static int session(struct srv_request *rq, const char *user_id, struct store_session *s,
                    char refresh[SRV_REFRESH_LEN])
 {
@@ -179,7 +186,8 @@ static void done(struct srv_request *rq, const struct store_user *u, const struc
     confirm_page(rq, &l, cookie);
 }
 
-static const struct srv_password_ops ops = {refused, locked, unavailable, session, done};
+static const struct srv_password_ops ops = {refused,    locked,  unavailable,
+                                            unverified, session, done};
 
 struct decide {
     struct srv_request *rq;

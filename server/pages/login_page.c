@@ -66,6 +66,13 @@ static void unavailable(struct srv_request *rq)
                          "Signing in is not possible right now. Try again shortly.");
 }
 
+static void unverified(struct srv_request *rq)
+{
+    srv_reply_login_page(rq, authz_of(rq), 403,
+                         "Your email address is not verified yet. Follow the link we mailed to "
+                         "it, then sign in.");
+}
+
 /* A browser session: its "refresh token" is the cookie's value. */
 static int session(struct srv_request *rq, const char *user_id, struct store_session *s,
                    char refresh[SRV_REFRESH_LEN])
@@ -93,7 +100,8 @@ static void done(struct srv_request *rq, const struct store_user *u, const struc
     free(url);
 }
 
-static const struct srv_password_ops ops = {refused, locked, unavailable, session, done};
+static const struct srv_password_ops ops = {refused,    locked,  unavailable,
+                                            unverified, session, done};
 
 void srv_handle_login(struct srv_request *rq)
 {

@@ -14,6 +14,10 @@ void srv_handle_consent(struct srv_request *rq);
 void srv_handle_logout(struct srv_request *rq);
 void srv_handle_device_page(struct srv_request *rq);
 void srv_handle_device_form(struct srv_request *rq);
+void srv_handle_verify_email_page(struct srv_request *rq);
+void srv_handle_verify_email_form(struct srv_request *rq);
+void srv_handle_reset_password_page(struct srv_request *rq);
+void srv_handle_reset_password_form(struct srv_request *rq);
 
 /* ---- inside the room ---- */
 

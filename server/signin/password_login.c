@@ -140,6 +140,13 @@ static void after_verify(struct srv_request *rq)
         refuse(rq, l, "user disabled");
         return;
     }
+    if (ctx->cfg->require_verified_email && !l->user.email_verified) {
+        /* not a failed guess: nothing is counted, the event says why */
+        srv_audit_now(ctx, "user.login", l->user.id, NULL, srv_rq_client_ip(rq), 0,
+                      "email not verified");
+        l->ops->unverified(rq);
+        return;
+    }
     if (l->ops->session(rq, l->user.id, &session, refresh) != SRV_OK)
         return;
     struct login_args a = {rq, l, &session, 0};

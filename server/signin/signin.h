@@ -68,6 +68,9 @@ struct srv_password_ops {
     void (*locked)(struct srv_request *rq, int64_t wait);
     /* the store failed (nothing was checked, counted or changed); answer 503 */
     void (*unavailable)(struct srv_request *rq);
+    /* require_verified_email: the password is right but the address is not verified yet (said
+     * only after the password was checked, so it tells nothing to someone who does not know it) */
+    void (*unverified)(struct srv_request *rq);
     /* the password is right: fill the session to make for user_id (SRV_OK), or answer */
     int (*session)(struct srv_request *rq, const char *user_id, struct store_session *s,
                    char refresh[SRV_REFRESH_LEN]);
@@ -135,5 +138,26 @@ int srv_scope_has(const char *scope, const char *value);
  * freeing what an earlier run of the transaction left there. */
 int srv_session_roles_txn(struct store_txn *txn, const char *user_id, struct srv_session_roles *r);
 void srv_session_roles_clear(struct srv_session_roles *r);
+
+/* ---- what a mailed link does (recovery.c): shared by the API (account/) and the pages ---- */
+
+/* In txn: uses the reset link token (STORE_NOTFOUND when it is no live reset link) and gives
+ * the user's email/password identity the hash new_phc; every session of the user ends, every
+ * other reset link of the user dies, the address counts as verified (the link proved it), and the
+ * owner is told by mail. Audited as user.password_reset. *user_id receives whose it was. */
+int srv_reset_apply_txn(struct store_txn *txn, struct srv_request *rq, const char *token,
+                        const char *new_phc, char user_id[STORE_ID_MAX]);
+/* STORE_OK when token is a live reset link, STORE_NOTFOUND when not, or the store's error (one
+ * read transaction, nothing used): the pages and the API look before they spend Argon2 on a new
+ * password for a link that cannot take it. */
+int srv_reset_link_check(struct srv_request *rq, const char *token);
+
+/* In txn: uses token as a verification link (the address is verified) or an email-change link
+ * (the address changes to the one verified; the old address is told). STORE_NOTFOUND when it is
+ * neither; STORE_EXISTS when the new address of a change belongs to another user meanwhile. */
+int srv_verify_apply_txn(struct store_txn *txn, struct srv_request *rq, const char *token);
+
+/* The name an application goes by in mail (its name, or "" when it has none or is unknown). */
+void srv_app_mail_name(struct store_txn *txn, const char *client_id, char name[STORE_NAME_MAX]);
 
 #endif
