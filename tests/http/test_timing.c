@@ -2,14 +2,19 @@
  * against a dummy hash of the same Argon2 cost as a real one. Logs in, interleaved, with an
  * unknown email and with a known email and a wrong password, and asserts the two medians are
  * within a factor of two (the issue's bound: generous enough for a loaded CI machine, far
- * tighter than the gap between an Argon2 run and none). Default Argon2 parameters. */
+ * tighter than the gap between an Argon2 run and none). Default Argon2 parameters. The same for
+ * the mail routes that must not tell which addresses have accounts: a reset asked for a known
+ * and an unknown address, a registration of a free and a taken address. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "mail_sink.h"
 #include "support.h"
 
 #define ROUNDS 9
+/* The mail cases cost milliseconds, not an Argon2 run: more rounds steady their medians. */
+#define MAIL_ROUNDS 25
 
 static const char *const app_grants[] = {"password", NULL};
 static const char *const on[] = {"--allow-registration", NULL};
@@ -95,9 +100,128 @@ TEST(unknown_user_and_wrong_password_cost_the_same)
     printf("# median of %d requests without Argon2: %.1f ms\n", ROUNDS, median(fast, ROUNDS));
 }
 
+/* One JSON POST; its wall time in ms, or -1 when the answer is not 202. */
+static double timed_202(struct ts_server *s, const char *path, const char *json, const char **body)
+{
+    struct ts_req rq = {
+        .method = "POST", .path = path, .body = json, .content_type = "application/json"};
+    double t0 = now_ms();
+    struct ts_resp *r = ts_do(s, &rq);
+    double t = now_ms() - t0;
+    if (r->status != 202) {
+        fprintf(stderr, "  %s: %ld %s\n", path, r->status, r->body);
+        return -1;
+    }
+    *body = r->body;
+    return t;
+}
+
+/* A server that mails into a sink with no budgets, so every known address gets its message. */
+static struct ts_server *mailing_server(struct th_sink **sink)
+{
+    *sink = th_sink_start(0);
+    if (!*sink)
+        return NULL;
+    const char **env = ts_keep(calloc(8, sizeof *env));
+    env[0] = ts_printf("IDPD_SMTP_URL=%s", (*sink)->url);
+    env[1] = "IDPD_SMTP_FROM=idpd@example.org";
+    env[2] = "IDPD_SMTP_PLAIN_LOOPBACK=1";
+    env[3] = "IDPD_MAIL_PER_ADDRESS=0";
+    env[4] = "IDPD_MAIL_PER_CLIENT=0";
+    env[5] = "IDPD_RATE_LIMIT_REGISTER=0";
+    struct ts_opts o = {.args = on, .env = env};
+    return ts_start(&o);
+}
+
+/* Compares the medians of two kinds of one request, interleaved; the same body throughout. */
+static void same_cost(struct ts_server *s, const char *path, const char *(*json_a)(int i),
+                      const char *(*json_b)(int i), const char *what_a, const char *what_b)
+{
+    const char *b1 = NULL, *b2 = NULL;
+    double a[MAIL_ROUNDS], b[MAIL_ROUNDS];
+    CHECK(timed_202(s, path, json_a(-1), &b1) >= 0); /* warm up both paths */
+    CHECK(timed_202(s, path, json_b(-1), &b2) >= 0);
+    for (int i = 0; i < MAIL_ROUNDS; i++) {
+        double ta, tb;
+        if (i % 2) {
+            tb = timed_202(s, path, json_b(i), &b2);
+            ta = timed_202(s, path, json_a(i), &b1);
+        } else {
+            ta = timed_202(s, path, json_a(i), &b1);
+            tb = timed_202(s, path, json_b(i), &b2);
+        }
+        CHECK(ta >= 0 && tb >= 0);
+        CHECK_STR(b1, b2);
+        a[i] = ta;
+        b[i] = tb;
+    }
+    double ma = median(a, MAIL_ROUNDS), mb = median(b, MAIL_ROUNDS);
+    double ratio = ma > mb ? ma / mb : mb / ma;
+    printf("# %s median of %d: %s %.1f ms, %s %.1f ms, ratio %.2f\n", path, MAIL_ROUNDS, what_a, ma,
+           what_b, mb, ratio);
+    CHECK_MSG(ratio < 2.0, "medians %.1f ms and %.1f ms differ by %.2fx", ma, mb, ratio);
+}
+
+static const char *client; /* the application of the mail cases */
+
+static const char *forgot_known(int i)
+{
+    (void)i;
+    return ts_printf("{\"client_id\":\"%s\",\"email\":\"known@example.com\"}", client);
+}
+
+static const char *forgot_unknown(int i)
+{
+    return ts_printf("{\"client_id\":\"%s\",\"email\":\"nobody%d@example.com\"}", client, i + 1);
+}
+
+TEST(forgot_of_known_and_unknown_addresses_cost_the_same)
+{
+    struct th_sink *sink;
+    struct ts_server *s = mailing_server(&sink);
+    CHECK(s);
+    struct ts_account app;
+    CHECK_INT(ts_app_create(s->data, "web", app_grants, NULL, &app), 0);
+    client = app.id;
+    CHECK_INT(ts_register(s, app.id, "known@example.com", "the right password")->status, 202);
+    same_cost(s, "/v1/password/forgot", forgot_known, forgot_unknown, "known", "unknown");
+    /* and the known address did get its messages: the registration and every reset */
+    CHECK_INT(th_sink_count(sink, "known@example.com", MAIL_ROUNDS + 2, 30000, NULL),
+              MAIL_ROUNDS + 2);
+}
+
+static const char *register_free(int i)
+{
+    return ts_printf("{\"client_id\":\"%s\",\"email\":\"new%d@example.com\","
+                     "\"password\":\"a wrong password\"}",
+                     client, i + 1);
+}
+
+static const char *register_taken(int i)
+{
+    (void)i;
+    return ts_printf("{\"client_id\":\"%s\",\"email\":\"known@example.com\","
+                     "\"password\":\"a wrong password\"}",
+                     client);
+}
+
+TEST(register_of_free_and_taken_addresses_cost_the_same)
+{
+    struct th_sink *sink;
+    struct ts_server *s = mailing_server(&sink);
+    CHECK(s);
+    struct ts_account app;
+    CHECK_INT(ts_app_create(s->data, "web", app_grants, NULL, &app), 0);
+    client = app.id;
+    CHECK_INT(ts_register(s, app.id, "known@example.com", "the right password")->status, 202);
+    same_cost(s, "/v1/register", register_free, register_taken, "free", "taken");
+}
+
 int main(int argc, char **argv)
 {
     ts_init(argc, argv);
     RUN(unknown_user_and_wrong_password_cost_the_same);
+    RUN(forgot_of_known_and_unknown_addresses_cost_the_same);
+    RUN(register_of_free_and_taken_addresses_cost_the_same);
     return ts_done();
 }

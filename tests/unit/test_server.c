@@ -313,17 +313,19 @@ TEST(test_route_find_every_route)
             CHECK_MSG(srv_route_find(r->method, concrete, &known) != r, "%s", concrete);
         }
         /* OAuth endpoints authenticate clients, except the pages a browser visits; userinfo, the
-         * self-service and the admin endpoints take a bearer token; registration and the public
-         * documents need nothing */
+         * self-service and the admin endpoints take a bearer token; registration, the mailed
+         * links' API and the public documents need nothing */
         int page = strcmp(r->path, "/oauth/authorize") == 0 ||
                    strcmp(r->path, "/oauth/logout") == 0 || strcmp(r->path, "/login") == 0 ||
-                   strcmp(r->path, "/consent") == 0 || strcmp(r->path, "/device") == 0;
+                   strcmp(r->path, "/consent") == 0 || strcmp(r->path, "/device") == 0 ||
+                   strcmp(r->path, "/verify-email") == 0 || strcmp(r->path, "/reset-password") == 0;
         if (page)
             CHECK_MSG(r->auth == SRV_AUTH_PAGE, "%s %s", r->method, r->path);
         else if (strncmp(r->path, "/oauth/", 7) == 0)
             CHECK_INT(r->auth, SRV_AUTH_CLIENT);
         else if (strcmp(r->path, "/userinfo") == 0 || strcmp(r->path, "/v1/me") == 0 ||
-                 strncmp(r->path, "/v1/me/", 7) == 0 || strncmp(r->path, "/admin/", 7) == 0)
+                 strncmp(r->path, "/v1/me/", 7) == 0 || strncmp(r->path, "/admin/", 7) == 0 ||
+                 strcmp(r->path, "/v1/email/verify/send") == 0) /* the caller's own address */
             CHECK_MSG(r->auth == SRV_AUTH_BEARER, "%s %s", r->method, r->path);
         else
             CHECK_MSG(r->auth == SRV_AUTH_NONE, "%s %s", r->method, r->path);
@@ -925,105 +927,24 @@ TEST(test_uri_port_valid)
 #include <sys/socket.h>
 #include <sys/wait.h>
 
-/* A free loopback port (bound, read and closed: the sink binds it next). 0 on failure. */
-static unsigned free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    unsigned port = 0;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
-static int port_open(unsigned port)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-    ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
-static void stop_pid(void *arg)
-{
-    pid_t pid = (pid_t)(intptr_t)arg;
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
-}
-
-/* Starts the sink on 127.0.0.1:port, writing each message into the maildir dir/new; stopped by
- * its PID when the case ends. -1 when it does not come up within 10 s. */
-static pid_t start_sink(const char *dir, unsigned port)
-{
-    char listen[32];
-    snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl("/usr/bin/python3", "python3", "-m", "aiosmtpd", "-n", "-l", listen, "-c",
-              "aiosmtpd.handlers.Mailbox", dir, (char *)NULL);
-        _exit(127);
-    }
-    if (pid < 0)
-        return -1;
-    th_defer(stop_pid, (void *)(intptr_t)pid);
-    for (int i = 0; i < 100; i++) {
-        if (port_open(port))
-            return pid;
-        usleep(100 * 1000);
-    }
-    return -1;
-}
-
-/* The messages in the maildir's new/: how many, and the text of the last one read. */
-static int maildir_new(const char *dir, char *text, size_t cap)
-{
-    char path[1024];
-    int n = 0;
-    snprintf(path, sizeof path, "%s/new", dir);
-    DIR *d = opendir(path);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        n++;
-        snprintf(path, sizeof path, "%s/new/%s", dir, e->d_name);
-        FILE *f = fopen(path, "r");
-        size_t got = f ? fread(text, 1, cap - 1, f) : 0;
-        text[got] = '\0';
-        if (f)
-            fclose(f);
-    }
-    if (d)
-        closedir(d);
-    return n;
-}
+#include "mail_sink.h"
 
 TEST(test_smtp_sends_through_a_real_server)
 {
     static const char msg[] =
         "From: idpd <idpd@example.org>\r\nTo: <ada@example.org>\r\n"
         "Subject: Verify your email\r\n\r\nhttps://id.example/verify?token=x\r\n";
-    char dir[1024], url[64], why[256], text[4096];
-    unsigned port = free_port();
-    snprintf(dir, sizeof dir, "%s/maildir", th_tmpdir());
-    CHECK(port != 0);
-    CHECK(start_sink(dir, port) > 0);
-    snprintf(url, sizeof url, "smtp://127.0.0.1:%u", port);
+    char url[64], why[256], *text = NULL;
+    struct th_sink *sink = th_sink_start(0);
+    CHECK(sink != NULL);
     struct srv_smtp s = {
-        .url = url, .from = "idpd@example.org", .plain_loopback = 1, .timeout_ms = 10000};
+        .url = sink->url, .from = "idpd@example.org", .plain_loopback = 1, .timeout_ms = 10000};
 
     CHECK_MSG(srv_smtp_send(&s, "ada@example.org", msg, sizeof msg - 1, why, sizeof why) == SRV_OK,
               "%s", why);
-    CHECK_INT(maildir_new(dir, text, sizeof text), 1);
+    CHECK_INT(th_sink_count(sink, NULL, 1, 0, &text), 1);
     CHECK(strstr(text, "Subject: Verify your email") && strstr(text, "verify?token=x"));
+    free(text);
 
     /* without smtp_plain_loopback the sink (no STARTTLS) is refused, and nothing is sent */
     s.plain_loopback = 0;
@@ -1031,12 +952,13 @@ TEST(test_smtp_sends_through_a_real_server)
               SRV_ERUNTIME);
     CHECK(why[0] != '\0');
     /* smtps:// to a server that speaks no TLS */
-    snprintf(url, sizeof url, "smtps://127.0.0.1:%u", port);
+    snprintf(url, sizeof url, "smtps://127.0.0.1:%u", sink->port);
+    s.url = url;
     CHECK_INT(srv_smtp_send(&s, "ada@example.org", msg, sizeof msg - 1, why, sizeof why),
               SRV_ERUNTIME);
-    CHECK_INT(maildir_new(dir, text, sizeof text), 1);
+    CHECK_INT(th_sink_count(sink, NULL, 0, 0, NULL), 1);
     /* nobody there */
-    snprintf(url, sizeof url, "smtp://127.0.0.1:%u", free_port());
+    snprintf(url, sizeof url, "smtp://127.0.0.1:%u", th_free_port());
     s.plain_loopback = 1;
     CHECK_INT(srv_smtp_send(&s, "ada@example.org", msg, sizeof msg - 1, why, sizeof why),
               SRV_ERUNTIME);
@@ -1046,7 +968,7 @@ TEST(test_smtp_sends_through_a_real_server)
     CHECK_INT(srv_smtp_send(&s, "ada@example.org", msg, sizeof msg - 1, why, sizeof why),
               SRV_EINVAL);
     CHECK(strstr(why, "smtp://") != NULL);
-    CHECK_INT(maildir_new(dir, text, sizeof text), 1);
+    CHECK_INT(th_sink_count(sink, NULL, 0, 0, NULL), 1);
 }
 
 /* ---- mail messages (server/core/mail_templates.c, mail_message.c) ---- */
