@@ -394,8 +394,8 @@ int store_user_get(struct store_txn *txn, const char *id, struct store_user *out
 /* The id of the user whose email has the key email_key (ASCII letters are lower-cased first, so
  * an ASCII email may be given as typed). STORE_NOTFOUND when none. */
 int store_user_find_email(struct store_txn *txn, const char *email, char user_id[STORE_ID_MAX]);
-/* Deletes the user with its email index entry, identities, sessions and team memberships (all in
- * txn). */
+/* Deletes the user with its email index entry, identities, sessions, team memberships and
+ * mailed links (all in txn). */
 int store_user_delete(struct store_txn *txn, const char *id);
 /* Like store_sa_list(); free with store_user_list_free(). */
 int store_user_list(struct store_txn *txn, const char *after, size_t limit,

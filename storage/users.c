@@ -363,6 +363,8 @@ int store_user_delete(struct store_txn *txn, const char *id)
         rc = store_session_delete_user(txn, id, NULL, NULL);
     if (!rc)
         rc = store_user_teams_delete_all(txn, id);
+    if (!rc) /* its mailed links: they name the address, and the user is gone */
+        rc = store_email_tokens_delete_user(txn, id, NULL, NULL);
     if (!rc)
         rc = kv_del(txn, DB_USERS, kv_str(id));
 out:

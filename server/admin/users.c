@@ -212,6 +212,10 @@ static int edit_txn(struct store_txn *txn, void *arg)
         }
         if (rc != STORE_OK && rc != STORE_NOTFOUND)
             goto out;
+        char was[STORE_EMAIL_MAX];
+        srv_user_email_key(&u, was);
+        if (strcmp(was, e->key) != 0)
+            u.email_verified = 0; /* an address an admin typed is not one the user proved */
         snprintf(u.email, sizeof u.email, "%s", e->email);
         memcpy(u.email_key, e->key, sizeof u.email_key);
         u.anonymous = 0;

@@ -316,6 +316,13 @@ int srv_mail_templates_load(const char *dir, struct srv_mail_templates **out, ch
         rc = SRV_ENOMEM;
         goto out;
     }
+    /* a folder that is not there is a typo, not "no overrides": say so at the start */
+    struct stat dst;
+    if (dir && dir[0] && (stat(dir, &dst) != 0 || !S_ISDIR(dst.st_mode))) {
+        snprintf(why, cap, "%s is not a folder", dir);
+        rc = SRV_EUSAGE;
+        goto out;
+    }
     for (int k = 0; k < SRV_MAIL_KINDS; k++)
         for (int p = 0; p < PARTS; p++)
             if ((rc = load_part(dir, k, p, &t->part[k][p], why, cap)) != SRV_OK)

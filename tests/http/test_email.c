@@ -3,6 +3,7 @@
  * real SMTP server on loopback (aiosmtpd, tests/mail_sink.h); each case reads the link out of
  * the message it received and follows it. */
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -460,6 +461,83 @@ TEST(admin_sends_links_and_the_audit_names_them)
         409);
 }
 
+TEST(a_message_that_never_goes_out_is_dropped_and_audited)
+{
+    static const char *const two_tries[] = {"IDPD_SMTP_MAX_ATTEMPTS=2", NULL};
+    static const char *const admin_roles[] = {"idp:admin", NULL};
+    struct fixture f;
+    struct ts_account admin;
+    CHECK(setup_with(&f, two_tries, 1, NULL));
+    CHECK(ts_sa_create(f.s->data, "ops", admin_roles, NULL, &admin) == 0);
+    CHECK_INT(ts_register(f.s, f.app.id, "max@example.org", password)->status, 202);
+    /* tries at once and a second later, then it is given up */
+    json_t *ev = NULL;
+    for (int i = 0; i < 100 && !ev; i++) {
+        usleep(100 * 1000);
+        json_t *audit = ts_bearer(f.s, "GET", "/admin/v1/audit-events?type=mail.dropped",
+                                  ts_token_str(f.s, &admin), NULL)
+                            ->json;
+        ev = json_array_get(json_object_get(audit, "items"), 0);
+    }
+    CHECK(ev != NULL);
+    CHECK_STR(ts_jstr(ev, "result"), "failure");
+    CHECK(strstr(ts_jstr(ev, "detail"), "verify-email after 2 tries") != NULL);
+    CHECK(strstr(ts_jstr(ev, "detail"), "max@example.org") == NULL); /* no address in the log */
+    /* gone: a server that comes up later gets nothing */
+    CHECK_INT(th_sink_restart(f.sink), 0);
+    sleep(2);
+    CHECK_INT(th_sink_count(f.sink, NULL, 0, 0, NULL), 0);
+}
+
+TEST(mail_settings_are_checked_at_the_start)
+{
+    static const char *const bad[][3] = {
+        {"IDPD_SMTP_URL=http://127.0.0.1:25", "IDPD_SMTP_FROM=a@example.org", "smtp_url must be"},
+        {"IDPD_SMTP_URL=smtp://127.0.0.1:25", "IDPD_SMTP_FROM=", "needs smtp_from"},
+        {"IDPD_SMTP_URL=smtp://127.0.0.1:25", "IDPD_SMTP_FROM=a <b@example.org>",
+         "needs smtp_from"},
+        {"IDPD_SMTP_MAX_ATTEMPTS=0", "IDPD_SMTP_FROM=", "must be"},
+        {"IDPD_REGISTRATION_VERIFY=2", "IDPD_SMTP_FROM=", "must be"},
+        {"IDPD_REGISTRATION_VERIFY=1", "IDPD_SMTP_FROM=", "needs smtp_url"},
+        {"IDPD_REQUIRE_VERIFIED_EMAIL=1", "IDPD_SMTP_FROM=", "needs smtp_url"},
+    };
+    const char *data = ts_path("data");
+    const char *args[] = {"serve", "--listen", "127.0.0.1:0", "--data", data, NULL};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *env[] = {bad[i][0], bad[i][1], NULL};
+        struct ts_cmd *c = ts_run(args, env);
+        CHECK_MSG(c->status == 2, "%s: exit %d; stderr %s", bad[i][0], c->status, c->err);
+        CHECK_MSG(strstr(c->err, bad[i][2]) != NULL, "%s: stderr %s", bad[i][0], c->err);
+    }
+    /* a template folder that is not there, or a template with a typo, stops the start */
+    const char *dir = ts_path("mail");
+    const char *missing[] = {"IDPD_MAIL_TEMPLATES=/nonexistent/idpd-mail", NULL};
+    struct ts_cmd *c = ts_run(args, missing);
+    CHECK_MSG(c->status != 0 && strstr(c->err, "not a folder"), "exit %d; %s", c->status, c->err);
+    CHECK_INT(mkdir(dir, 0700), 0);
+    FILE *fp = fopen(ts_printf("%s/password-reset.txt", dir), "w");
+    CHECK(fp != NULL);
+    fputs("Reset: {{lnk}}\n", fp);
+    fclose(fp);
+    const char *typo[] = {ts_printf("IDPD_MAIL_TEMPLATES=%s", dir), NULL};
+    c = ts_run(args, typo);
+    CHECK_MSG(c->status != 0 && strstr(c->err, "password-reset.txt"), "exit %d; %s", c->status,
+              c->err);
+    /* and a good one replaces the built-in text */
+    fp = fopen(ts_printf("%s/password-reset.txt", dir), "w");
+    CHECK(fp != NULL);
+    fputs("Hi from {{app}}: {{link}}\n", fp);
+    fclose(fp);
+    struct fixture f;
+    CHECK(setup(&f, typo));
+    register_verified(&f, "nia@example.org");
+    CHECK_INT(forgot(&f, "nia@example.org")->status, 202);
+    char *msg = NULL;
+    CHECK_INT(th_sink_count(f.sink, "nia@example.org", 2, 15000, &msg), 2);
+    ts_keep(msg);
+    CHECK(strstr(msg, "Hi from Acme Shop: ") != NULL);
+}
+
 TEST(without_smtp_the_mail_routes_say_so)
 {
     struct ts_opts o = {0};
@@ -491,6 +569,8 @@ int main(int argc, char **argv)
     RUN(a_crash_after_the_commit_loses_no_message);
     RUN(email_change_happens_when_the_new_address_confirms);
     RUN(admin_sends_links_and_the_audit_names_them);
+    RUN(a_message_that_never_goes_out_is_dropped_and_audited);
+    RUN(mail_settings_are_checked_at_the_start);
     RUN(without_smtp_the_mail_routes_say_so);
     return ts_done();
 }

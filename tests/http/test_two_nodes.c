@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cluster.h"
+#include "mail_sink.h"
 #include "support.h"
 
 static const char *const admin_roles[] = {"idp:admin", NULL};
@@ -483,6 +484,38 @@ TEST(a_database_restart_under_writes_loses_no_acknowledged_write)
     pthread_mutex_destroy(&lb.lock);
 }
 
+/* Both nodes' senders work one outbox: each message goes out once. The sink starts only after
+ * every message is stored and both senders have retried them a few times, so they meet on the
+ * same due messages. */
+TEST(mail_goes_out_once_from_two_nodes)
+{
+    struct th_sink *sink = th_sink_start(0);
+    CHECK(sink != NULL);
+    th_sink_stop(sink);
+    const char *env[] = {ts_printf("IDPD_SMTP_URL=%s", sink->url),
+                         "IDPD_SMTP_FROM=idpd@example.org",
+                         "IDPD_SMTP_PLAIN_LOOPBACK=1",
+                         "IDPD_SMTP_RETRY_BASE=1",
+                         "IDPD_MAIL_PER_CLIENT=0",
+                         "IDPD_RATE_LIMIT_REGISTER=0",
+                         NULL};
+    struct nodes n;
+    CHECK(start_nodes(&n, env));
+    enum { USERS = 12 };
+    for (int i = 0; i < USERS; i++) {
+        struct ts_resp *r =
+            ts_register(i % 2 ? n.b : n.a, n.app.id, ts_printf("user%d@example.org", i), PASSWORD);
+        CHECK_INT(r->status, 202);
+    }
+    sleep(3);
+    CHECK_INT(th_sink_restart(sink), 0);
+    CHECK_INT(th_sink_count(sink, NULL, USERS, 20000, NULL), USERS);
+    sleep(3); /* time for a second copy, if either node were to send one */
+    CHECK_INT(th_sink_count(sink, NULL, 0, 0, NULL), USERS);
+    for (int i = 0; i < USERS; i++)
+        CHECK_INT(th_sink_count(sink, ts_printf("user%d@example.org", i), 0, 0, NULL), 1);
+}
+
 int main(int argc, char **argv)
 {
     ts_init(argc, argv);
@@ -494,5 +527,6 @@ int main(int argc, char **argv)
     RUN(a_key_rotated_on_one_node_is_published_by_the_other_first);
     RUN(sigkill_of_one_node_loses_no_acknowledged_write);
     RUN(a_database_restart_under_writes_loses_no_acknowledged_write);
+    RUN(mail_goes_out_once_from_two_nodes);
     return ts_done();
 }
