@@ -82,7 +82,7 @@ static int create_txn(struct store_txn *txn, void *arg)
     struct create *c = arg;
     struct srv_ctx *ctx = srv_rq_ctx(c->rq);
     const char *ip = srv_rq_client_ip(c->rq);
-    char app[STORE_NAME_MAX];
+    char app[STORE_NAME_MAX] = "";
     int allowed = 1, rc = STORE_OK;
     c->r->taken = 0;
     if (ctx->cfg->smtp_url[0]) {
