@@ -105,9 +105,7 @@ out:
 
 struct reset {
     json_t *body;
-    const char *token, *password;
-    char phc[STORE_PHC_MAX];
-    int hashed;
+    struct srv_reset reset;
 };
 
 static void reset_free(void *state)
@@ -123,20 +121,7 @@ static void reset_free(void *state)
 static void hash_work(struct srv_request *rq)
 {
     struct reset *r = srv_rq_state(rq);
-    r->hashed = crypto_password_hash(&srv_rq_ctx(rq)->cfg->argon2, r->password, strlen(r->password),
-                                     r->phc, sizeof r->phc) == CRYPTO_OK;
-}
-
-struct apply {
-    struct srv_request *rq;
-    struct reset *r;
-    char user_id[STORE_ID_MAX];
-};
-
-static int apply_txn(struct store_txn *txn, void *arg)
-{
-    struct apply *a = arg;
-    return srv_reset_apply_txn(txn, a->rq, a->r->token, a->r->phc, a->user_id);
+    srv_reset_hash(rq, &r->reset);
 }
 
 static const char invalid_link[] =
@@ -145,20 +130,15 @@ static const char invalid_link[] =
 static void after_hash(struct srv_request *rq)
 {
     struct reset *r = srv_rq_state(rq);
-    struct apply a = {rq, r, ""};
-    if (!r->hashed) {
-        srv_reply_problem(rq, 500, "the password could not be hashed");
-        return;
-    }
-    int rc = store_write(srv_rq_ctx(rq)->store, apply_txn, &a);
-    if (rc == STORE_NOTFOUND) {
-        srv_reply_problem(rq, 400, "%s", invalid_link);
-    } else if (rc != STORE_OK) {
-        srv_reply_store_failure(rq, rc, "the password could not be saved");
-    } else {
-        srv_mailer_wake(srv_rq_ctx(rq));
+    int rc = srv_reset_apply(rq, &r->reset);
+    if (rc == STORE_OK)
         srv_reply(rq, 204, NULL, "", 0, NULL);
-    }
+    else if (rc == STORE_NOTFOUND)
+        srv_reply_problem(rq, 400, "%s", invalid_link);
+    else if (rc == STORE_ENOMEM)
+        srv_reply_problem(rq, 500, "the password could not be hashed");
+    else
+        srv_reply_store_failure(rq, rc, "the password could not be saved");
 }
 
 void srv_handle_password_reset(struct srv_request *rq)
@@ -171,15 +151,15 @@ void srv_handle_password_reset(struct srv_request *rq)
     }
     srv_rq_set_state(rq, r, reset_free);
     if (srv_json_parse_or_error(rq, fields, &r->body) != SRV_OK ||
-        srv_json_string_or_error(rq, r->body, "token", 1, 256, &r->token) ||
-        srv_json_string_or_error(rq, r->body, "password", 1, SRV_PASSWORD_MAX, &r->password))
+        srv_json_string_or_error(rq, r->body, "token", 1, 256, &r->reset.token) ||
+        srv_json_string_or_error(rq, r->body, "password", 1, SRV_PASSWORD_MAX, &r->reset.password))
         return;
-    if (!srv_password_valid(r->password)) {
+    if (!srv_password_valid(r->reset.password)) {
         srv_reply_problem(rq, 400, "password must be %d to %d bytes of UTF-8", SRV_PASSWORD_MIN,
                           SRV_PASSWORD_MAX);
         return;
     }
-    int rc = srv_reset_link_check(rq, r->token);
+    int rc = srv_reset_link_check(rq, r->reset.token);
     if (rc == STORE_NOTFOUND) {
         srv_reply_problem(rq, 400, "%s", invalid_link);
         return;

@@ -135,12 +135,13 @@ int srv_cmd_serve(int argc, char **argv)
         fprintf(stderr, "idpd: cannot start the audit queue\n");
         goto out;
     }
-    if (srv_http_start(&ctx, &ctx.http) != SRV_OK)
-        goto out;
+    /* before the listener: requests wake the sender through ctx.mailer, set once here */
     if (srv_mailer_start(&ctx) != SRV_OK) {
         fprintf(stderr, "idpd: cannot start the mail sender\n");
         goto out;
     }
+    if (srv_http_start(&ctx, &ctx.http) != SRV_OK)
+        goto out;
     ctx.keys_changed = srv_jwks_publish;
     if (srv_jwks_publish(&ctx) != SRV_OK || srv_discovery_publish(&ctx) != SRV_OK) {
         fprintf(stderr, "idpd: cannot render the JWKS or the discovery document\n");

@@ -129,9 +129,7 @@ void srv_handle_reset_password_page(struct srv_request *rq)
 
 struct reset {
     struct srv_form form;
-    const char *token, *password;
-    char phc[STORE_PHC_MAX];
-    int hashed;
+    struct srv_reset reset;
 };
 
 static void reset_free(void *state)
@@ -147,37 +145,21 @@ static void reset_free(void *state)
 static void hash_work(struct srv_request *rq)
 {
     struct reset *r = srv_rq_state(rq);
-    r->hashed = crypto_password_hash(&srv_rq_ctx(rq)->cfg->argon2, r->password, strlen(r->password),
-                                     r->phc, sizeof r->phc) == CRYPTO_OK;
-}
-
-struct apply {
-    struct srv_request *rq;
-    struct reset *r;
-    char user_id[STORE_ID_MAX];
-};
-
-static int apply_txn(struct store_txn *txn, void *arg)
-{
-    struct apply *a = arg;
-    return srv_reset_apply_txn(txn, a->rq, a->r->token, a->r->phc, a->user_id);
+    srv_reset_hash(rq, &r->reset);
 }
 
 static void after_hash(struct srv_request *rq)
 {
     struct reset *r = srv_rq_state(rq);
-    struct apply a = {rq, r, ""};
-    int rc = r->hashed ? store_write(srv_rq_ctx(rq)->store, apply_txn, &a) : STORE_ENOMEM;
-    if (rc == STORE_OK) {
-        srv_mailer_wake(srv_rq_ctx(rq));
+    int rc = srv_reset_apply(rq, &r->reset);
+    if (rc == STORE_OK)
         srv_reply_page_message(rq, 200, "Password changed",
                                "Your password was changed and every device signed out. Sign in "
                                "with the new password.");
-    } else if (rc == STORE_NOTFOUND) {
+    else if (rc == STORE_NOTFOUND)
         srv_reply_page_message(rq, 400, reset_title, bad_link);
-    } else {
+    else
         srv_reply_store_failure(rq, rc, "the password cannot be saved now");
-    }
 }
 
 void srv_handle_reset_password_form(struct srv_request *rq)
@@ -194,19 +176,19 @@ void srv_handle_reset_password_form(struct srv_request *rq)
         srv_reply_page_message(rq, 403, "This form has expired", "Open the link again.");
         return;
     }
-    r->token = token_of(srv_form_get(&r->form, "token"));
-    r->password = srv_form_get(&r->form, "password");
+    r->reset.token = token_of(srv_form_get(&r->form, "token"));
+    r->reset.password = srv_form_get(&r->form, "password");
     const char *confirm = srv_form_get(&r->form, "confirm");
-    if (bad_reset_link(rq, r->token))
+    if (bad_reset_link(rq, r->reset.token))
         return;
     /* the rules of registration (NIST SP 800-63B: length, no composition rules) */
     const char *error = NULL;
-    if (!r->password || !srv_password_valid(r->password))
+    if (!r->reset.password || !srv_password_valid(r->reset.password))
         error = "The password must be at least 8 characters long (and at most 1024 bytes).";
-    else if (!confirm || strcmp(confirm, r->password) != 0)
+    else if (!confirm || strcmp(confirm, r->reset.password) != 0)
         error = "The two passwords are not the same.";
     if (error) {
-        link_form(rq, 400, reset_title, reset_lead, "/reset-password", r->token, 1, error);
+        link_form(rq, 400, reset_title, reset_lead, "/reset-password", r->reset.token, 1, error);
         return;
     }
     srv_defer(rq, hash_work, after_hash);

@@ -68,8 +68,14 @@ int srv_reset_link_check(struct srv_request *rq, const char *token)
     return store_read(srv_rq_ctx(rq)->store, probe_txn, &p);
 }
 
-int srv_reset_apply_txn(struct store_txn *txn, struct srv_request *rq, const char *token,
-                        const char *new_phc, char user_id[STORE_ID_MAX])
+void srv_reset_hash(struct srv_request *rq, struct srv_reset *r)
+{
+    r->hashed = crypto_password_hash(&srv_rq_ctx(rq)->cfg->argon2, r->password, strlen(r->password),
+                                     r->phc, sizeof r->phc) == CRYPTO_OK;
+}
+
+static int reset_txn(struct store_txn *txn, struct srv_request *rq, const char *token,
+                     const char *new_phc)
 {
     struct srv_ctx *ctx = srv_rq_ctx(rq);
     struct store_email_token t;
@@ -99,10 +105,31 @@ int srv_reset_apply_txn(struct store_txn *txn, struct srv_request *rq, const cha
                         "every session ended")) != STORE_OK ||
         (rc = srv_mail_enqueue(txn, ctx, SRV_MAIL_PASSWORD_CHANGED, u.email, &v)) != STORE_OK)
         goto out;
-    snprintf(user_id, STORE_ID_MAX, "%s", u.id);
 out:
     crypto_wipe(&idn, sizeof idn);
     store_user_clear(&u);
+    return rc;
+}
+
+struct apply {
+    struct srv_request *rq;
+    struct srv_reset *r;
+};
+
+static int apply_txn(struct store_txn *txn, void *arg)
+{
+    struct apply *a = arg;
+    return reset_txn(txn, a->rq, a->r->token, a->r->phc);
+}
+
+int srv_reset_apply(struct srv_request *rq, struct srv_reset *r)
+{
+    struct apply a = {rq, r};
+    if (!r->hashed)
+        return STORE_ENOMEM;
+    int rc = store_write(srv_rq_ctx(rq)->store, apply_txn, &a);
+    if (rc == STORE_OK)
+        srv_mailer_wake(srv_rq_ctx(rq));
     return rc;
 }
 

@@ -141,12 +141,21 @@ void srv_session_roles_clear(struct srv_session_roles *r);
 
 /* ---- what a mailed link does (recovery.c): shared by the API (account/) and the pages ---- */
 
-/* In txn: uses the reset link token (STORE_NOTFOUND when it is no live reset link) and gives
- * the user's email/password identity the hash new_phc; every session of the user ends, every
- * other reset link of the user dies, the address counts as verified (the link proved it), and the
- * owner is told by mail. Audited as user.password_reset. *user_id receives whose it was. */
-int srv_reset_apply_txn(struct store_txn *txn, struct srv_request *rq, const char *token,
-                        const char *new_phc, char user_id[STORE_ID_MAX]);
+/* A password reset in flight, kept in the request's state across its Argon2 run. */
+struct srv_reset {
+    const char *token, *password; /* borrowed from the request's body or form */
+    char phc[STORE_PHC_MAX];
+    int hashed;
+};
+/* On a worker: the hash of r->password, under the configured parameters. */
+void srv_reset_hash(struct srv_request *rq, struct srv_reset *r);
+/* After it, one write transaction: uses the reset link r->token and gives the user's
+ * email/password identity the new hash; every session of the user ends, every other reset link
+ * of the user dies, the address counts as verified (the link proved it), and the owner is told
+ * by mail (the sender is woken). Audited as user.password_reset. STORE_OK; STORE_NOTFOUND when
+ * the link is not a live reset link; STORE_ENOMEM when the hash could not be made; else the
+ * store's error. */
+int srv_reset_apply(struct srv_request *rq, struct srv_reset *r);
 /* STORE_OK when token is a live reset link, STORE_NOTFOUND when not, or the store's error (one
  * read transaction, nothing used): the pages and the API look before they spend Argon2 on a new
  * password for a link that cannot take it. */
