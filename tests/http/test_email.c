@@ -461,6 +461,49 @@ TEST(admin_sends_links_and_the_audit_names_them)
         409);
 }
 
+TEST(resend_replaces_the_link_and_the_pages_refuse_forged_posts)
+{
+    struct fixture f;
+    CHECK(setup(&f, NULL));
+    CHECK_INT(ts_register(f.s, f.app.id, "ola@example.org", password)->status, 202);
+    const char *first = link_to(&f, "ola@example.org", 1, "/verify-email");
+    CHECK(first != NULL);
+    struct ts_resp *login = ts_login(f.s, f.app.id, "ola@example.org", password, NULL);
+    const char *access = ts_jstr(login->json, "access_token");
+    /* no token; an unknown member; then a resend, which replaces the first link */
+    CHECK_INT(post(f.s, "/v1/email/verify/send", "{}")->status, 401);
+    CHECK_PROBLEM(ts_bearer(f.s, "POST", "/v1/email/verify/send", access, "{\"x\":1}"), 400);
+    CHECK_INT(th_sink_count(f.sink, "ola@example.org", 0, 0, NULL), 1);
+    struct ts_resp *r = ts_bearer(f.s, "POST", "/v1/email/verify/send", access, NULL);
+    CHECK_INT(r->status, 202);
+    CHECK_STR(ts_jstr(r->json, "status"), "sent");
+    const char *second = link_to(&f, "ola@example.org", 2, "/verify-email");
+    CHECK(second != NULL && strcmp(second, first) != 0);
+    CHECK_PROBLEM(post(f.s, "/v1/email/verify", ts_printf("{\"token\":\"%s\"}", token_of(first))),
+                  400);
+
+    /* the pages: a post without the page's CSRF token changes nothing, a junk token is no link */
+    struct ts_resp *forged =
+        ts_post(f.s, "/verify-email", NULL, ts_printf("token=%s", token_of(second)));
+    CHECK_INT(forged->status, 403);
+    CHECK(strstr(forged->body, "expired") != NULL);
+    CHECK_INT(ts_get(f.s, "/verify-email?token=junk")->status, 400);
+    CHECK_INT(ts_get(f.s, "/reset-password?token=junk")->status, 400);
+    CHECK_INT(ts_post(f.s, "/reset-password", NULL,
+                      ts_printf("token=%s&password=a+new+password&confirm=a+new+password",
+                                token_of(second)))
+                  ->status,
+              403);
+    CHECK(json_is_false(json_object_get(me(f.s, access), "email_verified")));
+
+    /* the newest link works; after it there is nothing left to verify */
+    CHECK_INT(
+        post(f.s, "/v1/email/verify", ts_printf("{\"token\":\"%s\"}", token_of(second)))->status,
+        204);
+    CHECK_PROBLEM(ts_bearer(f.s, "POST", "/v1/email/verify/send", access, NULL), 409);
+    CHECK_INT(th_sink_count(f.sink, "ola@example.org", 0, 0, NULL), 2);
+}
+
 TEST(a_message_that_never_goes_out_is_dropped_and_audited)
 {
     static const char *const two_tries[] = {"IDPD_SMTP_MAX_ATTEMPTS=2", NULL};
@@ -568,6 +611,7 @@ int main(int argc, char **argv)
     RUN(a_crash_after_the_commit_loses_no_message);
     RUN(email_change_happens_when_the_new_address_confirms);
     RUN(admin_sends_links_and_the_audit_names_them);
+    RUN(resend_replaces_the_link_and_the_pages_refuse_forged_posts);
     RUN(a_message_that_never_goes_out_is_dropped_and_audited);
     RUN(mail_settings_are_checked_at_the_start);
     RUN(without_smtp_the_mail_routes_say_so);

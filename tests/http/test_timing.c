@@ -116,9 +116,13 @@ static double timed_202(struct ts_server *s, const char *path, const char *json,
     return t;
 }
 
-/* A server that mails into a sink with no budgets, so every known address gets its message. */
+static const char *client; /* the application of the mail cases */
+
+/* A server that mails into a sink with no budgets, so every known address gets its message, with
+ * an application (client) and one registered address, known@example.com. */
 static struct ts_server *mailing_server(struct th_sink **sink)
 {
+    static struct ts_account app;
     *sink = th_sink_start(0);
     if (!*sink)
         return NULL;
@@ -130,7 +134,12 @@ static struct ts_server *mailing_server(struct th_sink **sink)
     env[4] = "IDPD_MAIL_PER_CLIENT=0";
     env[5] = "IDPD_RATE_LIMIT_REGISTER=0";
     struct ts_opts o = {.args = on, .env = env};
-    return ts_start(&o);
+    struct ts_server *s = ts_start(&o);
+    if (!s || ts_app_create(s->data, "web", app_grants, NULL, &app) != 0)
+        return NULL;
+    client = app.id;
+    return ts_register(s, app.id, "known@example.com", "the right password")->status == 202 ? s
+                                                                                            : NULL;
 }
 
 /* Compares the medians of two kinds of one request, interleaved; the same body throughout. */
@@ -162,8 +171,6 @@ static void same_cost(struct ts_server *s, const char *path, const char *(*json_
     CHECK_MSG(ratio < 2.0, "medians %.1f ms and %.1f ms differ by %.2fx", ma, mb, ratio);
 }
 
-static const char *client; /* the application of the mail cases */
-
 static const char *forgot_known(int i)
 {
     (void)i;
@@ -180,10 +187,6 @@ TEST(forgot_of_known_and_unknown_addresses_cost_the_same)
     struct th_sink *sink;
     struct ts_server *s = mailing_server(&sink);
     CHECK(s);
-    struct ts_account app;
-    CHECK_INT(ts_app_create(s->data, "web", app_grants, NULL, &app), 0);
-    client = app.id;
-    CHECK_INT(ts_register(s, app.id, "known@example.com", "the right password")->status, 202);
     same_cost(s, "/v1/password/forgot", forgot_known, forgot_unknown, "known", "unknown");
     /* and the known address did get its messages: the registration and every reset */
     CHECK_INT(th_sink_count(sink, "known@example.com", MAIL_ROUNDS + 2, 30000, NULL),
@@ -210,10 +213,6 @@ TEST(register_of_free_and_taken_addresses_cost_the_same)
     struct th_sink *sink;
     struct ts_server *s = mailing_server(&sink);
     CHECK(s);
-    struct ts_account app;
-    CHECK_INT(ts_app_create(s->data, "web", app_grants, NULL, &app), 0);
-    client = app.id;
-    CHECK_INT(ts_register(s, app.id, "known@example.com", "the right password")->status, 202);
     same_cost(s, "/v1/register", register_free, register_taken, "free", "taken");
 }
 
