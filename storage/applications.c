@@ -1,10 +1,12 @@
 /* Applications (OAuth clients of SDKs and apps): id -> {"name","type","phc","hint","grants",
- * "redirect_uris","origins","first_party","post_logout_uris","created_at","updated_at"}; the two
- * members from schema 4 read as false and [] when absent. The id is the key only. A public
+ * "redirect_uris","origins","first_party","post_logout_uris","app_services_id","created_at",
+ * "updated_at"}; the two members from schema 4 read as false and [] when absent, the one from
+ * schema 7 as "". The id is the key only. A public
  * application holds no secret (phc and hint ""); a confidential one always has a phc.
  * Index, written in the transaction that writes the record:
- *   app_origins  lower(origin) || "\0" || id -> ""  (who allows a browser origin; the NUL ends
- *                the origin, so one origin's applications are a range) */
+ *   app_origins       lower(origin) || "\0" || id -> ""  (who allows a browser origin; the NUL
+ *                     ends the origin, so one origin's applications are a range)
+ *   app_services_ids  app_services_id -> id  (the App Services client API names apps so) */
 #include "storage/kv.h"
 
 #include <stdlib.h>
@@ -20,7 +22,8 @@ static int app_valid(const struct store_application *app)
         !strv_valid(app->redirect_uris[0], STORE_URI_MAX, app->nredirect_uris, STORE_URIS_MAX) ||
         !strv_valid(app->origins[0], STORE_ORIGIN_MAX, app->norigins, STORE_URIS_MAX) ||
         !strv_valid(app->post_logout_uris[0], STORE_URI_MAX, app->npost_logout_uris,
-                    STORE_URIS_MAX))
+                    STORE_URIS_MAX) ||
+        !str_fits(app->app_services_id, STORE_APP_SERVICES_ID_MAX))
         return 0;
     if (app->type == STORE_APP_PUBLIC)
         return app->phc[0] == '\0' && app->hint[0] == '\0';
@@ -52,6 +55,8 @@ static int app_encode(const struct store_application *app, char **buf, size_t *l
     if (!rc)
         rc = codec_set_strv(obj, "post_logout_uris", app->post_logout_uris[0], STORE_URI_MAX,
                             app->npost_logout_uris);
+    if (!rc)
+        rc = codec_set_str(obj, "app_services_id", app->app_services_id);
     if (!rc)
         rc = codec_set_int(obj, "created_at", app->created_at);
     if (!rc)
@@ -96,6 +101,9 @@ static int app_decode(const struct kv_val *key, const struct kv_val *val,
     if (!rc)
         rc = codec_get_strv_opt(obj, "post_logout_uris", out->post_logout_uris[0], STORE_URI_MAX,
                                 STORE_URIS_MAX, &out->npost_logout_uris);
+    if (!rc)
+        rc = codec_get_str_opt(obj, "app_services_id", out->app_services_id,
+                               sizeof out->app_services_id);
     if (!rc)
         rc = codec_get_int(obj, "created_at", &out->created_at);
     if (!rc)
@@ -145,13 +153,22 @@ static size_t origin_key(const char *origin, const char *id, char buf[ORIGIN_KEY
     return olen + 1 + ilen;
 }
 
-/* Adds or removes the index entries of app's origins. Two origins that differ only in case
- * share an entry, so removing one that is gone already is not an error. */
-static int origins_index(struct store_txn *txn, const struct store_application *app, int add)
+/* Adds or removes the index entries of app's origins and App Services id. Two origins that
+ * differ only in case share an entry, so removing one that is gone already is not an error. An
+ * App Services id another application holds is STORE_EXISTS. */
+static int app_index(struct store_txn *txn, const struct store_application *app, int add)
 {
     char buf[ORIGIN_KEY_MAX];
     struct kv_val key = {.data = buf};
     int rc = STORE_OK;
+    if (app->app_services_id[0]) {
+        key = kv_str(app->app_services_id);
+        rc = add ? kv_insert(txn, DB_APP_SERVICES_IDS, key, kv_str(app->id))
+                 : kv_del(txn, DB_APP_SERVICES_IDS, key);
+        if (rc)
+            return rc;
+        key = (struct kv_val){.data = buf};
+    }
     for (size_t i = 0; i < app->norigins && rc == STORE_OK; i++) {
         if (!(key.len = origin_key(app->origins[i], app->id, buf)))
             return STORE_EINVAL;
@@ -171,7 +188,7 @@ int store_app_insert(struct store_txn *txn, const struct store_application *app)
     if (!app_valid(app))
         return STORE_EINVAL;
     rc = app_put(txn, app, 1);
-    return rc ? rc : origins_index(txn, app, 1);
+    return rc ? rc : app_index(txn, app, 1);
 }
 
 /* Removes the origin index entries of the stored record of id (STORE_NOTFOUND when there is
@@ -183,7 +200,7 @@ static int app_unindex_stored(struct store_txn *txn, const char *id)
     int rc = old ? store_app_get(txn, id, old) : STORE_ENOMEM;
 
     if (!rc)
-        rc = origins_index(txn, old, 0);
+        rc = app_index(txn, old, 0);
     free(old);
     return rc;
 }
@@ -200,7 +217,7 @@ int store_app_update(struct store_txn *txn, const struct store_application *app)
     if (!rc)
         rc = app_put(txn, app, 0);
     if (!rc)
-        rc = origins_index(txn, app, 1);
+        rc = app_index(txn, app, 1);
     return rc;
 }
 
@@ -254,6 +271,26 @@ int store_app_delete(struct store_txn *txn, const char *id)
     return rc ? rc : kv_del(txn, DB_APPLICATIONS, kv_str(id));
 }
 
+int store_app_find_services_id(struct store_txn *txn, const char *services_id,
+                               char app_id[STORE_ID_MAX])
+{
+    struct kv_val val;
+    int rc;
+    if (!app_id)
+        return STORE_EINVAL;
+    app_id[0] = '\0';
+    if (!txn || !str_fits_nonempty(services_id, STORE_APP_SERVICES_ID_MAX))
+        return STORE_EINVAL;
+    rc = kv_get(txn, DB_APP_SERVICES_IDS, kv_str(services_id), &val);
+    if (rc)
+        return rc;
+    if (val.len == 0 || val.len >= STORE_ID_MAX)
+        return store_corrupt(DB_APP_SERVICES_IDS, services_id, strlen(services_id));
+    memcpy(app_id, val.data, val.len);
+    app_id[val.len] = '\0';
+    return STORE_OK;
+}
+
 int store_origin_allowed(struct store_txn *txn, const char *origin, const char *app_id)
 {
     char buf[ORIGIN_KEY_MAX];
@@ -292,7 +329,7 @@ int store_app_origins_index_all(struct store_txn *txn)
          rc = kv_move(cur, KV_NEXT, NULL, &key, &val)) {
         memset(app, 0, sizeof *app);
         if ((rc = app_decode(&key, &val, app)) != STORE_OK ||
-            (rc = origins_index(txn, app, 1)) != STORE_OK)
+            (rc = app_index(txn, app, 1)) != STORE_OK)
             goto out;
     }
     if (rc == STORE_NOTFOUND) /* past the last application */

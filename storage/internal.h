@@ -61,6 +61,12 @@ enum store_db {
     DB_EMAIL_TOKENS_BY_USER, /* "<user_id>/" || hash -> empty: a user's tokens are a range */
     DB_MAIL_COUNTS,          /* opaque key -> JSON record (mail_counts.c) */
     DB_MAIL_COUNTS_BY_EXP,   /* be64 expiry || key -> empty (expiry.c) */
+    /* schema 7 */
+    DB_APP_SERVICES_IDS,     /* app_services_id -> application id (applications.c) */
+    DB_API_KEYS,             /* "<user_id>/<key_id>" -> JSON record (api_keys.c) */
+    DB_API_KEYS_BY_ID,       /* key id -> user id */
+    DB_PENDING_USERS,        /* email key -> JSON record (pending_users.c) */
+    DB_PENDING_USERS_BY_EXP, /* be64 expiry || email key -> empty (expiry.c) */
     DB_COUNT
 };
 
@@ -140,6 +146,9 @@ int store_user_exists(struct store_txn *txn, const char *user_id);
  * so on PostgreSQL two such transactions collide instead of each missing the other's rows. */
 int store_user_touch(struct store_txn *txn, const char *user_id);
 
+/* Deletes every API key of user_id with its index entries. (api_keys.c) */
+int store_api_keys_delete_all(struct store_txn *txn, const char *user_id);
+
 /* Deletes every identity of user_id with its index entries. (identities.c) */
 int store_identities_delete_all(struct store_txn *txn, const char *user_id);
 
@@ -149,13 +158,14 @@ int store_user_teams_delete_all(struct store_txn *txn, const char *user_id);
 /* The sweep's parts (store_sweep() in sweep.c runs them in one write transaction): each
  * removes what expired at or before now and adds how many records went to *removed.
  * (denylist.c, sessions.c, login_failures.c, auth_codes.c, device_codes.c, email_tokens.c,
- * mail_counts.c) */
+ * mail_counts.c, pending_users.c) */
 int store_codes_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 int store_devices_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 int store_login_failures_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 int store_deny_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 int store_sessions_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 int store_email_tokens_sweep(struct store_txn *txn, int64_t now, size_t *removed);
+int store_pending_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 int store_mail_counts_sweep(struct store_txn *txn, int64_t now, size_t *removed);
 
 /* ---- codec.c: argument checks, byte order, JSON records, base64 ---- */

@@ -42,6 +42,11 @@ const char *const store_db_names[DB_COUNT] = {
     [DB_EMAIL_TOKENS_BY_USER] = "email_tokens_by_user",
     [DB_MAIL_COUNTS] = "mail_counts",
     [DB_MAIL_COUNTS_BY_EXP] = "mail_counts_by_exp",
+    [DB_APP_SERVICES_IDS] = "app_services_ids",
+    [DB_API_KEYS] = "api_keys",
+    [DB_API_KEYS_BY_ID] = "api_keys_by_id",
+    [DB_PENDING_USERS] = "pending_users",
+    [DB_PENDING_USERS_BY_EXP] = "pending_users_by_exp",
 };
 
 static int create_db(struct store_txn *txn, enum store_db db)
@@ -137,11 +142,23 @@ static int upgrade_to_6(struct store_txn *txn)
     return create_dbs(txn, dbs, sizeof dbs / sizeof dbs[0]);
 }
 
+/* 6 -> 7: the App Services client API: applications by their App Services id (none has one
+ * yet), user API keys, registrations waiting for their first login. */
+static int upgrade_to_7(struct store_txn *txn)
+{
+    static const enum store_db dbs[] = {
+        DB_APP_SERVICES_IDS,     DB_API_KEYS, DB_API_KEYS_BY_ID, DB_PENDING_USERS,
+        DB_PENDING_USERS_BY_EXP,
+    };
+    return create_dbs(txn, dbs, sizeof dbs / sizeof dbs[0]);
+}
+
 /* upgrades[v] brings a data folder from version v to v + 1. Steps only move forward: a binary
  * never opens data newer than STORE_SCHEMA_VERSION. A step that adds a database also adds it to
  * enum store_db, which store_schema_open() then opens. */
 static int (*const upgrades[STORE_SCHEMA_VERSION])(struct store_txn *txn) = {
-    upgrade_to_1, upgrade_to_2, upgrade_to_3, upgrade_to_4, upgrade_to_5, upgrade_to_6,
+    upgrade_to_1, upgrade_to_2, upgrade_to_3, upgrade_to_4,
+    upgrade_to_5, upgrade_to_6, upgrade_to_7,
 };
 
 int store_schema_open(struct store_txn *txn)

@@ -1,7 +1,8 @@
 /* Sessions: id ->
  * {"user_id","client_id","amr","scope","created_at","last_used_at","idle_expires_at",
- * "absolute_expires_at","client_ip","user_agent","refresh_hash","browser","parent_id"}, the hash
- * in base64; "browser" and "parent_id" came with schema 4 and read as false and "" when absent.
+ * "absolute_expires_at","client_ip","user_agent","refresh_hash","browser","parent_id",
+ * "device_id"}, the hash in base64; "browser" and "parent_id" came with schema 4 and read as
+ * false and "" when absent, "device_id" with schema 7 and reads as "".
  * A browser session ends with the sessions that name it as parent. Indexes,
  * all written in the transaction that writes the record:
  *   sessions_by_user  "<user_id>/<session_id>" -> ""  (a user's sessions are a range)
@@ -37,7 +38,8 @@ static int session_valid(const struct store_session *s)
            str_fits_nonempty(s->amr, AMR_MAX) && str_fits(s->scope, STORE_SCOPE_MAX) &&
            str_fits(s->client_ip, STORE_IP_MAX) && str_fits(s->user_agent, STORE_UA_MAX) &&
            s->idle_expires_at >= 0 && s->absolute_expires_at >= 0 &&
-           (s->parent_id[0] == '\0' || (id_valid(s->parent_id) && !s->browser));
+           (s->parent_id[0] == '\0' || (id_valid(s->parent_id) && !s->browser)) &&
+           str_fits(s->device_id, STORE_DEVICE_ID_MAX);
 }
 
 static int64_t session_expiry(const struct store_session *s)
@@ -130,6 +132,8 @@ static int session_encode(const struct store_session *s, char **buf, size_t *len
         rc = codec_set_bool(obj, "browser", s->browser);
     if (!rc)
         rc = codec_set_str(obj, "parent_id", s->parent_id);
+    if (!rc && s->device_id[0])
+        rc = codec_set_str(obj, "device_id", s->device_id);
     if (!rc)
         rc = codec_dump(obj, buf, len);
     json_decref(obj);
@@ -175,6 +179,8 @@ static int session_decode(const struct kv_val *key, const struct kv_val *val,
         rc = codec_get_bool_opt(obj, "browser", &s.browser);
     if (!rc)
         rc = codec_get_str_opt(obj, "parent_id", s.parent_id, sizeof s.parent_id);
+    if (!rc)
+        rc = codec_get_str_opt(obj, "device_id", s.device_id, sizeof s.device_id);
     if (rc)
         goto out;
     if (hash_len != HASH_LEN || !session_valid(&s)) {
@@ -482,12 +488,30 @@ out:
     return rc;
 }
 
+/* A use of s (as stored): last_used_at and the idle expiry rewritten, with its expiry entry. */
+static int session_renew(struct store_txn *txn, struct store_session *s, int64_t now,
+                         int64_t idle_expires_at)
+{
+    struct exp_key ek;
+    int rc;
+    exp_key((uint64_t)session_expiry(s), s->id, &ek);
+    rc = index_del(txn, DB_SESSIONS_BY_EXP, &ek.val);
+    if (rc)
+        return rc;
+    s->last_used_at = now;
+    s->idle_expires_at = idle_expires_at;
+    rc = session_put(txn, s, KV_UPDATE);
+    if (rc)
+        return rc;
+    exp_key((uint64_t)session_expiry(s), s->id, &ek);
+    return index_put(txn, DB_SESSIONS_BY_EXP, &ek.val);
+}
+
 int store_session_rotate(struct store_txn *txn, const char *id,
                          const uint8_t new_hash[STORE_REFRESH_HASH_LEN], int64_t now,
                          int64_t idle_expires_at)
 {
     struct store_session s;
-    struct exp_key ek;
     int rc = store_txn_writable(txn);
 
     if (rc)
@@ -497,10 +521,6 @@ int store_session_rotate(struct store_txn *txn, const char *id,
     rc = session_read(txn, id, &s);
     if (!rc)
         rc = hash_free(txn, new_hash);
-    if (rc)
-        return rc;
-    exp_key((uint64_t)session_expiry(&s), s.id, &ek);
-    rc = index_del(txn, DB_SESSIONS_BY_EXP, &ek.val);
     /* the old hash stays, superseded, so presenting it again is seen as reuse */
     if (!rc)
         rc = session_hash_add(txn, s.id, s.refresh_hash, REFRESH_SUPERSEDED);
@@ -509,13 +529,20 @@ int store_session_rotate(struct store_txn *txn, const char *id,
     if (rc)
         return rc;
     memcpy(s.refresh_hash, new_hash, HASH_LEN);
-    s.last_used_at = now;
-    s.idle_expires_at = idle_expires_at;
-    rc = session_put(txn, &s, KV_UPDATE);
+    return session_renew(txn, &s, now, idle_expires_at);
+}
+
+int store_session_touch(struct store_txn *txn, const char *id, int64_t now, int64_t idle_expires_at)
+{
+    struct store_session s;
+    int rc = store_txn_writable(txn);
+
     if (rc)
         return rc;
-    exp_key((uint64_t)session_expiry(&s), s.id, &ek);
-    return index_put(txn, DB_SESSIONS_BY_EXP, &ek.val);
+    if (!id_valid(id) || idle_expires_at < 0)
+        return STORE_EINVAL;
+    rc = session_read(txn, id, &s);
+    return rc ? rc : session_renew(txn, &s, now, idle_expires_at);
 }
 
 int store_session_find_refresh(struct store_txn *txn, const uint8_t hash[STORE_REFRESH_HASH_LEN],

@@ -42,7 +42,7 @@ enum store_err {
 const char *store_strerror(int rc);
 
 /* Schema version this binary writes; kept in the meta database. Upgrades are forward-only. */
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 
 #define STORE_ID_MAX 48     /* ids: "sa_01h…", incl. NUL (= CRYPTO_ID_MAX) */
 #define STORE_NAME_MAX 257  /* names: at most 256 bytes of UTF-8, incl. NUL */
@@ -191,8 +191,9 @@ size_t store_map_size(struct store *st);
 
 /* Removes denylist entries whose expiry is <= now (unix seconds) and sessions whose idle or
  * absolute expiry is <= now (with their refresh hashes), and the failed-login records,
- * authorization and device codes, email tokens and mail budgets whose expiry is <= now, in one
- * write transaction. *removed (may be NULL) receives how many records went. */
+ * authorization and device codes, email tokens, mail budgets and pending registrations whose
+ * expiry is <= now, in one write transaction. *removed (may be NULL) receives how many records
+ * went. */
 int store_sweep(struct store *st, int64_t now, size_t *removed);
 
 /* ---- meta: small named counters (schema version, key-ring epoch) ---- */
@@ -310,6 +311,8 @@ int store_key_delete(struct store_txn *txn, const char *kid);
 
 enum store_app_type { STORE_APP_PUBLIC = 0, STORE_APP_CONFIDENTIAL = 1 };
 
+#define STORE_APP_SERVICES_ID_MAX 65 /* "myapp-abcde", at most 64 bytes, incl. NUL */
+
 struct store_application {
     char id[STORE_ID_MAX]; /* "app_…", also the OAuth client_id */
     char name[STORE_NAME_MAX];
@@ -323,16 +326,20 @@ struct store_application {
     size_t norigins;
     char origins[STORE_URIS_MAX][STORE_ORIGIN_MAX];
     int first_party; /* the platform's own: its users are not asked for consent */
+    /* The id its Atlas App Services SDKs call it by (the App Services client API), unique among
+     * applications; "" for none. The server checks its syntax. */
+    char app_services_id[STORE_APP_SERVICES_ID_MAX];
     size_t npost_logout_uris;
     char post_logout_uris[STORE_URIS_MAX][STORE_URI_MAX]; /* where logout may send the browser */
     int64_t created_at;
     int64_t updated_at;
 };
 
-/* STORE_EXISTS when the id is taken. STORE_EINVAL when a public application has a phc or hint,
- * a confidential one has no phc, or a grant type, redirect URI or origin is empty. */
+/* STORE_EXISTS when the id or the app_services_id is taken. STORE_EINVAL when a public
+ * application has a phc or hint, a confidential one has no phc, or a grant type, redirect URI or
+ * origin is empty. */
 int store_app_insert(struct store_txn *txn, const struct store_application *app);
-/* STORE_NOTFOUND when absent. */
+/* STORE_NOTFOUND when absent; STORE_EXISTS when the app_services_id is another's. */
 int store_app_update(struct store_txn *txn, const struct store_application *app);
 int store_app_get(struct store_txn *txn, const char *id, struct store_application *out);
 /* The application's name alone, into the caller's buffer: for callers that show it and need
@@ -346,6 +353,9 @@ int store_app_delete(struct store_txn *txn, const char *id);
 /* Like store_sa_list(); free with free(). */
 int store_app_list(struct store_txn *txn, const char *after, size_t limit,
                    struct store_application **items, size_t *n);
+/* The id of the application whose app_services_id is services_id. STORE_NOTFOUND when none. */
+int store_app_find_services_id(struct store_txn *txn, const char *services_id,
+                               char app_id[STORE_ID_MAX]);
 /* Whether a browser may call from origin (compared with ASCII letters lower-cased): with app_id,
  * when that application lists it in its allowed origins; with app_id NULL, when any application
  * does. STORE_OK when allowed, STORE_NOTFOUND when not (also for a string that cannot be an
@@ -394,8 +404,8 @@ int store_user_get(struct store_txn *txn, const char *id, struct store_user *out
 /* The id of the user whose email has the key email_key (ASCII letters are lower-cased first, so
  * an ASCII email may be given as typed). STORE_NOTFOUND when none. */
 int store_user_find_email(struct store_txn *txn, const char *email, char user_id[STORE_ID_MAX]);
-/* Deletes the user with its email index entry, identities, sessions, team memberships and
- * mailed links (all in txn). */
+/* Deletes the user with its email index entry, identities, sessions, team memberships, mailed
+ * links and API keys (all in txn). */
 int store_user_delete(struct store_txn *txn, const char *id);
 /* Like store_sa_list(); free with store_user_list_free(). */
 int store_user_list(struct store_txn *txn, const char *after, size_t limit,
@@ -452,7 +462,8 @@ int store_identity_delete(struct store_txn *txn, const char *user_id, const char
 #define STORE_IP_MAX 46  /* textual IPv6, incl. NUL */
 #define STORE_UA_MAX 257 /* user agent, truncated by the caller to 256 bytes */
 #define STORE_REFRESH_HASH_LEN 32
-#define STORE_SCOPE_MAX 257 /* space-separated scope values, incl. NUL */
+#define STORE_SCOPE_MAX 257    /* space-separated scope values, incl. NUL */
+#define STORE_DEVICE_ID_MAX 25 /* 24 hex digits, incl. NUL */
 
 struct store_session {
     char id[STORE_ID_MAX]; /* "ses_…", the sid claim */
@@ -472,6 +483,10 @@ struct store_session {
      * logged in through it name it as parent and end with it. */
     int browser;
     char parent_id[STORE_ID_MAX]; /* "" for a session without one */
+    /* A session of the App Services client API: the device it was opened for (24 lower-case
+     * hex digits, the SDKs' ObjectId). Its refresh token does not rotate (store_session_touch);
+     * "" for every other session. */
+    char device_id[STORE_DEVICE_ID_MAX];
 };
 
 /* Stores a new session and indexes its refresh hash and its user. STORE_EXISTS when the id or
@@ -488,6 +503,10 @@ int store_session_list(struct store_txn *txn, const char *user_id, struct store_
 int store_session_rotate(struct store_txn *txn, const char *id,
                          const uint8_t new_hash[STORE_REFRESH_HASH_LEN], int64_t now,
                          int64_t idle_expires_at);
+/* A use of a session whose refresh token does not rotate: last_used_at = now and the idle
+ * expiry are rewritten, the refresh hash stays. STORE_NOTFOUND when the session is gone. */
+int store_session_touch(struct store_txn *txn, const char *id, int64_t now,
+                        int64_t idle_expires_at);
 /* Which session a refresh hash belongs to, and whether it was superseded. STORE_NOTFOUND when
  * it belongs to none (never issued, or its session ended). */
 int store_session_find_refresh(struct store_txn *txn, const uint8_t hash[STORE_REFRESH_HASH_LEN],
@@ -753,5 +772,63 @@ int store_mail_count_get(struct store_txn *txn, const char *key, struct store_ma
  * a negative time or a count over INT64_MAX. On PostgreSQL two transactions that read one key's
  * count and put it collide: one reruns and reads the other's. */
 int store_mail_count_put(struct store_txn *txn, const char *key, const struct store_mail_count *c);
+
+/* ---- user API keys (api_keys.c) ----
+ * A user's long-lived credentials for programs (Atlas App Services' user API keys): each key
+ * signs in as its user. Kept per user, at most STORE_API_KEYS_MAX, findable by id alone; the key
+ * itself is never stored, only its Argon2id hash. */
+
+#define STORE_API_KEYS_MAX 20
+#define STORE_API_KEY_ID_MAX 25 /* 24 lower-case hex digits (an ObjectId), incl. NUL */
+
+struct store_api_key {
+    char id[STORE_API_KEY_ID_MAX];
+    char user_id[STORE_ID_MAX];
+    char name[STORE_NAME_MAX]; /* unique among the user's keys, byte for byte */
+    char phc[STORE_PHC_MAX];   /* Argon2id of the key */
+    int disabled;
+    int64_t created_at;
+    int64_t last_used_at; /* 0 = never */
+};
+
+/* STORE_EXISTS when the id or the user's name is taken; STORE_NOTFOUND when the user does not
+ * exist; STORE_EINVAL for a bad record or when the user holds STORE_API_KEYS_MAX keys. */
+int store_api_key_insert(struct store_txn *txn, const struct store_api_key *k);
+/* The key of id, whoever holds it. STORE_NOTFOUND when none. */
+int store_api_key_get(struct store_txn *txn, const char *id, struct store_api_key *out);
+/* The user's keys, oldest first, into out[0..cap); *n receives how many. */
+int store_api_key_list(struct store_txn *txn, const char *user_id, struct store_api_key *out,
+                       size_t cap, size_t *n);
+/* Rewrites disabled and last_used_at of the user's key k->id (the rest stays as stored).
+ * STORE_NOTFOUND when the user holds no such key. */
+int store_api_key_update(struct store_txn *txn, const struct store_api_key *k);
+/* STORE_NOTFOUND when the user holds no such key. */
+int store_api_key_delete(struct store_txn *txn, const char *user_id, const char *id);
+
+/* ---- registrations waiting for their first login (pending_users.c) ----
+ * The App Services client API registers an email/password identity without a user (App
+ * Services' "pending users"): the user is made at the identity's first login, or the identity
+ * joins the user who links it, so registering and then linking an anonymous user never makes a
+ * second user. Kept by the key the email is unique under; swept after expiry. */
+
+struct store_pending_user {
+    char email_key[STORE_EMAIL_MAX]; /* the record's key */
+    char id[STORE_ID_MAX];           /* "pnd_…": new with every registration of the address */
+    char email[STORE_EMAIL_MAX];     /* as typed */
+    char phc[STORE_PHC_MAX];         /* Argon2id of the password */
+    char client_id[STORE_ID_MAX];    /* the application it registered through */
+    int confirmed;                   /* the address was confirmed (or needed no confirmation) */
+    int64_t created_at;
+    int64_t expires_at; /* unix seconds; 0 = kept until its first login */
+};
+
+/* Creates or replaces the record of p->email_key (moving its expiry entry). STORE_EINVAL for a
+ * bad record. */
+int store_pending_put(struct store_txn *txn, const struct store_pending_user *p);
+/* STORE_NOTFOUND when the address has none. Expired records are returned until swept: the
+ * caller compares expires_at. */
+int store_pending_get(struct store_txn *txn, const char *email_key, struct store_pending_user *out);
+/* STORE_NOTFOUND when the address has none. */
+int store_pending_delete(struct store_txn *txn, const char *email_key);
 
 #endif

@@ -1,6 +1,7 @@
 /* The expiry sweep: expired denylist entries, expired sessions (with their refresh hashes and
  * index entries), forgotten failed-login records, expired authorization and device codes,
- * expired email tokens and mail budgets go in one write transaction. */
+ * expired email tokens, mail budgets and unconfirmed registrations go in one write
+ * transaction. */
 #include "storage/internal.h"
 
 struct sweep {
@@ -27,6 +28,8 @@ static int sweep_cb(struct store_txn *txn, void *arg)
         rc = store_email_tokens_sweep(txn, sw->now, &sw->removed);
     if (!rc)
         rc = store_mail_counts_sweep(txn, sw->now, &sw->removed);
+    if (!rc)
+        rc = store_pending_sweep(txn, sw->now, &sw->removed);
     return rc;
 }
 

@@ -366,6 +366,8 @@ int store_user_delete(struct store_txn *txn, const char *id)
     if (!rc) /* its mailed links: they name the address, and the user is gone */
         rc = store_email_tokens_delete_user(txn, id, NULL, NULL);
     if (!rc)
+        rc = store_api_keys_delete_all(txn, id);
+    if (!rc)
         rc = kv_del(txn, DB_USERS, kv_str(id));
 out:
     store_user_clear(&u);

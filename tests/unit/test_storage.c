@@ -285,7 +285,7 @@ TEST(open_writes_schema_version)
     CHECK(st != NULL);
     CHECK_INT(store_read(st, meta_get_cb, &m), STORE_OK);
     CHECK_INT(m.value, STORE_SCHEMA_VERSION);
-    CHECK_INT(m.value, 6);
+    CHECK_INT(m.value, 7);
     CHECK_STR(store_backend(st), th_on_postgres() ? "postgres" : "lmdb");
     CHECK_INT(store_ready(st), STORE_OK);
     CHECK_INT(store_map_size(st), th_on_postgres() ? 0 : (size_t)64 << 20);
