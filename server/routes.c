@@ -4,6 +4,7 @@
  * without knowing whose handlers it holds. */
 #include "server/account/account.h"
 #include "server/admin/admin.h"
+#include "server/appservices/appservices.h"
 #include "server/oauth/oauth.h"
 #include "server/pages/pages.h"
 
@@ -34,6 +35,11 @@ const struct srv_route srv_route_table[] = {
     {"POST", "/v1/me/identities", SRV_AUTH_BEARER, srv_handle_me_link},
     {"DELETE", "/v1/me/identities/{id}", SRV_AUTH_BEARER, srv_handle_me_unlink},
     {"POST", "/v1/me/email", SRV_AUTH_BEARER, srv_handle_me_email},
+    {"GET", "/v1/me/api-keys", SRV_AUTH_BEARER, srv_handle_me_api_keys},
+    {"POST", "/v1/me/api-keys", SRV_AUTH_BEARER, srv_handle_me_api_keys_create},
+    {"GET", "/v1/me/api-keys/{id}", SRV_AUTH_BEARER, srv_handle_me_api_key_get},
+    {"PATCH", "/v1/me/api-keys/{id}", SRV_AUTH_BEARER, srv_handle_me_api_key_patch},
+    {"DELETE", "/v1/me/api-keys/{id}", SRV_AUTH_BEARER, srv_handle_me_api_key_delete},
     {"POST", "/v1/email/verify", SRV_AUTH_NONE, srv_handle_email_verify},
     {"POST", "/v1/email/verify/send", SRV_AUTH_BEARER, srv_handle_email_verify_send},
     {"POST", "/v1/password/forgot", SRV_AUTH_NONE, srv_handle_password_forgot},
@@ -90,5 +96,32 @@ const struct srv_route srv_route_table[] = {
     {"GET", "/admin/v1/keys", SRV_AUTH_BEARER, srv_admin_keys_list},
     {"POST", "/admin/v1/keys/rotate", SRV_AUTH_BEARER, srv_admin_keys_rotate},
     {"GET", "/admin/v1/audit-events", SRV_AUTH_BEARER, srv_admin_audit_list},
+    {"GET", "/api/client/v2.0/app/{app_id}/location", SRV_AUTH_NONE, srv_as_location},
+    {"POST", "/api/client/v2.0/app/{app_id}/auth/providers/{provider}/login", SRV_AUTH_NONE,
+     srv_as_login},
+    {"POST", "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/register", SRV_AUTH_NONE,
+     srv_as_register},
+    {"POST", "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/confirm", SRV_AUTH_NONE,
+     srv_as_confirm},
+    {"POST", "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/confirm/send",
+     SRV_AUTH_NONE, srv_as_confirm_send},
+    {"POST", "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/reset", SRV_AUTH_NONE,
+     srv_as_reset},
+    {"POST", "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/reset/send",
+     SRV_AUTH_NONE, srv_as_reset_send},
+    {"POST", "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/confirm/call",
+     SRV_AUTH_NONE, srv_as_function_call},
+    {"POST", "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/reset/call",
+     SRV_AUTH_NONE, srv_as_function_call},
+    {"POST", "/api/client/v2.0/auth/session", SRV_AUTH_BEARER, srv_as_session_new},
+    {"DELETE", "/api/client/v2.0/auth/session", SRV_AUTH_BEARER, srv_as_session_delete},
+    {"GET", "/api/client/v2.0/auth/profile", SRV_AUTH_BEARER, srv_as_profile},
+    {"DELETE", "/api/client/v2.0/auth/delete", SRV_AUTH_BEARER, srv_as_delete_user},
+    {"GET", "/api/client/v2.0/auth/api_keys", SRV_AUTH_BEARER, srv_as_api_keys_list},
+    {"POST", "/api/client/v2.0/auth/api_keys", SRV_AUTH_BEARER, srv_as_api_keys_create},
+    {"GET", "/api/client/v2.0/auth/api_keys/{id}", SRV_AUTH_BEARER, srv_as_api_key_get},
+    {"DELETE", "/api/client/v2.0/auth/api_keys/{id}", SRV_AUTH_BEARER, srv_as_api_key_delete},
+    {"PUT", "/api/client/v2.0/auth/api_keys/{id}/enable", SRV_AUTH_BEARER, srv_as_api_key_enable},
+    {"PUT", "/api/client/v2.0/auth/api_keys/{id}/disable", SRV_AUTH_BEARER, srv_as_api_key_disable},
 };
 const size_t srv_route_count = sizeof srv_route_table / sizeof srv_route_table[0];

@@ -1,8 +1,7 @@
 /* Registrations waiting for their first login: email key -> {"id","email","phc","client_id",
- * "confirmed","created_at","expires_at"}. Index, written in the transaction that writes the
- * record:
- *   pending_users_by_exp  be64(expires_at) || email key -> ""  (expiry.c; the sweep removes
- *                         them); a record kept until its first login (expires_at 0) has none. */
+ * "confirmed","email_verified","created_at","expires_at"}. Index, written in the transaction that
+ * writes the record: pending_users_by_exp  be64(expires_at) || email key -> ""  (expiry.c; the
+ * sweep removes them); a record kept until its first login (expires_at 0) has none. */
 #include "storage/kv.h"
 
 #include <stdlib.h>
@@ -10,7 +9,8 @@
 
 static int pending_valid(const struct store_pending_user *p)
 {
-    return p && str_fits_nonempty(p->email_key, STORE_EMAIL_MAX) && id_valid(p->id) &&
+    return p && (p->email_verified == 0 || (p->email_verified == 1 && p->confirmed)) &&
+           str_fits_nonempty(p->email_key, STORE_EMAIL_MAX) && id_valid(p->id) &&
            str_fits_nonempty(p->email, STORE_EMAIL_MAX) &&
            str_fits_nonempty(p->phc, STORE_PHC_MAX) && id_valid(p->client_id) &&
            (p->confirmed == 0 || p->confirmed == 1) && p->created_at >= 0 && p->expires_at >= 0;
@@ -30,6 +30,8 @@ static int pending_encode(const struct store_pending_user *p, char **buf, size_t
         rc = codec_set_str(obj, "client_id", p->client_id);
     if (!rc)
         rc = codec_set_bool(obj, "confirmed", p->confirmed);
+    if (!rc)
+        rc = codec_set_bool(obj, "email_verified", p->email_verified);
     if (!rc)
         rc = codec_set_int(obj, "created_at", p->created_at);
     if (!rc)
@@ -60,6 +62,8 @@ static int pending_decode(const struct kv_val *key, const struct kv_val *val,
         rc = codec_get_str(obj, "client_id", out->client_id, sizeof out->client_id);
     if (!rc)
         rc = codec_get_bool(obj, "confirmed", &out->confirmed);
+    if (!rc)
+        rc = codec_get_bool(obj, "email_verified", &out->email_verified);
     if (!rc)
         rc = codec_get_int(obj, "created_at", &out->created_at);
     if (!rc)

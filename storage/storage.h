@@ -728,9 +728,10 @@ int store_mail_delete(struct store_txn *txn, const char *id);
 #define STORE_EMAIL_PURPOSE_MAX 24 /* [a-z-]+, incl. NUL */
 
 struct store_email_token {
-    uint8_t hash[STORE_REFRESH_HASH_LEN];  /* SHA-256 of the token; the token is never stored */
-    char purpose[STORE_EMAIL_PURPOSE_MAX]; /* "verify-email", "password-reset", "email-change" */
-    char user_id[STORE_ID_MAX];
+    uint8_t hash[STORE_REFRESH_HASH_LEN]; /* SHA-256 of the token; the token is never stored */
+    /* "verify-email", "password-reset", "email-change", "confirm-registration" */
+    char purpose[STORE_EMAIL_PURPOSE_MAX];
+    char user_id[STORE_ID_MAX];  /* the user; for confirm-registration, the registration */
     char email[STORE_EMAIL_MAX]; /* the address the link went to (for a change: the new one) */
     int64_t created_at;
     int64_t expires_at; /* unix seconds */
@@ -817,7 +818,8 @@ struct store_pending_user {
     char email[STORE_EMAIL_MAX];     /* as typed */
     char phc[STORE_PHC_MAX];         /* Argon2id of the password */
     char client_id[STORE_ID_MAX];    /* the application it registered through */
-    int confirmed;                   /* the address was confirmed (or needed no confirmation) */
+    int confirmed;      /* it may log in: confirmed by its link, or it needed no confirmation */
+    int email_verified; /* confirmed by a mailed link: the address is proven */
     int64_t created_at;
     int64_t expires_at; /* unix seconds; 0 = kept until its first login */
 };

@@ -32,12 +32,14 @@ if grep -rlE '#include <unicode/' server | grep -v '^server/core/email_text.c$';
   status=1
 fi
 # The rooms of server/ (README "Layout"): includes run one way, core <- http <- signin <- oauth,
-# pages, account, admin <- cli and routes.c. A room includes its own header and the headers of
-# the rooms below it; oauth, pages and account do not include each other, nor admin them.
+# pages, account, appservices, admin <- cli and routes.c. A room includes its own header and the
+# headers of the rooms below it; oauth, pages, account and appservices do not include each
+# other, nor admin them.
 declare -A may=(
   [core]="core" [http]="core http" [signin]="core http signin"
   [oauth]="core http signin oauth" [pages]="core http signin pages"
   [account]="core http signin account" [admin]="core http admin"
+  [appservices]="core http signin appservices"
 )
 for room in "${!may[@]}"; do
   while IFS=: read -r file line; do

@@ -1,5 +1,6 @@
 /* server/account/: the self-service API of a signed-in user (/v1): registration, the profile
- * and OIDC userinfo, sessions, the password, linked identities. Includes signin, http and core. */
+ * and OIDC userinfo, sessions, the password, linked identities, API keys. Includes signin, http and
+ * core. */
 #ifndef IDPD_SERVER_ACCOUNT_H
 #define IDPD_SERVER_ACCOUNT_H
 
@@ -20,6 +21,11 @@ void srv_handle_email_verify(struct srv_request *rq);
 void srv_handle_email_verify_send(struct srv_request *rq);
 void srv_handle_password_forgot(struct srv_request *rq);
 void srv_handle_password_reset(struct srv_request *rq);
+void srv_handle_me_api_keys(struct srv_request *rq);
+void srv_handle_me_api_keys_create(struct srv_request *rq);
+void srv_handle_me_api_key_get(struct srv_request *rq);
+void srv_handle_me_api_key_patch(struct srv_request *rq);
+void srv_handle_me_api_key_delete(struct srv_request *rq);
 
 /* ---- inside the room: bearer callers of the self-service API (bearer.c) ---- */
 

@@ -81,7 +81,7 @@ static int resend_txn(struct store_txn *txn, void *arg)
     /* the links sent before die: the newest is the one the user will look for */
     rc = store_email_tokens_delete_user(txn, u.id, srv_link_purpose_name(SRV_LINK_VERIFY), NULL);
     if (rc == STORE_OK)
-        rc = srv_link_send_txn(txn, ctx, SRV_LINK_VERIFY, &u, u.email, app);
+        rc = srv_link_send_txn(txn, ctx, SRV_LINK_VERIFY, u.id, u.email, app);
     if (rc == STORE_OK)
         rc = srv_audit(txn, "user.email_verification_sent", u.id, u.id, srv_rq_client_ip(r->rq), 1,
                        NULL);
@@ -182,7 +182,7 @@ static int change_txn(struct store_txn *txn, void *arg)
         rc =
             store_email_tokens_delete_user(txn, u.id, srv_link_purpose_name(SRV_LINK_CHANGE), NULL);
         if (rc == STORE_OK)
-            rc = srv_link_send_txn(txn, ctx, SRV_LINK_CHANGE, &u, c->email, app);
+            rc = srv_link_send_txn(txn, ctx, SRV_LINK_CHANGE, u.id, c->email, app);
     }
     if (rc == STORE_OK)
         rc = srv_audit(txn, "user.email_change_requested", u.id, u.id, srv_rq_client_ip(rq), 1,

@@ -110,7 +110,7 @@ static int send_verification_txn(struct store_txn *txn, struct srv_request *rq,
     if (rc != STORE_OK || !allowed)
         return rc;
     srv_app_mail_name(txn, client_id, app);
-    return srv_link_send_txn(txn, ctx, SRV_LINK_VERIFY, u, u->email, app);
+    return srv_link_send_txn(txn, ctx, SRV_LINK_VERIFY, u->id, u->email, app);
 }
 
 static int link_txn(struct store_txn *txn, void *arg)

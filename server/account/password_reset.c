@@ -1,10 +1,7 @@
 /* A forgotten password: POST /v1/password/forgot {client_id, email} mails the owner a one-time
- * link, and POST /v1/password/reset {token, password} sets a new password with it (recovery.c).
- *
- * forgot answers 202 with the same body whether the address has an account or not, whether a
- * budget held the message back or not, and does the same work either way: one write transaction
- * that counts the address's budget and writes an audit event. Only the outbox differs, and no
- * one outside sees the outbox. */
+ * link, and POST /v1/password/reset {token, password} sets a new password with it (both in
+ * signin/recovery.c). forgot answers 202 with the same body whether the address has an account
+ * or not (srv_forgot_write says why that holds). */
 #define LOG_MODULE "reset"
 
 #include <stdlib.h>
@@ -12,59 +9,13 @@
 
 #include "server/account/account.h"
 
-struct forgot {
-    struct srv_request *rq;
-    const char *client_id, *email, *key;
-    int app_found;
-};
-
-static int forgot_txn(struct store_txn *txn, void *arg)
-{
-    struct forgot *f = arg;
-    struct srv_ctx *ctx = srv_rq_ctx(f->rq);
-    struct store_user u = {0};
-    struct store_identity idn;
-    char app[STORE_NAME_MAX] = "", uid[STORE_ID_MAX] = "";
-    int allowed = 0;
-    int rc = store_app_name_get(txn, f->client_id, app);
-    f->app_found = rc == STORE_OK;
-    if (!f->app_found)
-        return rc == STORE_NOTFOUND || rc == STORE_EINVAL ? STORE_OK : rc;
-    if ((rc = srv_mail_budget_txn(txn, ctx, f->key, srv_rq_client_ip(f->rq), &allowed)) != STORE_OK)
-        return rc;
-    /* the account is the one whose password login this address is */
-    rc = store_identity_find(txn, "local-userpass", f->key, &idn);
-    if (rc == STORE_OK && (rc = store_user_get(txn, idn.user_id, &u)) == STORE_OK)
-        snprintf(uid, sizeof uid, "%s", u.id);
-    crypto_wipe(&idn, sizeof idn);
-    if (rc == STORE_NOTFOUND)
-        rc = STORE_OK;
-    if (rc != STORE_OK)
-        goto out;
-    /* a disabled user, or one the budget holds back, gets nothing */
-    const char *outcome = !uid[0]                         ? "no such account"
-                          : u.status != STORE_USER_ACTIVE ? "user disabled"
-                          : !allowed                      ? "mail budget spent"
-                                                          : "sent";
-    if (strcmp(outcome, "sent") == 0) {
-        rc = store_email_tokens_delete_user(txn, u.id, srv_link_purpose_name(SRV_LINK_RESET), NULL);
-        if (rc == STORE_OK)
-            rc = srv_link_send_txn(txn, ctx, SRV_LINK_RESET, &u, u.email, app);
-    }
-    if (rc == STORE_OK)
-        rc = srv_audit(txn, "user.password_reset_requested", NULL, uid, srv_rq_client_ip(f->rq),
-                       strcmp(outcome, "sent") == 0, outcome);
-out:
-    store_user_clear(&u);
-    return rc;
-}
-
 void srv_handle_password_forgot(struct srv_request *rq)
 {
     static const char *const fields[] = {"client_id", "email", NULL};
     struct srv_ctx *ctx = srv_rq_ctx(rq);
     json_t *body = NULL;
-    struct forgot f = {rq, NULL, NULL, NULL, 0};
+    struct srv_forgot f = {rq, NULL, NULL, 0};
+    const char *email = NULL;
     char key[STORE_EMAIL_MAX];
     if (srv_rate_limited_reply(rq, SRV_RATE_REGISTER))
         return;
@@ -76,11 +27,11 @@ void srv_handle_password_forgot(struct srv_request *rq)
     }
     if (srv_json_parse_or_error(rq, fields, &body) != SRV_OK ||
         srv_json_string_or_error(rq, body, "client_id", 1, STORE_ID_MAX - 1, &f.client_id) ||
-        srv_json_string_or_error(rq, body, "email", 1, STORE_EMAIL_MAX - 1, &f.email) ||
+        srv_json_string_or_error(rq, body, "email", 1, STORE_EMAIL_MAX - 1, &email) ||
         !srv_cors_client_or_error(rq, f.client_id))
         goto out;
     /* what is refused here depends on the text alone, never on an account */
-    enum srv_email_err erc = srv_email_key(f.email, key);
+    enum srv_email_err erc = srv_email_key(email, key);
     if (erc != SRV_EMAIL_OK) {
         srv_reply_problem(rq, erc == SRV_EMAIL_EINTERNAL ? 500 : 400, "%s",
                           srv_email_strerror(erc));
@@ -88,7 +39,7 @@ void srv_handle_password_forgot(struct srv_request *rq)
     }
     f.key = key;
     srv_rq_log_client(rq, f.client_id);
-    int rc = store_write(ctx->store, forgot_txn, &f);
+    int rc = srv_forgot_write(&f);
     if (rc != STORE_OK) {
         srv_reply_store_failure(rq, rc, "the request could not be taken");
     } else if (!f.app_found) {

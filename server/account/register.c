@@ -106,7 +106,7 @@ static int create_txn(struct store_txn *txn, void *arg)
     if (rc == STORE_OK)
         rc = store_identity_insert(txn, &c->r->identity);
     if (rc == STORE_OK && ctx->cfg->smtp_url[0] && allowed)
-        rc = srv_link_send_txn(txn, ctx, SRV_LINK_VERIFY, &c->r->user, c->r->user.email, app);
+        rc = srv_link_send_txn(txn, ctx, SRV_LINK_VERIFY, c->r->user.id, c->r->user.email, app);
     if (rc == STORE_OK)
         rc = srv_audit(txn, "user.register", c->r->user.id, c->r->client_id, ip, 1,
                        "local-userpass");

@@ -22,15 +22,17 @@ static json_t *strings_json(const char *items, size_t stride, size_t n)
 /* The application as the API shows it: never its secret's hash or hint. */
 static json_t *app_json(struct store_application *a)
 {
-    return json_pack(
-        "{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:b, s:o, s:I, s:I}", "id", a->id, "client_id", a->id,
-        "name", a->name, "type", a->type == STORE_APP_CONFIDENTIAL ? "confidential" : "public",
-        "grant_types", strings_json(a->grants[0], STORE_GRANT_MAX, a->ngrants), "redirect_uris",
-        strings_json(a->redirect_uris[0], STORE_URI_MAX, a->nredirect_uris), "allowed_origins",
-        strings_json(a->origins[0], STORE_ORIGIN_MAX, a->norigins), "first_party", a->first_party,
-        "post_logout_redirect_uris",
-        strings_json(a->post_logout_uris[0], STORE_URI_MAX, a->npost_logout_uris), "created_at",
-        (json_int_t)a->created_at, "updated_at", (json_int_t)a->updated_at);
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:b, s:o, s:s*, s:I, s:I}", "id", a->id,
+                     "client_id", a->id, "name", a->name, "type",
+                     a->type == STORE_APP_CONFIDENTIAL ? "confidential" : "public", "grant_types",
+                     strings_json(a->grants[0], STORE_GRANT_MAX, a->ngrants), "redirect_uris",
+                     strings_json(a->redirect_uris[0], STORE_URI_MAX, a->nredirect_uris),
+                     "allowed_origins", strings_json(a->origins[0], STORE_ORIGIN_MAX, a->norigins),
+                     "first_party", a->first_party, "post_logout_redirect_uris",
+                     strings_json(a->post_logout_uris[0], STORE_URI_MAX, a->npost_logout_uris),
+                     "app_services_id", a->app_services_id[0] ? a->app_services_id : NULL,
+                     "created_at", (json_int_t)a->created_at, "updated_at",
+                     (json_int_t)a->updated_at);
 }
 
 /* ---- list and get ---- */
@@ -110,6 +112,7 @@ struct edit {
     struct store_application in;  /* create: the new record; patch: the members sent */
     struct store_application app; /* patch: the record as stored after the change */
     int set_name, set_grants, set_uris, set_origins, set_first_party, set_logout_uris;
+    int set_app_services_id;
     int create;
     int hashed; /* create, confidential: the secret was made */
     char secret[SRV_SECRET_LEN];
@@ -165,6 +168,7 @@ static int parse_edit_or_error(struct srv_request *rq, struct edit *e)
                                          "allowed_origins",
                                          "first_party",
                                          "post_logout_redirect_uris",
+                                         "app_services_id",
                                          NULL};
     const char *name = NULL, *type = NULL;
     char why[200];
@@ -206,6 +210,18 @@ static int parse_edit_or_error(struct srv_request *rq, struct edit *e)
         }
         e->in.first_party = json_is_true(fp);
         e->set_first_party = 1;
+    }
+    json_t *asid = json_object_get(e->body, "app_services_id");
+    if (asid) { /* null clears it */
+        const char *v = json_string_value(asid);
+        if (!json_is_null(asid) && (!v || !srv_app_services_id_valid(v))) {
+            srv_reply_problem(rq, 400,
+                              "app_services_id must be 1 to 64 ASCII letters, digits, '-', '_' "
+                              "or '.', or null");
+            return SRV_ERESPONDED;
+        }
+        snprintf(e->in.app_services_id, sizeof e->in.app_services_id, "%s", v ? v : "");
+        e->set_app_services_id = 1;
     }
     if ((e->create || e->set_grants) && e->in.ngrants == 0) {
         srv_reply_problem(rq, 400, "grant_types must be a non-empty array of grant types");
@@ -300,15 +316,18 @@ static int patch_txn(struct store_txn *txn, void *arg)
     }
     if (e->set_first_party)
         a->first_party = e->in.first_party;
+    if (e->set_app_services_id)
+        memcpy(a->app_services_id, e->in.app_services_id, sizeof a->app_services_id);
     if (e->set_logout_uris) {
         memcpy(a->post_logout_uris, e->in.post_logout_uris, sizeof a->post_logout_uris);
         a->npost_logout_uris = e->in.npost_logout_uris;
     }
     a->updated_at = srv_now();
-    snprintf(detail, sizeof detail, "%s%s%s%s%s%s", e->set_name ? " name" : "",
+    snprintf(detail, sizeof detail, "%s%s%s%s%s%s%s", e->set_name ? " name" : "",
              e->set_grants ? " grant_types" : "", e->set_uris ? " redirect_uris" : "",
              e->set_origins ? " allowed_origins" : "", e->set_first_party ? " first_party" : "",
-             e->set_logout_uris ? " post_logout_redirect_uris" : "");
+             e->set_logout_uris ? " post_logout_redirect_uris" : "",
+             e->set_app_services_id ? " app_services_id" : "");
     rc = store_app_update(txn, a);
     if (rc == STORE_OK)
         rc = srv_audit(txn, "admin.application.update", e->caller.id, a->id,

@@ -54,7 +54,7 @@ static int send_txn(struct store_txn *txn, void *arg)
     }
     rc = store_email_tokens_delete_user(txn, u.id, srv_link_purpose_name(a->purpose), NULL);
     if (rc == STORE_OK)
-        rc = srv_link_send_txn(txn, ctx, a->purpose, &u, u.email, NULL);
+        rc = srv_link_send_txn(txn, ctx, a->purpose, u.id, u.email, NULL);
     if (rc == STORE_OK)
         rc = srv_audit(txn,
                        a->purpose == SRV_LINK_RESET ? "admin.user.password_reset_sent"

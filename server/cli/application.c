@@ -1,5 +1,5 @@
 /* idpd application create --name N --grant G… [--redirect-uri U]… [--origin O]…
- *                          [--post-logout-redirect-uri U]… [--first-party]
+ *                          [--post-logout-redirect-uri U]… [--first-party] [--app-services-id ID]
  *                          [--type public|confidential] [--data DIR]
  * Applications are the OAuth clients of SDKs and apps. A public application (the default: an SDK
  * cannot keep a secret) names itself with its client_id alone; a confidential one gets a secret,
@@ -18,9 +18,12 @@ static void app_usage(FILE *out)
 {
     fprintf(out, "usage: idpd application create --name NAME --grant GRANT... "
                  "[--redirect-uri URI]... [--origin ORIGIN]... [--post-logout-redirect-uri URI]... "
-                 "[--first-party] [--type public|confidential] [options]\n"
+                 "[--first-party] [--app-services-id ID] [--type public|confidential] [options]\n"
                  "GRANT: authorization_code, urn:ietf:params:oauth:grant-type:device_code, "
-                 "password, refresh_token, urn:idpd:grant-type:anonymous.\n"
+                 "password, refresh_token, urn:idpd:grant-type:anonymous, "
+                 "urn:idpd:grant-type:api-key.\n"
+                 "--app-services-id: the app id its Atlas App Services SDKs use "
+                 "(/api/client/v2.0).\n"
                  "--first-party: the platform's own application; its users see no consent page.\n"
                  "Prints {\"client_id\"} (and \"client_secret\", once, for a confidential "
                  "application).\n");
@@ -70,6 +73,13 @@ static int create_app(const struct srv_config *cfg, int argc, char **argv)
                 goto out;
             }
             app->type = strcmp(v, "confidential") == 0 ? STORE_APP_CONFIDENTIAL : STORE_APP_PUBLIC;
+        } else if (strcmp(flag, "--app-services-id") == 0) {
+            if (!srv_app_services_id_valid(v)) {
+                fprintf(stderr, "idpd application: --app-services-id is 1 to 64 ASCII letters, "
+                                "digits, '-', '_' or '.'\n");
+                goto out;
+            }
+            snprintf(app->app_services_id, sizeof app->app_services_id, "%s", v);
         } else if (strcmp(flag, "--grant") == 0) {
             added = srv_app_add(app, SRV_APP_GRANTS, v, why, sizeof why);
         } else if (strcmp(flag, "--redirect-uri") == 0) {

@@ -10,7 +10,15 @@ const char *const srv_app_grant_types[] = {"authorization_code",
                                            "password",
                                            "refresh_token",
                                            "urn:idpd:grant-type:anonymous",
+                                           "urn:idpd:grant-type:api-key",
                                            NULL};
+
+int srv_app_services_id_valid(const char *id)
+{
+    size_t n = strlen(id);
+    return n > 0 && n < STORE_APP_SERVICES_ID_MAX &&
+           strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == n;
+}
 
 static int grant_known(const char *v)
 {

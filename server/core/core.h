@@ -3,8 +3,9 @@
  * minting and checking, and the rules of what users and admins type (emails, names, roles,
  * secrets, applications). Never included outside server/.
  *
- * Rooms (DESIGN.md §2, README "Layout"): core ← http ← signin ← oauth, pages, account, admin ←
- * cli and routes.c. A room includes the headers of the rooms below it, never above or beside. */
+ * Rooms (DESIGN.md §2, README "Layout"): core ← http ← signin ← oauth, pages, account,
+ * appservices, admin ← cli and routes.c. A room includes the headers of the rooms below it, never
+ * above or beside. */
 #ifndef IDPD_SERVER_CORE_H
 #define IDPD_SERVER_CORE_H
 
@@ -281,6 +282,9 @@ void srv_jw_close(struct srv_jw *w, char bracket); /* '}' or ']' */
 void srv_jw_string(struct srv_jw *w, const char *key, const char *value);
 void srv_jw_int(struct srv_jw *w, const char *key, int64_t value);
 void srv_jw_bool(struct srv_jw *w, const char *key, int value);
+/* A JSON object given as compact text that is known to be one (a stored record's metadata, which
+ * storage keeps as a checked object): copied as it is. Fails unless it is braced UTF-8. */
+void srv_jw_object_text(struct srv_jw *w, const char *key, const char *json);
 /* The document (malloc'd, NUL-terminated; *len may be NULL), or NULL after any failure. Resets w
  * either way. */
 char *srv_jw_finish(struct srv_jw *w, size_t *len);
@@ -303,6 +307,37 @@ int srv_secret_new(const struct crypto_argon2_params *params, const char *sa_id,
 
 /* The SHA-256 hint stored beside a secret's hash: 8 hex chars of SHA-256(secret). */
 void srv_secret_hint(const char *secret, size_t len, char hint[9]);
+
+/* ---- user API keys and device ids (api_keys.c) ---- */
+
+#define SRV_API_KEY_PREFIX "idpkey_"
+/* "idpkey_" + 24 hex digits (the record's id) + "_" + base64url of 256 random bits, NUL
+ * included. */
+#define SRV_API_KEY_LEN (sizeof SRV_API_KEY_PREFIX - 1 + 24 + 1 + 43 + 1)
+/* Makes a key for rec (whose user_id and name the caller sets): its id, the plain key into key
+ * (shown once; the caller wipes it), its Argon2id hash and created_at into rec. Runs Argon2. */
+int srv_api_key_new(const struct crypto_argon2_params *params, struct store_api_key *rec,
+                    char key[SRV_API_KEY_LEN]);
+/* 1 and the record's id when key has the shape of a key; 0 when it cannot be one. */
+int srv_api_key_id(const char *key, char id[STORE_API_KEY_ID_MAX]);
+/* What a user does with one of its keys; each but GET is audited (api_key.delete, …). */
+enum srv_api_key_op { SRV_KEY_GET, SRV_KEY_DELETE, SRV_KEY_ENABLE, SRV_KEY_DISABLE };
+/* In txn: reads key id of user_id into *key and applies op. *missing = 1 (and nothing done)
+ * when the user holds no key of that id, another user's included. ip and via (the API, for the
+ * audit event's detail) are borrowed. */
+int srv_api_key_op_txn(struct store_txn *txn, const char *user_id, const char *id,
+                       enum srv_api_key_op op, const char *ip, const char *via,
+                       struct store_api_key *key, int *missing);
+enum srv_api_key_made { SRV_KEY_CREATED, SRV_KEY_NAME_TAKEN, SRV_KEY_FULL, SRV_KEY_USER_GONE };
+/* In txn: stores rec (from srv_api_key_new) and audits api_key.create; *made says whether it
+ * was, or why not (the user's name taken, STORE_API_KEYS_MAX held, the user gone). */
+int srv_api_key_insert_txn(struct store_txn *txn, const struct store_api_key *rec, const char *ip,
+                           const char *via, enum srv_api_key_made *made);
+/* A new device id of the App Services client API: 24 lower-case hex digits (an ObjectId's
+ * length) of random bits. */
+int srv_device_id_new(char out[STORE_DEVICE_ID_MAX]);
+/* 1 when s is 24 hex digits and not all zeros (the SDKs' "no device"). */
+int srv_device_id_valid(const char *s);
 
 /* 1 when name is 1..256 bytes of UTF-8 without control characters. */
 int srv_name_valid(const char *name);
@@ -331,6 +366,9 @@ int srv_uri_port_valid(const char *uri);
  * not valid or the list is full. */
 int srv_app_add(struct store_application *app, enum srv_app_list list, const char *v, char *why,
                 size_t cap);
+/* 1 when id may be an application's app_services_id (the App Services client API's app id, e.g.
+ * "myapp-abcde"): 1..64 bytes of ASCII letters, digits, '-', '_' and '.'. */
+int srv_app_services_id_valid(const char *id);
 /* 1 when app as a whole may be stored (a valid name, at least one grant type, a redirect URI
  * when it uses authorization_code); 0 and why. */
 int srv_app_check(const struct store_application *app, char *why, size_t cap);
@@ -537,14 +575,18 @@ void srv_issuer_host(const char *issuer, char *out, size_t cap);
  * A link carries 256 random bits; only their SHA-256 is stored, with the purpose it was made
  * for, its user, the address it went to and its end. Using a link deletes it in the transaction
  * of the change it makes, so it works once; a link of one purpose is no link for another. */
-enum srv_link_purpose { SRV_LINK_VERIFY, SRV_LINK_RESET, SRV_LINK_CHANGE };
-/* "verify-email", "password-reset", "email-change": the stored purpose. */
+/* SRV_LINK_CONFIRM confirms a registration of the App Services client API (storage's pending
+ * users), which has no user yet: its owner is the registration's id. */
+enum srv_link_purpose { SRV_LINK_VERIFY, SRV_LINK_RESET, SRV_LINK_CHANGE, SRV_LINK_CONFIRM };
+/* "verify-email", "password-reset", "email-change", "confirm-registration": the stored
+ * purpose. */
 const char *srv_link_purpose_name(enum srv_link_purpose p);
-/* In txn: makes a link of purpose p for user u going to to (u->email, or the new address of a
- * change), stores its hash and enqueues its message (app: the application's name for the
- * message, NULL for the issuer's host). */
+/* In txn: makes a link of purpose p for owner_id (a user's id; a registration's for
+ * SRV_LINK_CONFIRM) going to to (the user's email, or the new address of a change), stores its
+ * hash and enqueues its message (app: the application's name for the message, NULL for the
+ * issuer's host). */
 int srv_link_send_txn(struct store_txn *txn, struct srv_ctx *ctx, enum srv_link_purpose p,
-                      const struct store_user *u, const char *to, const char *app);
+                      const char *owner_id, const char *to, const char *app);
 /* In txn: the link token (as the user brought it) of purpose p, still in time, whose user still
  * exists (into *user; clear it with store_user_clear) and, for verification and reset, still
  * has the address the link went to; it is used up (deleted). STORE_NOTFOUND for any link that
@@ -587,6 +629,10 @@ struct srv_principal {
     const char *sid;
     int64_t auth_time;
     const char *amr; /* "pwd", "anon" */
+    /* the App Services client API's claims (NULL in every other token): user_data, the user's
+     * metadata as a JSON object text, and baas_device_id */
+    const char *user_data;
+    const char *device_id;
 };
 
 struct srv_issued_token {

@@ -117,6 +117,17 @@ void srv_jw_bool(struct srv_jw *w, const char *key, int value)
     put(w, value ? "true" : "false", value ? 4 : 5);
 }
 
+void srv_jw_object_text(struct srv_jw *w, const char *key, const char *json)
+{
+    size_t n = json ? strlen(json) : 0;
+    if (n < 2 || json[0] != '{' || json[n - 1] != '}' || !srv_utf8_valid(json, n)) {
+        w->failed = 1;
+        return;
+    }
+    begin_value(w, key);
+    put(w, json, n);
+}
+
 char *srv_jw_finish(struct srv_jw *w, size_t *len)
 {
     char *out = NULL;

@@ -12,6 +12,7 @@ static const char *const purposes[] = {
     [SRV_LINK_VERIFY] = "verify-email",
     [SRV_LINK_RESET] = "password-reset",
     [SRV_LINK_CHANGE] = "email-change",
+    [SRV_LINK_CONFIRM] = "confirm-registration",
 };
 
 const char *srv_link_purpose_name(enum srv_link_purpose p)
@@ -20,7 +21,7 @@ const char *srv_link_purpose_name(enum srv_link_purpose p)
 }
 
 int srv_link_send_txn(struct store_txn *txn, struct srv_ctx *ctx, enum srv_link_purpose p,
-                      const struct store_user *u, const char *to, const char *app)
+                      const char *owner_id, const char *to, const char *app)
 {
     const struct srv_config *cfg = ctx->cfg;
     struct store_email_token t = {0};
@@ -35,13 +36,16 @@ int srv_link_send_txn(struct store_txn *txn, struct srv_ctx *ctx, enum srv_link_
         goto out;
     }
     snprintf(t.purpose, sizeof t.purpose, "%s", purpose);
-    snprintf(t.user_id, sizeof t.user_id, "%s", u->id);
+    snprintf(t.user_id, sizeof t.user_id, "%s", owner_id);
     snprintf(t.email, sizeof t.email, "%s", to);
     t.created_at = srv_now();
     t.expires_at = t.created_at + ttl;
-    /* the page for each purpose; an email change is verified like an address */
-    snprintf(link, sizeof link, "%s/%s?token=%s", ctx->issuer,
-             p == SRV_LINK_RESET ? "reset-password" : "verify-email", token);
+    /* the page for each purpose; an email change and a registration are verified like an
+     * address. A registration's link names it as tokenId too: App Services' confirmation links
+     * carried token and tokenId, and an app's own page hands both to the SDK's confirmUser. */
+    snprintf(link, sizeof link, "%s/%s?token=%s%s%s", ctx->issuer,
+             p == SRV_LINK_RESET ? "reset-password" : "verify-email", token,
+             p == SRV_LINK_CONFIRM ? "&tokenId=" : "", p == SRV_LINK_CONFIRM ? owner_id : "");
     struct srv_mail_vars v = {
         .app = app,
         .issuer = ctx->issuer,

@@ -77,6 +77,10 @@ int srv_token_issue(struct srv_ctx *ctx, const struct srv_principal *p,
         srv_jw_string(&w, NULL, p->amr);
         srv_jw_close(&w, ']');
     }
+    if (p->device_id) {
+        srv_jw_string(&w, "baas_device_id", p->device_id);
+        srv_jw_object_text(&w, "user_data", p->user_data ? p->user_data : "{}");
+    }
     srv_jw_close(&w, '}');
     if (!(claims = srv_jw_finish(&w, &claims_len)))
         goto out;

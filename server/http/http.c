@@ -218,6 +218,11 @@ int srv_rq_oauth(struct srv_request *rq)
     return strncmp(rq->path, "/oauth/", 7) == 0;
 }
 
+int srv_rq_app_services(struct srv_request *rq)
+{
+    return strncmp(rq->path, "/api/client/", 12) == 0;
+}
+
 void srv_rq_set_cors_origin(struct srv_request *rq, const char *origin)
 {
     snprintf(rq->cors_origin, sizeof rq->cors_origin, "%s", origin ? origin : "");
@@ -286,6 +291,57 @@ static const char *reason(unsigned status)
     return r && *r ? r : "Error";
 }
 
+/* The error_code of an App Services answer that only has a status (the refusals of this file,
+ * the router's and CORS's): the codes the SDKs know where there is one. Never InvalidSession:
+ * the SDKs refresh or log out on it, which only a token's handler may decide. */
+static const char *app_code(unsigned status)
+{
+    switch (status) {
+    case 400:
+    case 413:
+    case 415:
+        return "BadRequest";
+    case 401:
+        return "AuthError";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "NotFound";
+    case 405:
+        return "MethodNotAllowed";
+    case 429:
+        return "TooManyRequests";
+    case 503:
+        return "ServiceUnavailable";
+    default:
+        return "InternalServerError";
+    }
+}
+
+/* {"error","error_code"}, Content-Type exactly application/json (realm-core reads the body of an
+ * error only with exactly that type). */
+static void reply_app_error(struct srv_request *rq, unsigned status, const char *code,
+                            const char *error, const char *const *extra)
+{
+    json_t *body = json_pack("{s:s, s:s}", "error", error, "error_code", code);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    srv_reply(rq, status, "application/json", text ? text : "{}", text ? strlen(text) : 2, extra);
+    free(text);
+}
+
+void srv_reply_app_error(struct srv_request *rq, unsigned status, const char *code, const char *fmt,
+                         ...)
+{
+    char error[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(error, sizeof error, fmt, ap);
+    va_end(ap);
+    const char *retry[] = {"Retry-After", "1", NULL};
+    reply_app_error(rq, status, code, error, status == 503 ? retry : NULL);
+}
+
 void srv_reply_problem(struct srv_request *rq, unsigned status, const char *fmt, ...)
 {
     char detail[512];
@@ -293,10 +349,6 @@ void srv_reply_problem(struct srv_request *rq, unsigned status, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
-    json_t *body = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title", reason(status),
-                             "status", (int)status, "detail", detail);
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
     char methods[64];
     const char *retry[] = {"Retry-After", "1", NULL};
     const char *allow[] = {"Allow", methods, NULL};
@@ -307,6 +359,14 @@ void srv_reply_problem(struct srv_request *rq, unsigned status, const char *fmt,
         srv_route_allow(rq->path, methods, sizeof methods);
         extra = allow;
     }
+    if (srv_rq_app_services(rq)) {
+        reply_app_error(rq, status, app_code(status), detail, extra);
+        return;
+    }
+    json_t *body = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title", reason(status),
+                             "status", (int)status, "detail", detail);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
     srv_reply(rq, status, "application/problem+json", text ? text : "{}", text ? strlen(text) : 2,
               extra);
     free(text);
@@ -317,6 +377,10 @@ void srv_reply_too_many(struct srv_request *rq, int64_t retry_after, const char 
     char secs[24];
     snprintf(secs, sizeof secs, "%lld", (long long)(retry_after < 1 ? 1 : retry_after));
     const char *extra[] = {"Cache-Control", "no-store", "Retry-After", secs, NULL};
+    if (srv_rq_app_services(rq)) {
+        reply_app_error(rq, 429, app_code(429), why, extra);
+        return;
+    }
     json_t *body = srv_rq_oauth(rq) ? json_pack("{s:s, s:s}", "error", "temporarily_unavailable",
                                                 "error_description", why)
                                     : json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank",

@@ -56,6 +56,9 @@ void srv_rq_set_state(struct srv_request *rq, void *state, void (*free_fn)(void 
 void srv_rq_param(struct srv_request *rq, size_t n, char *out, size_t cap);
 /* 1 when errors of this route are RFC 6749 ({"error":…}), 0 for problem+json. */
 int srv_rq_oauth(struct srv_request *rq);
+/* 1 for the App Services client API (/api/client/…), whose errors are App Services' own
+ * (srv_reply_app_error): srv_reply_problem() answers in that shape there. */
+int srv_rq_app_services(struct srv_request *rq);
 
 /* Answers to this request carry Access-Control-Allow-Origin: origin (copied; NULL: not). */
 void srv_rq_set_cors_origin(struct srv_request *rq, const char *origin);
@@ -121,6 +124,10 @@ void srv_reply_json(struct srv_request *rq, unsigned status, json_t *body,
 /* RFC 9457 problem+json: {"type":"about:blank","title":<reason>,"status":…,"detail":…}. */
 void srv_reply_problem(struct srv_request *rq, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* An error of the App Services client API: {"error":<text>,"error_code":<code>} with
+ * Content-Type exactly application/json; 503 adds Retry-After. */
+void srv_reply_app_error(struct srv_request *rq, unsigned status, const char *code, const char *fmt,
+                         ...) __attribute__((format(printf, 4, 5)));
 /* RFC 6749 §5.2 error: {"error":…,"error_description":…}, Cache-Control: no-store.
  * invalid_client answers 401 with WWW-Authenticate. */
 void srv_reply_oauth_error(struct srv_request *rq, unsigned status, const char *error,

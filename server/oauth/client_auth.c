@@ -31,6 +31,7 @@ static void call_free(void *state)
     store_service_account_clear(&call->client.sa);
     crypto_wipe(&call->client.phc, sizeof call->client.phc);
     srv_login_clear(&call->login);
+    srv_key_login_clear(&call->key_login);
     free(call);
 }
 

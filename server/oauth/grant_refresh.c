@@ -65,7 +65,9 @@ static int refresh_txn(struct store_txn *txn, void *arg)
         rc = store_session_get(txn, sid, &a->session);
     if (rc != STORE_OK)
         return rc;
-    if (a->session.browser) { /* an SSO cookie is no refresh token */
+    /* an SSO cookie is no refresh token; a session of the App Services client API refreshes
+     * there only, without rotation (its secret travels inside that API's refresh JWT) */
+    if (a->session.browser || a->session.device_id[0]) {
         a->outcome = UNKNOWN;
         return STORE_OK;
     }

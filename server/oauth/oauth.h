@@ -67,6 +67,7 @@ struct srv_oauth_call {
     struct srv_client client;
     srv_handler next;
     struct srv_login login;
+    struct srv_key_login key_login;
     char audience[1024]; /* the aud of the tokens this call issues, checked before any work */
 };
 
@@ -99,5 +100,6 @@ void srv_grant_code(struct srv_request *rq);
 void srv_grant_device(struct srv_request *rq);
 void srv_grant_anonymous(struct srv_request *rq);
 void srv_grant_refresh(struct srv_request *rq);
+void srv_grant_api_key(struct srv_request *rq);
 
 #endif

@@ -165,6 +165,7 @@ void srv_handle_token(struct srv_request *rq)
         {"password", srv_grant_password},
         {"refresh_token", srv_grant_refresh},
         {"urn:idpd:grant-type:anonymous", srv_grant_anonymous},
+        {"urn:idpd:grant-type:api-key", srv_grant_api_key},
     };
     if (srv_rate_limited_reply(rq, SRV_RATE_TOKEN))
         return;

@@ -186,8 +186,14 @@ static void done(struct srv_request *rq, const struct store_user *u, const struc
     confirm_page(rq, &l, cookie);
 }
 
-static const struct srv_password_ops ops = {refused,    locked,  unavailable,
-                                            unverified, session, done};
+static const struct srv_password_ops ops = {
+    .refused = refused,
+    .locked = locked,
+    .unavailable = unavailable,
+    .unverified = unverified,
+    .session = session,
+    .done = done,
+};
 
 struct decide {
     struct srv_request *rq;

@@ -100,8 +100,14 @@ static void done(struct srv_request *rq, const struct store_user *u, const struc
     free(url);
 }
 
-static const struct srv_password_ops ops = {refused,    locked,  unavailable,
-                                            unverified, session, done};
+static const struct srv_password_ops ops = {
+    .refused = refused,
+    .locked = locked,
+    .unavailable = unavailable,
+    .unverified = unverified,
+    .session = session,
+    .done = done,
+};
 
 void srv_handle_login(struct srv_request *rq)
 {

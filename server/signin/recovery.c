@@ -196,6 +196,56 @@ int srv_verify_apply_txn(struct store_txn *txn, struct srv_request *rq, const ch
         if (rc == STORE_OK)
             rc = change_address(txn, rq, &u, t.email);
     }
+    if (rc == STORE_NOTFOUND) /* a registration of the App Services client API */
+        rc = srv_registration_confirm_txn(txn, rq, token, NULL);
     store_user_clear(&u);
     return rc;
+}
+
+/* ---- a forgotten password: the reset link ---- */
+
+static int forgot_txn(struct store_txn *txn, void *arg)
+{
+    struct srv_forgot *f = arg;
+    struct srv_ctx *ctx = srv_rq_ctx(f->rq);
+    struct store_user u = {0};
+    struct store_identity idn;
+    char app[STORE_NAME_MAX] = "", uid[STORE_ID_MAX] = "";
+    int allowed = 0;
+    int rc = store_app_name_get(txn, f->client_id, app);
+    f->app_found = rc == STORE_OK;
+    if (!f->app_found)
+        return rc == STORE_NOTFOUND || rc == STORE_EINVAL ? STORE_OK : rc;
+    if ((rc = srv_mail_budget_txn(txn, ctx, f->key, srv_rq_client_ip(f->rq), &allowed)) != STORE_OK)
+        return rc;
+    /* the account is the one whose password login this address is */
+    rc = store_identity_find(txn, "local-userpass", f->key, &idn);
+    if (rc == STORE_OK && (rc = store_user_get(txn, idn.user_id, &u)) == STORE_OK)
+        snprintf(uid, sizeof uid, "%s", u.id);
+    crypto_wipe(&idn, sizeof idn);
+    if (rc == STORE_NOTFOUND)
+        rc = STORE_OK;
+    if (rc != STORE_OK)
+        goto out;
+    /* a disabled user, or one the budget holds back, gets nothing */
+    const char *outcome = !uid[0]                         ? "no such account"
+                          : u.status != STORE_USER_ACTIVE ? "user disabled"
+                          : !allowed                      ? "mail budget spent"
+                                                          : "sent";
+    if (strcmp(outcome, "sent") == 0) {
+        rc = store_email_tokens_delete_user(txn, u.id, srv_link_purpose_name(SRV_LINK_RESET), NULL);
+        if (rc == STORE_OK)
+            rc = srv_link_send_txn(txn, ctx, SRV_LINK_RESET, u.id, u.email, app);
+    }
+    if (rc == STORE_OK)
+        rc = srv_audit(txn, "user.password_reset_requested", NULL, uid, srv_rq_client_ip(f->rq),
+                       strcmp(outcome, "sent") == 0, outcome);
+out:
+    store_user_clear(&u);
+    return rc;
+}
+
+int srv_forgot_write(struct srv_forgot *f)
+{
+    return store_write(srv_rq_ctx(f->rq)->store, forgot_txn, f);
 }

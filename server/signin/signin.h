@@ -64,6 +64,10 @@ int srv_device_guessed_out(const struct srv_config *cfg, const struct store_devi
 struct srv_password_ops {
     /* a wrong email or password, or a disabled user (already audited and counted) */
     void (*refused)(struct srv_request *rq);
+    /* the credential is right but the user is disabled (audited; counted as a failed password);
+     * NULL: answered as refused. The App Services client API says UserDisabled, and only after
+     * the credential was checked, so it tells nothing to someone who does not hold it. */
+    void (*disabled)(struct srv_request *rq);
     /* the (name, address) pair waits wait more seconds: nothing was checked */
     void (*locked)(struct srv_request *rq, int64_t wait);
     /* the store failed (nothing was checked, counted or changed); answer 503 */
@@ -77,6 +81,10 @@ struct srv_password_ops {
     /* the session is stored (with the user's roles in the login's roles): answer with it */
     void (*done)(struct srv_request *rq, const struct store_user *u, const struct store_session *s,
                  const char *refresh);
+    /* 1: an email without an identity may be a registration waiting for its first login
+     * (storage's pending users, made by the App Services client API); its right password makes
+     * the user. An unconfirmed one answers unverified, after the password was checked. */
+    int pending;
 };
 
 /* The roles the access token of a new or rotated session carries: its user's effective roles,
@@ -90,10 +98,12 @@ struct srv_session_roles {
 
 struct srv_login {
     const struct srv_password_ops *ops;
-    const char *password;           /* borrowed from the call's form */
-    struct store_user user;         /* owned: clear with store_user_clear() */
-    struct store_identity identity; /* the local-userpass identity logged in with */
-    int found;                      /* identity and user exist */
+    const char *password;              /* borrowed from the call's form */
+    struct store_user user;            /* owned: clear with store_user_clear() */
+    struct store_identity identity;    /* the local-userpass identity logged in with */
+    int found;                         /* identity and user exist */
+    struct store_pending_user pending; /* ops->pending: the registration of the email */
+    int pending_found;
     int verified;                   /* the password matched */
     char new_phc[STORE_PHC_MAX];    /* a re-hash under the current parameters, or "" */
     struct srv_login_guard guard;   /* its failed-login budgets */
@@ -106,6 +116,53 @@ void srv_password_login(struct srv_request *rq, struct srv_login *l, const char 
                         const char *password, const struct srv_password_ops *ops);
 /* Releases what l owns and wipes it. */
 void srv_login_clear(struct srv_login *l);
+
+/* ---- anonymous users (anonymous.c) ---- */
+
+struct srv_anonymous {
+    struct store_user user;
+    struct store_identity identity;
+    struct store_session session;
+    char refresh[SRV_REFRESH_LEN];
+    struct srv_session_roles roles;
+};
+/* Makes a new anonymous user with its anon-user identity and a session of client_id (scope may
+ * be NULL; device_id NULL but for the App Services client API) in one write transaction, into
+ * *a (clear it with srv_anonymous_clear). STORE_OK, STORE_ENOMEM when no id or token could be
+ * made, or the store's error. */
+int srv_anonymous_login(struct srv_request *rq, const char *client_id, const char *scope,
+                        const char *device_id, struct srv_anonymous *a);
+void srv_anonymous_clear(struct srv_anonymous *a);
+
+/* ---- making a user API key (api_key_create.c) ---- */
+
+/* A key being made, kept in the request's state across its Argon2 run. */
+struct srv_key_create {
+    struct store_api_key rec;      /* the caller sets user_id and name */
+    const char *via;               /* the API, for the audit event's detail */
+    srv_handler done;              /* then called: rc, outcome and key say how it went */
+    char key[SRV_API_KEY_LEN];     /* the key, to show once (the state's owner wipes it) */
+    int made;                      /* Argon2 ran */
+    int rc;                        /* STORE_OK; STORE_ENOMEM when no key could be made */
+    enum srv_api_key_made outcome; /* with STORE_OK: made, or why not */
+};
+/* Makes c's key on a worker and stores it in one write transaction, then calls c->done(rq). */
+void srv_api_key_create(struct srv_request *rq, struct srv_key_create *c);
+
+/* ---- user API key logins (api_key_login.c) ---- */
+
+struct srv_key_login {
+    const struct srv_password_ops *ops; /* locked and unverified are not used */
+    const char *key;                    /* borrowed from the call's body or form */
+    struct store_api_key rec;           /* the record the key names */
+    struct store_user user;             /* owned: clear with srv_key_login_clear() */
+    int found, verified;
+    struct srv_session_roles roles; /* once logged in: what the token carries (owned) */
+};
+/* Logs the user of key in, answering through ops; l lives in the request's state. */
+void srv_api_key_login(struct srv_request *rq, struct srv_key_login *l, const char *key,
+                       const struct srv_password_ops *ops);
+void srv_key_login_clear(struct srv_key_login *l);
 
 /* ---- device user codes (user_codes.c) ---- */
 
@@ -161,10 +218,37 @@ int srv_reset_apply(struct srv_request *rq, struct srv_reset *r);
  * password for a link that cannot take it. */
 int srv_reset_link_check(struct srv_request *rq, const char *token);
 
-/* In txn: uses token as a verification link (the address is verified) or an email-change link
- * (the address changes to the one verified; the old address is told). STORE_NOTFOUND when it is
- * neither; STORE_EXISTS when the new address of a change belongs to another user meanwhile. */
+/* In txn: uses token as a verification link (the address is verified), an email-change link
+ * (the address changes to the one verified; the old address is told) or a registration's
+ * confirmation link (srv_registration_confirm_txn). STORE_NOTFOUND when it is none of them;
+ * STORE_EXISTS when the new address of a change belongs to another user meanwhile. */
 int srv_verify_apply_txn(struct store_txn *txn, struct srv_request *rq, const char *token);
+
+/* ---- registrations waiting for their first login (registration.c) ---- */
+
+/* In txn: uses token as the confirmation link of a registration (its tokenId, when token_id is
+ * not NULL, must name it): the registration is confirmed, its address proven, and it is kept
+ * until its first login. STORE_NOTFOUND when token is no such live link, or the registration was
+ * replaced by a newer one; else the store's error. */
+int srv_registration_confirm_txn(struct store_txn *txn, struct srv_request *rq, const char *token,
+                                 const char *token_id);
+/* In txn: stores p (unconfirmed) to expire with its link after email_verify_ttl, and mails its
+ * confirmation link (app: the application's name for the message), the earlier links of p's id
+ * dying. */
+int srv_registration_mail_txn(struct store_txn *txn, struct srv_request *rq,
+                              struct store_pending_user *p, const char *app);
+
+/* A forgotten password (POST /v1/password/forgot, the App Services API's reset/send): for the
+ * address whose key is key, through application client_id. One write transaction that counts
+ * the address's mail budget and writes an audit event whether the address has an account or
+ * not, and mails a reset link (the older ones dying) only to an active user within the budget:
+ * the work is the same either way, only the outbox differs, and no one outside sees it. */
+struct srv_forgot {
+    struct srv_request *rq;
+    const char *client_id, *key;
+    int app_found; /* out: client_id names an application (else nothing was done) */
+};
+int srv_forgot_write(struct srv_forgot *f);
 
 /* The name an application goes by in mail (its name, or "" when it has none or is unknown). */
 void srv_app_mail_name(struct store_txn *txn, const char *client_id, char name[STORE_NAME_MAX]);

@@ -33,6 +33,7 @@ function checkEndpoints(m) {
     'password',
     'refresh_token',
     'urn:idpd:grant-type:anonymous',
+    'urn:idpd:grant-type:api-key',
     'urn:ietf:params:oauth:grant-type:device_code',
   ]);
   // none: public applications name themselves with client_id alone (token and revocation)

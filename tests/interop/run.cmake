@@ -1,7 +1,7 @@
 # Runs `node --test` on every tests/interop/*.test.js. Invoked by CTest (interop.node) as
 #   cmake -DNODE=<node> -DDIR=<tests/interop> -P run.cmake
 # Missing npm packages are a failure, never a skip: the test command installs them.
-foreach(pkg openid-client jose @apidevtools/swagger-parser ajv playwright-core)
+foreach(pkg openid-client jose @apidevtools/swagger-parser ajv playwright-core realm-web)
   if(NOT EXISTS "${DIR}/node_modules/${pkg}/package.json")
     message(FATAL_ERROR
             "interop.node: ${DIR}/node_modules/${pkg} is missing. "

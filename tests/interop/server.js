@@ -152,7 +152,7 @@ export async function startServer({ env = {}, args = [] } = {}) {
     // `idpd application create` on the running server's data folder: a public application
     // (client_id only) unless type is 'confidential' (client_id and client_secret). A browser
     // application also names its redirectUris, postLogoutRedirectUris and origins, and may be
-    // firstParty (no consent page).
+    // firstParty (no consent page), and an appServicesId (the App Services client API's app id).
     createApplication(
       name,
       grants = USER_GRANTS,
@@ -162,6 +162,7 @@ export async function startServer({ env = {}, args = [] } = {}) {
         postLogoutRedirectUris = [],
         origins = [],
         firstParty = false,
+        appServicesId = null,
       } = {},
     ) {
       const args = ['application', 'create', '--data', dataDir, '--name', name, '--type', type];
@@ -170,6 +171,7 @@ export async function startServer({ env = {}, args = [] } = {}) {
       for (const u of postLogoutRedirectUris) args.push('--post-logout-redirect-uri', u);
       for (const o of origins) args.push('--origin', o);
       if (firstParty) args.push('--first-party');
+      if (appServicesId) args.push('--app-services-id', appServicesId);
       return runCli(args, type === 'confidential' ? ['client_id', 'client_secret'] : ['client_id']);
     },
 

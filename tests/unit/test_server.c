@@ -313,7 +313,8 @@ TEST(test_route_find_every_route)
             CHECK_MSG(srv_route_find(r->method, concrete, &known) != r, "%s", concrete);
         }
         /* OAuth endpoints authenticate clients, except the pages a browser visits; userinfo, the
-         * self-service and the admin endpoints take a bearer token; registration, the mailed
+         * self-service, the admin endpoints and the App Services API's session, profile and key
+         * routes take a bearer token; registration, logins of the App Services API, the mailed
          * links' API and the public documents need nothing */
         int page = strcmp(r->path, "/oauth/authorize") == 0 ||
                    strcmp(r->path, "/oauth/logout") == 0 || strcmp(r->path, "/login") == 0 ||
@@ -325,7 +326,8 @@ TEST(test_route_find_every_route)
             CHECK_INT(r->auth, SRV_AUTH_CLIENT);
         else if (strcmp(r->path, "/userinfo") == 0 || strcmp(r->path, "/v1/me") == 0 ||
                  strncmp(r->path, "/v1/me/", 7) == 0 || strncmp(r->path, "/admin/", 7) == 0 ||
-                 strcmp(r->path, "/v1/email/verify/send") == 0) /* the caller's own address */
+                 strcmp(r->path, "/v1/email/verify/send") == 0 ||     /* the caller's own address */
+                 strncmp(r->path, "/api/client/v2.0/auth/", 22) == 0) /* App Services' tokens */
             CHECK_MSG(r->auth == SRV_AUTH_BEARER, "%s %s", r->method, r->path);
         else
             CHECK_MSG(r->auth == SRV_AUTH_NONE, "%s %s", r->method, r->path);
