@@ -56,69 +56,40 @@ static int caller_or_error(struct srv_request *rq, struct srv_user_caller *c)
     return SRV_ERESPONDED;
 }
 
-struct list_args {
-    const char *user_id;
-    struct store_api_key keys[STORE_API_KEYS_MAX];
-    size_t n;
-};
-
-static int list_txn(struct store_txn *txn, void *arg)
-{
-    struct list_args *a = arg;
-    return store_api_key_list(txn, a->user_id, a->keys, STORE_API_KEYS_MAX, &a->n);
-}
-
 void srv_handle_me_api_keys(struct srv_request *rq)
 {
     struct srv_user_caller c;
-    struct list_args a = {0};
+    struct store_api_key keys[STORE_API_KEYS_MAX];
+    size_t n = 0;
     if (caller_or_error(rq, &c) != SRV_OK)
         return;
-    a.user_id = c.user_id;
-    int rc = store_read(srv_rq_ctx(rq)->store, list_txn, &a);
+    int rc = srv_api_keys_read(rq, c.user_id, keys, &n);
     if (rc != STORE_OK) {
         srv_reply_store_failure(rq, rc, "the keys cannot be read now");
     } else {
         json_t *items = json_array();
-        for (size_t i = 0; items && i < a.n; i++)
-            json_array_append_new(items, key_json(&a.keys[i], NULL));
+        for (size_t i = 0; items && i < n; i++)
+            json_array_append_new(items, key_json(&keys[i], NULL));
         srv_reply_json(rq, 200, json_pack("{s:o}", "items", items), NULL);
     }
-    crypto_wipe(a.keys, sizeof a.keys);
+    crypto_wipe(keys, sizeof keys);
     srv_user_caller_clear(&c);
-}
-
-struct one_args {
-    struct srv_request *rq;
-    const char *user_id;
-    char id[STORE_API_KEY_ID_MAX + 1];
-    struct store_api_key key;
-    enum srv_api_key_op op;
-    int missing;
-};
-
-static int one_txn(struct store_txn *txn, void *arg)
-{
-    struct one_args *a = arg;
-    return srv_api_key_op_txn(txn, a->user_id, a->id, a->op, srv_rq_client_ip(a->rq), via, &a->key,
-                              &a->missing);
 }
 
 static void one(struct srv_request *rq, struct srv_user_caller *c, enum srv_api_key_op op)
 {
-    struct one_args a = {.rq = rq, .user_id = c->user_id, .op = op};
-    srv_rq_param(rq, 0, a.id, sizeof a.id);
-    struct store *st = srv_rq_ctx(rq)->store;
-    int rc = op == SRV_KEY_GET ? store_read(st, one_txn, &a) : store_write(st, one_txn, &a);
+    struct store_api_key key;
+    int missing = 0;
+    int rc = srv_api_key_apply(rq, c->user_id, op, via, &key, &missing);
     if (rc != STORE_OK)
         srv_reply_store_failure(rq, rc, "the key cannot be reached now");
-    else if (a.missing)
+    else if (missing)
         srv_reply_problem(rq, 404, "no such API key");
     else if (op == SRV_KEY_DELETE)
         srv_reply(rq, 204, NULL, "", 0, NULL);
     else
-        srv_reply_json(rq, 200, key_json(&a.key, NULL), NULL);
-    crypto_wipe(&a.key, sizeof a.key);
+        srv_reply_json(rq, 200, key_json(&key, NULL), NULL);
+    crypto_wipe(&key, sizeof key);
 }
 
 void srv_handle_me_api_key_get(struct srv_request *rq)

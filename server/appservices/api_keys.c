@@ -34,77 +34,47 @@ static int caller_or_error(struct srv_request *rq, struct store_session *s, stru
     return SRV_OK;
 }
 
-struct list_args {
-    const char *user_id;
-    struct store_api_key keys[STORE_API_KEYS_MAX];
-    size_t n;
-};
-
-static int list_txn(struct store_txn *txn, void *arg)
-{
-    struct list_args *a = arg;
-    return store_api_key_list(txn, a->user_id, a->keys, STORE_API_KEYS_MAX, &a->n);
-}
-
 void srv_as_api_keys_list(struct srv_request *rq)
 {
     struct store_session s;
     struct store_user u;
-    struct list_args a = {0};
+    struct store_api_key keys[STORE_API_KEYS_MAX];
+    size_t n = 0;
     if (caller_or_error(rq, &s, &u) != SRV_OK)
         return;
-    a.user_id = u.id;
-    int rc = store_read(srv_rq_ctx(rq)->store, list_txn, &a);
+    int rc = srv_api_keys_read(rq, u.id, keys, &n);
     if (rc != STORE_OK) {
         srv_reply_store_failure(rq, rc, "the keys cannot be read now");
     } else {
         json_t *list = json_array();
-        for (size_t i = 0; list && i < a.n; i++)
-            json_array_append_new(list, key_json(&a.keys[i], NULL));
+        for (size_t i = 0; list && i < n; i++)
+            json_array_append_new(list, key_json(&keys[i], NULL));
         srv_reply_json(rq, 200, list, NULL);
     }
-    crypto_wipe(a.keys, sizeof a.keys);
+    crypto_wipe(keys, sizeof keys);
     store_user_clear(&u);
 }
 
 static const char via[] = "App Services client API";
 
-struct one_args {
-    struct srv_request *rq;
-    const char *user_id;
-    char id[STORE_API_KEY_ID_MAX + 1];
-    struct store_api_key key;
-    enum srv_api_key_op op;
-    int missing;
-};
-
-static int one_txn(struct store_txn *txn, void *arg)
-{
-    struct one_args *a = arg;
-    return srv_api_key_op_txn(txn, a->user_id, a->id, a->op, srv_rq_client_ip(a->rq), via, &a->key,
-                              &a->missing);
-}
-
 static void one(struct srv_request *rq, enum srv_api_key_op op)
 {
     struct store_session s;
     struct store_user u;
-    struct one_args a = {.rq = rq, .op = op};
+    struct store_api_key key;
+    int missing = 0;
     if (caller_or_error(rq, &s, &u) != SRV_OK)
         return;
-    a.user_id = u.id;
-    srv_rq_param(rq, 0, a.id, sizeof a.id);
-    struct store *st = srv_rq_ctx(rq)->store;
-    int rc = op == SRV_KEY_GET ? store_read(st, one_txn, &a) : store_write(st, one_txn, &a);
+    int rc = srv_api_key_apply(rq, u.id, op, via, &key, &missing);
     if (rc != STORE_OK)
         srv_reply_store_failure(rq, rc, "the key cannot be reached now");
-    else if (a.missing)
+    else if (missing)
         srv_reply_app_error(rq, 404, "APIKeyNotFound", "API key not found");
     else if (op == SRV_KEY_GET)
-        srv_reply_json(rq, 200, key_json(&a.key, NULL), NULL);
+        srv_reply_json(rq, 200, key_json(&key, NULL), NULL);
     else
         srv_reply(rq, 204, NULL, "", 0, NULL);
-    crypto_wipe(&a.key, sizeof a.key);
+    crypto_wipe(&key, sizeof key);
     store_user_clear(&u);
 }
 

@@ -28,7 +28,7 @@ struct srv_as_link {
     int outcome;
 };
 
-enum outcome { LINKED, CONFLICT, HAS_PASSWORD, GONE };
+enum outcome { LINKED, CONFLICT, HAS_PASSWORD, GONE, CALLER_GONE };
 
 void srv_as_link_free(struct srv_as_link *k)
 {
@@ -78,13 +78,19 @@ static int failed_txn(struct store_txn *txn, void *arg)
     return rc ? rc : srv_login_guard_failed_txn(txn, f->rq, &f->k->guard, NULL);
 }
 
-/* In txn: the caller's session and user, and the roles of its new access token. */
+/* In txn: the caller's session and user, and the roles of its new access token; outcome
+ * CALLER_GONE when the session ended or the user went or was disabled since the token was
+ * checked. */
 static int answer_txn(struct store_txn *txn, struct srv_as_link *k)
 {
     store_user_clear(&k->user);
-    int rc = store_session_get(txn, k->caller.sid, &k->session);
+    int rc = k->caller.sid ? store_session_get(txn, k->caller.sid, &k->session) : STORE_NOTFOUND;
     if (rc == STORE_OK)
         rc = store_user_get(txn, k->caller.user_id, &k->user);
+    if (rc == STORE_NOTFOUND || (rc == STORE_OK && k->user.status != STORE_USER_ACTIVE)) {
+        k->outcome = CALLER_GONE;
+        return STORE_OK;
+    }
     return rc ? rc : srv_session_roles_txn(txn, k->user.id, &k->roles);
 }
 
@@ -121,9 +127,10 @@ static int link_txn(struct store_txn *txn, void *arg)
         k->outcome = rc == STORE_NOTFOUND ? GONE : rc == STORE_EXISTS ? CONFLICT : HAS_PASSWORD;
         return STORE_OK;
     }
+    k->outcome = LINKED;
     if (rc == STORE_OK)
         rc = answer_txn(txn, k);
-    if (rc != STORE_OK)
+    if (rc != STORE_OK || k->outcome != LINKED)
         return rc;
     snprintf(k->user.email, sizeof k->user.email, "%s", now_p.email);
     memcpy(k->user.email_key, now_p.email_key, sizeof k->user.email_key);
@@ -137,7 +144,6 @@ static int link_txn(struct store_txn *txn, void *arg)
     idn.created_at = k->user.updated_at;
     if (crypto_id_new("idn", idn.id, sizeof idn.id) != CRYPTO_OK)
         return STORE_ENOMEM;
-    k->outcome = LINKED;
     if ((rc = store_pending_delete(txn, now_p.email_key)) != STORE_OK ||
         (rc = store_user_update(txn, &k->user)) != STORE_OK ||
         (rc = store_identity_insert(txn, &idn)) != STORE_OK ||
@@ -181,6 +187,11 @@ static void after_verify(struct srv_request *rq)
                       "conflict: the identity or email belongs to another user");
         srv_reply_app_error(rq, 409, "AccountNameInUse",
                             "the identity belongs to another user; nothing was linked");
+        break;
+    case CALLER_GONE:
+        srv_reply_app_error(rq, 401, "InvalidSession",
+                            "invalid session: the session has ended or the user is disabled or "
+                            "deleted");
         break;
     case HAS_PASSWORD:
         srv_reply_app_error(rq, 409, "AccountNameInUse",

@@ -24,6 +24,7 @@ struct use_args {
 static int use_txn(struct store_txn *txn, void *arg)
 {
     struct use_args *a = arg;
+    a->gone = 0; /* the callback may run again */
     store_user_clear(a->u);
     int rc = store_user_get(txn, a->s->user_id, a->u);
     if (rc == STORE_OK && a->u->status != STORE_USER_ACTIVE)

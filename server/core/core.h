@@ -320,19 +320,6 @@ int srv_api_key_new(const struct crypto_argon2_params *params, struct store_api_
                     char key[SRV_API_KEY_LEN]);
 /* 1 and the record's id when key has the shape of a key; 0 when it cannot be one. */
 int srv_api_key_id(const char *key, char id[STORE_API_KEY_ID_MAX]);
-/* What a user does with one of its keys; each but GET is audited (api_key.delete, …). */
-enum srv_api_key_op { SRV_KEY_GET, SRV_KEY_DELETE, SRV_KEY_ENABLE, SRV_KEY_DISABLE };
-/* In txn: reads key id of user_id into *key and applies op. *missing = 1 (and nothing done)
- * when the user holds no key of that id, another user's included. ip and via (the API, for the
- * audit event's detail) are borrowed. */
-int srv_api_key_op_txn(struct store_txn *txn, const char *user_id, const char *id,
-                       enum srv_api_key_op op, const char *ip, const char *via,
-                       struct store_api_key *key, int *missing);
-enum srv_api_key_made { SRV_KEY_CREATED, SRV_KEY_NAME_TAKEN, SRV_KEY_FULL, SRV_KEY_USER_GONE };
-/* In txn: stores rec (from srv_api_key_new) and audits api_key.create; *made says whether it
- * was, or why not (the user's name taken, STORE_API_KEYS_MAX held, the user gone). */
-int srv_api_key_insert_txn(struct store_txn *txn, const struct store_api_key *rec, const char *ip,
-                           const char *via, enum srv_api_key_made *made);
 /* A new device id of the App Services client API: 24 lower-case hex digits (an ObjectId's
  * length) of random bits. */
 int srv_device_id_new(char out[STORE_DEVICE_ID_MAX]);

@@ -134,7 +134,20 @@ int srv_anonymous_login(struct srv_request *rq, const char *client_id, const cha
                         const char *device_id, struct srv_anonymous *a);
 void srv_anonymous_clear(struct srv_anonymous *a);
 
-/* ---- making a user API key (api_key_create.c) ---- */
+/* ---- a user's API keys (api_keys.c) ---- */
+
+/* The user's keys, oldest first, into keys (*n of them), in one read transaction. STORE_OK or
+ * the store's error. */
+int srv_api_keys_read(struct srv_request *rq, const char *user_id,
+                      struct store_api_key keys[STORE_API_KEYS_MAX], size_t *n);
+/* What a user does with one of its keys; each but GET is audited (api_key.delete, …). */
+enum srv_api_key_op { SRV_KEY_GET, SRV_KEY_DELETE, SRV_KEY_ENABLE, SRV_KEY_DISABLE };
+/* op on the key the route's first path parameter names, of user_id, in one transaction (a read
+ * one for GET): reads it into *key. *missing = 1 (and nothing done) when the user holds no key
+ * of that id, another user's included. via (the API) goes into the audit event's detail. */
+int srv_api_key_apply(struct srv_request *rq, const char *user_id, enum srv_api_key_op op,
+                      const char *via, struct store_api_key *key, int *missing);
+enum srv_api_key_made { SRV_KEY_CREATED, SRV_KEY_NAME_TAKEN, SRV_KEY_FULL, SRV_KEY_USER_GONE };
 
 /* A key being made, kept in the request's state across its Argon2 run. */
 struct srv_key_create {

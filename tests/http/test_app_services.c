@@ -3,8 +3,10 @@
  * they parse (the refresh token as a JWT with integer times), errors with exactly
  * application/json; and every refusal: bad bodies, wrong tokens of each kind, links that would
  * merge, API key limits and other users' keys, disabled and deleted users, origins. */
+#include <stdlib.h>
 #include <string.h>
 
+#include "mail_sink.h"
 #include "support.h"
 
 #define A "/api/client/v2.0"
@@ -559,6 +561,76 @@ TEST(app_services_ids_through_the_admin_api)
               200);
 }
 
+/* The newest link to path in a message to `to` (waited for until there are want), as token and
+ * tokenId. */
+static int mailed_link(struct th_sink *sink, const char *to, int want, const char *path,
+                       const char **token, const char **token_id)
+{
+    char *msg = NULL;
+    int n = th_sink_count(sink, to, want, 15000, &msg);
+    char *link = n >= want && msg ? th_mail_link(msg, ts_printf("%s?token=", path)) : NULL;
+    free(msg);
+    if (!link)
+        return 0;
+    ts_keep(link);
+    *token = ts_url_param(link, "token");
+    *token_id = ts_url_param(link, "tokenId");
+    return *token != NULL;
+}
+
+TEST(registrations_with_mail_confirm_and_the_last_one_wins)
+{
+    struct fixture f;
+    struct th_sink *sink = th_sink_start(0);
+    CHECK(sink != NULL);
+    const char *env[] = {ts_printf("IDPD_SMTP_URL=%s", sink->url),
+                         "IDPD_SMTP_FROM=idpd@example.org",
+                         "IDPD_SMTP_PLAIN_LOOPBACK=1",
+                         "IDPD_SMTP_RETRY_BASE=1",
+                         "IDPD_RATE_LIMIT_REGISTER=0",
+                         NULL};
+    CHECK(setup_with(&f, env));
+    const char *reg1 = "{\"email\":\"race@example.com\",\"password\":\"the first password\"}";
+    const char *reg2 = "{\"email\":\"race@example.com\",\"password\":\"the second password\"}";
+    CHECK_INT(call(&f, "POST", USERPASS("register"), NULL, reg1, NULL)->status, 201);
+    const char *t1 = NULL, *id1 = NULL, *t2 = NULL, *id2 = NULL;
+    CHECK(mailed_link(sink, "race@example.com", 1, "/verify-email", &t1, &id1));
+    CHECK(id1 && strncmp(id1, "pnd_", 4) == 0);
+    /* not confirmed: the right password says so, a wrong one does not */
+    CHECK_AS_ERROR(login_password(&f, "race@example.com", "the first password"), 401, "AuthError");
+    CHECK_AS_ERROR(login_password(&f, "race@example.com", "not the password"), 401,
+                   "InvalidPassword");
+    /* a second registration of the unconfirmed address replaces the first: its link dies */
+    CHECK_INT(call(&f, "POST", USERPASS("register"), NULL, reg2, NULL)->status, 201);
+    CHECK(mailed_link(sink, "race@example.com", 2, "/verify-email", &t2, &id2));
+    CHECK(strcmp(t1, t2) != 0 && strcmp(id1, id2) != 0);
+    CHECK_AS_ERROR(call(&f, "POST", USERPASS("confirm"), NULL,
+                        ts_printf("{\"token\":\"%s\",\"tokenId\":\"%s\"}", t1, id1), NULL),
+                   400, "UserpassTokenInvalid");
+    /* the token with another registration's tokenId confirms nothing */
+    CHECK_AS_ERROR(call(&f, "POST", USERPASS("confirm"), NULL,
+                        ts_printf("{\"token\":\"%s\",\"tokenId\":\"%s\"}", t2, id1), NULL),
+                   400, "UserpassTokenInvalid");
+    /* idpd's own page (its API) confirms it as well as the SDK's call would */
+    struct ts_req rq = {.method = "POST",
+                        .path = "/v1/email/verify",
+                        .body = ts_printf("{\"token\":\"%s\"}", t2),
+                        .content_type = "application/json"};
+    CHECK_INT(ts_do(f.s, &rq)->status, 204);
+    CHECK_AS_ERROR(login_password(&f, "race@example.com", "the first password"), 401,
+                   "InvalidPassword");
+    struct user u;
+    CHECK(tokens_of(login_password(&f, "race@example.com", "the second password"), &u));
+    /* the address was proven by the link */
+    struct ts_resp *me = ts_bearer(f.s, "GET", "/v1/me", u.at, NULL);
+    CHECK_INT(me->status, 200);
+    CHECK(json_is_true(json_object_get(me->json, "email_verified")));
+    /* registering the taken address: the same 201, and its owner is told */
+    CHECK_INT(call(&f, "POST", USERPASS("register"), NULL, reg1, NULL)->status, 201);
+    CHECK_INT(th_sink_count(sink, "race@example.com", 3, 15000, NULL), 3);
+    CHECK(tokens_of(login_password(&f, "race@example.com", "the second password"), &u));
+}
+
 int main(int argc, char **argv)
 {
     ts_init(argc, argv);
@@ -570,5 +642,6 @@ int main(int argc, char **argv)
     RUN(admins_disable_delete_and_revoke_at_once);
     RUN(origins_apps_and_providers);
     RUN(app_services_ids_through_the_admin_api);
+    RUN(registrations_with_mail_confirm_and_the_last_one_wins);
     return ts_done();
 }
