@@ -468,6 +468,35 @@ struct srv_smtp {
 int srv_smtp_send(const struct srv_smtp *s, const char *to, const char *message, size_t len,
                   char *why, size_t why_cap);
 
+/* ---- outbound HTTPS (fetch.c) ---- */
+
+struct srv_fetch_opts {
+    int plain_loopback; /* allow http:// to a loopback host (tests); else https:// only */
+    long timeout_ms;    /* the whole exchange, redirects included */
+    size_t max_body;    /* bytes of the answer's body at most */
+};
+struct srv_fetch_result {
+    long status;
+    char *body; /* malloc'd, NUL-terminated (free with srv_fetch_result_clear) */
+    size_t len;
+    char content_type[128];
+    int64_t max_age; /* seconds its Cache-Control allows keeping it (0: none) */
+};
+/* GET url, or POST form (application/x-www-form-urlencoded unless headers say otherwise) with
+ * headers ("Name: value", NULL-terminated; may be NULL). SRV_OK with any HTTP status in *out;
+ * SRV_EINVAL for a URL that is not https:// (or http:// to loopback when allowed); SRV_ERUNTIME
+ * for an upstream that could not be reached, took longer than the timeout, answered more than
+ * max_body bytes or redirected elsewhere (a GET follows at most three redirects on its own
+ * origin, a POST none); SRV_ENOMEM. why gets one line for a log or a page. Blocks: run it on a
+ * worker. */
+int srv_fetch(const struct srv_fetch_opts *o, const char *url, const char *const *headers,
+              const char *form, struct srv_fetch_result *out, char *why, size_t cap);
+void srv_fetch_result_clear(struct srv_fetch_result *r);
+/* The max-age of a Cache-Control value in seconds: 0 for no-store, no-cache or none. */
+int64_t srv_cache_max_age(const char *cache_control);
+/* 1 for "localhost", 127.x.y.z and ::1. */
+int srv_host_loopback(const char *host);
+
 /* ---- mail messages (mail_templates.c, mail_message.c) ---- */
 
 /* The messages idpd sends. Each kind has a subject, a plain-text and an HTML body. */

@@ -26,12 +26,6 @@ static size_t read_body(char *dst, size_t size, size_t n, void *arg)
     return want;
 }
 
-static int is_loopback(const char *host)
-{
-    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
-           strcmp(host, "[::1]") == 0 || strcmp(host, "::1") == 0;
-}
-
 /* The URL's scheme and host, checked: smtp:// or smtps://, a host. SRV_EINVAL with *why. */
 static int url_parts(const char *url, int *tls_from_start, int *loopback, const char **why)
 {
@@ -47,7 +41,7 @@ static int url_parts(const char *url, int *tls_from_start, int *loopback, const 
     if (strcmp(scheme, "smtp") != 0 && strcmp(scheme, "smtps") != 0)
         goto out;
     *tls_from_start = strcmp(scheme, "smtps") == 0;
-    *loopback = is_loopback(host);
+    *loopback = srv_host_loopback(host);
     rc = SRV_OK;
 out:
     curl_free(scheme);
