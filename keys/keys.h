@@ -107,6 +107,34 @@ int keys_jwt_sign(struct keys *kr, const char *typ, const char *claims, size_t c
 int keys_jwt_verify(struct keys *kr, const char *token, size_t len, const char *expect_typ,
                     char **payload, size_t *payload_len, char *kid);
 
+/* ---- tokens of other issuers (foreign.c) ---- */
+
+#define KEYS_FOREIGN_JWT_MAX 16384   /* longest foreign token looked at */
+#define KEYS_FOREIGN_JWKS_MAX 262144 /* longest JWK Set document parsed */
+#define KEYS_FOREIGN_KEYS_MAX 64     /* keys of one set */
+
+/* The public keys of another issuer's JWK Set. */
+struct keys_jwks;
+/* Parses a JWK Set ({"keys":[…]}, no duplicate members). Keys idpd cannot use are skipped: an
+ * unknown kty, "use" other than "sig", any private member, RSA under 2048 bits, EC other than
+ * P-256, an EC point off the curve, an "alg" that does not fit the key type. KEYS_EFORMAT when
+ * it is no JWK Set or too large; a set may hold no usable key (keys_jwks_count()). */
+int keys_jwks_parse(const char *text, size_t len, struct keys_jwks **out);
+void keys_jwks_free(struct keys_jwks *s);
+size_t keys_jwks_count(const struct keys_jwks *s);
+/* Verifies a compact JWS of another issuer with set s. algs is the allow-list ("RS256,ES256";
+ * RS256, PS256, ES256 and EdDSA are known; KEYS_EINVAL for another name). The token's alg must be
+ * in it and be the alg of the key's type (RSA: RS256 or PS256, EC P-256: ES256, Ed25519: EdDSA)
+ * and the JWK's own alg when it has one; the key is the one kid names, or without kid the only
+ * key of the set that fits (KEYS_EKID when there is none, or when two fit); "crit" is refused;
+ * typ must equal expect_typ (ignoring case) unless that is NULL. KEYS_EKID when no key has the
+ * token's kid: the caller may fetch the set again. Checks no claim: on KEYS_OK *payload is the
+ * decoded payload (malloc'd, NUL-terminated, no NUL inside; free()), which the caller parses with
+ * duplicates refused, and kid (may be NULL) the kid that verified ("" for none). */
+int keys_foreign_verify(const struct keys_jwks *s, const char *token, size_t len, const char *algs,
+                        const char *expect_typ, char **payload, size_t *payload_len,
+                        char kid[KEYS_KID_MAX]);
+
 /* A copy of the pre-rendered JWKS document ({"keys":[…]}: active, next and retired-but-unexpired
  * public keys; never a private part). *out is malloc'd (free()). */
 int keys_jwks_dup(struct keys *kr, char **out, size_t *len);
