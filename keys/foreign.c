@@ -360,8 +360,8 @@ int keys_foreign_verify(const struct keys_jwks *s, const char *token, size_t len
                         char kid[KEYS_KID_MAX])
 {
     const struct foreign_key *k = NULL;
-    const char *dot1, *dot2, *pseg, *sseg;
-    size_t plen, slen, sig_len = 0, body_len = 0;
+    struct keys_jws j;
+    size_t sig_len = 0, body_len = 0;
     uint8_t sig[SIG_MAX];
     char *body = NULL;
     enum falg alg = F_RS256;
@@ -370,33 +370,22 @@ int keys_foreign_verify(const struct keys_jwks *s, const char *token, size_t len
         goto out;
     *payload = NULL;
     rc = KEYS_EFORMAT;
-    if (!token || len == 0 || len > KEYS_FOREIGN_JWT_MAX || memchr(token, '\0', len))
+    if (!token || len == 0 || len > KEYS_FOREIGN_JWT_MAX || memchr(token, '\0', len) ||
+        keys_jws_split(token, len, &j) != KEYS_OK || j.sig_len == 0 || j.payload_len == 0)
         goto out;
-    if (!(dot1 = memchr(token, '.', len)) ||
-        !(dot2 = memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token))))
-        goto out;
-    sseg = dot2 + 1;
-    slen = len - (size_t)(sseg - token);
-    pseg = dot1 + 1;
-    plen = (size_t)(dot2 - pseg);
-    if (memchr(sseg, '.', slen) || slen == 0 || plen == 0)
-        goto out;
-    rc = header_check(token, (size_t)(dot1 - token), allowed, expect_typ, s, &alg, &k);
+    rc = header_check(j.header, j.header_len, allowed, expect_typ, s, &alg, &k);
     if (rc != KEYS_OK)
         goto out;
     rc = KEYS_EFORMAT;
-    if (slen > crypto_b64url_len(SIG_MAX) ||
-        crypto_b64url_decode(sseg, slen, sig, sizeof sig, &sig_len) != CRYPTO_OK)
+    if (j.sig_len > crypto_b64url_len(SIG_MAX) ||
+        crypto_b64url_decode(j.sig, j.sig_len, sig, sizeof sig, &sig_len) != CRYPTO_OK)
         goto out;
-    if (!(body = malloc(plen / 4 * 3 + 3))) {
-        rc = KEYS_ENOMEM;
+    if ((rc = keys_jws_payload(&j, &body, &body_len)) != KEYS_OK)
         goto out;
-    }
-    if (crypto_b64url_decode(pseg, plen, body, plen / 4 * 3 + 2, &body_len) != CRYPTO_OK ||
-        memchr(body, '\0', body_len))
-        goto out;
-    body[body_len] = '\0';
-    rc = verify_sig(k, alg, token, (size_t)(dot2 - token), sig, sig_len);
+    rc = KEYS_EFORMAT;
+    if (memchr(body, '\0', body_len))
+        goto out; /* two parsers would read two different payloads */
+    rc = verify_sig(k, alg, token, j.signed_len, sig, sig_len);
     if (rc != KEYS_OK)
         goto out;
     if (kid)

@@ -53,6 +53,19 @@ int keys_jwk_thumbprint(const struct keys_jwk *j, char kid[KEYS_KID_MAX]);
 /* Appends {"kty":…,…,"kid":…,"alg":…,"use":"sig"} to b; a failure is left in b->failed. */
 void keys_jwk_render(const struct keys_jwk *j, const char *kid, const char *alg, struct buf *b);
 
+/* ---- compact JWS segments (keys/jwt.c): idpd's own tokens and other issuers' ---- */
+
+struct keys_jws {
+    const char *header, *payload, *sig; /* the three segments, pointing into the token */
+    size_t header_len, payload_len, sig_len;
+    size_t signed_len; /* header "." payload: the signing input, as received */
+};
+/* Splits token (len bytes) at exactly two dots. KEYS_EFORMAT for anything else (JWE, junk). */
+int keys_jws_split(const char *token, size_t len, struct keys_jws *j);
+/* The payload segment decoded (strict base64url) into *body, malloc'd and NUL-terminated (free()),
+ * *len its length. KEYS_EFORMAT, KEYS_ENOMEM; *body NULL then. */
+int keys_jws_payload(const struct keys_jws *j, char **body, size_t *len);
+
 /* ---- generation and sealing (keys/keygen.c) ---- */
 
 /* A fresh key pair for alg (P-256, RSA-2048 or Ed25519). */

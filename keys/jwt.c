@@ -387,57 +387,70 @@ out:
     return rc;
 }
 
+int keys_jws_split(const char *token, size_t len, struct keys_jws *j)
+{
+    const char *dot1 = memchr(token, '.', len), *dot2;
+    if (!dot1 || !(dot2 = memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token))))
+        return KEYS_EFORMAT;
+    j->header = token;
+    j->header_len = (size_t)(dot1 - token);
+    j->payload = dot1 + 1;
+    j->payload_len = (size_t)(dot2 - j->payload);
+    j->sig = dot2 + 1;
+    j->sig_len = len - (size_t)(j->sig - token);
+    j->signed_len = (size_t)(dot2 - token);
+    /* a third dot: JWE (five segments) or junk */
+    return memchr(j->sig, '.', j->sig_len) ? KEYS_EFORMAT : KEYS_OK;
+}
+
+int keys_jws_payload(const struct keys_jws *j, char **body, size_t *len)
+{
+    size_t cap = j->payload_len / 4 * 3 + 2;
+    *body = malloc(cap + 1);
+    if (!*body)
+        return KEYS_ENOMEM;
+    if (crypto_b64url_decode(j->payload, j->payload_len, *body, cap, len) != CRYPTO_OK) {
+        free(*body);
+        *body = NULL;
+        return KEYS_EFORMAT;
+    }
+    (*body)[*len] = '\0';
+    return KEYS_OK;
+}
+
 int keys_jwt_verify(struct keys *kr, const char *token, size_t len, const char *expect_typ,
                     char **payload, size_t *payload_len, char *kid)
 {
     int rc = KEYS_EINVAL;
     struct ring *r = NULL;
     const struct ring_key *k = NULL;
-    const char *dot1, *dot2, *pseg, *sseg;
-    size_t plen, slen, sig_len = 0, body_len = 0;
+    struct keys_jws j;
+    size_t sig_len = 0, body_len = 0;
     uint8_t sig[SIG_MAX];
     char *body = NULL;
 
     if (!kr || !expect_typ || !payload)
         goto out;
     rc = KEYS_EFORMAT;
-    if (!token || len == 0 || len > KEYS_JWT_MAX)
+    if (!token || len == 0 || len > KEYS_JWT_MAX || keys_jws_split(token, len, &j) != KEYS_OK)
         goto out;
-    dot1 = memchr(token, '.', len);
-    if (!dot1)
-        goto out;
-    dot2 = memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token));
-    if (!dot2)
-        goto out;
-    sseg = dot2 + 1;
-    slen = len - (size_t)(sseg - token);
-    if (memchr(sseg, '.', slen))
-        goto out; /* JWE (five segments) or junk */
-    pseg = dot1 + 1;
-    plen = (size_t)(dot2 - pseg);
 
     r = keys_ring_acquire(kr);
-    rc = check_header(r, token, (size_t)(dot1 - token), expect_typ, &k);
+    rc = check_header(r, j.header, j.header_len, expect_typ, &k);
     if (rc != KEYS_OK)
         goto out;
 
     rc = KEYS_ESIG;
-    if (slen > crypto_b64url_len(SIG_MAX))
+    if (j.sig_len > crypto_b64url_len(SIG_MAX))
         goto out;
     rc = KEYS_EFORMAT;
-    if (crypto_b64url_decode(sseg, slen, sig, sizeof sig, &sig_len) != CRYPTO_OK)
+    if (crypto_b64url_decode(j.sig, j.sig_len, sig, sizeof sig, &sig_len) != CRYPTO_OK)
         goto out;
-    body = malloc(plen / 4 * 3 + 3);
-    if (!body) {
-        rc = KEYS_ENOMEM;
+    if ((rc = keys_jws_payload(&j, &body, &body_len)) != KEYS_OK)
         goto out;
-    }
-    if (crypto_b64url_decode(pseg, plen, body, plen / 4 * 3 + 2, &body_len) != CRYPTO_OK)
-        goto out;
-    body[body_len] = '\0';
 
     /* the signing input is the text as received: header "." payload */
-    rc = verify_raw(k, token, (size_t)(dot2 - token), sig, sig_len);
+    rc = verify_raw(k, token, j.signed_len, sig, sig_len);
     if (rc != KEYS_OK)
         goto out;
     if (kid)
