@@ -1,7 +1,8 @@
 /* Applications (OAuth clients of SDKs and apps): id -> {"name","type","phc","hint","grants",
- * "redirect_uris","origins","first_party","post_logout_uris","app_services_id","created_at",
- * "updated_at"}; the two members from schema 4 read as false and [] when absent, the one from
- * schema 7 as "". The id is the key only. A public
+ * "redirect_uris","origins","first_party","post_logout_uris","app_services_id",
+ * "identity_providers","created_at","updated_at"}; the two members from schema 4 read as false
+ * and [] when absent, the one from schema 7 as "", the one from schema 8 as [] (written only
+ * when not empty). The id is the key only. A public
  * application holds no secret (phc and hint ""); a confidential one always has a phc.
  * Index, written in the transaction that writes the record:
  *   app_origins       lower(origin) || "\0" || id -> ""  (who allows a browser origin; the NUL
@@ -23,7 +24,8 @@ static int app_valid(const struct store_application *app)
         !strv_valid(app->origins[0], STORE_ORIGIN_MAX, app->norigins, STORE_URIS_MAX) ||
         !strv_valid(app->post_logout_uris[0], STORE_URI_MAX, app->npost_logout_uris,
                     STORE_URIS_MAX) ||
-        !str_fits(app->app_services_id, STORE_APP_SERVICES_ID_MAX))
+        !str_fits(app->app_services_id, STORE_APP_SERVICES_ID_MAX) ||
+        !strv_valid(app->idps[0], STORE_IDP_NAME_MAX, app->nidps, STORE_APP_IDPS_MAX))
         return 0;
     if (app->type == STORE_APP_PUBLIC)
         return app->phc[0] == '\0' && app->hint[0] == '\0';
@@ -57,6 +59,9 @@ static int app_encode(const struct store_application *app, char **buf, size_t *l
                             app->npost_logout_uris);
     if (!rc)
         rc = codec_set_str(obj, "app_services_id", app->app_services_id);
+    if (!rc && app->nidps)
+        rc =
+            codec_set_strv(obj, "identity_providers", app->idps[0], STORE_IDP_NAME_MAX, app->nidps);
     if (!rc)
         rc = codec_set_int(obj, "created_at", app->created_at);
     if (!rc)
@@ -104,6 +109,9 @@ static int app_decode(const struct kv_val *key, const struct kv_val *val,
     if (!rc)
         rc = codec_get_str_opt(obj, "app_services_id", out->app_services_id,
                                sizeof out->app_services_id);
+    if (!rc)
+        rc = codec_get_strv_opt(obj, "identity_providers", out->idps[0], STORE_IDP_NAME_MAX,
+                                STORE_APP_IDPS_MAX, &out->nidps);
     if (!rc)
         rc = codec_get_int(obj, "created_at", &out->created_at);
     if (!rc)

@@ -43,6 +43,22 @@ int store_deny_add(struct store_txn *txn, const char *jti, int64_t exp)
     return rc ? rc : expiry_put(txn, DB_DENYLIST_BY_EXP, exp, key.data, key.len);
 }
 
+int store_deny_claim(struct store_txn *txn, const char *jti, int64_t exp)
+{
+    uint8_t exp_buf[8];
+    struct kv_val key;
+    int rc = store_txn_writable(txn);
+    if (!rc)
+        rc = jti_key(jti, &key);
+    if (rc)
+        return rc;
+    if (exp < 0)
+        return STORE_EINVAL;
+    be64_put(exp_buf, (uint64_t)exp);
+    rc = kv_insert(txn, DB_DENYLIST, key, (struct kv_val){exp_buf, sizeof exp_buf});
+    return rc ? rc : expiry_put(txn, DB_DENYLIST_BY_EXP, exp, key.data, key.len);
+}
+
 int store_deny_has(struct store_txn *txn, const char *jti, int *denied)
 {
     struct kv_val key, val;

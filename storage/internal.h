@@ -67,10 +67,14 @@ enum store_db {
     DB_API_KEYS_BY_ID,       /* key id -> user id */
     DB_PENDING_USERS,        /* email key -> JSON record (pending_users.c) */
     DB_PENDING_USERS_BY_EXP, /* be64 expiry || email key -> empty (expiry.c) */
+    /* schema 8 */
+    DB_IDPS,      /* identity provider id -> JSON record (identity_providers.c) */
+    DB_IDP_NAMES, /* identity provider name -> id */
+    DB_FEDERATED, /* "<sa_id>/<fic_id>" -> JSON record (federated_credentials.c) */
     DB_COUNT
 };
 
-#define STORE_MAX_DBS 48
+#define STORE_MAX_DBS 64
 #define STORE_JTI_MAX 64                  /* bytes, excluding NUL */
 #define STORE_META_NAME_MAX 64            /* bytes, excluding NUL */
 #define STORE_SCHEMA_KEY "schema_version" /* the meta counter of the schema version */
@@ -148,6 +152,14 @@ int store_user_touch(struct store_txn *txn, const char *user_id);
 
 /* Deletes every API key of user_id with its index entries. (api_keys.c) */
 int store_api_keys_delete_all(struct store_txn *txn, const char *user_id);
+
+/* Deletes every federated credential of sa_id. (federated_credentials.c) */
+int store_federated_delete_all(struct store_txn *txn, const char *sa_id);
+
+/* A JSON object's text of 2..STORE_IDP_CONFIG_MAX bytes, parsed into *obj (new reference):
+ * the configuration of providers and federated credentials. STORE_EINVAL when it is none.
+ * (identity_providers.c) */
+int config_load(const char *text, json_t **obj);
 
 /* Deletes every identity of user_id with its index entries. (identities.c) */
 int store_identities_delete_all(struct store_txn *txn, const char *user_id);

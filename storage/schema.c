@@ -47,6 +47,9 @@ const char *const store_db_names[DB_COUNT] = {
     [DB_API_KEYS_BY_ID] = "api_keys_by_id",
     [DB_PENDING_USERS] = "pending_users",
     [DB_PENDING_USERS_BY_EXP] = "pending_users_by_exp",
+    [DB_IDPS] = "identity_providers",
+    [DB_IDP_NAMES] = "identity_provider_names",
+    [DB_FEDERATED] = "federated_credentials",
 };
 
 static int create_db(struct store_txn *txn, enum store_db db)
@@ -153,12 +156,20 @@ static int upgrade_to_7(struct store_txn *txn)
     return create_dbs(txn, dbs, sizeof dbs / sizeof dbs[0]);
 }
 
+/* 7 -> 8: federation: identity providers with their name index, service accounts' federated
+ * credentials. Applications name their providers in their own record (absent: none). */
+static int upgrade_to_8(struct store_txn *txn)
+{
+    static const enum store_db dbs[] = {DB_IDPS, DB_IDP_NAMES, DB_FEDERATED};
+    return create_dbs(txn, dbs, sizeof dbs / sizeof dbs[0]);
+}
+
 /* upgrades[v] brings a data folder from version v to v + 1. Steps only move forward: a binary
  * never opens data newer than STORE_SCHEMA_VERSION. A step that adds a database also adds it to
  * enum store_db, which store_schema_open() then opens. */
 static int (*const upgrades[STORE_SCHEMA_VERSION])(struct store_txn *txn) = {
     upgrade_to_1, upgrade_to_2, upgrade_to_3, upgrade_to_4,
-    upgrade_to_5, upgrade_to_6, upgrade_to_7,
+    upgrade_to_5, upgrade_to_6, upgrade_to_7, upgrade_to_8,
 };
 
 int store_schema_open(struct store_txn *txn)

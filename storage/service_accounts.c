@@ -234,7 +234,9 @@ int store_sa_delete(struct store_txn *txn, const char *id)
     if (!id_valid(id))
         return STORE_EINVAL;
     rc = kv_del(txn, DB_SERVICE_ACCOUNTS, kv_str(id));
-    return rc ? rc : store_secrets_delete_all(txn, id);
+    if (!rc)
+        rc = store_secrets_delete_all(txn, id);
+    return rc ? rc : store_federated_delete_all(txn, id);
 }
 
 static int sa_decode_any(const struct kv_val *key, const struct kv_val *val, void *out)

@@ -42,7 +42,7 @@ enum store_err {
 const char *store_strerror(int rc);
 
 /* Schema version this binary writes; kept in the meta database. Upgrades are forward-only. */
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 
 #define STORE_ID_MAX 48     /* ids: "sa_01h…", incl. NUL (= CRYPTO_ID_MAX) */
 #define STORE_NAME_MAX 257  /* names: at most 256 bytes of UTF-8, incl. NUL */
@@ -235,7 +235,7 @@ int store_sa_insert(struct store_txn *txn, const struct store_service_account *s
 int store_sa_update(struct store_txn *txn, const struct store_service_account *sa);
 /* Copies the account into *out (clear it with store_service_account_clear()). */
 int store_sa_get(struct store_txn *txn, const char *id, struct store_service_account *out);
-/* Deletes the account and all its secrets. STORE_NOTFOUND when absent. */
+/* Deletes the account, its secrets and federated credentials. STORE_NOTFOUND when absent. */
 int store_sa_delete(struct store_txn *txn, const char *id);
 /* Up to limit accounts with id > after (after may be NULL or ""), in id (= creation) order.
  * *items is an array of *n accounts the caller frees with store_sa_list_free(). */
@@ -276,6 +276,10 @@ int store_secret_touch(struct store_txn *txn, const char *sa_id, const char *sec
 int store_deny_add(struct store_txn *txn, const char *jti, int64_t exp);
 /* *denied = 1 when jti is on the list. */
 int store_deny_has(struct store_txn *txn, const char *jti, int *denied);
+/* Adds jti until exp unless it is on the list: STORE_EXISTS (nothing written) when it is. The
+ * single use of a one-time id, such as another issuer's assertion, whose server-made key shares
+ * the list with revoked tokens: both are ids refused until they expire. */
+int store_deny_claim(struct store_txn *txn, const char *jti, int64_t exp);
 
 /* ---- signing keys (keys/ owns their meaning; storage keeps the sealed bytes) ---- */
 
@@ -312,6 +316,8 @@ int store_key_delete(struct store_txn *txn, const char *kid);
 enum store_app_type { STORE_APP_PUBLIC = 0, STORE_APP_CONFIDENTIAL = 1 };
 
 #define STORE_APP_SERVICES_ID_MAX 65 /* "myapp-abcde", at most 64 bytes, incl. NUL */
+#define STORE_APP_IDPS_MAX 8         /* identity providers one application accepts */
+#define STORE_IDP_NAME_MAX 65        /* an identity provider's name, at most 64 bytes, incl. NUL */
 
 struct store_application {
     char id[STORE_ID_MAX]; /* "app_…", also the OAuth client_id */
@@ -331,6 +337,9 @@ struct store_application {
     char app_services_id[STORE_APP_SERVICES_ID_MAX];
     size_t npost_logout_uris;
     char post_logout_uris[STORE_URIS_MAX][STORE_URI_MAX]; /* where logout may send the browser */
+    /* The identity providers (by name) its users may sign in with, beside its grants. */
+    size_t nidps;
+    char idps[STORE_APP_IDPS_MAX][STORE_IDP_NAME_MAX];
     int64_t created_at;
     int64_t updated_at;
 };
@@ -429,12 +438,12 @@ int store_user_search(struct store_txn *txn, const struct store_user_filter *fil
 /* ---- identities: how a user signs in ---- */
 
 #define STORE_IDENTITIES_MAX 16 /* per user */
-#define STORE_PROVIDER_MAX 32
+#define STORE_PROVIDER_MAX 80   /* "custom-jwt:" and a provider name of 64 bytes, incl. NUL */
 
 struct store_identity {
     char id[STORE_ID_MAX]; /* "idn_…" */
     char user_id[STORE_ID_MAX];
-    char provider[STORE_PROVIDER_MAX]; /* "local-userpass", "anon-user" */
+    char provider[STORE_PROVIDER_MAX]; /* "local-userpass", "anon-user", "oidc:corp" */
     char provider_id[STORE_EMAIL_MAX]; /* lower-cased email, or a random id (anon-user) */
     char phc[STORE_PHC_MAX];           /* local-userpass: Argon2id of the password */
     int64_t created_at;
@@ -832,5 +841,72 @@ int store_pending_put(struct store_txn *txn, const struct store_pending_user *p)
 int store_pending_get(struct store_txn *txn, const char *email_key, struct store_pending_user *out);
 /* STORE_NOTFOUND when the address has none. */
 int store_pending_delete(struct store_txn *txn, const char *email_key);
+
+/* ---- identity providers (identity_providers.c, schema 8) ----
+ * Other issuers whose users sign in to idpd: an OpenID provider users are sent to, or an issuer
+ * whose JWTs an application exchanges for idpd's tokens. storage keeps the name unique and the
+ * sealed client secret as bytes; what the configuration holds is server/'s to say (one parser
+ * there checks it on the way in and reads it back). */
+
+#define STORE_IDP_CONFIG_MAX 65536 /* bytes of configuration text (an inline JWK Set included) */
+#define STORE_IDP_SEALED_MAX 1100  /* a sealed client secret: 1024 bytes and the seal's overhead */
+
+struct store_identity_provider {
+    char id[STORE_ID_MAX];         /* "idp_…" */
+    char name[STORE_IDP_NAME_MAX]; /* unique; the server keeps it lower-case [a-z0-9-] */
+    char type[8];                  /* "oidc" or "jwt" */
+    char *config;                  /* owned: a JSON object's text */
+    size_t sealed_len;             /* 0: no client secret */
+    uint8_t sealed_secret[STORE_IDP_SEALED_MAX];
+    int64_t created_at;
+    int64_t updated_at;
+};
+
+/* Frees config and zeroes p. Safe on a zeroed struct. */
+void store_identity_provider_clear(struct store_identity_provider *p);
+/* STORE_EXISTS when the id or the name is taken; STORE_EINVAL when config is not a JSON object
+ * of at most STORE_IDP_CONFIG_MAX bytes or a field does not fit. */
+int store_idp_insert(struct store_txn *txn, const struct store_identity_provider *p);
+/* Replaces the record with p->id; the name cannot change (STORE_EINVAL). STORE_NOTFOUND when
+ * absent. */
+int store_idp_update(struct store_txn *txn, const struct store_identity_provider *p);
+/* Copies the record into *out (clear it). */
+int store_idp_get(struct store_txn *txn, const char *id, struct store_identity_provider *out);
+/* The id of the provider named name. STORE_NOTFOUND when none. */
+int store_idp_find_name(struct store_txn *txn, const char *name, char id[STORE_ID_MAX]);
+/* STORE_NOTFOUND when absent. */
+int store_idp_delete(struct store_txn *txn, const char *id);
+/* Up to limit providers with id > after, in id order; free with store_idp_list_free(). */
+int store_idp_list(struct store_txn *txn, const char *after, size_t limit,
+                   struct store_identity_provider **items, size_t *n);
+void store_idp_list_free(struct store_identity_provider *items, size_t n);
+/* *used = 1 when some user holds an identity of provider (a full provider string such as
+ * "oidc:corp"): one index lookup. */
+int store_identity_provider_used(struct store_txn *txn, const char *provider, int *used);
+
+/* ---- federated credentials of service accounts (federated_credentials.c, schema 8) ----
+ * Workloads an account trusts instead of a secret: another issuer's tokens with a given subject
+ * and audience. As with providers, the configuration's meaning is server/'s. */
+
+#define STORE_FEDERATED_MAX 20 /* federated credentials one account may hold */
+
+struct store_federated_credential {
+    char id[STORE_ID_MAX];    /* "fic_…" */
+    char sa_id[STORE_ID_MAX]; /* owning account */
+    char *config;             /* owned: a JSON object's text, at most STORE_IDP_CONFIG_MAX */
+    int64_t created_at;
+};
+
+void store_federated_credential_clear(struct store_federated_credential *f);
+/* STORE_EXISTS when the id is taken; STORE_NOTFOUND when the account does not exist;
+ * STORE_EINVAL when it already holds STORE_FEDERATED_MAX or config is not a JSON object. */
+int store_federated_insert(struct store_txn *txn, const struct store_federated_credential *f);
+/* The account's credentials, oldest first, into a calloc'd array; free with
+ * store_federated_list_free(). */
+int store_federated_list(struct store_txn *txn, const char *sa_id,
+                         struct store_federated_credential **items, size_t *n);
+void store_federated_list_free(struct store_federated_credential *items, size_t n);
+/* STORE_NOTFOUND when the account holds no such credential. */
+int store_federated_delete(struct store_txn *txn, const char *sa_id, const char *id);
 
 #endif

@@ -116,7 +116,7 @@ TEST(healthz_and_readyz)
     CHECK_INT(r->status, 200);
     CHECK_STR(ts_header(r, "Content-Type"), "application/json");
     CHECK_STR(ts_jstr(r->json, "status"), "ready");
-    CHECK_INT(ts_jint(r->json, "schema_version"), 7);
+    CHECK_INT(ts_jint(r->json, "schema_version"), 8);
     CHECK_STR(ts_jstr(r->json, "store"), th_on_postgres() ? "postgres" : "lmdb");
     CHECK_STR(ts_jstr(r->json, "signing_alg"), "ES256");
 }

@@ -285,7 +285,7 @@ TEST(open_writes_schema_version)
     CHECK(st != NULL);
     CHECK_INT(store_read(st, meta_get_cb, &m), STORE_OK);
     CHECK_INT(m.value, STORE_SCHEMA_VERSION);
-    CHECK_INT(m.value, 7);
+    CHECK_INT(m.value, 8);
     CHECK_STR(store_backend(st), th_on_postgres() ? "postgres" : "lmdb");
     CHECK_INT(store_ready(st), STORE_OK);
     CHECK_INT(store_map_size(st), th_on_postgres() ? 0 : (size_t)64 << 20);
@@ -2763,7 +2763,7 @@ TEST(identity_round_trip_and_uniqueness)
     CHECK_STR(got.id, idn.id);
     CHECK_STR(got.user_id, "usr_1");
     CHECK_STR(got.provider, idn.provider);
-    CHECK_INT(strlen(got.provider), 31);
+    CHECK_INT(strlen(got.provider), STORE_PROVIDER_MAX - 1);
     CHECK_STR(got.provider_id, idn.provider_id);
     CHECK_INT(strlen(got.provider_id), 320);
     CHECK_STR(got.phc, idn.phc);
