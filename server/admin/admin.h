@@ -1,6 +1,6 @@
 /* server/admin/: the admin API (/admin/v1): the admin guard, users and their sessions, teams,
- * role grants, service accounts with secrets and access lists, applications, signing keys and
- * the audit log. Includes http and core. */
+ * role grants, service accounts with secrets, access lists and federated credentials,
+ * applications, identity providers, signing keys and the audit log. Includes http and core. */
 #ifndef IDPD_SERVER_ADMIN_H
 #define IDPD_SERVER_ADMIN_H
 
@@ -15,6 +15,14 @@ void srv_admin_apps_get(struct srv_request *rq);
 void srv_admin_apps_list(struct srv_request *rq);
 void srv_admin_apps_patch(struct srv_request *rq);
 void srv_admin_audit_list(struct srv_request *rq);
+void srv_admin_fics_create(struct srv_request *rq);
+void srv_admin_fics_delete(struct srv_request *rq);
+void srv_admin_fics_list(struct srv_request *rq);
+void srv_admin_idps_create(struct srv_request *rq);
+void srv_admin_idps_delete(struct srv_request *rq);
+void srv_admin_idps_get(struct srv_request *rq);
+void srv_admin_idps_list(struct srv_request *rq);
+void srv_admin_idps_patch(struct srv_request *rq);
 void srv_admin_keys_list(struct srv_request *rq);
 void srv_admin_keys_rotate(struct srv_request *rq);
 void srv_admin_roles_get(struct srv_request *rq);

@@ -22,8 +22,8 @@ static json_t *strings_json(const char *items, size_t stride, size_t n)
 /* The application as the API shows it: never its secret's hash or hint. */
 static json_t *app_json(struct store_application *a)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:b, s:o, s:s*, s:I, s:I}", "id", a->id,
-                     "client_id", a->id, "name", a->name, "type",
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:b, s:o, s:s*, s:o, s:I, s:I}", "id",
+                     a->id, "client_id", a->id, "name", a->name, "type",
                      a->type == STORE_APP_CONFIDENTIAL ? "confidential" : "public", "grant_types",
                      strings_json(a->grants[0], STORE_GRANT_MAX, a->ngrants), "redirect_uris",
                      strings_json(a->redirect_uris[0], STORE_URI_MAX, a->nredirect_uris),
@@ -31,6 +31,7 @@ static json_t *app_json(struct store_application *a)
                      "first_party", a->first_party, "post_logout_redirect_uris",
                      strings_json(a->post_logout_uris[0], STORE_URI_MAX, a->npost_logout_uris),
                      "app_services_id", a->app_services_id[0] ? a->app_services_id : NULL,
+                     "identity_providers", strings_json(a->idps[0], STORE_IDP_NAME_MAX, a->nidps),
                      "created_at", (json_int_t)a->created_at, "updated_at",
                      (json_int_t)a->updated_at);
 }
@@ -112,7 +113,8 @@ struct edit {
     struct store_application in;  /* create: the new record; patch: the members sent */
     struct store_application app; /* patch: the record as stored after the change */
     int set_name, set_grants, set_uris, set_origins, set_first_party, set_logout_uris;
-    int set_app_services_id;
+    int set_app_services_id, set_idps;
+    char missing_idp[STORE_IDP_NAME_MAX]; /* a provider named that does not exist */
     int create;
     int hashed; /* create, confidential: the secret was made */
     char secret[SRV_SECRET_LEN];
@@ -159,6 +161,66 @@ static int list_or_error(struct srv_request *rq, struct edit *e, const char *nam
     return SRV_OK;
 }
 
+/* "identity_providers": the names of the providers its users may sign in with (each must exist
+ * when the change is written: providers_exist). */
+static int idps_or_error(struct srv_request *rq, struct edit *e)
+{
+    json_t *arr = json_object_get(e->body, "identity_providers"), *v;
+    size_t i;
+    if (!arr || json_is_null(arr))
+        return SRV_OK;
+    if (!json_is_array(arr) || json_array_size(arr) > STORE_APP_IDPS_MAX) {
+        srv_reply_problem(rq, 400, "identity_providers must be an array of at most %d names",
+                          STORE_APP_IDPS_MAX);
+        return SRV_ERESPONDED;
+    }
+    json_array_foreach(arr, i, v)
+    {
+        const char *name = json_string_value(v);
+        size_t k = 0;
+        if (!name || json_string_length(v) == 0 || json_string_length(v) >= STORE_IDP_NAME_MAX ||
+            strlen(name) != json_string_length(v)) {
+            srv_reply_problem(rq, 400, "identity_providers[%zu] must be a provider's name", i);
+            return SRV_ERESPONDED;
+        }
+        while (k < e->in.nidps && strcmp(e->in.idps[k], name) != 0)
+            k++;
+        if (k == e->in.nidps) /* named twice: once */
+            memcpy(e->in.idps[e->in.nidps++], name, json_string_length(v) + 1);
+    }
+    e->set_idps = 1;
+    return SRV_OK;
+}
+
+#define NO_SUCH_IDP 1003 /* a transaction met a provider name that is not there */
+
+/* Every provider app names exists; NO_SUCH_IDP (the name in e->missing_idp) when one does not. */
+static int providers_exist(struct store_txn *txn, struct edit *e,
+                           const struct store_application *app)
+{
+    char id[STORE_ID_MAX];
+    for (size_t i = 0; i < app->nidps; i++) {
+        int rc = store_idp_find_name(txn, app->idps[i], id);
+        if (rc == STORE_NOTFOUND || rc == STORE_EINVAL) {
+            memcpy(e->missing_idp, app->idps[i], sizeof e->missing_idp);
+            return NO_SUCH_IDP;
+        }
+        if (rc != STORE_OK)
+            return rc;
+    }
+    return STORE_OK;
+}
+
+/* Answers a failed create or patch. */
+static void edit_failed(struct srv_request *rq, const struct edit *e, int rc)
+{
+    if (rc == NO_SUCH_IDP)
+        srv_reply_problem(rq, 400, "identity_providers: there is no identity provider named %s",
+                          e->missing_idp);
+    else
+        srv_reply_store_error(rq, rc, "application");
+}
+
 static int parse_edit_or_error(struct srv_request *rq, struct edit *e)
 {
     static const char *const fields[] = {"name",
@@ -169,6 +231,7 @@ static int parse_edit_or_error(struct srv_request *rq, struct edit *e)
                                          "first_party",
                                          "post_logout_redirect_uris",
                                          "app_services_id",
+                                         "identity_providers",
                                          NULL};
     const char *name = NULL, *type = NULL;
     char why[200];
@@ -223,6 +286,8 @@ static int parse_edit_or_error(struct srv_request *rq, struct edit *e)
         snprintf(e->in.app_services_id, sizeof e->in.app_services_id, "%s", v ? v : "");
         e->set_app_services_id = 1;
     }
+    if (idps_or_error(rq, e) != SRV_OK)
+        return SRV_ERESPONDED;
     if ((e->create || e->set_grants) && e->in.ngrants == 0) {
         srv_reply_problem(rq, 400, "grant_types must be a non-empty array of grant types");
         return SRV_ERESPONDED;
@@ -237,7 +302,9 @@ static int parse_edit_or_error(struct srv_request *rq, struct edit *e)
 static int create_txn(struct store_txn *txn, void *arg)
 {
     struct edit *e = arg;
-    int rc = store_app_insert(txn, &e->in);
+    int rc = providers_exist(txn, e, &e->in);
+    if (rc == STORE_OK)
+        rc = store_app_insert(txn, &e->in);
     if (rc == STORE_OK)
         rc = srv_audit(txn, "admin.application.create", e->caller.id, e->in.id,
                        srv_rq_client_ip(e->rq), 1,
@@ -262,7 +329,7 @@ static void create_store(struct srv_request *rq)
     }
     int rc = store_write(srv_rq_ctx(rq)->store, create_txn, e);
     if (rc != STORE_OK) {
-        srv_reply_store_error(rq, rc, "application");
+        edit_failed(rq, e, rc);
         return;
     }
     json_t *j = app_json(&e->in);
@@ -322,12 +389,19 @@ static int patch_txn(struct store_txn *txn, void *arg)
         memcpy(a->post_logout_uris, e->in.post_logout_uris, sizeof a->post_logout_uris);
         a->npost_logout_uris = e->in.npost_logout_uris;
     }
+    if (e->set_idps) {
+        memcpy(a->idps, e->in.idps, sizeof a->idps);
+        a->nidps = e->in.nidps;
+        if ((rc = providers_exist(txn, e, a)) != STORE_OK)
+            return rc;
+    }
     a->updated_at = srv_now();
-    snprintf(detail, sizeof detail, "%s%s%s%s%s%s%s", e->set_name ? " name" : "",
+    snprintf(detail, sizeof detail, "%s%s%s%s%s%s%s%s", e->set_name ? " name" : "",
              e->set_grants ? " grant_types" : "", e->set_uris ? " redirect_uris" : "",
              e->set_origins ? " allowed_origins" : "", e->set_first_party ? " first_party" : "",
              e->set_logout_uris ? " post_logout_redirect_uris" : "",
-             e->set_app_services_id ? " app_services_id" : "");
+             e->set_app_services_id ? " app_services_id" : "",
+             e->set_idps ? " identity_providers" : "");
     rc = store_app_update(txn, a);
     if (rc == STORE_OK)
         rc = srv_audit(txn, "admin.application.update", e->caller.id, a->id,
@@ -347,7 +421,7 @@ void srv_admin_apps_patch(struct srv_request *rq)
     srv_rq_param(rq, 0, e->in.id, sizeof e->in.id);
     int rc = store_write(srv_rq_ctx(rq)->store, patch_txn, e);
     if (rc != STORE_OK)
-        srv_reply_store_error(rq, rc, "application");
+        edit_failed(rq, e, rc);
     else
         srv_reply_json(rq, 200, app_json(&e->app), NULL);
 }

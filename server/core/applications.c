@@ -11,6 +11,7 @@ const char *const srv_app_grant_types[] = {"authorization_code",
                                            "refresh_token",
                                            "urn:idpd:grant-type:anonymous",
                                            "urn:idpd:grant-type:api-key",
+                                           "urn:ietf:params:oauth:grant-type:jwt-bearer",
                                            NULL};
 
 int srv_app_services_id_valid(const char *id)

@@ -81,6 +81,12 @@ int srv_ctx_open(struct srv_ctx *ctx, const struct srv_config *cfg)
         fprintf(stderr, "idpd: cannot derive the mail key\n");
         goto out;
     }
+    static const char idp_purpose[] = "idpd idp v1"; /* identity providers' client secrets */
+    if (crypto_hmac_sha256(master, sizeof master, idp_purpose, sizeof idp_purpose - 1,
+                           ctx->idp_key) != CRYPTO_OK) {
+        fprintf(stderr, "idpd: cannot derive the identity provider key\n");
+        goto out;
+    }
     struct keys_options ko = {.alg = cfg->signing_alg, .token_ttl = cfg->access_token_ttl};
     krc = keys_open(ctx->store, master, &ko, &ctx->keys);
     if (krc != KEYS_OK) {
@@ -116,8 +122,17 @@ int srv_ctx_start_serving(struct srv_ctx *ctx)
         .idle = (int)cfg->worker_idle,
         .nice = cfg->worker_nice,
     };
+    /* Fetch workers only wait for upstreams: as many as configured, at normal priority, each
+     * client address holding a few; a hung upstream holds them, never an Argon2 worker. */
+    const struct srv_workers_config fcfg = {
+        .threads = (unsigned)cfg->fetch_workers,
+        .queue_cap = (unsigned)cfg->fetch_workers * 16,
+        .per_source = 4,
+    };
     if (crypto_random(ctx->cursor_key, sizeof ctx->cursor_key) != CRYPTO_OK ||
         srv_workers_start(&wcfg, &ctx->workers) != SRV_OK ||
+        srv_workers_start(&fcfg, &ctx->fetchers) != SRV_OK ||
+        srv_key_sources_new(&ctx->key_sources) != SRV_OK ||
         srv_secret_cache_new(cfg->secret_cache_ttl, &ctx->secret_cache) != SRV_OK) {
         fprintf(stderr, "idpd: cannot start worker threads\n");
         goto out;
@@ -137,6 +152,8 @@ out:
 void srv_ctx_close(struct srv_ctx *ctx)
 {
     srv_workers_stop(ctx->workers);
+    srv_workers_stop(ctx->fetchers);
+    srv_key_sources_free(ctx->key_sources);
     srv_secret_cache_free(ctx->secret_cache);
     srv_mail_templates_free(ctx->mail_templates);
     keys_close(ctx->keys);

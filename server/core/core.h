@@ -28,7 +28,8 @@ enum srv_err {
     SRV_ERUNTIME,   /* could not open the data folder, bind, … */
     SRV_ERESPONDED, /* an _or_error helper answered the client already; the caller stops */
     SRV_EINVAL,     /* a parser was given input it refuses (the reason goes to a why buffer) */
-    SRV_ENOMEM
+    SRV_ENOMEM,
+    SRV_EAGAIN /* needs what may not be done here (a fetch on an HTTP thread): try on a worker */
 };
 
 /* ---- configuration (config.c): one declarative table, read once ---- */
@@ -112,11 +113,15 @@ struct srv_config {
     char mail_templates[4096];   /* folder of templates that replace the built-in ones; "" = none */
     int64_t email_verify_ttl;    /* seconds a verification or email-change link lives */
     int64_t password_reset_ttl;  /* seconds a reset link lives */
-    int64_t require_verified_email; /* 1: a password login of an unverified address is refused */
-    int64_t registration_verify;    /* 1: /v1/register answers 202 and mails; resolved from -1 */
-    int64_t mail_per_address;       /* messages an hour to one address; 0 = no limit */
-    int64_t mail_per_client;        /* mail-sending requests an hour from one client address */
-    char admin_allow[2048];         /* comma-separated CIDRs that may reach /admin/v1; "" = any */
+    int64_t require_verified_email;  /* 1: a password login of an unverified address is refused */
+    int64_t registration_verify;     /* 1: /v1/register answers 202 and mails; resolved from -1 */
+    int64_t mail_per_address;        /* messages an hour to one address; 0 = no limit */
+    int64_t mail_per_client;         /* mail-sending requests an hour from one client address */
+    int64_t outbound_plain_loopback; /* 1: http:// to a loopback upstream is allowed (tests) */
+    int64_t outbound_timeout;        /* seconds one request to an upstream may take */
+    int64_t outbound_max_body;       /* bytes of an upstream's answer at most */
+    int64_t fetch_workers;           /* threads that wait for upstreams, beside the workers */
+    char admin_allow[2048];          /* comma-separated CIDRs that may reach /admin/v1; "" = any */
     struct srv_cidr admin_allow_cidrs[SRV_ADMIN_ALLOW_MAX]; /* admin_allow, parsed */
     size_t admin_allow_n;
 };
@@ -225,6 +230,9 @@ struct srv_ctx {
     struct store *store;
     struct keys *keys;
     struct srv_workers *workers;
+    struct srv_workers *fetchers;        /* wait for upstreams (srv_defer_fetch) */
+    struct srv_key_sources *key_sources; /* other issuers' keys and metadata (key_sources.c) */
+    uint8_t idp_key[32]; /* seals identity providers' client secrets; derived from the master key */
     struct srv_secret_cache *secret_cache;
     struct srv_client_cache *client_cache; /* oauth/, made by cli/serve.c */
     struct srv_rate_limiter *rate_limiter; /* http/, made by cli/serve.c */
@@ -492,10 +500,140 @@ struct srv_fetch_result {
 int srv_fetch(const struct srv_fetch_opts *o, const char *url, const char *const *headers,
               const char *form, struct srv_fetch_result *out, char *why, size_t cap);
 void srv_fetch_result_clear(struct srv_fetch_result *r);
+/* SRV_OK when url is one srv_fetch() would ask (absolute, https or an allowed loopback http, no
+ * fragment, shorter than STORE_URI_MAX); SRV_EINVAL with why otherwise. */
+int srv_fetch_url_valid(const struct srv_fetch_opts *o, const char *url, const char **why);
+/* The options the outbound_* settings give. */
+struct srv_fetch_opts srv_fetch_opts_of(const struct srv_config *cfg);
 /* The max-age of a Cache-Control value in seconds: 0 for no-store, no-cache or none. */
 int64_t srv_cache_max_age(const char *cache_control);
 /* 1 for "localhost", 127.x.y.z and ::1. */
 int srv_host_loopback(const char *host);
+
+/* ---- other issuers: identity providers and federated credentials (idp_config.c) ----
+ * Both are stored with a configuration object storage/ keeps as JSON; this one parser checks it
+ * on the way in (the admin API) and reads it back, so what is stored is what was checked. */
+
+#define SRV_CLAIM_MAX 64           /* a claim name, incl. NUL */
+#define SRV_IDP_LIST_MAX 16        /* scopes, allowed domains, metadata claims */
+#define SRV_DOMAIN_MAX 254         /* a DNS name, incl. NUL */
+#define SRV_ASSERTION_TTL_MAX 3600 /* seconds: the longest-lived assertion taken */
+#define SRV_ALGS_DEFAULT "RS256,ES256"
+
+/* Whose tokens are taken and how they are checked. */
+struct srv_trust {
+    char issuer[STORE_URI_MAX];   /* exactly as the tokens' iss; discovery under it */
+    char audience[STORE_URI_MAX]; /* the aud a token must hold ("": the caller checks its own) */
+    char jwks_uri[STORE_URI_MAX]; /* "" with jwks NULL: from the issuer's discovery */
+    char *jwks;                   /* an inline JWK Set's text (owned), or NULL */
+    char algorithms[40];          /* the allow-list, comma-separated: "RS256,ES256" */
+};
+
+struct srv_idp {
+    char id[STORE_ID_MAX];
+    char name[STORE_IDP_NAME_MAX];
+    char type[8]; /* "oidc" or "jwt" */
+    struct srv_trust trust;
+    /* oidc: idpd is this provider's client */
+    char client_id[STORE_NAME_MAX];
+    int has_secret;
+    size_t nscopes;
+    char scopes[SRV_IDP_LIST_MAX][SRV_CLAIM_MAX];
+    char email_claim[SRV_CLAIM_MAX];
+    char name_claim[SRV_CLAIM_MAX];
+    size_t ndomains; /* users' email domains allowed; none: any */
+    char domains[SRV_IDP_LIST_MAX][SRV_DOMAIN_MAX];
+    int trust_verified_email; /* its email_verified lets a first sign-in link by email */
+    int create_users;         /* a first sign-in creates the user; else the user must exist */
+    /* jwt: an application exchanges this issuer's tokens (RFC 7523) */
+    char subject_claim[SRV_CLAIM_MAX];
+    size_t nmetadata; /* claims copied into the user's metadata */
+    char metadata_claims[SRV_IDP_LIST_MAX][SRV_CLAIM_MAX];
+    int64_t created_at, updated_at;
+};
+
+/* A workload a service account trusts instead of a secret. */
+struct srv_federated {
+    char id[STORE_ID_MAX];
+    char sa_id[STORE_ID_MAX];
+    struct srv_trust trust;
+    char subject[STORE_NAME_MAX]; /* the sub, exactly, or a prefix ending in '*' */
+    char description[STORE_NAME_MAX];
+    int64_t created_at;
+};
+
+void srv_idp_clear(struct srv_idp *p);
+void srv_federated_clear(struct srv_federated *f);
+/* The members the admin API takes (NULL-terminated), for srv_json_parse(). */
+extern const char *const srv_idp_fields[];
+extern const char *const srv_federated_fields[];
+/* Reads an admin body into *out: with base NULL a new provider (name, type, issuer and the
+ * type's required members needed; the defaults filled in), else a change of base (the members
+ * given replace base's; name, type and issuer cannot change). *secret borrows the body's
+ * client_secret (NULL when absent). SRV_EINVAL with one line in why. */
+int srv_idp_parse(const struct srv_config *cfg, json_t *body, const struct srv_idp *base,
+                  struct srv_idp *out, const char **secret, char *why, size_t cap);
+int srv_federated_parse(const struct srv_config *cfg, json_t *body, struct srv_federated *out,
+                        char *why, size_t cap);
+/* The configuration object to store (malloc'd text; NULL without memory). */
+char *srv_idp_config(const struct srv_idp *p);
+char *srv_federated_config(const struct srv_federated *f);
+/* Reads stored records back. SRV_EINVAL (logged) when the configuration is not one this parser
+ * takes: it was written by another version, or changed by hand. */
+int srv_idp_load(const struct store_identity_provider *rec, struct srv_idp *out);
+int srv_federated_load(const struct store_federated_credential *rec, struct srv_federated *out);
+/* The identity provider string of its users' identities: "oidc:<name>" or "custom-jwt:<name>". */
+void srv_idp_provider(const struct srv_idp *p, char out[STORE_PROVIDER_MAX]);
+/* 1 when sub matches pattern: equal, or pattern ends in '*' and sub starts with what precedes. */
+int srv_subject_matches(const char *pattern, const char *sub);
+
+/* ---- other issuers' keys and metadata (key_sources.c) ----
+ * In memory, per process: JWK Sets by URL (or by the hash of an inline set) and discovery
+ * documents by issuer, each kept for its Cache-Control max-age (at least a minute, at most a
+ * day). A token whose kid the set lacks refetches it, at most once a minute per set; a source
+ * that failed is not asked again for ten seconds. */
+
+struct srv_key_sources;
+int srv_key_sources_new(struct srv_key_sources **out);
+void srv_key_sources_free(struct srv_key_sources *ks);
+
+/* What idpd reads from an OpenID provider's discovery document. */
+struct srv_upstream_meta {
+    char issuer[STORE_URI_MAX];
+    char authorization_endpoint[STORE_URI_MAX];
+    char token_endpoint[STORE_URI_MAX];
+    char jwks_uri[STORE_URI_MAX];
+    int basic_auth; /* client_secret_basic supported (else client_secret_post) */
+};
+/* How far a lookup may go: from memory only (an HTTP thread), or fetching when it must (a
+ * fetch worker). SRV_EAGAIN from a memory-only lookup that needed a fetch. */
+enum srv_fetch_mode { SRV_MEMORY_ONLY = 0, SRV_MAY_FETCH = 1 };
+/* The issuer's discovery document. SRV_ERUNTIME (why says what) when it cannot be had or its
+ * issuer is not exactly t's. */
+int srv_upstream_meta(struct srv_ctx *ctx, const char *issuer, enum srv_fetch_mode mode,
+                      struct srv_upstream_meta *out, char *why, size_t cap);
+
+/* What a verified token of another issuer says. */
+struct srv_assertion {
+    json_t *claims;        /* the payload (owned) */
+    const char *sub, *jti; /* borrowed from claims; jti NULL when absent */
+    int64_t exp, iat;
+    char kid[KEYS_KID_MAX];
+};
+void srv_assertion_clear(struct srv_assertion *a);
+/* The denylist key that makes a's jti single-use: "asr:" and the base64url SHA-256 of the
+ * issuer, a NUL and the jti (never one of idpd's own jtis). "" when a has no jti. */
+#define SRV_JTI_KEY_MAX 48
+void srv_assertion_jti_key(const struct srv_assertion *a, const char *issuer,
+                           char out[SRV_JTI_KEY_MAX]);
+/* Verifies token against t: the signature with t's keys (refetched once for an unknown kid), an
+ * algorithm of t's list, iss exactly t->issuer, aud holding audience (t->audience when NULL),
+ * exp in the future and at most SRV_ASSERTION_TTL_MAX past iat (or now), nbf and iat not ahead
+ * (60 s of leeway each way), sub a non-empty string. SRV_EINVAL with why for a token that fails
+ * (a client's fault), SRV_ERUNTIME when t's keys cannot be had, SRV_EAGAIN as above. */
+int srv_assertion_verify(struct srv_ctx *ctx, const struct srv_trust *t, const char *audience,
+                         const char *token, enum srv_fetch_mode mode, struct srv_assertion *out,
+                         char *why, size_t cap);
 
 /* ---- mail messages (mail_templates.c, mail_message.c) ---- */
 

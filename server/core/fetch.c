@@ -74,6 +74,24 @@ static int url_allowed(const struct srv_fetch_opts *o, const struct origin *at, 
     return SRV_EINVAL;
 }
 
+int srv_fetch_url_valid(const struct srv_fetch_opts *o, const char *url, const char **why)
+{
+    struct origin at;
+    *why = "not an absolute https:// URL";
+    if (!url || strlen(url) >= STORE_URI_MAX || strchr(url, '#') || origin_of(url, &at) != SRV_OK)
+        return SRV_EINVAL;
+    int rc = url_allowed(o, &at, why);
+    origin_clear(&at);
+    return rc;
+}
+
+struct srv_fetch_opts srv_fetch_opts_of(const struct srv_config *cfg)
+{
+    return (struct srv_fetch_opts){.plain_loopback = (int)cfg->outbound_plain_loopback,
+                                   .timeout_ms = (long)cfg->outbound_timeout * 1000,
+                                   .max_body = (size_t)cfg->outbound_max_body};
+}
+
 struct sink {
     struct buf buf;
     size_t cap;

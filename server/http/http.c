@@ -622,14 +622,14 @@ void *srv_rq_defer_arg(struct srv_request *rq)
     return rq->defer_arg;
 }
 
-void srv_defer_with(struct srv_request *rq, const char *account, void *arg,
-                    void (*work)(struct srv_request *rq), srv_handler cont)
+/* srv_defer_with() on pool: the Argon2 workers or the fetch workers. */
+static void defer_on(struct srv_workers *pool, struct srv_request *rq, const char *account,
+                     void *arg, void (*work)(struct srv_request *rq), srv_handler cont)
 {
     struct srv_work_slot slot;
     char source[64];
     srv_addr_group(srv_rq_client_ip(rq), source);
-    enum srv_workers_admit admit =
-        srv_workers_reserve(rq->http->ctx->workers, source, account, &slot);
+    enum srv_workers_admit admit = srv_workers_reserve(pool, source, account, &slot);
     if (admit == SRV_WORKERS_SHARE) {
         /* over its fair share: refused without hashing, so a storm from a few addresses (or at
          * one account) cannot queue ahead of everyone else, and held back, so it cannot spin */
@@ -646,7 +646,18 @@ void srv_defer_with(struct srv_request *rq, const char *account, void *arg,
     rq->deferred = 1;
     rq->phase = PH_SUSPENDED;
     MHD_suspend_connection(rq->conn);
-    srv_workers_submit(rq->http->ctx->workers, &slot, run_deferred, rq);
+    srv_workers_submit(pool, &slot, run_deferred, rq);
+}
+
+void srv_defer_with(struct srv_request *rq, const char *account, void *arg,
+                    void (*work)(struct srv_request *rq), srv_handler cont)
+{
+    defer_on(rq->http->ctx->workers, rq, account, arg, work, cont);
+}
+
+void srv_defer_fetch(struct srv_request *rq, void (*work)(struct srv_request *rq), srv_handler cont)
+{
+    defer_on(rq->http->ctx->fetchers, rq, NULL, NULL, work, cont);
 }
 
 void srv_defer(struct srv_request *rq, void (*work)(struct srv_request *rq), srv_handler cont)
@@ -1103,10 +1114,13 @@ void srv_http_stop(struct srv_http *h)
          * (MHD_quiesce_daemon() is not used: in 0.9.75 with a thread pool on epoll it can
          * panic with "Failed to remove listen FD from epoll set".) */
         srv_workers_drain(h->ctx->workers);
+        srv_workers_drain(h->ctx->fetchers);
         tarpit_stop(h);
         MHD_stop_daemon(h->daemon);
         srv_workers_stop(h->ctx->workers);
         h->ctx->workers = NULL;
+        srv_workers_stop(h->ctx->fetchers);
+        h->ctx->fetchers = NULL;
     } else if (h->listen_fd >= 0) {
         close(h->listen_fd);
     }

@@ -199,6 +199,10 @@ void srv_defer_for(struct srv_request *rq, const char *account,
 void srv_defer_with(struct srv_request *rq, const char *account, void *arg,
                     void (*work)(struct srv_request *rq), srv_handler cont);
 void *srv_rq_defer_arg(struct srv_request *rq);
+/* srv_defer() on the fetch workers, for work that waits for an upstream (outbound_timeout at
+ * most) rather than computes: the Argon2 workers stay free for sign-ins. */
+void srv_defer_fetch(struct srv_request *rq, void (*work)(struct srv_request *rq),
+                     srv_handler cont);
 
 /* The listener. */
 /* Binds cfg->listen_host:port and starts the thread pool. Prints why on failure. Until its

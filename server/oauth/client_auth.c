@@ -32,6 +32,7 @@ static void call_free(void *state)
     crypto_wipe(&call->client.phc, sizeof call->client.phc);
     srv_login_clear(&call->login);
     srv_key_login_clear(&call->key_login);
+    srv_jwt_grant_free(call->jwt);
     free(call);
 }
 

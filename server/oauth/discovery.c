@@ -32,10 +32,11 @@ char *srv_discovery_render(const char *issuer, const char *alg, size_t *len)
     ENDPOINT("device_authorization_endpoint", "/oauth/device_authorization");
 #undef ENDPOINT
     json_object_set_new(doc, "grant_types_supported",
-                        json_pack("[s,s,s,s,s,s,s]", "authorization_code",
+                        json_pack("[s,s,s,s,s,s,s,s]", "authorization_code",
                                   "urn:ietf:params:oauth:grant-type:device_code",
                                   "client_credentials", "password", "refresh_token",
-                                  "urn:idpd:grant-type:anonymous", "urn:idpd:grant-type:api-key"));
+                                  "urn:idpd:grant-type:anonymous", "urn:idpd:grant-type:api-key",
+                                  "urn:ietf:params:oauth:grant-type:jwt-bearer"));
     json_object_set_new(doc, "response_types_supported", json_pack("[s]", "code"));
     json_object_set_new(doc, "response_modes_supported", json_pack("[s]", "query"));
     /* said outright: OIDC Discovery's default for request_uri_parameter_supported is true */

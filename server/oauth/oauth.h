@@ -68,7 +68,8 @@ struct srv_oauth_call {
     srv_handler next;
     struct srv_login login;
     struct srv_key_login key_login;
-    char audience[1024]; /* the aud of the tokens this call issues, checked before any work */
+    char audience[1024];       /* the aud of the tokens this call issues, checked before any work */
+    struct srv_jwt_grant *jwt; /* grant_jwt_bearer.c and client assertions: owned */
 };
 
 /* 1 when the caller is an application allowed to use grant; otherwise answers
@@ -101,5 +102,34 @@ void srv_grant_device(struct srv_request *rq);
 void srv_grant_anonymous(struct srv_request *rq);
 void srv_grant_refresh(struct srv_request *rq);
 void srv_grant_api_key(struct srv_request *rq);
+void srv_grant_jwt_bearer(struct srv_request *rq);
+
+/* ---- another issuer's assertions (assertions.c): the JWT bearer grant and client assertions */
+
+/* What checking one assertion keeps across the wait for the issuer's keys. */
+struct srv_jwt_grant {
+    const char *token;          /* borrowed from the call's form */
+    struct srv_idp idp;         /* the grant: the provider the assertion's issuer names */
+    struct srv_federated *fics; /* client assertions: the account's credentials */
+    size_t nfics;
+    const struct srv_trust *trust; /* the one being checked */
+    const char *audience;
+    struct srv_assertion a;
+    int rc; /* of srv_assertion_verify */
+    char why[256];
+    srv_handler then;
+    struct srv_federated_login login;
+};
+void srv_jwt_grant_free(struct srv_jwt_grant *g);
+/* Verifies g->token against g->trust (audience g->audience), from the key cache on this thread
+ * or, when the issuer's keys must be fetched, on a fetch worker; then calls g->then(rq) with
+ * g->rc and g->a set. */
+void srv_assertion_check(struct srv_request *rq, struct srv_jwt_grant *g);
+/* The claims of a compact JWS, unverified: only to pick whose keys to verify it with. NULL
+ * when it has no object of claims with a string iss. */
+json_t *srv_jwt_peek(const char *token);
+/* Audits a refused assertion (token.refused, why as the detail) and answers error. */
+void srv_assertion_refused(struct srv_request *rq, const char *actor, int status, const char *error,
+                           const char *why);
 
 #endif

@@ -166,6 +166,7 @@ void srv_handle_token(struct srv_request *rq)
         {"refresh_token", srv_grant_refresh},
         {"urn:idpd:grant-type:anonymous", srv_grant_anonymous},
         {"urn:idpd:grant-type:api-key", srv_grant_api_key},
+        {"urn:ietf:params:oauth:grant-type:jwt-bearer", srv_grant_jwt_bearer},
     };
     if (srv_rate_limited_reply(rq, SRV_RATE_TOKEN))
         return;

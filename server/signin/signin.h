@@ -134,6 +134,40 @@ int srv_anonymous_login(struct srv_request *rq, const char *client_id, const cha
                         const char *device_id, struct srv_anonymous *a);
 void srv_anonymous_clear(struct srv_anonymous *a);
 
+/* ---- sign-in by another issuer's verified token (federated_login.c) ---- */
+
+enum srv_fed_outcome {
+    SRV_FED_OK,               /* signed in (f->created: a new user) */
+    SRV_FED_REPLAYED,         /* the assertion's jti was used already */
+    SRV_FED_DISABLED,         /* the user is disabled */
+    SRV_FED_NO_USER,          /* no such identity, and the provider creates no users */
+    SRV_FED_METADATA_TOO_BIG, /* the claims copied would make the metadata too large */
+};
+#define SRV_FED_ABORT 1010 /* federated_login.c's transaction: an outcome, nothing written */
+
+struct srv_federated_login {
+    /* the caller's */
+    const char *client_id, *scope, *amr; /* scope may be NULL */
+    char provider[STORE_PROVIDER_MAX];   /* "custom-jwt:<name>", "oidc:<name>" */
+    char subject[STORE_EMAIL_MAX];
+    const char *metadata; /* a JSON object's text whose members go into the user's metadata */
+    int create_users;
+    char jti_key[SRV_JTI_KEY_MAX]; /* "" for none: else claimed once until jti_exp */
+    int64_t jti_exp;
+    /* the answer */
+    enum srv_fed_outcome outcome;
+    int created;
+    struct store_user user; /* owned */
+    struct store_session session;
+    char refresh[SRV_REFRESH_LEN];
+    struct srv_session_roles roles;
+    char new_user_id[STORE_ID_MAX], new_identity_id[STORE_ID_MAX];
+};
+/* Signs in f->subject of f->provider in one write transaction: STORE_OK with f->outcome, or the
+ * store's error (STORE_ENOMEM when no id or token could be made). */
+int srv_federated_login(struct srv_request *rq, struct srv_federated_login *f);
+void srv_federated_login_clear(struct srv_federated_login *f);
+
 /* ---- a user's API keys (api_keys.c) ---- */
 
 /* The user's keys, oldest first, into keys (*n of them), in one read transaction. STORE_OK or

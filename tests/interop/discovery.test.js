@@ -35,6 +35,7 @@ function checkEndpoints(m) {
     'urn:idpd:grant-type:anonymous',
     'urn:idpd:grant-type:api-key',
     'urn:ietf:params:oauth:grant-type:device_code',
+    'urn:ietf:params:oauth:grant-type:jwt-bearer',
   ]);
   // none: public applications name themselves with client_id alone (token and revocation)
   const withNone = ['client_secret_basic', 'client_secret_post', 'none'];

@@ -13,7 +13,7 @@ import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import * as Realm from 'realm-web';
 
 import { startMailSink } from './mail.js';
-import { startServer } from './server.js';
+import { adminToken, startServer } from './server.js';
 import { loadConformance } from './spec.js';
 
 const APP_ID = 'inventory-abcde';
@@ -47,21 +47,6 @@ async function realmError(fn, statusCode, errorCode) {
     assert.equal(err.errorCode, errorCode, err.message);
     return true;
   });
-}
-
-// An admin token (client credentials of a service account with idp:admin).
-async function adminToken(srv) {
-  const sa = await srv.createServiceAccount('admin', ['idp:admin']);
-  const res = await fetch(srv.url('/oauth/token'), {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-www-form-urlencoded',
-      authorization: `Basic ${Buffer.from(`${sa.client_id}:${sa.client_secret}`).toString('base64')}`,
-    },
-    body: 'grant_type=client_credentials',
-  });
-  assert.equal(res.status, 200);
-  return (await res.json()).access_token;
 }
 
 describe('realm-web against idpd, without mail', () => {

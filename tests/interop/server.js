@@ -67,6 +67,21 @@ function tail(lines, n = 40) {
 
 // Starts `idpd serve --listen 127.0.0.1:0 --data <fresh dir>`; env adds IDPD_* settings, args
 // more command-line flags (such as --allow-registration).
+// An admin token (client credentials of a service account with idp:admin).
+export async function adminToken(srv) {
+  const sa = await srv.createServiceAccount('admin', ['idp:admin']);
+  const res = await fetch(srv.url('/oauth/token'), {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`${sa.client_id}:${sa.client_secret}`).toString('base64')}`,
+    },
+    body: 'grant_type=client_credentials',
+  });
+  if (res.status !== 200) throw new Error(`admin token: HTTP ${res.status}`);
+  return (await res.json()).access_token;
+}
+
 export async function startServer({ env = {}, args = [] } = {}) {
   const bin = idpdBin();
   const dir = await mkdtemp(path.join(tmpdir(), 'idpd-interop-'));
