@@ -256,8 +256,7 @@ static int delete_txn(struct store_txn *txn, void *arg)
     int rc = store_idp_get(txn, a->id, &rec);
     if (rc != STORE_OK)
         return rc;
-    snprintf(provider, sizeof provider, "%s:%s",
-             strcmp(rec.type, "oidc") == 0 ? "oidc" : "custom-jwt", rec.name);
+    srv_idp_provider(rec.type, rec.name, provider);
     memcpy(name, rec.name, sizeof name);
     store_identity_provider_clear(&rec);
     rc = store_identity_provider_used(txn, provider, &used);

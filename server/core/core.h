@@ -582,8 +582,9 @@ char *srv_federated_config(const struct srv_federated *f);
  * takes: it was written by another version, or changed by hand. */
 int srv_idp_load(const struct store_identity_provider *rec, struct srv_idp *out);
 int srv_federated_load(const struct store_federated_credential *rec, struct srv_federated *out);
-/* The identity provider string of its users' identities: "oidc:<name>" or "custom-jwt:<name>". */
-void srv_idp_provider(const struct srv_idp *p, char out[STORE_PROVIDER_MAX]);
+/* The identity provider string of the users' identities of a provider of type ("oidc" or
+ * "jwt") and name: "oidc:<name>" or "custom-jwt:<name>". */
+void srv_idp_provider(const char *type, const char *name, char out[STORE_PROVIDER_MAX]);
 /* 1 when sub matches pattern: equal, or pattern ends in '*' and sub starts with what precedes. */
 int srv_subject_matches(const char *pattern, const char *sub);
 

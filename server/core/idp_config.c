@@ -55,6 +55,10 @@ void srv_federated_clear(struct srv_federated *f)
     memset(f, 0, sizeof *f);
 }
 
+/* Stored configurations were checked on the way in; read back, a loopback http:// issuer stays
+ * readable whatever the setting is now (the fetcher refuses it then, with a clear error). */
+static const struct srv_fetch_opts stored_opts = {.plain_loopback = 1};
+
 /* Parsing state: the first refusal wins and goes to why. */
 struct parse {
     json_t *body;
@@ -183,10 +187,8 @@ static void trust_members(struct parse *p, struct srv_trust *t)
         char *text = json_is_object(jwks) ? json_dumps(jwks, JSON_COMPACT) : NULL;
         if (!text || strlen(text) > JWKS_TEXT_MAX ||
             keys_jwks_parse(text, strlen(text), &set) != KEYS_OK || keys_jwks_count(set) == 0) {
-            refuse(p,
-                   "%s must be a JWK Set holding at least one usable public key (RSA of "
-                   "2048 bits or more, EC P-256 or Ed25519)",
-                   "jwks");
+            refuse(p, "jwks must be a JWK Set holding at least one usable public key (RSA of 2048 "
+                      "bits or more, EC P-256 or Ed25519)");
             free(text);
         } else {
             free(t->jwks);
@@ -198,13 +200,13 @@ static void trust_members(struct parse *p, struct srv_trust *t)
         t->jwks = NULL;
     }
     if (t->jwks && t->jwks_uri[0])
-        refuse(p, "give %s or jwks, not both", "jwks_uri");
+        refuse(p, "give jwks_uri or jwks, not both");
     if ((algs = json_object_get(p->body, "algorithms"))) {
         json_t *e;
         size_t i;
         char list[sizeof t->algorithms] = "";
         if (!json_is_array(algs) || json_array_size(algs) == 0 || json_array_size(algs) > 4)
-            refuse(p, "%s must list 1 to 4 of RS256, PS256, ES256, EdDSA", "algorithms");
+            refuse(p, "algorithms must list 1 to 4 of RS256, PS256, ES256, EdDSA");
         json_array_foreach(algs, i, e)
         {
             const char *alg = json_is_string(e) ? json_string_value(e) : "";
@@ -213,8 +215,9 @@ static void trust_members(struct parse *p, struct srv_trust *t)
                 k++;
             if (!known_algs[k]) {
                 /* none and HMAC are never taken: a public key is no shared secret */
-                refuse(p, "%s: only RS256, PS256, ES256 and EdDSA are taken (never none or HS*)",
-                       "algorithms");
+                refuse(
+                    p,
+                    "algorithms: only RS256, PS256, ES256 and EdDSA are taken (never none or HS*)");
                 break;
             }
             if (!strstr(list, alg)) {
@@ -259,7 +262,6 @@ static int idp_parse(const struct srv_fetch_opts *fo, json_t *body, const struct
                      struct srv_idp *out, const char **secret, char *why, size_t cap)
 {
     struct parse p = {body, fo, why, cap, 0};
-    struct srv_idp *q = out;
     char name[STORE_IDP_NAME_MAX] = "", type[8] = "", issuer[STORE_URI_MAX] = "";
     json_t *v;
     *secret = NULL;
@@ -268,90 +270,86 @@ static int idp_parse(const struct srv_fetch_opts *fo, json_t *body, const struct
         if (idp_copy(base, out) != SRV_OK)
             return SRV_ENOMEM;
     } else {
-        snprintf(q->trust.algorithms, sizeof q->trust.algorithms, "%s", SRV_ALGS_DEFAULT);
-        q->nscopes = 3;
-        snprintf(q->scopes[0], SRV_CLAIM_MAX, "openid");
-        snprintf(q->scopes[1], SRV_CLAIM_MAX, "email");
-        snprintf(q->scopes[2], SRV_CLAIM_MAX, "profile");
-        snprintf(q->email_claim, sizeof q->email_claim, "email");
-        snprintf(q->name_claim, sizeof q->name_claim, "name");
-        snprintf(q->subject_claim, sizeof q->subject_claim, "sub");
-        q->create_users = 1;
+        snprintf(out->trust.algorithms, sizeof out->trust.algorithms, "%s", SRV_ALGS_DEFAULT);
+        out->nscopes = 3;
+        snprintf(out->scopes[0], SRV_CLAIM_MAX, "openid");
+        snprintf(out->scopes[1], SRV_CLAIM_MAX, "email");
+        snprintf(out->scopes[2], SRV_CLAIM_MAX, "profile");
+        snprintf(out->email_claim, sizeof out->email_claim, "email");
+        snprintf(out->name_claim, sizeof out->name_claim, "name");
+        snprintf(out->subject_claim, sizeof out->subject_claim, "sub");
+        out->create_users = 1;
     }
     if (get_str(&p, "name", name, sizeof name)) {
         if (!name_valid(name))
-            refuse(&p, "%s must be 1 to 64 of a-z, 0-9 and '-', starting with a letter", "name");
+            refuse(&p, "name must be 1 to 64 of a-z, 0-9 and '-', starting with a letter");
         else if (base && strcmp(name, base->name) != 0)
-            refuse(&p, "%s cannot change: its users' identities are named after it", "name");
-        memcpy(q->name, name, sizeof name);
+            refuse(&p, "name cannot change: its users' identities are named after it");
+        memcpy(out->name, name, sizeof name);
     }
     if (get_str(&p, "type", type, sizeof type)) {
         if (strcmp(type, "oidc") != 0 && strcmp(type, "jwt") != 0)
-            refuse(&p, "%s must be \"oidc\" or \"jwt\"", "type");
+            refuse(&p, "type must be \"oidc\" or \"jwt\"");
         else if (base && strcmp(type, base->type) != 0)
-            refuse(&p, "%s cannot change", "type");
-        memcpy(q->type, type, sizeof type);
+            refuse(&p, "type cannot change");
+        memcpy(out->type, type, sizeof type);
     }
     if (url_member(&p, "issuer", issuer)) {
         if (base && strcmp(issuer, base->trust.issuer) != 0)
-            refuse(&p,
-                   "%s cannot change: its users' subjects are that issuer's; make another "
-                   "provider",
-                   "issuer");
-        memcpy(q->trust.issuer, issuer, sizeof issuer);
+            refuse(&p, "issuer cannot change: its users' subjects are that issuer's; make another "
+                       "provider");
+        memcpy(out->trust.issuer, issuer, sizeof issuer);
     }
-    if (!q->name[0] || !q->type[0] || !q->trust.issuer[0])
-        refuse(&p, "%s, type and issuer are required", "name");
+    if (!out->name[0] || !out->type[0] || !out->trust.issuer[0])
+        refuse(&p, "name, type and issuer are required");
     if (p.failed)
         goto out;
-    trust_members(&p, &q->trust);
-    if (strcmp(q->type, "oidc") == 0) {
+    trust_members(&p, &out->trust);
+    if (strcmp(out->type, "oidc") == 0) {
         if (present_any(body, jwt_only))
-            refuse(&p, "%s: audience, subject_claim and metadata_claims are for type jwt", "type");
-        get_str(&p, "client_id", q->client_id, sizeof q->client_id);
+            refuse(&p, "type: audience, subject_claim and metadata_claims are for type jwt");
+        get_str(&p, "client_id", out->client_id, sizeof out->client_id);
         if ((v = json_object_get(body, "client_secret"))) {
             if (!json_is_string(v) || json_string_length(v) == 0 ||
                 json_string_length(v) > SECRET_MAX ||
                 strlen(json_string_value(v)) != json_string_length(v))
-                refuse(&p, "%s must be a string of 1 to 1024 bytes", "client_secret");
+                refuse(&p, "client_secret must be a string of 1 to 1024 bytes");
             else
                 *secret = json_string_value(v);
         }
-        if (get_list(&p, "scopes", q->scopes[0], SRV_CLAIM_MAX, SRV_IDP_LIST_MAX, &q->nscopes,
+        if (get_list(&p, "scopes", out->scopes[0], SRV_CLAIM_MAX, SRV_IDP_LIST_MAX, &out->nscopes,
                      token_valid)) {
             size_t i = 0;
-            while (i < q->nscopes && strcmp(q->scopes[i], "openid") != 0)
+            while (i < out->nscopes && strcmp(out->scopes[i], "openid") != 0)
                 i++;
-            if (i == q->nscopes)
-                refuse(&p, "%s must include openid", "scopes");
+            if (i == out->nscopes)
+                refuse(&p, "scopes must include openid");
         }
-        if (get_str(&p, "email_claim", q->email_claim, sizeof q->email_claim) &&
-            !token_valid(q->email_claim))
-            refuse(&p, "%s is not a claim name", "email_claim");
-        if (get_str(&p, "name_claim", q->name_claim, sizeof q->name_claim) &&
-            !token_valid(q->name_claim))
-            refuse(&p, "%s is not a claim name", "name_claim");
-        get_list(&p, "allowed_domains", q->domains[0], SRV_DOMAIN_MAX, SRV_IDP_LIST_MAX,
-                 &q->ndomains, domain_valid);
-        get_bool(&p, "trust_verified_email", &q->trust_verified_email);
-        get_bool(&p, "create_users", &q->create_users);
-        if (!q->client_id[0])
-            refuse(&p, "%s is required for type oidc", "client_id");
-        q->trust.audience[0] = '\0'; /* the ID token's aud is client_id */
+        if (get_str(&p, "email_claim", out->email_claim, sizeof out->email_claim) &&
+            !token_valid(out->email_claim))
+            refuse(&p, "email_claim is not a claim name");
+        if (get_str(&p, "name_claim", out->name_claim, sizeof out->name_claim) &&
+            !token_valid(out->name_claim))
+            refuse(&p, "name_claim is not a claim name");
+        get_list(&p, "allowed_domains", out->domains[0], SRV_DOMAIN_MAX, SRV_IDP_LIST_MAX,
+                 &out->ndomains, domain_valid);
+        get_bool(&p, "trust_verified_email", &out->trust_verified_email);
+        get_bool(&p, "create_users", &out->create_users);
+        if (!out->client_id[0])
+            refuse(&p, "client_id is required for type oidc");
+        out->trust.audience[0] = '\0'; /* the ID token's aud is client_id */
     } else {
         if (present_any(body, oidc_only))
-            refuse(&p,
-                   "%s: client_id, client_secret, scopes, claims of email and name, "
-                   "allowed_domains, trust_verified_email and create_users are for type oidc",
-                   "type");
-        get_str(&p, "audience", q->trust.audience, sizeof q->trust.audience);
-        if (get_str(&p, "subject_claim", q->subject_claim, sizeof q->subject_claim) &&
-            !token_valid(q->subject_claim))
-            refuse(&p, "%s is not a claim name", "subject_claim");
-        get_list(&p, "metadata_claims", q->metadata_claims[0], SRV_CLAIM_MAX, SRV_IDP_LIST_MAX,
-                 &q->nmetadata, token_valid);
-        if (!q->trust.audience[0])
-            refuse(&p, "%s is required for type jwt: the aud its tokens are made for", "audience");
+            refuse(&p, "type: client_id, client_secret, scopes, claims of email and name, "
+                       "allowed_domains, trust_verified_email and create_users are for type oidc");
+        get_str(&p, "audience", out->trust.audience, sizeof out->trust.audience);
+        if (get_str(&p, "subject_claim", out->subject_claim, sizeof out->subject_claim) &&
+            !token_valid(out->subject_claim))
+            refuse(&p, "subject_claim is not a claim name");
+        get_list(&p, "metadata_claims", out->metadata_claims[0], SRV_CLAIM_MAX, SRV_IDP_LIST_MAX,
+                 &out->nmetadata, token_valid);
+        if (!out->trust.audience[0])
+            refuse(&p, "audience is required for type jwt: the aud its tokens are made for");
     }
 out:
     if (p.failed) {
@@ -369,11 +367,10 @@ int srv_idp_parse(const struct srv_config *cfg, json_t *body, const struct srv_i
     return idp_parse(&fo, body, base, out, secret, why, cap);
 }
 
-int srv_federated_parse(const struct srv_config *cfg, json_t *body, struct srv_federated *out,
-                        char *why, size_t cap)
+static int federated_parse(const struct srv_fetch_opts *fo, json_t *body, struct srv_federated *out,
+                           char *why, size_t cap)
 {
-    struct srv_fetch_opts fo = cfg ? srv_fetch_opts_of(cfg) : (struct srv_fetch_opts){1, 0, 0};
-    struct parse p = {body, &fo, why, cap, 0};
+    struct parse p = {body, fo, why, cap, 0};
     memset(out, 0, sizeof *out);
     snprintf(out->trust.algorithms, sizeof out->trust.algorithms, "%s", SRV_ALGS_DEFAULT);
     url_member(&p, "issuer", out->trust.issuer);
@@ -381,19 +378,26 @@ int srv_federated_parse(const struct srv_config *cfg, json_t *body, struct srv_f
     if (get_str(&p, "subject", out->subject, sizeof out->subject)) {
         const char *star = strchr(out->subject, '*');
         if (star && star[1] != '\0')
-            refuse(&p, "%s may hold '*' only at its end", "subject");
+            refuse(&p, "subject may hold '*' only at its end");
         if (strcmp(out->subject, "*") == 0)
-            refuse(&p, "%s '*' alone would trust every workload of the issuer", "subject");
+            refuse(&p, "subject '*' alone would trust every workload of the issuer");
     }
     get_str(&p, "description", out->description, sizeof out->description);
     trust_members(&p, &out->trust);
     if (!out->trust.issuer[0] || !out->subject[0] || !out->trust.audience[0])
-        refuse(&p, "%s, subject and audience are required", "issuer");
+        refuse(&p, "issuer, subject and audience are required");
     if (p.failed) {
         srv_federated_clear(out);
         return SRV_EINVAL;
     }
     return SRV_OK;
+}
+
+int srv_federated_parse(const struct srv_config *cfg, json_t *body, struct srv_federated *out,
+                        char *why, size_t cap)
+{
+    struct srv_fetch_opts fo = srv_fetch_opts_of(cfg);
+    return federated_parse(&fo, body, out, why, cap);
 }
 
 static json_t *strv_json(const char *items, size_t stride, size_t n)
@@ -469,10 +473,6 @@ char *srv_federated_config(const struct srv_federated *f)
     return dump(o);
 }
 
-/* Stored configurations were checked on the way in; read back, a loopback http:// issuer stays
- * readable whatever the setting is now (the fetcher refuses it then, with a clear error). */
-static const struct srv_fetch_opts stored_opts = {.plain_loopback = 1};
-
 int srv_idp_load(const struct store_identity_provider *rec, struct srv_idp *out)
 {
     char why[256];
@@ -504,7 +504,7 @@ int srv_federated_load(const struct store_federated_credential *rec, struct srv_
     json_t *body = json_loads(rec->config, JSON_REJECT_DUPLICATES, NULL);
     int rc = SRV_EINVAL;
     if (json_is_object(body))
-        rc = srv_federated_parse(NULL, body, out, why, sizeof why);
+        rc = federated_parse(&stored_opts, body, out, why, sizeof why);
     else
         snprintf(why, sizeof why, "not a JSON object");
     json_decref(body);
@@ -519,10 +519,10 @@ int srv_federated_load(const struct store_federated_credential *rec, struct srv_
     return SRV_OK;
 }
 
-void srv_idp_provider(const struct srv_idp *p, char out[STORE_PROVIDER_MAX])
+void srv_idp_provider(const char *type, const char *name, char out[STORE_PROVIDER_MAX])
 {
-    snprintf(out, STORE_PROVIDER_MAX, "%s:%s", strcmp(p->type, "oidc") == 0 ? "oidc" : "custom-jwt",
-             p->name);
+    snprintf(out, STORE_PROVIDER_MAX, "%s:%s", strcmp(type, "oidc") == 0 ? "oidc" : "custom-jwt",
+             name);
 }
 
 int srv_subject_matches(const char *pattern, const char *sub)

@@ -213,12 +213,13 @@ int srv_upstream_meta(struct srv_ctx *ctx, const char *issuer, enum srv_fetch_mo
     snprintf(key, sizeof key, "meta %s", issuer);
     pthread_mutex_lock(&ks->lock);
     s = source_at(ks, key);
-    if (s && s->has_meta && now < s->expires_at) {
-        *out = s->meta;
+    int resting = s && now - s->failed_at < RETRY_AFTER_FAIL; /* failed lately: not asked */
+    if (s && s->has_meta && (now < s->expires_at || resting)) {
+        *out = s->meta; /* live, or the one it gave before it failed */
         rc = SRV_OK;
-    } else if (s && now - s->failed_at < RETRY_AFTER_FAIL) {
+    } else if (resting) {
         snprintf(why, cap, "%s", s->failure);
-        rc = s->has_meta ? (*out = s->meta, SRV_OK) : SRV_ERUNTIME;
+        rc = SRV_ERUNTIME;
     } else if (s) {
         rc = SRV_EAGAIN;
     }

@@ -14,9 +14,6 @@ void srv_jwt_grant_free(struct srv_jwt_grant *g)
     if (!g)
         return;
     srv_idp_clear(&g->idp);
-    for (size_t i = 0; i < g->nfics; i++)
-        srv_federated_clear(&g->fics[i]);
-    free(g->fics);
     srv_assertion_clear(&g->a);
     srv_federated_login_clear(&g->login);
     free(g);

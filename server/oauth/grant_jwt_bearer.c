@@ -97,7 +97,7 @@ static void verified(struct srv_request *rq)
     f->client_id = call->client.id;
     f->scope = srv_form_get(&call->form, "scope");
     f->amr = "ext";
-    srv_idp_provider(&g->idp, f->provider);
+    srv_idp_provider(g->idp.type, g->idp.name, f->provider);
     snprintf(f->subject, sizeof f->subject, "%s", sub);
     f->metadata = metadata = metadata_of(&g->idp, g->a.claims);
     f->create_users = 1;

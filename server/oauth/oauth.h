@@ -108,10 +108,8 @@ void srv_grant_jwt_bearer(struct srv_request *rq);
 
 /* What checking one assertion keeps across the wait for the issuer's keys. */
 struct srv_jwt_grant {
-    const char *token;          /* borrowed from the call's form */
-    struct srv_idp idp;         /* the grant: the provider the assertion's issuer names */
-    struct srv_federated *fics; /* client assertions: the account's credentials */
-    size_t nfics;
+    const char *token;             /* borrowed from the call's form */
+    struct srv_idp idp;            /* the provider the assertion's issuer names */
     const struct srv_trust *trust; /* the one being checked */
     const char *audience;
     struct srv_assertion a;
