@@ -83,6 +83,12 @@ describe('the JWT bearer grant with assertions signed by jose', () => {
         const k = { ...(await exportJWK(rsa.publicKey)), kid: 'remote-1', alg: 'RS256' };
         res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=300' });
         res.end(JSON.stringify({ keys: [k] }));
+      } else if (req.url === '/disc/.well-known/openid-configuration') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ issuer: `${keyServer.url}/disc`, jwks_uri: `${keyServer.url}/keys` }));
+      } else if (req.url === '/liar/.well-known/openid-configuration') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ issuer: 'https://someone-else.example.test', jwks_uri: `${keyServer.url}/keys` }));
       } else if (req.url === '/hang') {
         sockets.add(res); // never answered
       } else if (req.url === '/big') {
@@ -270,6 +276,32 @@ describe('the JWT bearer grant with assertions signed by jose', () => {
         .sign(rsa.privateKey);
     const res = await exchange(await signFor('remote'), ok.client_id);
     assert.equal(res.status, 200, await res.clone().text());
+    // no jwks and no jwks_uri: the keys come through the issuer's discovery document, which
+    // must name that issuer exactly
+    for (const [name, path] of [['disc', '/disc'], ['liar', '/liar']]) {
+      const r = await admin(srv, token, 'POST', '/admin/v1/identity-providers', {
+        name, type: 'jwt', issuer: `${keyServer.url}${path}`, audience: AUDIENCE,
+      });
+      assert.equal(r.status, 201, await r.clone().text());
+    }
+    const withDisc = await admin(srv, token, 'PATCH', `/admin/v1/applications/${ok.client_id}`, {
+      identity_providers: ['remote', 'hangs', 'huge', 'moves', 'disc', 'liar'],
+    });
+    assert.equal(withDisc.status, 200);
+    const signAs = (issuer) =>
+      new SignJWT({ jti: randomUUID() })
+        .setProtectedHeader({ alg: 'RS256', kid: 'remote-1' })
+        .setIssuer(issuer)
+        .setAudience(AUDIENCE)
+        .setSubject('workload')
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(rsa.privateKey);
+    const viaDisc = await exchange(await signAs(`${keyServer.url}/disc`), ok.client_id);
+    assert.equal(viaDisc.status, 200, await viaDisc.clone().text());
+    const viaLiar = await exchange(await signAs(`${keyServer.url}/liar`), ok.client_id);
+    assert.equal(viaLiar.status, 503);
+    assert.equal((await viaLiar.json()).error, 'temporarily_unavailable');
     for (const name of ['hangs', 'huge', 'moves']) {
       const t0 = Date.now();
       const r = await exchange(await signFor(name), ok.client_id);
@@ -297,6 +329,8 @@ describe('the JWT bearer grant with assertions signed by jose', () => {
       assert.equal(res.status, 400, JSON.stringify(body));
       assert.match((await res.json()).detail, why);
     }
+    const none = await (await admin(srv, token, 'GET', '/admin/v1/identity-providers')).json();
+    assert.ok(!none.items.some((i) => /^x\d$/.test(i.name)), 'a refused provider is not stored');
     const unknown = await admin(srv, token, 'POST', '/admin/v1/identity-providers', {
       name: 'x9', type: 'jwt', issuer: ISSUER, audience: 'a', colour: 'red',
     });
@@ -354,9 +388,77 @@ describe('the JWT bearer grant with assertions signed by jose', () => {
     const idps = list.items.reduce((m, i) => ({ ...m, [i.name]: i.id }), {});
     const inUse = await admin(srv, token, 'DELETE', `/admin/v1/identity-providers/${idps['ci-tokens']}`);
     assert.equal(inUse.status, 409);
+    const nobody = await admin(srv, token, 'PATCH', '/admin/v1/identity-providers/idp_nope', {
+      trust_verified_email: true,
+    });
+    assert.equal(nobody.status, 404);
+    assert.equal(nobody.headers.get('content-type'), 'application/problem+json');
     const gone = await admin(srv, token, 'DELETE', `/admin/v1/identity-providers/${corp.id}`);
     assert.equal(gone.status, 204);
     const again = await admin(srv, token, 'GET', `/admin/v1/identity-providers/${corp.id}`);
     assert.equal(again.status, 404);
+  });
+
+  test('federated credentials: made, listed, bounded, refused and removed', async () => {
+    const sa = await srv.createServiceAccount('deployer', []);
+    const base = `/admin/v1/service-accounts/${sa.client_id}/federated-credentials`;
+    const good = {
+      issuer: 'https://token.actions.githubusercontent.com',
+      subject: 'repo:org/app:ref:refs/heads/main',
+      audience: 'idpd',
+      description: 'main branch deploys',
+    };
+    const made = await admin(srv, token, 'POST', base, good);
+    assert.equal(made.status, 201, await made.clone().text());
+    const fic = await made.json();
+    assert.match(fic.id, /^fic_/);
+    assert.equal(fic.subject, good.subject);
+    assert.deepEqual(fic.algorithms, ['RS256', 'ES256']);
+    const bad = [
+      [{ ...good, subject: '*' }, /alone would trust every workload/],
+      [{ ...good, subject: 'repo:*:main' }, /only at its end/],
+      [{ issuer: good.issuer, audience: 'idpd' }, /subject and audience are required/],
+      [{ ...good, issuer: 'ftp://x.example.test' }, /issuer/],
+      [{ ...good, algorithms: ['HS256'] }, /never none or HS/],
+      [{ ...good, jwks_uri: 'https://k.example.test/keys', jwks: { keys: [] } }, /usable public key|not both/],
+    ];
+    for (const [body, why] of bad) {
+      const res = await admin(srv, token, 'POST', base, body);
+      assert.equal(res.status, 400, JSON.stringify(body));
+      assert.equal(res.headers.get('content-type'), 'application/problem+json');
+      assert.match((await res.json()).detail, why);
+    }
+    const unknownMember = await admin(srv, token, 'POST', base, { ...good, colour: 'red' });
+    assert.equal(unknownMember.status, 400);
+    const noAccount = await admin(
+      srv, token, 'POST', '/admin/v1/service-accounts/sa_nope/federated-credentials', good,
+    );
+    assert.equal(noAccount.status, 404);
+    // nothing refused was stored
+    let list = await (await admin(srv, token, 'GET', base)).json();
+    assert.deepEqual(list.items.map((i) => i.id), [fic.id]);
+    // at most 20 an account
+    for (let i = 1; i < 20; i++) {
+      const r = await admin(srv, token, 'POST', base, { ...good, subject: `repo:org/app:${i}` });
+      assert.equal(r.status, 201);
+    }
+    const full = await admin(srv, token, 'POST', base, { ...good, subject: 'repo:org/app:21' });
+    assert.equal(full.status, 409);
+    assert.match((await full.json()).detail, /at most 20/);
+    list = await (await admin(srv, token, 'GET', base)).json();
+    assert.equal(list.items.length, 20);
+    assert.equal(list.items[0].id, fic.id, 'oldest first');
+    const del = await admin(srv, token, 'DELETE', `${base}/${fic.id}`);
+    assert.equal(del.status, 204);
+    const again = await admin(srv, token, 'DELETE', `${base}/${fic.id}`);
+    assert.equal(again.status, 404);
+    list = await (await admin(srv, token, 'GET', base)).json();
+    assert.equal(list.items.length, 19);
+    const events = await (
+      await admin(srv, token, 'GET', `/admin/v1/audit-events?target=${sa.client_id}&limit=100`)
+    ).json();
+    const types = events.items.map((e) => e.type);
+    assert.equal(types.filter((t) => t === 'admin.federated_credential.create').length, 20);
+    assert.equal(types.filter((t) => t === 'admin.federated_credential.delete').length, 1);
   });
 });
